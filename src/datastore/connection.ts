@@ -1,0 +1,106 @@
+import { v1 } from '@google-cloud/datastore';
+import type { google } from '@google-cloud/datastore/build/protos/protos';
+import { grpc, type CallOptions } from 'google-gax';
+import { DsMigrateError, errorMessage } from '../errors';
+
+export interface ConnectionOptions {
+  /** Falls back to DATASTORE_PROJECT_ID, GOOGLE_CLOUD_PROJECT, then (real project) the credentials' project. */
+  projectId?: string;
+  /** Firestore database id; '' is the default database. */
+  databaseId?: string;
+  /** `host:port` of an emulator; falls back to DATASTORE_EMULATOR_HOST. */
+  emulatorHost?: string;
+  /** A service-account key file for a real project; default credentials otherwise. */
+  keyFilename?: string;
+}
+
+type Rpc<Req, Res> = (request: Req, options?: CallOptions) => Promise<[Res, ...unknown[]]>;
+
+/** The RPCs we use, typed: the gapic client's own declarations resolve to `any` under our TypeScript. */
+export interface DatastoreRpc {
+  lookup: Rpc<google.datastore.v1.ILookupRequest, google.datastore.v1.ILookupResponse>;
+  runQuery: Rpc<google.datastore.v1.IRunQueryRequest, google.datastore.v1.IRunQueryResponse>;
+  runAggregationQuery: Rpc<google.datastore.v1.IRunAggregationQueryRequest, google.datastore.v1.IRunAggregationQueryResponse>;
+  beginTransaction: Rpc<google.datastore.v1.IBeginTransactionRequest, google.datastore.v1.IBeginTransactionResponse>;
+  commit: Rpc<google.datastore.v1.ICommitRequest, google.datastore.v1.ICommitResponse>;
+  rollback: Rpc<google.datastore.v1.IRollbackRequest, google.datastore.v1.IRollbackResponse>;
+  allocateIds: Rpc<google.datastore.v1.IAllocateIdsRequest, google.datastore.v1.IAllocateIdsResponse>;
+  reserveIds: Rpc<google.datastore.v1.IReserveIdsRequest, google.datastore.v1.IReserveIdsResponse>;
+  getProjectId(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ResolvedConnection {
+  projectId: string;
+  databaseId: string;
+  emulatorHost?: string;
+  client: DatastoreRpc;
+}
+
+/** The fallback project on an emulator, which accepts any id. */
+export const EMULATOR_DEFAULT_PROJECT = 'dsmigrate-local';
+
+export function emulatorHostFrom(options: ConnectionOptions, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const host = options.emulatorHost ?? env.DATASTORE_EMULATOR_HOST;
+  return host ? host.replace(/^https?:\/\//, '') : undefined;
+}
+
+async function checkEmulator(host: string): Promise<void> {
+  try {
+    const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(5000) });
+    if (res.ok) return;
+    throw new Error(`HTTP ${res.status}`);
+  } catch (error) {
+    throw new DsMigrateError(
+      'CONNECTION',
+      `No Datastore emulator answers at ${host} (from DATASTORE_EMULATOR_HOST or --emulator-host): ${errorMessage(error)}. ` +
+        'Start one with `npm run emulator`, or unset DATASTORE_EMULATOR_HOST to use a real project.',
+      { emulatorHost: host },
+    );
+  }
+}
+
+/**
+ * Creates the low-level (gapic) client, which hands back raw protobuf entities; the high-level client
+ * drops index exclusion on read and can round large integers (DESIGN.md, invariant 3).
+ */
+export async function openConnection(options: ConnectionOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConnection> {
+  const emulatorHost = emulatorHostFrom(options, env);
+  const databaseId = options.databaseId ?? env.DATASTORE_DATABASE_ID ?? '';
+  const explicitProject = options.projectId ?? env.DATASTORE_PROJECT_ID ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
+  if (emulatorHost) {
+    await checkEmulator(emulatorHost);
+    const [servicePath, port] = splitHost(emulatorHost);
+    const client: DatastoreRpc = new v1.DatastoreClient({
+      servicePath,
+      port,
+      sslCreds: grpc.credentials.createInsecure(),
+      projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT,
+      // A universe domain given up front stops google-auth from probing the metadata server (and warning).
+      clientOptions: { universeDomain: 'googleapis.com' },
+    });
+    return { projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT, databaseId, emulatorHost, client };
+  }
+  const client: DatastoreRpc = new v1.DatastoreClient({ projectId: explicitProject, keyFilename: options.keyFilename });
+  let projectId: string;
+  if (explicitProject) projectId = explicitProject;
+  else {
+    try {
+      projectId = await client.getProjectId();
+    } catch (error) {
+      throw new DsMigrateError(
+        'CONNECTION',
+        `No Google Cloud project is set and none could be found from the credentials (${errorMessage(error)}). ` +
+          'Pass --project, set GOOGLE_CLOUD_PROJECT, or set DATASTORE_EMULATOR_HOST to use an emulator.',
+      );
+    }
+  }
+  return { projectId, databaseId, client };
+}
+
+function splitHost(host: string): [string, number] {
+  const i = host.lastIndexOf(':');
+  const port = Number(host.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port)) throw new DsMigrateError('CONNECTION', `Emulator host "${host}" is not host:port.`, { emulatorHost: host });
+  return [host.slice(0, i), port];
+}

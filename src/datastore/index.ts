@@ -1,0 +1,10 @@
+export { Datastore, type Mutation, type RpcEvent, type RpcMethod, type StoreOptions } from './store';
+export { Transaction } from './transaction';
+export { Entity, type SetOptions } from './entity';
+export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';
+export { GeoPoint, Double, decodeValue, encodeValue, valueTypeOf, isIndexed, type Value, type ValueType, type ValueProto, type EntityProto } from './values';
+export { type QuerySpec, type PropertyFilter, type FilterOp } from './query';
+export { type ConnectionOptions, EMULATOR_DEFAULT_PROJECT } from './connection';
+export { withRetry, isRetryable, grpcCode, GrpcCode, backoffDelay, TRANSIENT_CODES, type RetryOptions } from './retry';
+export { chunkBy } from './batching';
+export * from './limits';

@@ -1,0 +1,167 @@
+import type { google } from '@google-cloud/datastore/build/protos/protos';
+import { DsMigrateError } from '../errors';
+
+export type KeyProto = google.datastore.v1.IKey;
+
+/** One step of a key's path. An integer id is kept as a decimal string so that ids beyond 2^53 survive. */
+export interface PathElement {
+  readonly kind: string;
+  readonly id?: string;
+  readonly name?: string;
+}
+
+export type IdOrName = string | number | bigint;
+
+const INT64_MAX = 9223372036854775807n;
+
+/**
+ * An immutable Datastore key: namespace plus full ancestor path. Projects and databases belong to the
+ * connection, not the key, so keys move freely between namespaces and kinds when data is copied.
+ */
+export class Key {
+  readonly namespace: string;
+  readonly path: readonly PathElement[];
+
+  constructor(path: readonly PathElement[], namespace = '') {
+    if (path.length === 0) throw new DsMigrateError('BAD_INPUT', 'A key needs at least one path element.');
+    path.forEach((element, i) => {
+      if (!element.kind) throw new DsMigrateError('BAD_INPUT', 'A key path element has an empty kind.');
+      if (element.id !== undefined && element.name !== undefined) {
+        throw new DsMigrateError('BAD_INPUT', `Key element ${element.kind} has both an id and a name.`, { kind: element.kind });
+      }
+      if (i < path.length - 1 && element.id === undefined && element.name === undefined) {
+        throw new DsMigrateError('BAD_INPUT', `Ancestor ${element.kind} in a key has neither id nor name.`, { kind: element.kind });
+      }
+    });
+    this.path = path.map((e) => Object.freeze({ ...e }));
+    this.namespace = namespace;
+    Object.freeze(this.path);
+  }
+
+  /** `Key.of('Parent', 'p1', 'Child', 7, {namespace: 'tenant'})`: pairs of kind and id (number/bigint/digits) or name. */
+  static of(...args: [...(string | IdOrName)[], { namespace?: string }] | (string | IdOrName)[]): Key {
+    const last = args[args.length - 1];
+    const options = typeof last === 'object' && last !== null && typeof last !== 'bigint' ? (last as { namespace?: string }) : undefined;
+    const parts = (options ? args.slice(0, -1) : args) as IdOrName[];
+    const path: PathElement[] = [];
+    for (let i = 0; i < parts.length; i += 2) {
+      const kind = String(parts[i]);
+      const ident = parts[i + 1];
+      path.push(ident === undefined ? { kind } : { kind, ...identifier(ident) });
+    }
+    return new Key(path, options?.namespace ?? '');
+  }
+
+  get kind(): string {
+    return this.leaf.kind;
+  }
+  get id(): string | undefined {
+    return this.leaf.id;
+  }
+  get name(): string | undefined {
+    return this.leaf.name;
+  }
+  get leaf(): PathElement {
+    return this.path[this.path.length - 1];
+  }
+  get isComplete(): boolean {
+    return this.leaf.id !== undefined || this.leaf.name !== undefined;
+  }
+  get parent(): Key | undefined {
+    return this.path.length > 1 ? new Key(this.path.slice(0, -1), this.namespace) : undefined;
+  }
+  /** The root entity: the entity group, which is what the classic backend's 25-group limit counts. */
+  get root(): Key {
+    return this.path.length === 1 ? this : new Key(this.path.slice(0, 1), this.namespace);
+  }
+
+  withNamespace(namespace: string): Key {
+    return new Key(this.path, namespace);
+  }
+  /** The same key with its leaf kind replaced (ancestors untouched), as copies of a kind need. */
+  withKind(kind: string): Key {
+    return new Key([...this.path.slice(0, -1), { ...this.leaf, kind }], this.namespace);
+  }
+  child(kind: string, ident?: IdOrName): Key {
+    return new Key([...this.path, ident === undefined ? { kind } : { kind, ...identifier(ident) }], this.namespace);
+  }
+
+  equals(other: Key): boolean {
+    return Key.compare(this, other) === 0 && this.namespace === other.namespace;
+  }
+
+  /** A stable, readable and unique string, used in messages and as a map key. */
+  toString(): string {
+    const path = this.path.map((e) => `${e.kind}:${e.id ?? (e.name !== undefined ? JSON.stringify(e.name) : '?')}`).join('/');
+    return this.namespace ? `[${this.namespace}]${path}` : path;
+  }
+
+  toProto(projectId: string, databaseId = ''): KeyProto {
+    return {
+      partitionId: { projectId, databaseId, namespaceId: this.namespace },
+      path: this.path.map((e) => (e.id !== undefined ? { kind: e.kind, id: e.id } : e.name !== undefined ? { kind: e.kind, name: e.name } : { kind: e.kind })),
+    };
+  }
+
+  static fromProto(proto: KeyProto): Key {
+    const path = (proto.path ?? []).map((e): PathElement => {
+      const kind = e.kind ?? '';
+      if (e.name !== undefined && e.name !== null && e.name !== '') return { kind, name: e.name };
+      if (e.id !== undefined && e.id !== null && String(e.id) !== '0') return { kind, id: String(e.id) };
+      return { kind };
+    });
+    return new Key(path, proto.partitionId?.namespaceId ?? '');
+  }
+
+  /**
+   * Datastore's order within one namespace: element by element, kind first, then integer ids before
+   * names, ids numerically and names by UTF-8 bytes; an ancestor sorts before its descendants.
+   */
+  static compare(a: Key, b: Key): number {
+    const n = Math.min(a.path.length, b.path.length);
+    for (let i = 0; i < n; i++) {
+      const c = compareElements(a.path[i], b.path[i]);
+      if (c !== 0) return c;
+    }
+    return a.path.length - b.path.length;
+  }
+}
+
+function identifier(ident: IdOrName): { id: string } | { name: string } {
+  if (typeof ident === 'number') {
+    if (!Number.isSafeInteger(ident) || ident <= 0) throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is not a positive safe integer; pass a bigint or a string of digits.`);
+    return { id: String(ident) };
+  }
+  if (typeof ident === 'bigint') {
+    if (ident <= 0n || ident > INT64_MAX) throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is outside 1..2^63-1.`);
+    return { id: ident.toString() };
+  }
+  return { name: ident };
+}
+
+/** Compares by Unicode code point, which is the same order as comparing UTF-8 bytes. */
+export function compareUtf8(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function compareIds(a: string, b: string): number {
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareElements(a: PathElement, b: PathElement): number {
+  const kinds = compareUtf8(a.kind, b.kind);
+  if (kinds !== 0) return kinds;
+  if (a.id !== undefined && b.id !== undefined) return compareIds(a.id, b.id);
+  if (a.name !== undefined && b.name !== undefined) return compareUtf8(a.name, b.name);
+  // Incomplete < id < name.
+  const rank = (e: PathElement) => (e.name !== undefined ? 2 : e.id !== undefined ? 1 : 0);
+  return rank(a) - rank(b);
+}

@@ -1,0 +1,358 @@
+import type { google } from '@google-cloud/datastore/build/protos/protos';
+import type { CallOptions } from 'google-gax';
+import pLimit from 'p-limit';
+import { DsMigrateError, errorMessage } from '../errors';
+import { chunkBy } from './batching';
+import { openConnection, type ConnectionOptions, type ResolvedConnection } from './connection';
+import { Entity } from './entity';
+import { Key } from './keys';
+import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
+import { buildQuery, type QuerySpec } from './query';
+import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, withRetry, type RetryOptions } from './retry';
+import { Transaction } from './transaction';
+import { estimateEntityBytes, estimateKeyBytes, type EntityProto } from './values';
+
+export type Mutation = { upsert: Entity } | { insert: Entity } | { update: Entity } | { delete: Key };
+
+export type RpcMethod = 'lookup' | 'commit' | 'runQuery' | 'runAggregationQuery' | 'beginTransaction' | 'rollback' | 'allocateIds' | 'reserveIds';
+
+/** What is about to go on the wire, for tests and metrics. */
+export interface RpcEvent {
+  method: RpcMethod;
+  keys?: number;
+  mutations?: number;
+  bytes?: number;
+  transactional?: boolean;
+}
+
+export interface StoreOptions extends ConnectionOptions {
+  /**
+   * Entity groups one transaction may touch: 'auto' (the default) learns the classic backend's limit
+   * of 25 from its first rejection; a number fixes it; null means unlimited (Firestore in Datastore mode).
+   */
+  maxEntityGroupsPerTransaction?: number | null | 'auto';
+  retry?: RetryOptions;
+  onRpc?: (event: RpcEvent) => void;
+  /** Parallel RPCs for a large lookup or save. */
+  concurrency?: number;
+}
+
+type MutationProto = google.datastore.v1.IMutation;
+type RawClient = ResolvedConnection['client'];
+
+// Our own retry (withRetry) decides; gax's built-in one would double the waits and hide the error.
+const NO_GAX_RETRY: CallOptions = { retry: null, timeout: 120_000 };
+const QUERY_CALL: CallOptions = { retry: null, timeout: 600_000 };
+
+/**
+ * The one gateway to Datastore: batching to production limits, retries on transient errors,
+ * lossless entities, streaming queries and transactions.
+ */
+export class Datastore {
+  readonly projectId: string;
+  readonly databaseId: string;
+  readonly emulatorHost?: string;
+  private readonly client: RawClient;
+  private readonly options: StoreOptions;
+  private entityGroupLimit: number | null | undefined;
+  private aggregationSupported: boolean | undefined;
+  private readonly limit: ReturnType<typeof pLimit>;
+  /** Bytes one request may carry: the production limit, or the emulators' smaller one. */
+  readonly maxRequestBytes: number;
+
+  private constructor(connection: ResolvedConnection, options: StoreOptions) {
+    this.projectId = connection.projectId;
+    this.databaseId = connection.databaseId;
+    this.emulatorHost = connection.emulatorHost;
+    this.client = connection.client;
+    this.options = options;
+    const configured = options.maxEntityGroupsPerTransaction ?? 'auto';
+    this.entityGroupLimit = configured === 'auto' ? undefined : configured;
+    this.limit = pLimit(options.concurrency ?? 8);
+    this.maxRequestBytes = connection.emulatorHost ? EMULATOR_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES;
+  }
+
+  static async connect(options: StoreOptions = {}): Promise<Datastore> {
+    return new Datastore(await openConnection(options), options);
+  }
+
+  /** The entity-group limit in force: a number, null for none, or undefined while not yet learned. */
+  get maxEntityGroupsPerTransaction(): number | null | undefined {
+    return this.entityGroupLimit;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  key(...args: Parameters<typeof Key.of>): Key {
+    return Key.of(...args);
+  }
+
+  private emit(event: RpcEvent): void {
+    this.options.onRpc?.(event);
+  }
+
+  private partition(namespace = ''): google.datastore.v1.IPartitionId {
+    return { projectId: this.projectId, databaseId: this.databaseId, namespaceId: namespace };
+  }
+
+  private retrying<T>(fn: () => Promise<T>): Promise<T> {
+    return withRetry(fn, this.options.retry);
+  }
+
+  /** Rewrites the classic backend's rejection as a typed error, learning the limit when set to 'auto'. */
+  private translate(error: unknown): unknown {
+    if (grpcCode(error) === GrpcCode.INVALID_ARGUMENT && /too many entity groups/i.test(errorMessage(error))) {
+      if (this.entityGroupLimit === undefined) this.entityGroupLimit = CLASSIC_ENTITY_GROUP_LIMIT;
+      return new DsMigrateError('TOO_MANY_ENTITY_GROUPS', `The backend allows at most ${CLASSIC_ENTITY_GROUP_LIMIT} entity groups per transaction.`, {}, { cause: error });
+    }
+    return error;
+  }
+
+  // ---- lookups ----
+
+  /** Entities for the keys, in the same order (undefined where missing). */
+  async lookup(keys: readonly Key[], transaction?: Uint8Array | string): Promise<(Entity | undefined)[]> {
+    const found = new Map<string, Entity>();
+    const batches = chunkBy(keys, MAX_LOOKUP_KEYS);
+    await Promise.all(batches.map((batch) => this.limit(() => this.lookupBatch(batch, found, transaction))));
+    return keys.map((k) => found.get(k.toString()));
+  }
+
+  async get(key: Key, transaction?: Uint8Array | string): Promise<Entity | undefined> {
+    return (await this.lookup([key], transaction))[0];
+  }
+
+  private async lookupBatch(keys: readonly Key[], found: Map<string, Entity>, transaction?: Uint8Array | string): Promise<void> {
+    let pending: google.datastore.v1.IKey[] = keys.map((k) => k.toProto(this.projectId, this.databaseId));
+    // The server may defer some keys; ask again for those until none is left.
+    while (pending.length > 0) {
+      const request = {
+        projectId: this.projectId,
+        databaseId: this.databaseId,
+        keys: pending,
+        readOptions: transaction ? { transaction } : undefined,
+      };
+      this.emit({ method: 'lookup', keys: pending.length, transactional: transaction !== undefined });
+      const call = () => this.client.lookup(request, NO_GAX_RETRY);
+      let response;
+      try {
+        [response] = transaction ? await call() : await this.retrying(call);
+      } catch (error) {
+        throw this.translate(error);
+      }
+      for (const result of response.found ?? []) {
+        const entity = Entity.fromProto(result.entity!);
+        found.set(entity.key.toString(), entity);
+      }
+      pending = response.deferred ?? [];
+    }
+  }
+
+  // ---- writes ----
+
+  mutationProto(mutation: Mutation): MutationProto {
+    if ('delete' in mutation) return { delete: mutation.delete.toProto(this.projectId, this.databaseId) };
+    if ('upsert' in mutation) return { upsert: mutation.upsert.toProto(this.projectId, this.databaseId) };
+    if ('insert' in mutation) return { insert: mutation.insert.toProto(this.projectId, this.databaseId) };
+    return { update: mutation.update.toProto(this.projectId, this.databaseId) };
+  }
+
+  /** Non-transactional writes, split into legal commits and sent in parallel. */
+  async commit(mutations: readonly Mutation[]): Promise<void> {
+    const protos = mutations.map((m) => this.mutationProto(m));
+    const batches = chunkBy(protos, MAX_COMMIT_MUTATIONS, this.maxRequestBytes, mutationBytes);
+    await Promise.all(
+      batches.map((batch) =>
+        this.limit(() =>
+          this.retrying(() => {
+            this.emit({ method: 'commit', mutations: batch.length, bytes: batch.reduce((n, m) => n + mutationBytes(m), 0), transactional: false });
+            return this.client.commit({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, NO_GAX_RETRY);
+          }),
+        ),
+      ),
+    );
+    for (const m of mutations) if (!('delete' in m)) Object.values(m)[0].markClean();
+  }
+
+  async save(entities: readonly Entity[]): Promise<void> {
+    await this.commit(entities.map((upsert) => ({ upsert })));
+  }
+
+  async delete(keys: readonly Key[]): Promise<void> {
+    await this.commit(keys.map((k) => ({ delete: k })));
+  }
+
+  /** Sends one transactional commit; used by Transaction. */
+  async commitTransaction(transaction: Uint8Array | string, mutations: readonly MutationProto[]): Promise<void> {
+    if (mutations.length > MAX_COMMIT_MUTATIONS) {
+      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${mutations.length}.`);
+    }
+    const bytes = mutations.reduce((n, m) => n + mutationBytes(m), 0);
+    if (bytes > this.maxRequestBytes) {
+      throw new DsMigrateError('BAD_INPUT', `A transaction's commit would be about ${(bytes / 1048576).toFixed(1)} MiB; the limit here is ${(this.maxRequestBytes / 1048576).toFixed(1)} MiB.`);
+    }
+    this.emit({ method: 'commit', mutations: mutations.length, bytes, transactional: true });
+    try {
+      await this.client.commit({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: [...mutations] }, NO_GAX_RETRY);
+    } catch (error) {
+      throw this.translate(error);
+    }
+  }
+
+  async beginTransaction(readOnly = false): Promise<Uint8Array | string> {
+    this.emit({ method: 'beginTransaction' });
+    const response = (
+      await this.retrying(() =>
+      this.client.beginTransaction(
+        { projectId: this.projectId, databaseId: this.databaseId, transactionOptions: readOnly ? { readOnly: {} } : { readWrite: {} } },
+        NO_GAX_RETRY,
+      ),
+      )
+    )[0];
+    return response.transaction!;
+  }
+
+  async rollback(transaction: Uint8Array | string): Promise<void> {
+    this.emit({ method: 'rollback' });
+    await this.client.rollback({ projectId: this.projectId, databaseId: this.databaseId, transaction }, NO_GAX_RETRY).catch(() => undefined);
+  }
+
+  /**
+   * Runs `fn` in a read-write transaction and commits its mutations. ABORTED (contention) and transient
+   * errors retry the whole function with backoff; `onRetry` lets the caller shrink its work first.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+    return withRetry(
+      async () => {
+        const tx = new Transaction(this, await this.beginTransaction());
+        try {
+          const result = await fn(tx);
+          await tx.commit();
+          return result;
+        } catch (error) {
+          await tx.rollback();
+          throw error;
+        }
+      },
+      { codes: TRANSACTION_RETRY_CODES, attempts: 8, ...this.options.retry, ...options },
+    );
+  }
+
+  // ---- queries ----
+
+  /**
+   * Streams a query's results batch by batch, as the server returns them. One query is started and
+   * continued with its cursor only when the server stops early (the classic backend pages at 300),
+   * so a shard's scan costs one query start, never one per batch.
+   */
+  async *queryBatches(spec: QuerySpec): AsyncGenerator<Entity[]> {
+    const query = buildQuery(spec, this.projectId, this.databaseId);
+    let remaining = spec.limit;
+    let cursor: Uint8Array | string | undefined;
+    let next: Promise<google.datastore.v1.IRunQueryResponse> | undefined = this.runQueryPage(query, spec.namespace, cursor, remaining);
+    while (next) {
+      const response = await next;
+      next = undefined;
+      const batch = response.batch!;
+      const results = batch.entityResults ?? [];
+      if (remaining !== undefined) remaining -= results.length;
+      const more = batch.moreResults as unknown as string;
+      const finished =
+        results.length === 0 || more === 'NO_MORE_RESULTS' || more === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
+      // Ask for the next page while the caller works on this one.
+      if (!finished) next = this.runQueryPage(query, spec.namespace, batch.endCursor ?? undefined, remaining);
+      if (results.length > 0) yield results.map((r) => Entity.fromProto(r.entity!));
+    }
+  }
+
+  async *query(spec: QuerySpec): AsyncGenerator<Entity> {
+    for await (const batch of this.queryBatches(spec)) yield* batch;
+  }
+
+  async *keys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<Key[]> {
+    for await (const batch of this.queryBatches({ ...spec, keysOnly: true })) yield batch.map((e) => e.key);
+  }
+
+  private runQueryPage(query: google.datastore.v1.IQuery, namespace: string | undefined, cursor: Uint8Array | string | undefined, limit: number | undefined) {
+    const page = { ...query, startCursor: cursor, limit: limit !== undefined ? { value: limit } : query.limit };
+    return this.retrying(async () => {
+      this.emit({ method: 'runQuery' });
+      const [response] = await this.client.runQuery(
+        { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(namespace), query: page },
+        QUERY_CALL,
+      );
+      return response;
+    });
+  }
+
+  /** The number of entities, where the backend can count cheaply (aggregation); otherwise undefined. */
+  async count(spec: Omit<QuerySpec, 'keysOnly' | 'limit'>): Promise<number | undefined> {
+    if (this.aggregationSupported === false) return undefined;
+    const nestedQuery = buildQuery(spec, this.projectId, this.databaseId);
+    try {
+      this.emit({ method: 'runAggregationQuery' });
+      const response = (
+      await this.retrying(() =>
+        this.client.runAggregationQuery(
+          { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(spec.namespace), aggregationQuery: { nestedQuery, aggregations: [{ alias: 'n', count: {} }] } },
+          NO_GAX_RETRY,
+        ),
+      )
+      )[0];
+      this.aggregationSupported = true;
+      const value = response.batch?.aggregationResults?.[0]?.aggregateProperties?.n?.integerValue;
+      return value === undefined || value === null ? 0 : Number(value);
+    } catch (error) {
+      if (grpcCode(error) === GrpcCode.UNIMPLEMENTED) {
+        this.aggregationSupported = false;
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** Every namespace holding data, where the backend answers metadata queries; otherwise undefined. */
+  async namespaces(): Promise<string[] | undefined> {
+    try {
+      const names: string[] = [];
+      for await (const batch of this.keys({ kind: '__namespace__' })) {
+        for (const key of batch) names.push(key.name ?? '');
+      }
+      return names.sort();
+    } catch (error) {
+      if (grpcCode(error) === GrpcCode.INVALID_ARGUMENT || grpcCode(error) === GrpcCode.UNIMPLEMENTED) return undefined;
+      throw error;
+    }
+  }
+
+  // ---- ids ----
+
+  /** Tells Datastore that these ids are taken, so automatic allocation never hands them out. */
+  async reserveIds(keys: readonly Key[]): Promise<void> {
+    const withIds = keys.filter((k) => k.id !== undefined);
+    for (const batch of chunkBy(withIds, 500)) {
+      this.emit({ method: 'reserveIds', keys: batch.length });
+      await this.retrying(() =>
+        this.client.reserveIds({ projectId: this.projectId, databaseId: this.databaseId, keys: batch.map((k) => k.toProto(this.projectId, this.databaseId)) }, NO_GAX_RETRY),
+      );
+    }
+  }
+
+  async allocateIds(incomplete: Key, count: number): Promise<Key[]> {
+    this.emit({ method: 'allocateIds', keys: count });
+    const proto = incomplete.toProto(this.projectId, this.databaseId);
+    const response = (
+      await this.retrying(() =>
+      this.client.allocateIds({ projectId: this.projectId, databaseId: this.databaseId, keys: Array.from({ length: count }, () => proto) }, NO_GAX_RETRY),
+      )
+    )[0];
+    return (response.keys ?? []).map((k) => Key.fromProto(k));
+  }
+}
+
+function mutationBytes(m: MutationProto): number {
+  const entity: EntityProto | null | undefined = m.upsert ?? m.insert ?? m.update;
+  return entity ? estimateEntityBytes(entity) : m.delete ? estimateKeyBytes(m.delete) : 0;
+}

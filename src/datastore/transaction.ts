@@ -1,0 +1,65 @@
+import { DsMigrateError } from '../errors';
+import type { Entity } from './entity';
+import type { Key } from './keys';
+import type { Datastore, Mutation } from './store';
+
+/**
+ * A read-write transaction. Reads see a consistent snapshot; writes are buffered and sent in one commit,
+ * so a batch's data and its checkpoint land together or not at all.
+ */
+export class Transaction {
+  private readonly mutations = new Map<string, Mutation>();
+  private done = false;
+
+  constructor(
+    private readonly store: Datastore,
+    readonly id: Uint8Array | string,
+  ) {}
+
+  lookup(keys: readonly Key[]): Promise<(Entity | undefined)[]> {
+    this.ensureOpen();
+    return this.store.lookup(keys, this.id);
+  }
+
+  async get(key: Key): Promise<Entity | undefined> {
+    return (await this.lookup([key]))[0];
+  }
+
+  /** The last write to a key wins, as Datastore requires one mutation per key per commit. */
+  upsert(entity: Entity): void {
+    this.add(entity.key, { upsert: entity });
+  }
+  insert(entity: Entity): void {
+    this.add(entity.key, { insert: entity });
+  }
+  delete(key: Key): void {
+    this.add(key, { delete: key });
+  }
+
+  get size(): number {
+    return this.mutations.size;
+  }
+
+  private add(key: Key, mutation: Mutation): void {
+    this.ensureOpen();
+    if (!key.isComplete) throw new DsMigrateError('BAD_INPUT', `Cannot write ${key} in a transaction: its key has no id or name.`);
+    this.mutations.set(key.toString(), mutation);
+  }
+
+  private ensureOpen(): void {
+    if (this.done) throw new DsMigrateError('BAD_INPUT', 'The transaction has already been committed or rolled back.');
+  }
+
+  async commit(): Promise<void> {
+    this.ensureOpen();
+    this.done = true;
+    await this.store.commitTransaction(this.id, [...this.mutations.values()].map((m) => this.store.mutationProto(m)));
+    for (const m of this.mutations.values()) if (!('delete' in m)) Object.values(m)[0].markClean();
+  }
+
+  async rollback(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.store.rollback(this.id);
+  }
+}

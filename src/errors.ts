@@ -1,0 +1,70 @@
+/**
+ * Every error the library raises on purpose is a DsMigrateError: it carries a stable code,
+ * the context a user needs to find the cause (file, migration, kind, key, field), and the CLI exit code.
+ */
+export type ErrorCode =
+  | 'BAD_INPUT'
+  | 'MODEL_DEFINITION'
+  | 'TYPE_MISMATCH'
+  | 'UNKNOWN_KIND'
+  | 'CONNECTION'
+  | 'DATASTORE'
+  | 'TOO_MANY_ENTITY_GROUPS'
+  | 'MIGRATION_LOAD'
+  | 'MIGRATION_FAILED'
+  | 'LOCKED'
+  | 'CONFLICT'
+  | 'OPERATION_FAILED';
+
+export interface ErrorContext {
+  file?: string;
+  migration?: string;
+  operation?: string;
+  kind?: string;
+  namespace?: string;
+  key?: string;
+  field?: string;
+  [extra: string]: unknown;
+}
+
+/** 0 done, 1 failed, 2 bad usage or input, 3 locked (see DESIGN.md). */
+export type ExitCode = 0 | 1 | 2 | 3;
+
+const EXIT_CODES: Record<ErrorCode, ExitCode> = {
+  BAD_INPUT: 2,
+  MODEL_DEFINITION: 2,
+  TYPE_MISMATCH: 1,
+  UNKNOWN_KIND: 2,
+  CONNECTION: 2,
+  DATASTORE: 1,
+  TOO_MANY_ENTITY_GROUPS: 1,
+  MIGRATION_LOAD: 2,
+  MIGRATION_FAILED: 1,
+  LOCKED: 3,
+  CONFLICT: 1,
+  OPERATION_FAILED: 1,
+};
+
+export class DsMigrateError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DsMigrateError';
+    this.code = code;
+    this.context = context;
+  }
+
+  get exitCode(): ExitCode {
+    return EXIT_CODES[this.code];
+  }
+}
+
+export function isDsMigrateError(error: unknown, code?: ErrorCode): error is DsMigrateError {
+  return error instanceof DsMigrateError && (code === undefined || error.code === code);
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,18 @@
+import { EMULATOR_FLAVOURS, startDatastoreEmulator, type EmulatorFlavour, type RunningEmulator } from '../../emulator/datastore-emulator';
+
+declare global {
+  // Shared between jest's global setup and teardown, which run in one process.
+  var __DSM_EMULATORS__: RunningEmulator[] | undefined;
+}
+
+/** Starts one emulator per flavour for the whole run; DSM_TEST_FLAVOURS=firestore (or classic) narrows it. */
+export default async function globalSetup(): Promise<void> {
+  const wanted = (process.env.DSM_TEST_FLAVOURS ?? EMULATOR_FLAVOURS.join(','))
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean) as EmulatorFlavour[];
+  const emulators = await Promise.all(wanted.map((flavour) => startDatastoreEmulator({ flavour })));
+  globalThis.__DSM_EMULATORS__ = emulators;
+  // Workers are forked after global setup and inherit this.
+  process.env.DSM_TEST_EMULATORS = JSON.stringify(Object.fromEntries(emulators.map((e) => [e.flavour, e.host])));
+}
