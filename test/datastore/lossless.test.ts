@@ -1,10 +1,11 @@
 import { v1 } from '@google-cloud/datastore';
 import { grpc } from 'google-gax';
+import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Entity, Key, type RpcEvent } from '../../src/datastore';
 import { describeEachFlavour, type FlavourContext } from '../support/emulators';
 
 /** A raw protobuf lookup that bypasses our codec, so the test sees exactly what Datastore stored. */
-async function rawLookup(ctx: FlavourContext, key: Key) {
+async function rawLookup(ctx: FlavourContext, key: Key): Promise<google.datastore.v1.IEntity> {
   const [host, port] = ctx.host.split(':');
   const client = new v1.DatastoreClient({
     servicePath: host,
@@ -14,7 +15,7 @@ async function rawLookup(ctx: FlavourContext, key: Key) {
     clientOptions: { universeDomain: 'googleapis.com' },
   });
   try {
-    const [response] = await client.lookup({ projectId: ctx.projectId, keys: [key.toProto(ctx.projectId)] });
+    const [response]: [google.datastore.v1.ILookupResponse] = await client.lookup({ projectId: ctx.projectId, keys: [key.toProto(ctx.projectId)] });
     return response.found![0].entity!;
   } finally {
     await client.close();

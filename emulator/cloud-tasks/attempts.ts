@@ -1,0 +1,129 @@
+import { status } from '@grpc/grpc-js';
+import { retriesExhausted, retryDelayMs } from './backoff';
+import type { DeliveryOutcome, Deliverer } from './deliverer';
+import { buildDispatchRequest, type TokenSources } from './dispatch-request';
+import type { FaultInjector } from './faults';
+import { rpcCodeForHttpStatus } from './http-status';
+import type { Attempt, PreviousFailure, RpcStatus, TaskRecord } from './model';
+import { shortName } from './names';
+import type { Delivery, Queue } from './queue';
+import type { EmulatorStats } from './stats';
+import type { Store } from './store';
+
+export interface AttemptDeps {
+  store: Store;
+  deliverer: Deliverer;
+  faults: FaultInjector;
+  stats: EmulatorStats;
+  tokens: TokenSources;
+  log: (line: string) => void;
+}
+
+/** Runs one delivery and applies its outcome to the task: done, retried later, or dropped. */
+export class AttemptRunner {
+  constructor(private readonly deps: AttemptDeps) {}
+
+  /**
+   * Everything before the first await happens synchronously, so a caller (RunTask) sees the task
+   * already marked as dispatched when this returns its promise.
+   */
+  async run(queue: Queue, delivery: Delivery): Promise<void> {
+    if (delivery.kind === 'duplicate') return this.redeliver(delivery.request, delivery.deadlineMs);
+    const { task } = delivery;
+    const { stats, faults, deliverer } = this.deps;
+    const now = Date.now();
+    const request = buildDispatchRequest(
+      task.target,
+      {
+        queueId: shortName(queue.name),
+        taskId: shortName(task.name),
+        retryCount: task.dispatchCount,
+        executionCount: task.responseCount,
+        etaMs: task.scheduleTime,
+        ...(task.previousFailure ? { previousFailure: task.previousFailure } : {}),
+      },
+      this.deps.tokens,
+    );
+    const attempt: Attempt = { scheduleTime: task.scheduleTime, dispatchTime: now };
+    task.inFlight = true;
+    task.scheduleToken += 1; // any queued entry for it is now stale
+    task.dispatchCount += 1;
+    task.firstAttempt ??= attempt;
+    task.lastAttempt = attempt;
+    stats.dispatches += 1;
+    const roll = faults.roll();
+
+    const outcome = await deliverer.deliver(request, task.dispatchDeadlineMs, roll.fail);
+    if (outcome.kind === 'aborted') return; // the emulator is stopping
+    if (outcome.kind !== 'injected') stats.requestsSent += 1;
+    const finishedAt = Date.now();
+    attempt.responseTime = finishedAt;
+    attempt.responseStatus = statusOf(outcome);
+    if (outcome.kind === 'response') task.responseCount += 1;
+    task.inFlight = false;
+    const succeeded = attempt.responseStatus.code === status.OK;
+    this.count(outcome, succeeded);
+    this.deps.log(`${task.name} attempt ${task.dispatchCount}: ${attempt.responseStatus.message}`);
+
+    // Deleted or purged while running: the outcome changes nothing.
+    if (!task.live) return;
+    if (succeeded) {
+      this.deps.store.removeTask(queue, task, finishedAt);
+      if (roll.duplicate) queue.scheduleDuplicate(request, task.dispatchDeadlineMs, finishedAt);
+      return;
+    }
+    task.previousFailure = previousFailureOf(outcome, attempt.responseStatus);
+    const config = queue.settings.retryConfig;
+    const firstAt = task.firstAttempt?.dispatchTime ?? now;
+    if (retriesExhausted(config, task.dispatchCount, firstAt, finishedAt)) {
+      stats.dropped += 1;
+      this.deps.store.removeTask(queue, task, finishedAt);
+      this.deps.log(`${task.name} dropped after ${task.dispatchCount} attempts`);
+      return;
+    }
+    task.scheduleTime = finishedAt + retryDelayMs(config, task.dispatchCount);
+    queue.schedule(task);
+  }
+
+  private async redeliver(request: Parameters<Deliverer['deliver']>[0], deadlineMs: number): Promise<void> {
+    const outcome = await this.deps.deliverer.deliver(request, deadlineMs, false);
+    if (outcome.kind === 'aborted') return;
+    this.deps.stats.duplicates += 1;
+    this.deps.stats.requestsSent += 1;
+    this.deps.log(`duplicate delivery of ${request.headers['X-CloudTasks-TaskName'] ?? request.url}: ${statusOf(outcome).message}`);
+  }
+
+  private count(outcome: DeliveryOutcome, succeeded: boolean): void {
+    const { stats } = this.deps;
+    if (succeeded) stats.successes += 1;
+    else stats.failures += 1;
+    if (outcome.kind === 'injected') stats.injectedFailures += 1;
+    if (outcome.kind === 'timeout') stats.timeouts += 1;
+  }
+}
+
+function statusOf(outcome: DeliveryOutcome): RpcStatus {
+  switch (outcome.kind) {
+    case 'response':
+      return { code: rpcCodeForHttpStatus(outcome.status), message: `HTTP status ${outcome.status}` };
+    case 'injected':
+      return { code: status.UNAVAILABLE, message: 'HTTP status 503 (injected by the emulator, not sent)' };
+    case 'timeout':
+      return { code: status.DEADLINE_EXCEEDED, message: 'dispatch deadline exceeded' };
+    case 'network-error':
+      return { code: status.UNAVAILABLE, message: `request failed: ${outcome.message}` };
+    case 'aborted':
+      return { code: status.CANCELLED, message: 'emulator stopped' };
+  }
+}
+
+function previousFailureOf(outcome: DeliveryOutcome, rpc: RpcStatus): PreviousFailure {
+  switch (outcome.kind) {
+    case 'response':
+      return { httpStatus: outcome.status, reason: rpc.message };
+    case 'injected':
+      return { httpStatus: 503, reason: rpc.message };
+    default:
+      return { reason: rpc.message };
+  }
+}

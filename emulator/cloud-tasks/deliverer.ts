@@ -1,0 +1,48 @@
+import { sendHttp, type HttpOutcome } from './http-send';
+import type { OutgoingRequest } from './outgoing-request';
+
+export type DeliveryOutcome = HttpOutcome | { kind: 'injected' };
+
+/**
+ * Performs deliveries: the configured latency, then either an injected failure or the real HTTP
+ * request. Keeps every delivery abortable so that stop() leaves nothing running.
+ */
+export class Deliverer {
+  private readonly controllers = new Set<AbortController>();
+
+  constructor(private readonly latencyMs: () => number) {}
+
+  async deliver(request: OutgoingRequest, deadlineMs: number, injectFailure: boolean): Promise<DeliveryOutcome> {
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    try {
+      const latency = this.latencyMs();
+      if (latency > 0 && !(await sleep(latency, controller.signal))) return { kind: 'aborted' };
+      if (controller.signal.aborted) return { kind: 'aborted' };
+      if (injectFailure) return { kind: 'injected' };
+      return await sendHttp(request, deadlineMs, controller.signal);
+    } finally {
+      this.controllers.delete(controller);
+    }
+  }
+
+  abortAll(): void {
+    for (const controller of this.controllers) controller.abort();
+  }
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
