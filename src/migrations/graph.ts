@@ -1,0 +1,86 @@
+import { compareUtf8 } from '../datastore';
+import { DsMigrateError } from '../errors';
+import type { LoadedMigration } from './loader';
+
+/** The migrations in dependency order, with lookups by id. */
+export interface MigrationGraph {
+  ordered: LoadedMigration[];
+  byId: Map<string, LoadedMigration>;
+  /** Ids that depend on each id. */
+  dependents: Map<string, string[]>;
+}
+
+/**
+ * Orders migrations so that each follows its dependencies; ties break by app and name so that every
+ * machine applies them in the same order. Rejects unknown dependencies, cycles and two leaves in one
+ * app (two people added migrations in parallel: they must say which comes first).
+ */
+export function buildGraph(migrations: readonly LoadedMigration[]): MigrationGraph {
+  const byId = new Map(migrations.map((m) => [m.id, m]));
+  const dependents = new Map<string, string[]>(migrations.map((m) => [m.id, []]));
+  for (const m of migrations) {
+    for (const dep of m.dependencies) {
+      if (!byId.has(dep)) {
+        throw new DsMigrateError('MIGRATION_LOAD', `${m.file} depends on unknown migration "${dep}".`, { file: m.file, migration: m.id });
+      }
+      dependents.get(dep)!.push(m.id);
+    }
+  }
+  checkLeaves(migrations, dependents);
+
+  const order = (a: LoadedMigration, b: LoadedMigration) => compareUtf8(a.app, b.app) || compareUtf8(a.name, b.name);
+  const remaining = new Map(migrations.map((m) => [m.id, m.dependencies.length]));
+  const ready = migrations.filter((m) => m.dependencies.length === 0).sort(order);
+  const ordered: LoadedMigration[] = [];
+  while (ready.length > 0) {
+    const next = ready.shift()!;
+    ordered.push(next);
+    for (const id of dependents.get(next.id)!) {
+      const left = remaining.get(id)! - 1;
+      remaining.set(id, left);
+      if (left === 0) {
+        ready.push(byId.get(id)!);
+        ready.sort(order);
+      }
+    }
+  }
+  if (ordered.length < migrations.length) {
+    const cycle = findCycle(migrations.filter((m) => remaining.get(m.id)! > 0), byId);
+    throw new DsMigrateError('MIGRATION_LOAD', `Migrations depend on each other in a cycle: ${cycle.map((m) => m.id).join(' -> ')} (files: ${cycle.map((m) => m.file).join(', ')}).`, {
+      file: cycle[0].file,
+      migration: cycle[0].id,
+    });
+  }
+  return { ordered, byId, dependents };
+}
+
+function checkLeaves(migrations: readonly LoadedMigration[], dependents: Map<string, string[]>): void {
+  const leavesByApp = new Map<string, LoadedMigration[]>();
+  for (const m of migrations) {
+    const sameAppDependents = dependents.get(m.id)!.filter((id) => id.startsWith(`${m.app}:`));
+    if (sameAppDependents.length === 0) leavesByApp.set(m.app, [...(leavesByApp.get(m.app) ?? []), m]);
+  }
+  for (const [app, leaves] of leavesByApp) {
+    if (leaves.length > 1) {
+      throw new DsMigrateError(
+        'MIGRATION_LOAD',
+        `App "${app}" has ${leaves.length} latest migrations that do not depend on each other (${leaves.map((l) => l.file).join(', ')}): add a dependency between them.`,
+        { file: leaves[0].file, migration: leaves[0].id },
+      );
+    }
+  }
+}
+
+function findCycle(stuck: readonly LoadedMigration[], byId: Map<string, LoadedMigration>): LoadedMigration[] {
+  const stuckIds = new Set(stuck.map((m) => m.id));
+  const path: LoadedMigration[] = [];
+  const onPath = new Set<string>();
+  let current = stuck[0];
+  while (!onPath.has(current.id)) {
+    path.push(current);
+    onPath.add(current.id);
+    current = byId.get(current.dependencies.find((d) => stuckIds.has(d))!)!;
+  }
+  const start = path.findIndex((m) => m.id === current.id);
+  return [...path.slice(start), current];
+}
