@@ -117,7 +117,8 @@ function installExitHooks(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       running.forEach((child) => killGroup(child, 'SIGKILL'));
-      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+      // Leave the exit to the program's own handler; with none, die of the signal as usual.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
 }
