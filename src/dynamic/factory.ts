@@ -1,0 +1,271 @@
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { GrpcCode, grpcCode, type Datastore, type Entity, type Transaction } from '../datastore';
+import { DsMigrateError } from '../errors';
+import { registerModel, type Model } from '../model';
+import { buildModel } from './build-model';
+import { definitionHash, normalizeDefinition, type DefinitionInput, type FieldInput, type ModelDefinition } from './definition';
+import { diffDefinitions, type SchemaDiff } from './schema-diff';
+import { DEFINITION_KIND, DefinitionStore } from './store';
+
+export const DEFAULT_STALENESS_MS = 10;
+
+export interface ModelFactoryOptions {
+  /**
+   * How long a checked model is served from the cache before the next get looks its definition up
+   * again. 0 checks on every get. Default 10 ms.
+   */
+  stalenessMs?: number;
+  /** The namespace holding the definitions, and the default namespace of their models. Default ''. */
+  namespace?: string;
+  /** Recorded as updatedBy on what this factory writes. Default `host:pid`. */
+  updatedBy?: string;
+  /** A monotonic clock in milliseconds, for the staleness bound. Default performance.now. */
+  clock?: () => number;
+  /** Also register each generated model by kind (as defineModel does), replacing its previous version. Default true. */
+  register?: boolean;
+}
+
+/** A change for update(): the fields given replace the current ones, in their order. */
+export interface DefinitionChange {
+  readonly kind?: string;
+  readonly fields?: readonly FieldInput[];
+}
+
+export interface UpdateOptions {
+  /** Fail with CONFLICT unless the stored version is this one when the update starts. */
+  expectedVersion?: number;
+}
+
+export interface DefinedModel {
+  model: Model;
+  definition: ModelDefinition;
+}
+
+export interface DefinitionChangedEvent {
+  name: string;
+  /** What this process had before; undefined when it defined the model itself. */
+  previous: ModelDefinition | undefined;
+  current: ModelDefinition;
+  diff: SchemaDiff;
+  model: Model;
+  /** 'local': this factory made the change; 'remote': a check found it. */
+  origin: 'local' | 'remote';
+}
+
+export interface ModelFactoryEvents {
+  definitionChanged: [DefinitionChangedEvent];
+}
+
+interface CacheEntry {
+  definition: ModelDefinition;
+  model: Model;
+  /** Handed out by the fast path, so that a cached get allocates nothing. */
+  resolved: Promise<Model>;
+  /** When the check that confirmed this entry started, on the factory's clock. */
+  checkedAt: number;
+}
+
+interface InFlight {
+  startedAt: number;
+  done: Promise<CacheEntry>;
+}
+
+const CHANGE_ATTRIBUTES = new Set(['kind', 'fields']);
+
+/**
+ * Models defined at run time from definitions stored in Datastore. Each factory keeps the models it
+ * has built; a get serves one from the cache until the staleness bound passes, then confirms it with one
+ * key lookup of its definition (version and hash) and rebuilds it when the definition changed.
+ * define() and update() compare and set the stored version in a transaction, so a writer that prepared
+ * its change from an older version fails with CONFLICT instead of overwriting a newer definition.
+ */
+export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
+  readonly namespace: string;
+  readonly stalenessMs: number;
+  private readonly definitions: DefinitionStore;
+  private readonly clock: () => number;
+  private readonly updatedBy: string;
+  private readonly register: boolean;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inFlight = new Map<string, InFlight>();
+
+  constructor(
+    private readonly store: Datastore,
+    options: ModelFactoryOptions = {},
+  ) {
+    super();
+    const stalenessMs = options.stalenessMs ?? DEFAULT_STALENESS_MS;
+    if (!(stalenessMs >= 0)) throw new DsMigrateError('BAD_INPUT', `stalenessMs must be 0 or more, not ${stalenessMs}.`);
+    this.stalenessMs = stalenessMs;
+    this.namespace = options.namespace ?? '';
+    this.definitions = new DefinitionStore(store, this.namespace);
+    this.clock = options.clock ?? (() => performance.now());
+    this.updatedBy = options.updatedBy ?? `${hostname()}:${process.pid}`;
+    this.register = options.register ?? true;
+  }
+
+  /** The current model of a definition: from the cache within the staleness bound, else after one lookup. */
+  get(name: string): Promise<Model> {
+    const entry = this.cache.get(name);
+    if (entry !== undefined && this.clock() - entry.checkedAt < this.stalenessMs) return entry.resolved;
+    return this.check(name).then(modelOf);
+  }
+
+  /** The current definition, under the same staleness bound as get(). */
+  async getDefinition(name: string): Promise<ModelDefinition> {
+    const entry = this.cache.get(name);
+    if (entry !== undefined && this.clock() - entry.checkedAt < this.stalenessMs) return entry.definition;
+    return (await this.check(name)).definition;
+  }
+
+  /**
+   * Stores a new definition at version 1. Defining it again with the same hash returns the stored one
+   * (so every process may define its models at start-up); with another hash it is a CONFLICT.
+   */
+  async define(input: DefinitionInput): Promise<DefinedModel> {
+    const { shape, nextFieldId } = normalizeDefinition(input);
+    buildModel(shape, this.namespace);
+    const hash = definitionHash(shape);
+    const startedAt = this.clock();
+    const stored = await this.transaction(shape.name, 0, async (tx) => {
+      const existing = await this.definitions.read(shape.name, tx);
+      if (existing) {
+        const head = this.definitions.head(existing);
+        if (head.hash === hash) return this.definitions.decode(existing);
+        throw new DsMigrateError(
+          'CONFLICT',
+          `Model definition "${shape.name}" already exists at version ${head.version} with another hash; change it with update().`,
+          { model: shape.name, namespace: this.namespace, expectedVersion: 0, actualVersion: head.version },
+        );
+      }
+      const definition: ModelDefinition = { ...shape, version: 1, hash, updatedAt: new Date(), updatedBy: this.updatedBy, nextFieldId };
+      tx.insert(this.definitions.encode(definition));
+      return definition;
+    });
+    const entry = this.accept(stored, startedAt, 'local');
+    return { model: entry.model, definition: entry.definition };
+  }
+
+  /**
+   * Changes a stored definition. `change` is computed from the latest stored version (read first, one
+   * lookup), then the write commits only if that version is still the stored one. Otherwise it throws
+   * CONFLICT (context: expectedVersion, actualVersion): read again and retry. A change that leaves the
+   * hash as it is writes nothing.
+   */
+  async update(
+    name: string,
+    change: DefinitionChange | ((current: ModelDefinition) => DefinitionChange | Promise<DefinitionChange>),
+    options: UpdateOptions = {},
+  ): Promise<DefinedModel> {
+    const startedAt = this.clock();
+    const base = this.accept(this.definitions.decode(this.requireStored(name, await this.definitions.read(name))), startedAt, 'remote').definition;
+    if (options.expectedVersion !== undefined && options.expectedVersion !== base.version) {
+      throw conflict(name, this.namespace, options.expectedVersion, base.version);
+    }
+    const requested = typeof change === 'function' ? await change(base) : change;
+    for (const key of Object.keys(requested ?? {})) {
+      if (!CHANGE_ATTRIBUTES.has(key)) throw new DsMigrateError('MODEL_DEFINITION', `Model definition "${name}": a change may set kind and fields, not "${key}".`, { model: name });
+    }
+    const { shape, nextFieldId } = normalizeDefinition({ name, kind: requested.kind ?? base.kind, fields: requested.fields ?? base.fields }, base);
+    buildModel(shape, this.namespace);
+    const hash = definitionHash(shape);
+
+    const stored = await this.transaction(name, base.version, async (tx) => {
+      const current = this.definitions.head(this.requireStored(name, await this.definitions.read(name, tx)));
+      if (current.version !== base.version) throw conflict(name, this.namespace, base.version, current.version);
+      if (hash === base.hash) return base;
+      const definition: ModelDefinition = { ...shape, version: base.version + 1, hash, updatedAt: new Date(), updatedBy: this.updatedBy, nextFieldId };
+      tx.upsert(this.definitions.encode(definition));
+      return definition;
+    });
+    const entry = this.accept(stored, startedAt, 'local');
+    return { model: entry.model, definition: entry.definition };
+  }
+
+  /** One check per name at a time; a check started longer ago than the bound is not shared. */
+  private check(name: string): Promise<CacheEntry> {
+    const now = this.clock();
+    const running = this.inFlight.get(name);
+    if (running !== undefined && now - running.startedAt < this.stalenessMs) return running.done;
+    const done = this.refresh(name, now).finally(() => {
+      if (this.inFlight.get(name)?.done === done) this.inFlight.delete(name);
+    });
+    this.inFlight.set(name, { startedAt: now, done });
+    return done;
+  }
+
+  private async refresh(name: string, startedAt: number): Promise<CacheEntry> {
+    const entity = this.requireStored(name, await this.definitions.read(name));
+    const cached = this.cache.get(name);
+    const head = this.definitions.head(entity);
+    // The common case: nothing changed, so nothing is parsed or built.
+    if (cached !== undefined && cached.definition.version === head.version && cached.definition.hash === head.hash) {
+      cached.checkedAt = Math.max(cached.checkedAt, startedAt);
+      return cached;
+    }
+    return this.accept(this.definitions.decode(entity), startedAt, 'remote');
+  }
+
+  /**
+   * Takes a definition read or written at `startedAt` into the cache. Versions only move forward, so a
+   * slow read that returns after a newer one changes nothing; the model is rebuilt only when the hash
+   * changed, and only then is definitionChanged emitted.
+   */
+  private accept(definition: ModelDefinition, startedAt: number, origin: 'local' | 'remote'): CacheEntry {
+    const cached = this.cache.get(definition.name);
+    if (cached !== undefined && definition.version <= cached.definition.version) {
+      if (definition.version === cached.definition.version) cached.checkedAt = Math.max(cached.checkedAt, startedAt);
+      return cached;
+    }
+    if (cached !== undefined && cached.definition.hash === definition.hash) {
+      cached.definition = definition;
+      cached.checkedAt = Math.max(cached.checkedAt, startedAt);
+      return cached;
+    }
+    const model = buildModel(definition, this.namespace);
+    if (this.register) registerModel(model);
+    const entry: CacheEntry = { definition, model, resolved: Promise.resolve(model), checkedAt: startedAt };
+    this.cache.set(definition.name, entry);
+    if (cached !== undefined || origin === 'local') {
+      const previous = cached?.definition;
+      this.emit('definitionChanged', { name: definition.name, previous, current: definition, diff: diffDefinitions(previous, definition), model, origin });
+    }
+    return entry;
+  }
+
+  private transaction<T>(name: string, expectedVersion: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.store.transaction(fn).catch((error: unknown) => {
+      // Contention that outlasted the store's retries is a conflict by another name.
+      if (grpcCode(error) !== GrpcCode.ABORTED) throw error;
+      throw new DsMigrateError('CONFLICT', `Model definition "${name}" is being changed by other writers (the transaction kept aborting); read it again and retry.`, {
+        model: name,
+        namespace: this.namespace,
+        expectedVersion,
+      }, { cause: error });
+    });
+  }
+
+  private requireStored(name: string, entity: Entity | undefined): Entity {
+    if (entity !== undefined) return entity;
+    this.cache.delete(name);
+    throw new DsMigrateError(
+      'UNKNOWN_KIND',
+      `No model definition named "${name}" is stored (kind ${DEFINITION_KIND}, namespace ${JSON.stringify(this.namespace)}); define it first with ModelFactory.define().`,
+      { model: name, kind: DEFINITION_KIND, namespace: this.namespace },
+    );
+  }
+}
+
+function modelOf(entry: CacheEntry): Model {
+  return entry.model;
+}
+
+function conflict(name: string, namespace: string, expectedVersion: number, actualVersion: number): DsMigrateError {
+  return new DsMigrateError(
+    'CONFLICT',
+    `Model definition "${name}" is at version ${actualVersion}, not ${expectedVersion} as this change expected; read it again and retry.`,
+    { model: name, namespace, expectedVersion, actualVersion },
+  );
+}
