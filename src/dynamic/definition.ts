@@ -70,8 +70,9 @@ const DEFINITION_ATTRIBUTES = new Set(['name', 'kind', 'fields']);
 /** Types whose values JSON cannot hold, so a stored definition cannot give them a default. */
 const NO_STORED_DEFAULT = new Set<FieldType>(['key', 'blob', 'geoPoint']);
 
-export function definitionHash(shape: ModelShape): string {
-  return sha256Hex(canonicalJson(shape));
+/** sha256 of the canonical JSON of the shape alone: version and bookkeeping are not what defines the model. */
+export function definitionHash({ name, kind, fields }: ModelShape): string {
+  return sha256Hex(canonicalJson({ name, kind, fields }));
 }
 
 /**
