@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'LOCKED'
   | 'CONFLICT'
-  | 'OPERATION_FAILED';
+  | 'OPERATION_FAILED'
+  | 'CLOUD_TASKS';
 
 export interface ErrorContext {
   file?: string;
@@ -43,6 +44,7 @@ const EXIT_CODES: Record<ErrorCode, ExitCode> = {
   LOCKED: 3,
   CONFLICT: 1,
   OPERATION_FAILED: 1,
+  CLOUD_TASKS: 1,
 };
 
 export class DsMigrateError extends Error {
