@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'LOCKED'
   | 'CONFLICT'
   | 'OPERATION_FAILED'
-  | 'CLOUD_TASKS';
+  | 'CLOUD_TASKS'
+  | 'ABORTED';
 
 export interface ErrorContext {
   file?: string;
@@ -45,6 +46,7 @@ const EXIT_CODES: Record<ErrorCode, ExitCode> = {
   CONFLICT: 1,
   OPERATION_FAILED: 1,
   CLOUD_TASKS: 1,
+  ABORTED: 1,
 };
 
 export class DsMigrateError extends Error {
