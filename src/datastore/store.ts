@@ -252,18 +252,23 @@ export class Datastore {
     let remaining = spec.limit;
     let cursor: Uint8Array | string | undefined;
     let next: Promise<google.datastore.v1.IRunQueryResponse> | undefined = this.runQueryPage(query, spec.namespace, cursor, remaining);
-    while (next) {
-      const response = await next;
-      next = undefined;
-      const batch = response.batch!;
-      const results = batch.entityResults ?? [];
-      if (remaining !== undefined) remaining -= results.length;
-      const more = batch.moreResults as unknown as string;
-      const finished =
-        results.length === 0 || more === 'NO_MORE_RESULTS' || more === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
-      // Ask for the next page while the caller works on this one.
-      if (!finished) next = this.runQueryPage(query, spec.namespace, batch.endCursor ?? undefined, remaining);
-      if (results.length > 0) yield results.map((r) => Entity.fromProto(r.entity!));
+    try {
+      while (next) {
+        const response = await next;
+        next = undefined;
+        const batch = response.batch!;
+        const results = batch.entityResults ?? [];
+        if (remaining !== undefined) remaining -= results.length;
+        const more = batch.moreResults as unknown as string;
+        const finished =
+          results.length === 0 || more === 'NO_MORE_RESULTS' || more === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
+        // Ask for the next page while the caller works on this one.
+        if (!finished) next = this.runQueryPage(query, spec.namespace, batch.endCursor ?? undefined, remaining);
+        if (results.length > 0) yield results.map((r) => Entity.fromProto(r.entity!));
+      }
+    } finally {
+      // A caller that stops early leaves the prefetched page behind; its failure must not go unhandled.
+      next?.catch(() => undefined);
     }
   }
 
