@@ -1,0 +1,46 @@
+import type { Datastore, Entity, Key } from '../datastore';
+import { DsMigrateError } from '../errors';
+import type { Operation } from '../operations';
+import { addCounts, applyBatch, formatWarnings, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
+import type { OperationProgress, OperationResult } from './executor';
+
+const SAMPLES = 5;
+
+/**
+ * Runs the operation's per-entity logic on every entity it would touch and writes nothing: no data,
+ * no plan, no checkpoints, no reserved ids. One key stream per namespace, plain (non-transactional)
+ * lookups; counts and up to five before/after samples come back.
+ */
+export async function dryRunOperation(
+  store: Datastore,
+  operation: Operation,
+  options: { migration?: string; signal?: AbortSignal; onProgress?: (p: OperationProgress) => void } = {},
+): Promise<OperationResult> {
+  const namespaces = await operation.namespaces(store);
+  const counts = zeroCounts();
+  const warnings: Warnings = {};
+  const samples: DryRunSample[] = [];
+  let shardsDone = 0;
+  for (const namespace of namespaces) {
+    for await (const keys of keyPages(store, { kind: operation.kind, namespace, filters: operation.filters })) {
+      for (let i = 0; i < keys.length; i += operation.batchSize) {
+        if (options.signal?.aborted) throw new DsMigrateError('ABORTED', `The dry run of ${operation.type} on ${operation.kind} was interrupted.`, { kind: operation.kind });
+        const batch = keys.slice(i, i + operation.batchSize);
+        const found = await lookupAll(store, [...batch, ...batch.flatMap((k) => operation.relatedKeys(k))]);
+        const applied = await applyBatch(operation, batch, found, { byteBudget: Infinity, migration: options.migration, dryRun: true, samples: { limit: SAMPLES, into: samples } });
+        addCounts(counts, applied.delta);
+        mergeWarnings(warnings, applied.warnings);
+        options.onProgress?.({ shardsTotal: namespaces.length, shardsDone, ...counts });
+      }
+    }
+    shardsDone++;
+  }
+  return { shardsTotal: namespaces.length, shardsDone, ...counts, samples, warnings: formatWarnings(warnings) };
+}
+
+async function lookupAll(store: Datastore, keys: readonly Key[]): Promise<Map<string, Entity>> {
+  const unique = [...new Map(keys.map((k) => [k.toString(), k])).values()];
+  const found = new Map<string, Entity>();
+  for (const entity of await store.lookup(unique)) if (entity) found.set(entity.key.toString(), entity);
+  return found;
+}

@@ -1,0 +1,225 @@
+import pLimit from 'p-limit';
+import type { Datastore, Key } from '../datastore';
+import { DsMigrateError } from '../errors';
+import type { Operation } from '../operations';
+import {
+  addCounts,
+  appendPage,
+  clearRunState,
+  cutFromStream,
+  ensurePlan,
+  formatWarnings,
+  loadPlan,
+  loadShardStates,
+  PAGE_KEYS,
+  runShardSlice,
+  summarize,
+  zeroCounts,
+  type Counts,
+  type RunPlan,
+} from '../sharding';
+import { dryRunOperation } from './dry-run';
+import { fingerprint, operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from './executor';
+
+export interface LocalExecutorOptions {
+  /** Shards processed at once; 4 by default. */
+  concurrency?: number;
+  /** A slice's time budget: after it the shard checkpoints and carries on in a new slice (as a Cloud Task would). */
+  sliceBudgetMs?: number;
+}
+
+/**
+ * Runs an operation's shards in this process, a few at a time. Resumable: a run id with stored state
+ * picks up its plan and each shard's checkpoint, and finished shards are skipped. Namespaces that the
+ * splitter could not split (no scatter sample) are cut into shards here, page by page, while earlier
+ * pages' shards already run on the keys just read.
+ */
+export class LocalExecutor implements Executor {
+  private readonly concurrency: number;
+  private readonly sliceBudgetMs: number;
+
+  constructor(options: LocalExecutorOptions = {}) {
+    this.concurrency = options.concurrency ?? 4;
+    this.sliceBudgetMs = options.sliceBudgetMs ?? 60_000;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: concurrency must be a whole number ≥ 1, not ${options.concurrency}.`);
+    if (!(this.sliceBudgetMs > 0)) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: sliceBudgetMs must be positive, not ${options.sliceBudgetMs}.`);
+  }
+
+  async runOperation(request: RunOperationRequest): Promise<OperationResult> {
+    const operation = operationOf(request);
+    if (request.dryRun) return dryRunOperation(request.store, operation, request);
+    const plan = await ensurePlan({
+      store: request.store,
+      runId: request.runId,
+      type: operation.type,
+      kind: operation.kind,
+      operation: fingerprint(operation),
+      namespaces: () => operation.namespaces(request.store),
+      filters: operation.filters,
+      shardCount: operation.scope.shardCount,
+    });
+    await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs).run(plan);
+    return readResult(request.store, request.runId);
+  }
+
+  clearOperationState(store: Datastore, runId: string): Promise<void> {
+    return clearRunState(store, runId);
+  }
+}
+
+/** One runOperation call: the shards it runs, the pages it still cuts, and the progress it reports. */
+class LocalRun {
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly stop = new AbortController();
+  private readonly running: Promise<void>[] = [];
+  private readonly scheduled = new Set<number>();
+  private failure: unknown;
+  private readonly counts: Counts = zeroCounts();
+  private shardsTotal = 0;
+  private shardsDone = 0;
+  private estimatedTotal?: number;
+  /** Prefetched keys handed to shards that have not finished: bounds the memory of cutting ahead. */
+  private keysInFlight = 0;
+  private readonly roomWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly request: RunOperationRequest,
+    private readonly operation: Operation,
+    concurrency: number,
+    private readonly sliceBudgetMs: number,
+  ) {
+    this.limit = pLimit(concurrency);
+    request.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
+  }
+
+  async run(plan: RunPlan): Promise<void> {
+    const states = await loadShardStates(this.request.store, plan);
+    for (const state of states) addCounts(this.counts, state.counts);
+    this.adopt(plan, states.filter((s) => s.done).map((s) => s.index));
+    if (plan.pending.length > 0) {
+      try {
+        for (const { namespace } of plan.pending) await this.cut(namespace);
+        const planned = await loadPlan(this.request.store, this.request.runId);
+        if (planned) this.adopt(planned);
+      } catch (error) {
+        this.fail(error);
+      }
+    }
+    // Shards scheduled while waiting join the list, so wait until it stops growing.
+    for (let seen = 0; seen < this.running.length; seen = this.running.length) await Promise.all(this.running.slice(seen));
+    if (this.failure !== undefined) throw this.failure;
+    if (this.request.signal?.aborted) {
+      throw new DsMigrateError('ABORTED', `${this.operation.type} on ${this.operation.kind} was interrupted; run it again to resume from its checkpoints.`, {
+        runId: this.request.runId,
+        migration: this.request.migration,
+      });
+    }
+  }
+
+  /** Schedules the plan's shards not scheduled yet (all of them at first; those another process cut later). */
+  private adopt(plan: RunPlan, done: readonly number[] = []): void {
+    this.shardsTotal = plan.shards.length;
+    this.estimatedTotal = summarize(plan, []).estimatedTotal;
+    for (const index of done) {
+      this.scheduled.add(index);
+      this.shardsDone++;
+    }
+    plan.shards.forEach((_, index) => this.schedule(index));
+  }
+
+  private schedule(index: number, prefetched?: Key[]): void {
+    if (this.scheduled.has(index)) return;
+    this.scheduled.add(index);
+    this.keysInFlight += prefetched?.length ?? 0;
+    this.running.push(this.limit(() => this.runShard(index, prefetched)));
+  }
+
+  private async runShard(index: number, prefetched?: Key[]): Promise<void> {
+    try {
+      while (!this.stop.signal.aborted) {
+        const slice = await runShardSlice({
+          store: this.request.store,
+          work: this.operation,
+          runId: this.request.runId,
+          index,
+          budgetMs: this.sliceBudgetMs,
+          prefetched,
+          migration: this.request.migration,
+          signal: this.stop.signal,
+          onBatch: (delta) => {
+            addCounts(this.counts, delta);
+            this.report();
+          },
+        });
+        if (slice.done) {
+          this.shardsDone++;
+          this.report();
+          return;
+        }
+      }
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.release(prefetched?.length ?? 0);
+    }
+  }
+
+  /**
+   * Cuts a pending namespace into shards from its key stream and runs each page's shards on the keys
+   * just read. Reads the next page only while at most one page of keys is still waiting to be done.
+   */
+  private async cut(namespace: string): Promise<void> {
+    const { store, runId } = this.request;
+    for (;;) {
+      const plan = await loadPlan(store, runId);
+      if (!plan) throw new DsMigrateError('CONFLICT', `Operation run ${runId} lost its plan mid-run (was its state cleared?).`, { runId });
+      this.adopt(plan);
+      const entry = plan.pending.find((p) => p.namespace === namespace);
+      if (!entry || this.stop.signal.aborted) return;
+      let cursor = entry.cursor;
+      let overtaken = false;
+      for await (const page of cutFromStream(store, { kind: this.operation.kind, namespace, filters: this.operation.filters }, cursor)) {
+        const indexes = await appendPage(store, runId, namespace, cursor, page);
+        if (!indexes) {
+          // Another process cut this page: take the plan as it stands now.
+          overtaken = true;
+          break;
+        }
+        this.shardsTotal = indexes[indexes.length - 1] + 1;
+        indexes.forEach((index, i) => this.schedule(index, page.shards[i].keys));
+        cursor = page.next;
+        if (this.stop.signal.aborted) return;
+        await this.room();
+      }
+      if (!overtaken) return;
+    }
+  }
+
+  private room(): Promise<void> {
+    return this.keysInFlight <= PAGE_KEYS || this.stop.signal.aborted ? Promise.resolve() : new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private release(keys: number): void {
+    this.keysInFlight -= keys;
+    if (this.keysInFlight <= PAGE_KEYS || this.stop.signal.aborted) for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error;
+    this.stop.abort();
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  private report(): void {
+    const progress: OperationProgress = { shardsTotal: this.shardsTotal, shardsDone: this.shardsDone, ...this.counts, estimatedTotal: this.estimatedTotal };
+    this.request.onProgress?.(progress);
+  }
+}
+
+/** The operation's outcome as stored: the shards' own counts, whatever this process saw. */
+async function readResult(store: Datastore, runId: string): Promise<OperationResult> {
+  const plan = await loadPlan(store, runId);
+  if (!plan) throw new DsMigrateError('CONFLICT', `Operation run ${runId} lost its plan mid-run (was its state cleared?).`, { runId });
+  const { warnings, ...progress } = summarize(plan, await loadShardStates(store, plan));
+  return { ...progress, warnings: formatWarnings(warnings) };
+}

@@ -1,0 +1,81 @@
+import type { Entity, Value } from '../datastore';
+import { DsMigrateError } from '../errors';
+import { checkValue, type FieldSpec } from '../model';
+import type { EntityDecision } from '../sharding';
+import { showValue } from './describe';
+import { fieldIndexed, storedValue } from './field-values';
+import { Operation, type KindOrModel } from './operation';
+import type { ScanOptions } from './options';
+import { RemoveFieldData } from './remove-field-data';
+
+/** A value, or a function of the entity (read it; it may be async) that makes one per entity. */
+export type DefaultValue = Value | ((entity: Entity) => Value | Promise<Value>);
+
+export interface AddFieldDataOptions extends ScanOptions {
+  default: DefaultValue;
+  /** Also replace values already present (by default they are kept: new code may have written them). */
+  overwrite?: boolean;
+  /** Index setting for the new values; by default the model's, or indexed. */
+  indexed?: boolean;
+}
+
+/**
+ * Writes a field's default into entities that lack it, so that queries can filter on it. Values
+ * already present are kept unless `overwrite: true`. Reversed by RemoveFieldData of the same field.
+ */
+export class AddFieldData extends Operation {
+  private readonly spec?: FieldSpec;
+
+  constructor(
+    kind: KindOrModel,
+    readonly name: string,
+    private readonly addOptions: AddFieldDataOptions,
+  ) {
+    super('AddFieldData', kind, addOptions ?? {});
+    this.checkName(name);
+    if (!addOptions || !('default' in addOptions) || addOptions.default === undefined) {
+      throw this.fail(`needs a default for "${name}": new AddFieldData(kind, '${name}', {default: ...}) (null is allowed).`, { field: name });
+    }
+    if (this.fields) {
+      this.spec = this.fields[name];
+      if (!this.spec) throw this.fail(`sets "${name}", which is not a field of the model (fields: ${Object.keys(this.fields).join(', ')}).`, { field: name });
+      const reason = typeof addOptions.default === 'function' ? undefined : checkValue(this.spec, addOptions.default);
+      if (reason) throw this.fail(`has a default of the wrong type for "${name}": it ${reason}.`, { field: name });
+    }
+  }
+
+  protected summary(): string {
+    const how = this.addOptions.overwrite ? 'on every entity' : 'where missing';
+    return `Set ${this.kind}.${this.name} to ${showValue(this.addOptions.default)} ${how}`;
+  }
+
+  protected args(): Record<string, unknown> {
+    const { default: value, overwrite, indexed } = this.addOptions;
+    return { name: this.name, default: value, overwrite, indexed };
+  }
+
+  override get reversible(): boolean {
+    return true;
+  }
+
+  override reverse(): RemoveFieldData {
+    const { default: value, overwrite, indexed } = this.addOptions;
+    return new RemoveFieldData(this.ref, this.name, { ...this.scanOptions(), reverse: { default: value, overwrite, indexed } });
+  }
+
+  async apply(entity: Entity): Promise<EntityDecision> {
+    if (entity.has(this.name) && !this.addOptions.overwrite) return { action: 'skip' };
+    const given = this.addOptions.default;
+    const value = typeof given === 'function' ? await given(entity) : given;
+    let stored: Value = value;
+    let indexed = this.addOptions.indexed;
+    if (this.spec) {
+      const reason = checkValue(this.spec, value);
+      if (reason) throw new DsMigrateError('TYPE_MISMATCH', `the default for ${this.kind}.${this.name} ${reason}`, { kind: this.kind, field: this.name, key: entity.key.toString() });
+      stored = storedValue(this.spec, value);
+      indexed ??= fieldIndexed(this.spec);
+    }
+    entity.set(this.name, stored, { indexed });
+    return { action: 'put', entity };
+  }
+}

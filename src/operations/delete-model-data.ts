@@ -1,0 +1,27 @@
+import type { Entity } from '../datastore';
+import type { EntityDecision } from '../sharding';
+import { Operation, type KindOrModel } from './operation';
+import type { ScanOptions } from './options';
+
+/** Deletes every entity of a kind (in the scanned namespaces, matching the filter): DROP TABLE. */
+export class DeleteModelData extends Operation {
+  constructor(kind: KindOrModel, options: ScanOptions = {}) {
+    super('DeleteModelData', kind, options);
+  }
+
+  protected summary(): string {
+    return `Delete every ${this.kind} entity`;
+  }
+
+  protected args(): Record<string, unknown> {
+    return {};
+  }
+
+  protected override irreversibleBecause(): string {
+    return 'deleted entities cannot be brought back; copy them first (CopyModelData) if they may be needed.';
+  }
+
+  apply(entity: Entity): EntityDecision {
+    return { action: 'delete', key: entity.key };
+  }
+}

@@ -1,0 +1,10 @@
+export { Operation, type KindOrModel } from './operation';
+export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, DEFAULT_BATCH_SIZE } from './options';
+export { AddFieldData, type AddFieldDataOptions, type DefaultValue } from './add-field-data';
+export { RemoveFieldData, type RemoveFieldDataOptions } from './remove-field-data';
+export { CopyFieldData, type CopyFieldDataOptions } from './copy-field-data';
+export { DeleteModelData } from './delete-model-data';
+export { CopyModelData } from './copy-model-data';
+export { CopyModelDataToNamespace, type CopyToNamespaceOptions } from './copy-model-data-to-namespace';
+export { DeleteCopiedData, CopyOperation, targetKey, type CopyOptions, type CopyTarget } from './copies';
+export { MapFunctionOnEntities, type MapFunction, type MapContext, type MapOptions } from './map-function-on-entities';

@@ -1,0 +1,139 @@
+import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
+import { DsMigrateError } from '../errors';
+import { kindOf, type FieldSpec } from '../model';
+import type { ApplyContext, EntityDecision, ShardWork } from '../sharding';
+import { jsonOf, showScope } from './describe';
+import { parseScope, type ScanOptions, type Scope } from './options';
+
+/** A kind name, or a model (anything with `.kind`; its `fields`, when present, let values be type-checked). */
+export type KindOrModel = string | { readonly kind: string; readonly fields?: Readonly<Record<string, FieldSpec>> };
+
+/**
+ * The small base of the seven operations. An operation is a description (type, kind, arguments,
+ * scope) plus one decision per entity; the shard engine does the scanning, batching, transactions
+ * and checkpoints. Static arguments are checked when the operation is made; `validate` checks what
+ * needs the data, and neither ever writes.
+ */
+export abstract class Operation implements ShardWork {
+  readonly kind: string;
+  readonly scope: Scope;
+  /** The model's fields, when a model was given. */
+  protected readonly fields?: Readonly<Record<string, FieldSpec>>;
+
+  protected constructor(
+    readonly type: string,
+    /** As given, so that a reverse operation gets the same model. */
+    protected readonly ref: KindOrModel,
+    protected readonly options: ScanOptions,
+  ) {
+    this.kind = kindOf(ref);
+    if (typeof ref === 'object' && ref.fields && typeof ref.fields === 'object') this.fields = ref.fields;
+    this.scope = parseScope(options, { type, kind: this.kind });
+  }
+
+  get filters(): readonly PropertyFilter[] {
+    return this.scope.filters;
+  }
+  get batchSize(): number {
+    return this.scope.batchSize;
+  }
+  get skipErrors(): boolean {
+    return this.scope.skipErrors;
+  }
+
+  /** One human line, for `dsmigrate plan`. */
+  describe(): string {
+    return `${this.summary()}${showScope(this.scope)}`;
+  }
+
+  /** Type and arguments as stable JSON (functions as source text), for checksums and `plan --json`. */
+  toJSON(): Record<string, unknown> {
+    return jsonOf({ type: this.type, kind: this.kind, ...this.args(), ...this.scanOptions() }) as Record<string, unknown>;
+  }
+
+  /** The scan options as given, for a reverse operation to keep the same scope. */
+  protected scanOptions(): ScanOptions {
+    const { namespace, filter, shardCount, batchSize, skipErrors } = this.options;
+    return { namespace, filter, shardCount, batchSize, skipErrors };
+  }
+
+  get reversible(): boolean {
+    return false;
+  }
+
+  /** The operation that undoes this one, or a BAD_INPUT error saying why there is none. */
+  reverse(): Operation {
+    throw this.irreversible();
+  }
+
+  protected irreversible(): DsMigrateError {
+    return this.fail(`is irreversible: ${this.irreversibleBecause()}`);
+  }
+
+  /** Checks what needs the data: the namespaces exist as given and the filters name stored properties. Writes nothing. */
+  async validate(store: Datastore): Promise<void> {
+    const namespaces = await this.namespaces(store);
+    for (const filter of this.scope.filters) await this.checkFilterProperty(store, namespaces, filter.property);
+  }
+
+  /** The namespaces to scan, '*' resolved. */
+  async namespaces(store: Datastore): Promise<string[]> {
+    if (this.scope.namespaces !== '*') return [...this.scope.namespaces];
+    const all = await store.namespaces();
+    if (!all) {
+      throw this.fail(
+        "namespace '*' needs a backend that lists namespaces, and this one does not (the Firestore-mode emulator answers no metadata queries). List them: {namespace: ['', 'tenant-a', ...]}.",
+      );
+    }
+    return all;
+  }
+
+  relatedKeys(_key: Key): readonly Key[] {
+    return [];
+  }
+
+  abstract apply(entity: Entity, related: readonly (Entity | undefined)[], context: ApplyContext): EntityDecision | Promise<EntityDecision>;
+
+  /** The line `describe` starts with, e.g. `Set Person.colour to "blue" where missing`. */
+  protected abstract summary(): string;
+  /** The operation's own arguments, for toJSON. */
+  protected abstract args(): Record<string, unknown>;
+
+  protected irreversibleBecause(): string {
+    return 'there is no way to tell what the data was before it ran.';
+  }
+
+  /** Property names: non-empty, and not reserved (`__name__`). */
+  protected checkName(name: unknown, role = 'property'): void {
+    if (typeof name !== 'string' || !name || /^__.*__$/.test(name)) throw this.fail(`needs a ${role} name, not ${JSON.stringify(name)}.`);
+  }
+
+  protected fail(message: string, context: Record<string, unknown> = {}): DsMigrateError {
+    return new DsMigrateError('BAD_INPUT', `${this.type} on ${this.kind} ${message}`, { kind: this.kind, operation: this.type, ...context });
+  }
+
+  /**
+   * A filter on a property that no entity has (or has only unindexed) would silently match nothing.
+   * With a model the field must exist; without one, some entity must hold the property indexed, unless
+   * the kind is empty.
+   */
+  private async checkFilterProperty(store: Datastore, namespaces: readonly string[], property: string): Promise<void> {
+    if (this.fields) {
+      if (!(property in this.fields)) throw this.fail(`filters on "${property}", which is not a field of the model (fields: ${Object.keys(this.fields).join(', ')}).`, { field: property });
+      return;
+    }
+    let empty = true;
+    for (const namespace of namespaces) {
+      if (await this.any(store, namespace, [{ property, op: '>=', value: null }])) return;
+      if (empty && (await this.any(store, namespace, []))) empty = false;
+    }
+    if (!empty) {
+      throw this.fail(`filters on "${property}", but no ${this.kind} entity has that property indexed (misspelt? unindexed properties cannot be filtered on).`, { field: property });
+    }
+  }
+
+  private async any(store: Datastore, namespace: string, filters: PropertyFilter[]): Promise<boolean> {
+    for await (const keys of store.keys({ kind: this.kind, namespace, filters, limit: 1 })) if (keys.length > 0) return true;
+    return false;
+  }
+}

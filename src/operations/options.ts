@@ -1,0 +1,90 @@
+import type { PropertyFilter, Value } from '../datastore';
+import { DsMigrateError } from '../errors';
+import { MAX_BATCH } from '../sharding';
+
+/** One namespace, a list, or '*' for every namespace; '' is the default namespace. */
+export type NamespaceOption = string | readonly string[];
+
+/** Equality on properties (`{status: 'active'}`), or explicit filters. */
+export type FilterOption = Readonly<Record<string, Value>> | PropertyFilter | readonly PropertyFilter[];
+
+/** Options every operation takes in its last argument, next to its own. */
+export interface ScanOptions {
+  namespace?: NamespaceOption;
+  filter?: FilterOption;
+  /** Shards per namespace; by default from the kind's size. */
+  shardCount?: number;
+  /** Entities per transaction (1–499); 400 by default. */
+  batchSize?: number;
+  /** Count entities whose processing throws as failed and go on, instead of failing the operation. */
+  skipErrors?: boolean;
+}
+
+export const DEFAULT_BATCH_SIZE = 400;
+const MAX_SHARD_COUNT = 1000;
+const OPS = new Set(['=', '!=', '<', '<=', '>', '>=', 'IN', 'NOT_IN']);
+
+export interface Scope {
+  namespaces: readonly string[] | '*';
+  filters: readonly PropertyFilter[];
+  shardCount?: number;
+  batchSize: number;
+  skipErrors: boolean;
+}
+
+/** Checks and normalises the scan options; `where` names the operation and kind for messages. */
+export function parseScope(options: ScanOptions, where: { type: string; kind: string }): Scope {
+  const fail: Fail = (message, extra = {}) => new DsMigrateError('BAD_INPUT', `${where.type} on ${where.kind}: ${message}`, { kind: where.kind, operation: where.type, ...extra });
+  const { namespace = '', shardCount, batchSize = DEFAULT_BATCH_SIZE, skipErrors = false } = options;
+
+  let namespaces: readonly string[] | '*';
+  if (namespace === '*') namespaces = '*';
+  else if (typeof namespace === 'string') namespaces = [namespace];
+  else if (Array.isArray(namespace)) {
+    if (namespace.length === 0) throw fail("the namespace list is empty; give at least one namespace ('' is the default one) or '*' for all.");
+    const bad = namespace.find((n) => typeof n !== 'string' || n === '*');
+    if (bad !== undefined) throw fail(`namespace list entry ${JSON.stringify(bad)} is not a namespace name ('*' stands alone, not in a list).`);
+    namespaces = [...new Set(namespace)];
+  } else throw fail(`namespace must be a name, a list of names or '*', not ${JSON.stringify(namespace)}.`);
+
+  if (shardCount !== undefined && (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARD_COUNT)) {
+    throw fail(`shardCount must be a whole number from 1 to ${MAX_SHARD_COUNT}, not ${shardCount}.`);
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH) {
+    throw fail(`batchSize must be a whole number from 1 to ${MAX_BATCH} (a transaction holds at most 500 writes, one is the checkpoint), not ${batchSize}.`);
+  }
+  if (typeof skipErrors !== 'boolean') throw fail('skipErrors must be true or false.');
+  return { namespaces, filters: parseFilters(options.filter, fail), shardCount, batchSize, skipErrors };
+}
+
+type Fail = (message: string, extra?: Record<string, unknown>) => DsMigrateError;
+
+function isFilter(f: unknown): f is PropertyFilter {
+  return typeof f === 'object' && f !== null && !Array.isArray(f) && 'property' in f && 'op' in f && 'value' in f;
+}
+
+function filterList(filter: FilterOption, fail: Fail): PropertyFilter[] {
+  if (Array.isArray(filter)) {
+    return (filter as unknown[]).map((f, i) => {
+      if (!isFilter(f)) throw fail(`filter[${i}] must be {property, op, value}.`);
+      return f;
+    });
+  }
+  if (isFilter(filter)) return [filter];
+  if (typeof filter === 'object' && filter !== null) {
+    return Object.entries(filter as Record<string, Value>).map(([property, value]) => ({ property, op: '=' as const, value }));
+  }
+  throw fail('filter must be an object of equalities or a list of {property, op, value}.');
+}
+
+function parseFilters(filter: FilterOption | undefined, fail: Fail): PropertyFilter[] {
+  if (filter === undefined) return [];
+  const list = filterList(filter, fail);
+  for (const f of list) {
+    if (typeof f.property !== 'string' || !f.property || f.property.startsWith('__')) throw fail(`filter property ${JSON.stringify(f.property)} is not a property name.`, { field: f.property });
+    if (!OPS.has(f.op)) throw fail(`filter on ${f.property} has an unknown operator ${JSON.stringify(f.op)}.`, { field: f.property });
+    if (f.value === undefined) throw fail(`filter on ${f.property} has no value.`, { field: f.property });
+    if ((f.op === 'IN' || f.op === 'NOT_IN') && (!Array.isArray(f.value) || f.value.length === 0)) throw fail(`filter on ${f.property}: ${f.op} needs a non-empty list.`, { field: f.property });
+  }
+  return list;
+}

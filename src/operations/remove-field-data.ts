@@ -1,0 +1,47 @@
+import type { Entity } from '../datastore';
+import type { EntityDecision } from '../sharding';
+import { AddFieldData, type AddFieldDataOptions } from './add-field-data';
+import { Operation, type KindOrModel } from './operation';
+import type { ScanOptions } from './options';
+
+export interface RemoveFieldDataOptions extends ScanOptions {
+  /** Makes the removal reversible: its reverse is AddFieldData with these options. */
+  reverse?: Pick<AddFieldDataOptions, 'default' | 'overwrite' | 'indexed'>;
+}
+
+/** Deletes a property from every entity that has it, reclaiming its storage and index entries. */
+export class RemoveFieldData extends Operation {
+  constructor(
+    kind: KindOrModel,
+    readonly name: string,
+    private readonly removeOptions: RemoveFieldDataOptions = {},
+  ) {
+    super('RemoveFieldData', kind, removeOptions);
+    this.checkName(name);
+  }
+
+  protected summary(): string {
+    return `Remove ${this.kind}.${this.name}`;
+  }
+
+  protected args(): Record<string, unknown> {
+    return { name: this.name, reverse: this.removeOptions.reverse };
+  }
+
+  override get reversible(): boolean {
+    return this.removeOptions.reverse !== undefined;
+  }
+
+  override reverse(): AddFieldData {
+    if (!this.removeOptions.reverse) throw this.irreversible();
+    return new AddFieldData(this.ref, this.name, { ...this.scanOptions(), ...this.removeOptions.reverse });
+  }
+
+  protected override irreversibleBecause(): string {
+    return `the removed values of "${this.name}" are gone. To allow a reverse that re-adds a default, declare it: new RemoveFieldData(kind, '${this.name}', {reverse: {default: ...}}).`;
+  }
+
+  apply(entity: Entity): EntityDecision {
+    return entity.delete(this.name) ? { action: 'put', entity } : { action: 'skip' };
+  }
+}

@@ -1,0 +1,110 @@
+import { Key, type Entity, type Mutation } from '../datastore';
+import { DsMigrateError, errorMessage } from '../errors';
+import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
+import { entityBytes, keyBytes } from './entity-size';
+import { matchesFilters } from './filters';
+import type { EntityDecision, ShardWork } from './work';
+
+export interface DryRunSample {
+  key: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+}
+
+export interface ApplyOptions {
+  /** Keys up to this one are already done (another worker got there first): skip them. */
+  doneThrough?: Key;
+  /** Stop before the writes would exceed this many bytes (at least one entity is always taken). */
+  byteBudget: number;
+  migration?: string;
+  dryRun: boolean;
+  /** Dry runs: collect before/after samples of changed entities. */
+  samples?: { limit: number; into: DryRunSample[] };
+}
+
+export interface AppliedBatch {
+  /** How many of the batch's keys were dealt with; the rest go back to the queue. */
+  consumed: number;
+  delta: Counts;
+  warnings: Warnings;
+  mutations: Mutation[];
+}
+
+/**
+ * Runs the operation on one batch of entities that were read together (inside the batch's
+ * transaction, or plainly in a dry run). Missing entities and entities that no longer match the
+ * filters are passed over; they are not counted as scanned.
+ */
+export async function applyBatch(work: ShardWork, keys: readonly Key[], found: ReadonlyMap<string, Entity>, options: ApplyOptions): Promise<AppliedBatch> {
+  const delta = zeroCounts();
+  const warnings: Warnings = {};
+  const mutations: Mutation[] = [];
+  let bytes = 0;
+  let consumed = 0;
+  for (const key of keys) {
+    if (options.doneThrough && Key.compare(key, options.doneThrough) <= 0) {
+      consumed++;
+      continue;
+    }
+    const entity = found.get(key.toString());
+    if (entity && matchesFilters(entity, work.filters)) {
+      const sampling = options.samples && options.samples.into.length < options.samples.limit;
+      const before = sampling ? entity.toObject() : null;
+      const related = work.relatedKeys(key).map((k) => found.get(k.toString()));
+      const decision = await decide(work, entity, related, options, delta, warnings);
+      const mutation = decision && toMutation(decision);
+      if (mutation) {
+        const size = 'delete' in mutation ? keyBytes(mutation.delete) : entityBytes(Object.values(mutation)[0] as Entity);
+        if (consumed > 0 && bytes + size > options.byteBudget) break;
+        bytes += size;
+        mutations.push(mutation);
+        if (sampling) options.samples!.into.push({ key: key.toString(), before, after: 'delete' in mutation ? null : (Object.values(mutation)[0] as Entity).toObject() });
+      }
+      delta.scanned++;
+      if (decision) count(decision, delta, warnings);
+    }
+    consumed++;
+  }
+  return { consumed, delta, warnings, mutations };
+}
+
+/** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */
+async function decide(
+  work: ShardWork,
+  entity: Entity,
+  related: (Entity | undefined)[],
+  options: ApplyOptions,
+  delta: Counts,
+  warnings: Warnings,
+): Promise<EntityDecision | undefined> {
+  try {
+    return await work.apply(entity, related, { migration: options.migration, dryRun: options.dryRun });
+  } catch (error) {
+    if (!work.skipErrors) {
+      const where = options.migration ? ` in migration ${options.migration}` : '';
+      throw new DsMigrateError(
+        'OPERATION_FAILED',
+        `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${errorMessage(error)}. Fix the data or the function and re-run; done batches are kept. ` +
+          'Pass {skipErrors: true} to count such entities as failed and go on.',
+        { key: entity.key.toString(), migration: options.migration, kind: work.kind, operation: work.type },
+        { cause: error },
+      );
+    }
+    delta.failed++;
+    addWarning(warnings, 'Failed and skipped', `${entity.key} (${errorMessage(error).slice(0, 200)})`);
+    return undefined;
+  }
+}
+
+function toMutation(decision: EntityDecision): Mutation | undefined {
+  if (decision.action === 'put') return { upsert: decision.entity };
+  if (decision.action === 'delete') return { delete: decision.key };
+  return undefined;
+}
+
+function count(decision: EntityDecision, delta: Counts, warnings: Warnings): void {
+  if (decision.action === 'put') delta.changed++;
+  else if (decision.action === 'delete') delta.deleted++;
+  else delta.skipped++;
+  if (decision.action !== 'delete' && decision.warning) addWarning(warnings, decision.warning.topic, decision.warning.key.toString());
+}

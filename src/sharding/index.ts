@@ -1,0 +1,12 @@
+export { type ShardWork, type EntityDecision, type EntityWarning, type ApplyContext, MAX_BATCH } from './work';
+export { type KeyRange, inRange, pickSplitPoints, rangesBetween } from './ranges';
+export { splitNamespace, scatterSample, cutFromStream, cutPage, keyPages, shardCountFromSample, OVERSAMPLING, PAGE_KEYS, STREAM_SHARD_KEYS, MAX_DEFAULT_SHARDS, type CutPage, type SplitTarget } from './splitter';
+export { ensurePlan, newPlan, appendPage, loadPlan, type PlanRequest } from './planner';
+export { RUN_KIND, type RunPlan, type PlannedShard, type PendingNamespace } from './run-plan';
+export { SHARD_KIND, shardKey, type ShardState } from './checkpoint';
+export { runShardSlice, type SliceOptions, type SliceResult } from './processor';
+export { applyBatch, type DryRunSample } from './apply';
+export { matchesFilters, pushedDown } from './filters';
+export { zeroCounts, addCounts, mergeWarnings, formatWarnings, type Counts, type Warnings } from './counts';
+export { readRunProgress, clearRunState, loadShardStates, summarize, type RunProgress } from './progress';
+export { batchLength } from './batcher';

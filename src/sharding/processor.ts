@@ -1,0 +1,235 @@
+import { Key, type Datastore, type Entity, type Transaction } from '../datastore';
+import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
+import { applyBatch } from './apply';
+import { batchLength } from './batcher';
+import { decodeShard, encodeShard, freshShard, shardKey, type ShardState } from './checkpoint';
+import { addCounts, mergeWarnings, type Counts } from './counts';
+import { pushedDown } from './filters';
+import { KeyQueue } from './key-queue';
+import { decodeRun, runKey, type RunPlan } from './run-plan';
+import type { ShardWork } from './work';
+
+export interface SliceOptions {
+  store: Datastore;
+  work: ShardWork;
+  runId: string;
+  index: number;
+  /** Return (with more to do) after the first batch that ends past this many milliseconds. */
+  budgetMs?: number;
+  /** The shard's keys, already read by the planner from its stream (in-process runs only). */
+  prefetched?: readonly Key[];
+  migration?: string;
+  signal?: AbortSignal;
+  /** Called after every committed batch with what it added. */
+  onBatch?: (delta: Counts, state: ShardState) => void;
+}
+
+export interface SliceResult {
+  done: boolean;
+  state: ShardState;
+}
+
+// A transaction's lookups go out as parallel requests: the emulators answer two halves faster than one whole.
+const LOOKUP_PARALLELISM = 2;
+// Room left in a commit for the checkpoint and the request envelope.
+const BYTE_HEADROOM = 0.8;
+
+/**
+ * Runs one time-boxed slice of a shard, from nothing but ids: loads the plan and the checkpoint from
+ * Datastore, streams the rest of the range (one keys-only query, `__key__ > lastKey`, continued by
+ * cursor only where the server pages), and commits each batch's writes together with the checkpoint
+ * in one transaction that first re-reads the entities and the checkpoint. Keys that another worker (a
+ * redelivered task, a second process) already committed are seen in the checkpoint and skipped, so
+ * running a slice twice has the effect of running it once.
+ */
+export async function runShardSlice(options: SliceOptions): Promise<SliceResult> {
+  const { store, runId, index } = options;
+  const [planEntity, shardEntity] = await store.lookup([runKey(runId), shardKey(runId, index)]);
+  if (!planEntity) throw new DsMigrateError('CONFLICT', `Operation run ${runId} has no plan; was its state cleared?`, { runId, shard: index });
+  const plan = decodeRun(planEntity);
+  checkPlanMatches(plan, options.work, index);
+  const state = shardEntity ? decodeShard(shardEntity) : freshShard(runId, index, plan.shards[index]);
+  if (state.done) return { done: true, state };
+  return new Slice(options, plan, state, shardEntity !== undefined).run();
+}
+
+interface BatchOutcome {
+  consumed: number;
+  state: ShardState;
+  delta?: Counts;
+  /** The checkpoint was written. */
+  wrote: boolean;
+}
+
+class Slice {
+  private readonly queue = new KeyQueue();
+  private readonly source: AsyncGenerator<Key[]>;
+  private exhausted = false;
+  private size: number;
+
+  constructor(
+    private readonly options: SliceOptions,
+    private readonly plan: RunPlan,
+    private state: ShardState,
+    private hasCheckpoint: boolean,
+  ) {
+    this.size = options.work.batchSize;
+    this.source = keySource(options.store, options.work, state, options.prefetched);
+  }
+
+  async run(): Promise<SliceResult> {
+    const { store, work, budgetMs, signal } = this.options;
+    const started = Date.now();
+    try {
+      for (;;) {
+        if (signal?.aborted) return { done: false, state: this.state };
+        await this.fill();
+        const groupLimit = store.maxEntityGroupsPerTransaction;
+        const keys = this.queue.peek(batchLength(this.queue.peek(this.size), work, this.size, groupLimit));
+        let outcome: BatchOutcome;
+        try {
+          if (keys.length > 0) await work.prepareBatch?.(store, keys);
+          outcome = await this.commit(keys, this.exhausted && keys.length === this.queue.length);
+        } catch (error) {
+          if (isDsMigrateError(error, 'TOO_MANY_ENTITY_GROUPS')) {
+            // Either the backend just taught the store its limit (the next batch is formed with it), or the
+            // writes reach groups the batcher could not foresee (a map returning other keys): halve the batch.
+            if (groupLimit !== store.maxEntityGroupsPerTransaction) continue;
+            if (keys.length > 1) {
+              this.size = Math.max(1, keys.length >> 1);
+              continue;
+            }
+          }
+          await recordFailure(store, this.plan, this.state.index, error);
+          throw error;
+        }
+        this.hasCheckpoint ||= outcome.wrote;
+        this.queue.drop(outcome.consumed);
+        this.state = outcome.state;
+        if (outcome.delta) this.options.onBatch?.(outcome.delta, this.state);
+        this.size = Math.min(work.batchSize, this.size * 2);
+        if (this.state.done) return { done: true, state: this.state };
+        if (budgetMs !== undefined && Date.now() - started >= budgetMs) return { done: false, state: this.state };
+      }
+    } finally {
+      await this.source.return(undefined);
+    }
+  }
+
+  /** Keeps more than a batch queued, so the last batch of the range is known to be the last. */
+  private async fill(): Promise<void> {
+    while (!this.exhausted && this.queue.length <= this.size) {
+      const next = await this.source.next();
+      if (next.done) this.exhausted = true;
+      else this.queue.push(next.value);
+    }
+  }
+
+  /** One transaction: re-read the batch and the checkpoint, apply, write both. */
+  private commit(keys: readonly Key[], finishing: boolean): Promise<BatchOutcome> {
+    const { store, work, migration } = this.options;
+    const expected = this.state;
+    const ckptKey = shardKey(expected.runId, expected.index);
+    let take = keys.length;
+    return store.transaction(
+      async (tx) => {
+        const batch = keys.slice(0, take);
+        const found = await readAll(tx, [ckptKey, ...batch, ...batch.flatMap((k) => work.relatedKeys(k))]);
+        const stored = this.storedState(found.get(ckptKey.toString()), expected);
+        if (stored.done) return { consumed: batch.length, state: stored, wrote: false };
+        const applied = await applyBatch(work, batch, found, { doneThrough: stored.lastKey, byteBudget: store.maxRequestBytes * BYTE_HEADROOM, migration, dryRun: false });
+        const through = applied.consumed > 0 ? batch[applied.consumed - 1] : undefined;
+        const lastKey = through && (!stored.lastKey || Key.compare(through, stored.lastKey) > 0) ? through : stored.lastKey;
+        const state: ShardState = {
+          ...stored,
+          lastKey,
+          counts: addCounts({ ...stored.counts }, applied.delta),
+          warnings: mergeWarnings(structuredClone(stored.warnings), applied.warnings),
+          done: finishing && applied.consumed === keys.length,
+          error: undefined,
+        };
+        // Keys all done by another worker: nothing to record.
+        if (!state.done && lastKey === stored.lastKey) return { consumed: applied.consumed, state: stored, wrote: false };
+        tx.upsert(encodeShard(state));
+        for (const m of applied.mutations) {
+          if ('delete' in m) tx.delete(m.delete);
+          else tx.upsert(Object.values(m)[0] as Entity);
+        }
+        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true };
+      },
+      {
+        onRetry: () => {
+          // Contention: retry a smaller batch, and start the next ones smaller too.
+          take = Math.max(1, take >> 1);
+          this.size = take;
+        },
+      },
+    );
+  }
+
+  /** The checkpoint as read in the transaction, checked against what this worker last saw. */
+  private storedState(entity: Entity | undefined, expected: ShardState): ShardState {
+    const { runId, index } = expected;
+    if (!entity) {
+      if (this.hasCheckpoint) throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${runId} disappeared mid-run (was the operation's state cleared?).`, { runId, shard: index });
+      return expected;
+    }
+    const stored = decodeShard(entity);
+    // Never skip keys: a checkpoint behind the one this worker saw means the state was rewritten.
+    if (expected.lastKey && (!stored.lastKey || Key.compare(stored.lastKey, expected.lastKey) < 0)) {
+      throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${runId} moved backwards.`, { runId, shard: index });
+    }
+    return stored;
+  }
+}
+
+async function readAll(tx: Transaction, keys: readonly Key[]): Promise<Map<string, Entity>> {
+  const unique = [...new Map(keys.map((k) => [k.toString(), k])).values()];
+  const step = Math.max(1, Math.ceil(unique.length / LOOKUP_PARALLELISM));
+  const chunks: Key[][] = [];
+  for (let i = 0; i < unique.length; i += step) chunks.push(unique.slice(i, i + step));
+  const found = new Map<string, Entity>();
+  for (const result of await Promise.all(chunks.map((c) => tx.lookup(c)))) {
+    for (const entity of result) if (entity) found.set(entity.key.toString(), entity);
+  }
+  return found;
+}
+
+/** The shard's keys after its checkpoint: the planner's copy if given, otherwise one key-ordered stream. */
+async function* keySource(store: Datastore, work: ShardWork, state: ShardState, prefetched?: readonly Key[]): AsyncGenerator<Key[]> {
+  if (prefetched) {
+    yield state.lastKey ? prefetched.filter((k) => Key.compare(k, state.lastKey!) > 0) : [...prefetched];
+    return;
+  }
+  yield* store.keys({
+    kind: work.kind,
+    namespace: state.namespace,
+    filters: pushedDown(work.filters),
+    after: state.lastKey,
+    from: state.lastKey ? undefined : state.start,
+    before: state.end,
+    orderByKey: true,
+  });
+}
+
+function checkPlanMatches(plan: RunPlan, work: ShardWork, index: number): void {
+  if (plan.type !== work.type || plan.kind !== work.kind) {
+    throw new DsMigrateError('CONFLICT', `Operation run ${plan.runId} was planned for ${plan.type} on ${plan.kind}, not ${work.type} on ${work.kind}.`, { runId: plan.runId });
+  }
+  if (!plan.shards[index]) throw new DsMigrateError('CONFLICT', `Operation run ${plan.runId} has no shard ${index}.`, { runId: plan.runId, shard: index });
+}
+
+/** Notes the error on the shard for `status`; best effort, as the error itself is what matters. */
+async function recordFailure(store: Datastore, plan: RunPlan, index: number, error: unknown): Promise<void> {
+  const key = shardKey(plan.runId, index);
+  await store
+    .transaction(
+      async (tx) => {
+        const entity = await tx.get(key);
+        const state = entity ? decodeShard(entity) : freshShard(plan.runId, index, plan.shards[index]);
+        tx.upsert(encodeShard({ ...state, error: errorMessage(error).slice(0, 1500) }));
+      },
+      { attempts: 2 },
+    )
+    .catch(() => undefined);
+}

@@ -1,0 +1,38 @@
+import { Key } from '../datastore';
+
+/**
+ * A shard's slice of one namespace's key space: keys k with `start <= k < end`. A missing bound is
+ * open, so the first and last shards also cover keys lower or higher than any key seen when splitting.
+ */
+export interface KeyRange {
+  namespace: string;
+  start?: Key;
+  end?: Key;
+}
+
+export function inRange(range: KeyRange, key: Key): boolean {
+  return (range.start === undefined || Key.compare(key, range.start) >= 0) && (range.end === undefined || Key.compare(key, range.end) < 0);
+}
+
+/** Up to `shards - 1` distinct, evenly spaced split points from a sample of keys (in any order). */
+export function pickSplitPoints(sample: readonly Key[], shards: number): Key[] {
+  const sorted = [...sample].sort(Key.compare);
+  const points: Key[] = [];
+  for (let i = 1; i < shards && sorted.length > 0; i++) {
+    // Never index 0: a split at the lowest sampled key would leave the first shard (nearly) empty.
+    const index = Math.max(1, Math.round((i * sorted.length) / shards));
+    if (index >= sorted.length) break;
+    const candidate = sorted[index];
+    // A point equal to the previous one would make an empty shard.
+    if (points.length === 0 || Key.compare(candidate, points[points.length - 1]) > 0) points.push(candidate);
+  }
+  return points;
+}
+
+/** Consecutive ranges between sorted split points, open at both ends. */
+export function rangesBetween(namespace: string, points: readonly Key[], start?: Key, end?: Key): KeyRange[] {
+  const bounds: (Key | undefined)[] = [start, ...points, end];
+  const ranges: KeyRange[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) ranges.push({ namespace, start: bounds[i], end: bounds[i + 1] });
+  return ranges;
+}

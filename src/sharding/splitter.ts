@@ -1,0 +1,132 @@
+import { grpcCode, GrpcCode, Key, type Datastore, type PropertyFilter } from '../datastore';
+import { pushedDown } from './filters';
+import { pickSplitPoints, rangesBetween, type KeyRange } from './ranges';
+
+/**
+ * Where a kind is split into shards. Three ways, by what the backend offers:
+ * - `__scatter__` (production and the classic emulator): a random sample of keys, 32 per wanted
+ *   shard, sorted, with evenly spaced split points. Cheap, and the default shard count follows the
+ *   sample's size, i.e. the kind's size.
+ * - no scatter rows (the Firestore-mode emulator, or a very small kind) and a shard count asked for:
+ *   one keys-only pass keeping an evenly thinned sample, then the same split.
+ * - no scatter rows and no count asked for: shards are cut page by page from the key stream itself
+ *   (`cutFromStream`), and the keys read are handed to the shards, so this fallback reads each key once.
+ */
+export const OVERSAMPLING = 32;
+/** Shards per namespace when the count comes from the kind's size. */
+export const MAX_DEFAULT_SHARDS = 32;
+/** Keys per page when cutting from the stream: bounded memory, and few queries (each costs a scan on the emulator). */
+export const PAGE_KEYS = 50_000;
+/** Target keys per shard when cutting from the stream. */
+export const STREAM_SHARD_KEYS = 2_500;
+const MAX_SHARDS_PER_PAGE = 20;
+
+export interface SplitTarget {
+  kind: string;
+  namespace: string;
+  filters: readonly PropertyFilter[];
+}
+
+/** Datastore's random sample of a kind's keys, empty where the backend has none. */
+export async function scatterSample(store: Datastore, target: SplitTarget, size: number): Promise<Key[]> {
+  const sample: Key[] = [];
+  try {
+    for await (const keys of store.keys({ kind: target.kind, namespace: target.namespace, order: [{ property: '__scatter__' }], limit: size })) sample.push(...keys);
+  } catch (error) {
+    if (grpcCode(error) === GrpcCode.INVALID_ARGUMENT || grpcCode(error) === GrpcCode.UNIMPLEMENTED) return [];
+    throw error;
+  }
+  return sample;
+}
+
+/** The shard count a scatter sample suggests: one shard per OVERSAMPLING sampled keys, within bounds. */
+export function shardCountFromSample(sampleSize: number): number {
+  return Math.min(MAX_DEFAULT_SHARDS, Math.max(1, Math.ceil(sampleSize / OVERSAMPLING)));
+}
+
+/**
+ * Splits a namespace's range into `shardCount` shards (or a count from the kind's size), or returns
+ * undefined when only the stream can tell: no scatter rows and no count asked for.
+ */
+export async function splitNamespace(store: Datastore, target: SplitTarget, shardCount?: number): Promise<KeyRange[] | undefined> {
+  if (shardCount === 1) return [{ namespace: target.namespace }];
+  const sample = await scatterSample(store, target, OVERSAMPLING * (shardCount ?? MAX_DEFAULT_SHARDS));
+  if (sample.length > 0) return rangesBetween(target.namespace, pickSplitPoints(sample, shardCount ?? shardCountFromSample(sample.length)));
+  if (shardCount === undefined) return undefined;
+  return rangesBetween(target.namespace, pickSplitPoints(await thinnedSample(store, target, OVERSAMPLING * shardCount), shardCount));
+}
+
+/** Every key once, keeping an evenly spaced sample of at most 2 × `size` keys (halved whenever full). */
+async function thinnedSample(store: Datastore, target: SplitTarget, size: number): Promise<Key[]> {
+  let sample: Key[] = [];
+  let every = 1;
+  let seen = 0;
+  for await (const keys of keyPages(store, target)) {
+    for (const key of keys) {
+      if (seen++ % every === 0) sample.push(key);
+      if (sample.length >= 2 * size) {
+        sample = sample.filter((_, i) => i % 2 === 0);
+        every *= 2;
+      }
+    }
+  }
+  return sample;
+}
+
+/** A page of the stream cut into shards, each with the keys it holds. */
+export interface CutPage {
+  shards: { range: KeyRange; keys: Key[] }[];
+  /** The first key of the next page; undefined after the last page. */
+  next?: Key;
+}
+
+/**
+ * Cuts shards from the key stream, page by page, from `cursor` on (the first page's first shard is open
+ * below, the last page's last shard open above). Each page is one query, limited to PAGE_KEYS + 1 keys:
+ * the extra key bounds this page's last shard and starts the next page.
+ */
+export async function* cutFromStream(store: Datastore, target: SplitTarget, cursor?: Key, pageKeys = PAGE_KEYS): AsyncGenerator<CutPage> {
+  let start = cursor;
+  for (;;) {
+    const page: Key[] = [];
+    for await (const keys of store.keys({ kind: target.kind, namespace: target.namespace, filters: pushedDown(target.filters), from: start, orderByKey: true, limit: pageKeys + 1 })) {
+      page.push(...keys);
+    }
+    const next = page.length > pageKeys ? page[pageKeys] : undefined;
+    if (next) page.length = pageKeys;
+    yield { shards: cutPage(target.namespace, page, start, next), next };
+    if (!next) return;
+    start = next;
+  }
+}
+
+/** Equal runs of consecutive keys, as shards that together cover [start, end). */
+export function cutPage(namespace: string, keys: readonly Key[], start: Key | undefined, end: Key | undefined): CutPage['shards'] {
+  const count = Math.min(MAX_SHARDS_PER_PAGE, Math.max(1, Math.round(keys.length / STREAM_SHARD_KEYS)));
+  const shards: CutPage['shards'] = [];
+  for (let i = 0; i < count; i++) {
+    const from = Math.floor((i * keys.length) / count);
+    const to = Math.floor(((i + 1) * keys.length) / count);
+    shards.push({
+      range: { namespace, start: i === 0 ? start : keys[from], end: i === count - 1 ? end : keys[to] },
+      keys: keys.slice(from, to),
+    });
+  }
+  return shards;
+}
+
+/** The namespace's keys in pages of PAGE_KEYS (one query each), so memory stays bounded on any backend. */
+export async function* keyPages(store: Datastore, target: SplitTarget): AsyncGenerator<Key[]> {
+  let after: Key | undefined;
+  for (;;) {
+    let last: Key | undefined;
+    let count = 0;
+    for await (const keys of store.keys({ kind: target.kind, namespace: target.namespace, filters: pushedDown(target.filters), after, orderByKey: true, limit: PAGE_KEYS })) {
+      count += keys.length;
+      last = keys[keys.length - 1] ?? last;
+      yield keys;
+    }
+    if (count < PAGE_KEYS || !last) return;
+    after = last;
+  }
+}

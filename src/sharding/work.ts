@@ -1,0 +1,40 @@
+import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
+
+/** Something worth telling the user about one entity, aggregated per topic (e.g. a parent missing in the target namespace). */
+export interface EntityWarning {
+  topic: string;
+  key: Key;
+}
+
+/** What an operation decided for one entity; counted as changed, deleted or skipped. */
+export type EntityDecision =
+  | { action: 'put'; entity: Entity; warning?: EntityWarning }
+  | { action: 'delete'; key: Key }
+  | { action: 'skip'; warning?: EntityWarning };
+
+export interface ApplyContext {
+  readonly migration?: string;
+  readonly dryRun: boolean;
+}
+
+/**
+ * What the shard engine needs of an operation: which kind to scan, how, and what to do with each
+ * entity. Operations (src/operations) implement it; the engine knows nothing else about them.
+ */
+export interface ShardWork {
+  readonly type: string;
+  readonly kind: string;
+  readonly filters: readonly PropertyFilter[];
+  /** Entities per transaction, at most MAX_BATCH. */
+  readonly batchSize: number;
+  readonly skipErrors: boolean;
+  /** Other keys the batch's transaction must read for this entity (a copy's target). */
+  relatedKeys(key: Key): readonly Key[];
+  /** Decides one entity, given the related entities read in the same transaction (undefined where missing). */
+  apply(entity: Entity, related: readonly (Entity | undefined)[], context: ApplyContext): EntityDecision | Promise<EntityDecision>;
+  /** Runs before a batch's transaction; it must be idempotent (reserving a copy's ids). */
+  prepareBatch?(store: Datastore, keys: readonly Key[]): Promise<void>;
+}
+
+/** A transaction holds at most 500 mutations: a batch's writes (one per entity) and its checkpoint. */
+export const MAX_BATCH = 499;
