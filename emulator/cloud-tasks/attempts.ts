@@ -4,7 +4,7 @@ import type { DeliveryOutcome, Deliverer } from './deliverer';
 import { buildDispatchRequest, type TokenSources } from './dispatch-request';
 import type { FaultInjector } from './faults';
 import { rpcCodeForHttpStatus } from './http-status';
-import type { Attempt, PreviousFailure, RpcStatus, TaskRecord } from './model';
+import type { Attempt, PreviousFailure, RpcStatus } from './model';
 import { shortName } from './names';
 import type { Delivery, Queue } from './queue';
 import type { EmulatorStats } from './stats';
@@ -21,7 +21,14 @@ export interface AttemptDeps {
 
 /** Runs one delivery and applies its outcome to the task: done, retried later, or dropped. */
 export class AttemptRunner {
+  /** Bumped by reset(): attempts started before it finish without touching counters or tasks. */
+  private generation = 0;
+
   constructor(private readonly deps: AttemptDeps) {}
+
+  forgetRunning(): void {
+    this.generation += 1;
+  }
 
   /**
    * Everything before the first await happens synchronously, so a caller (RunTask) sees the task
@@ -52,9 +59,10 @@ export class AttemptRunner {
     task.lastAttempt = attempt;
     stats.dispatches += 1;
     const roll = faults.roll();
+    const generation = this.generation;
 
     const outcome = await deliverer.deliver(request, task.dispatchDeadlineMs, roll.fail);
-    if (outcome.kind === 'aborted') return; // the emulator is stopping
+    if (outcome.kind === 'aborted' || generation !== this.generation) return; // stopping, or reset meanwhile
     if (outcome.kind !== 'injected') stats.requestsSent += 1;
     const finishedAt = Date.now();
     attempt.responseTime = finishedAt;
@@ -86,8 +94,9 @@ export class AttemptRunner {
   }
 
   private async redeliver(request: Parameters<Deliverer['deliver']>[0], deadlineMs: number): Promise<void> {
+    const generation = this.generation;
     const outcome = await this.deps.deliverer.deliver(request, deadlineMs, false);
-    if (outcome.kind === 'aborted') return;
+    if (outcome.kind === 'aborted' || generation !== this.generation) return;
     this.deps.stats.duplicates += 1;
     this.deps.stats.requestsSent += 1;
     this.deps.log(`duplicate delivery of ${request.headers['X-CloudTasks-TaskName'] ?? request.url}: ${statusOf(outcome).message}`);

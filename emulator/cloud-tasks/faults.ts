@@ -43,7 +43,9 @@ export class FaultInjector {
     initial: FaultOptions,
     private random: RandomSource,
   ) {
-    this.update(initial);
+    // Only the fault fields: a `seed` among the caller's options must not replace `random`.
+    const { failFraction, duplicateFraction, latencyMs } = initial;
+    this.update({ failFraction, duplicateFraction, latencyMs });
   }
 
   update(changes: FaultOptions & { seed?: number }): void {

@@ -22,8 +22,6 @@ const MAX_CONCURRENT_DISPATCHES = 5000;
 /** Cloud Tasks derives the (output-only) burst size from the rate; 100 is what it shows for the default 500/s. */
 export const burstSizeFor = (ratePerSecond: number): number => Math.max(1, Math.min(100, Math.ceil(ratePerSecond)));
 
-export const defaultQueueConfig = (): QueueConfig => configFromWire({});
-
 function orDefault(value: number | undefined, fallback: number): number {
   return value === undefined || value === 0 ? fallback : value;
 }

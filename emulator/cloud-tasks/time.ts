@@ -2,15 +2,15 @@ import type { WireDuration, WireTimestamp } from './wire';
 import { invalidArgument } from './errors';
 
 /**
- * Durations and timestamps are kept as milliseconds inside the emulator. Sub-millisecond nanos are
- * dropped: nothing here is scheduled that finely.
+ * Durations and timestamps are kept as milliseconds inside the emulator. Nanos are rounded to the
+ * nearest millisecond: nothing here is scheduled more finely.
  */
 export function durationToMs(value: WireDuration | undefined, field: string): number | undefined {
   if (!value) return undefined;
   const seconds = Number(value.seconds ?? 0);
   const nanos = value.nanos ?? 0;
   if (!Number.isFinite(seconds)) throw invalidArgument(`${field} is not a valid duration`);
-  return seconds * 1000 + Math.trunc(nanos / 1e6);
+  return seconds * 1000 + Math.round(nanos / 1e6);
 }
 
 export const timestampToMs = (value: WireTimestamp | undefined, field: string): number | undefined =>
