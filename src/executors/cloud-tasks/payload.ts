@@ -1,0 +1,99 @@
+import { DsMigrateError } from '../../errors';
+
+/**
+ * What a task carries: ids only, so a body stays a few hundred bytes (Cloud Tasks allows 1 MB; the
+ * issue asks for well under 100 KB). Everything else, the operation included, the worker rebuilds
+ * from Datastore and from its own copy of the migration files.
+ */
+interface PayloadBase {
+  /** Format version: a worker rejects bodies it does not understand. */
+  v: 1;
+  /** Namespace of the control kinds (run, records, lock, shard state). */
+  ns: string;
+  /** The pipeline run (see src/worker/run-state.ts). */
+  run: string;
+  /** The migration's id, `app:name`. */
+  migration: string;
+  /** The operation's index in the migration, in the run's direction. */
+  op: number;
+}
+
+/** Split the operation into shards and dispatch their first slices. */
+export interface PlanPayload extends PayloadBase {
+  type: 'plan';
+  /** 0 first; where shards are cut from a key stream, each continuation cuts further. */
+  page: number;
+}
+
+/** Run one time-budgeted slice of one shard. */
+export interface SlicePayload extends PayloadBase {
+  type: 'slice';
+  /** The shard's index in the operation's plan. */
+  shard: number;
+  /** 0 for a shard's first slice; each continuation adds one. */
+  slice: number;
+}
+
+export type TaskPayload = PlanPayload | SlicePayload;
+
+export const PAYLOAD_VERSION = 1;
+/** Far above any real payload, far below the 100 KB the issue allows: a larger body is not ours. */
+export const MAX_PAYLOAD_BYTES = 8 * 1024;
+const MAX_ID_LENGTH = 500;
+
+export function encodePayload(payload: TaskPayload): Buffer {
+  return Buffer.from(JSON.stringify(payload));
+}
+
+/** A body that is not a task of ours: it can never succeed, so it must not be retried. */
+export class MalformedPayloadError extends DsMigrateError {
+  constructor(reason: string) {
+    super('BAD_INPUT', `Malformed task payload: ${reason}`);
+    this.name = 'MalformedPayloadError';
+  }
+}
+
+export function decodePayload(body: Buffer): TaskPayload {
+  if (body.length === 0) throw new MalformedPayloadError('the body is empty');
+  if (body.length > MAX_PAYLOAD_BYTES) throw new MalformedPayloadError(`the body has ${body.length} bytes, more than ${MAX_PAYLOAD_BYTES}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new MalformedPayloadError('the body is not JSON');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MalformedPayloadError('the body is not a JSON object');
+  const p = raw as Record<string, unknown>;
+  if (p.v !== PAYLOAD_VERSION) throw new MalformedPayloadError(`unknown version ${JSON.stringify(p.v)} (this worker reads ${PAYLOAD_VERSION})`);
+  const base: PayloadBase = {
+    v: PAYLOAD_VERSION,
+    ns: text(p, 'ns', true),
+    run: text(p, 'run'),
+    migration: text(p, 'migration'),
+    op: count(p, 'op'),
+  };
+  if (p.type === 'plan') return exact(p, { ...base, type: 'plan', page: count(p, 'page') });
+  if (p.type === 'slice') return exact(p, { ...base, type: 'slice', shard: count(p, 'shard'), slice: count(p, 'slice') });
+  throw new MalformedPayloadError(`unknown type ${JSON.stringify(p.type)}`);
+}
+
+function text(p: Record<string, unknown>, field: string, emptyAllowed = false): string {
+  const value = p[field];
+  if (typeof value !== 'string' || (!emptyAllowed && value === '') || value.length > MAX_ID_LENGTH) {
+    throw new MalformedPayloadError(`"${field}" must be a ${emptyAllowed ? '' : 'non-empty '}string of at most ${MAX_ID_LENGTH} characters`);
+  }
+  return value;
+}
+
+function count(p: Record<string, unknown>, field: string): number {
+  const value = p[field];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new MalformedPayloadError(`"${field}" must be a whole number >= 0`);
+  return value;
+}
+
+/** Unknown fields mean a sender we do not know: refuse rather than guess. */
+function exact<T extends TaskPayload>(raw: Record<string, unknown>, payload: T): T {
+  const extra = Object.keys(raw).filter((k) => !(k in payload));
+  if (extra.length > 0) throw new MalformedPayloadError(`unexpected field(s) ${extra.join(', ')}`);
+  return payload;
+}
