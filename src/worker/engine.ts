@@ -1,0 +1,27 @@
+import type { Datastore } from '../datastore';
+import type { MigrationOperation, OperationProgress } from '../migrations';
+
+/** What the pipeline needs of the sharded engine (src/sharding), all of it from ids and the operation. */
+export interface PlanView {
+  /** Shards in the stored plan so far, numbered 0..shards-1. */
+  shards: number;
+  /** Namespaces still to be cut into shards from their key streams. */
+  pending: boolean;
+}
+
+export interface OperationTotals extends OperationProgress {
+  warnings: string[];
+}
+
+export interface ShardEngine {
+  /** The operation's stored plan, made now if it has none (the first to store one wins). */
+  ensurePlan(store: Datastore, operation: MigrationOperation, runId: string): Promise<PlanView>;
+  /** Cuts more shards from pending key streams, for about `budgetMs`. */
+  extendPlan(store: Datastore, operation: MigrationOperation, runId: string, budgetMs: number): Promise<PlanView>;
+  /** One time-boxed slice of one shard, from its checkpoint; `done` once the shard has finished. */
+  runSlice(request: { store: Datastore; operation: MigrationOperation; runId: string; shard: number; budgetMs: number; migration: string }): Promise<{ done: boolean }>;
+  /** Counts summed over the shards' checkpoints; undefined before the operation has a plan. */
+  totals(store: Datastore, runId: string): Promise<OperationTotals | undefined>;
+  /** Forgets the operation's plan and checkpoints. */
+  clear(store: Datastore, runId: string): Promise<void>;
+}

@@ -1,0 +1,121 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Datastore } from '../datastore';
+import { DsMigrateError } from '../errors';
+import { MigrationLock, operationRunId, Recorder, type MigrateSummary, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
+import type { ShardEngine } from './engine';
+import { runOwner } from './lease';
+import { stepFor } from './operations';
+import { loadRun, type RunState } from './run-state';
+
+export interface FollowOptions {
+  store: Datastore;
+  graph: MigrationGraph;
+  engine: ShardEngine;
+  namespace: string;
+  runId: string;
+  onEvent?: (event: RunEvent) => void;
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Where the follower has got to: the next migration and operation to report. */
+interface Cursor {
+  migration: number;
+  op: number;
+  migrationOpen: boolean;
+  opOpen: boolean;
+}
+
+/**
+ * Watches a run from Datastore (the run's state, the records and the shards' checkpoints) and tells
+ * it as the local runner's events, so the same reporter draws the same bars. It only reads: stopping
+ * it stops nothing. Resolves when the run is done; throws when it failed, was stopped, or its lease
+ * lapsed (no task ran for the lease's time to live: workers gone or unreachable).
+ */
+export async function followRun(options: FollowOptions): Promise<MigrateSummary> {
+  const { store, namespace, runId } = options;
+  const emit = options.onEvent ?? (() => undefined);
+  const recorder = new Recorder(store, namespace);
+  const cursor: Cursor = { migration: 0, op: 0, migrationOpen: false, opOpen: false };
+  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], dryRun: [] };
+  for (;;) {
+    const run = await loadRun(store, namespace, runId);
+    if (!run) throw new DsMigrateError('CLOUD_TASKS', `Run ${runId} is gone from namespace "${namespace}".`);
+    await catchUp(options, recorder, run, cursor, emit, summary);
+    if (run.status === 'done') return summary;
+    if (run.status === 'failed') {
+      const migration = run.migrations[run.current]?.id ?? '?';
+      emit({ type: 'migration-failed', migration, error: run.error ?? 'unknown error' });
+      throw new DsMigrateError('MIGRATION_FAILED', `Migration ${migration} failed: ${run.error}`, { migration });
+    }
+    if (run.status === 'abandoned') throw new DsMigrateError('LOCKED', `Run ${run.id} stopped: ${run.error}`);
+    await checkLease(store, run);
+    if (options.signal?.aborted) return summary;
+    await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+}
+
+async function checkLease(store: Datastore, run: RunState): Promise<void> {
+  const holder = await MigrationLock.holder(store, run.namespace);
+  const fresh = await loadRun(store, run.namespace, run.id);
+  if (fresh?.status !== 'running') return; // it ended between the two reads
+  if (!holder || holder.owner !== runOwner(run.id)) {
+    throw new DsMigrateError('LOCKED', `Run ${run.id} no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); its workers will stop.`);
+  }
+  if (holder.expiresAt.getTime() < Date.now()) {
+    throw new DsMigrateError(
+      'CLOUD_TASKS',
+      `Run ${run.id} has run no task since its lease lapsed at ${holder.expiresAt.toISOString()}: is the worker running and reachable from the queue? ` +
+        'It carries on if its tasks run again; `dsmigrate migrate --executor cloud-tasks` starts a new run that resumes where it stopped.',
+    );
+  }
+}
+
+async function catchUp(options: FollowOptions, recorder: Recorder, run: RunState, c: Cursor, emit: (e: RunEvent) => void, summary: MigrateSummary): Promise<void> {
+  const total = run.migrations.length;
+  while (c.migration < total && (c.migration < run.current || run.started >= c.migration)) {
+    const planned = run.migrations[c.migration];
+    const { operations } = stepFor(options.graph, planned, run.direction);
+    const finished = c.migration < run.current;
+    if (!c.migrationOpen) {
+      emit({ type: 'migration-start', migration: planned.id, index: c.migration, total, resumed: planned.resume });
+      c.migrationOpen = true;
+      // A resumed migration starts where its earlier attempt stopped.
+      c.op = finished ? 0 : run.op;
+    }
+    const record = await recorder.get(planned.id);
+    const opsDone = finished ? operations.length : run.op;
+    for (; c.op < opsDone; c.op++, c.opOpen = false) {
+      if (!c.opOpen) emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: operations.length, description: operations[c.op].describe() });
+      const totals = await options.engine.totals(options.store, operationRunId(planned.id, c.op, run.direction));
+      const counted = record?.operations[c.op] ?? totals;
+      const result: OperationResult = {
+        scanned: counted?.scanned ?? 0,
+        changed: counted?.changed ?? 0,
+        deleted: counted?.deleted ?? 0,
+        skipped: counted?.skipped ?? 0,
+        failed: counted?.failed ?? 0,
+        shardsDone: counted?.shardsDone ?? 0,
+        shardsTotal: counted?.shardsTotal ?? 0,
+        warnings: totals?.warnings ?? [],
+      };
+      emit({ type: 'operation-done', migration: planned.id, operation: c.op, result });
+    }
+    if (finished) {
+      const state = run.direction === 'forward' ? 'applied' : 'unapplied';
+      (run.direction === 'forward' ? summary.applied : summary.unapplied).push(planned.id);
+      emit({ type: 'migration-done', migration: planned.id, state });
+      Object.assign(c, { migration: c.migration + 1, op: 0, migrationOpen: false, opOpen: false });
+      continue;
+    }
+    if (run.status === 'running' && c.op < operations.length) {
+      if (!c.opOpen) {
+        emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: operations.length, description: operations[c.op].describe() });
+        c.opOpen = true;
+      }
+      const progress = await options.engine.totals(options.store, operationRunId(planned.id, c.op, run.direction));
+      if (progress) emit({ type: 'progress', migration: planned.id, operation: c.op, progress });
+    }
+    return;
+  }
+}

@@ -1,0 +1,56 @@
+import type { Datastore } from '../datastore';
+import { createTasksClient, type TasksApi, type WorkerSettings } from '../executors/cloud-tasks';
+import type { MigrationGraph } from '../migrations';
+import { authenticatorFor, type CertSource } from './auth';
+import type { ShardEngine } from './engine';
+import { createWorkerHandler, jsonLog, type RequestHandler, type WorkerLogEntry } from './handler';
+import { Pipeline } from './pipeline';
+import { startWorkerServer, type WorkerServer } from './server';
+import { shardedEngine } from './sharded-engine';
+
+export interface WorkerOptions {
+  store: Datastore;
+  /** The same migrations as the runs it serves (loadGraph of the app's migrations directory). */
+  graph: MigrationGraph;
+  settings: WorkerSettings;
+  /** Default: a client for settings.emulatorHost, or for Cloud Tasks with the ambient credentials. */
+  tasks?: TasksApi;
+  engine?: ShardEngine;
+  /** OIDC verification keys (tests); default Google's. */
+  certs?: CertSource;
+  log?: (entry: WorkerLogEntry) => void;
+}
+
+/** The worker's request handler, for mounting in an existing server (express, fastify, node:http). */
+export function createWorker(options: WorkerOptions): { handler: RequestHandler; pipeline: Pipeline; tasks: TasksApi } {
+  const { settings } = options;
+  const tasks = options.tasks ?? createTasksClient(settings.emulatorHost);
+  const pipeline = new Pipeline({
+    store: options.store,
+    graph: options.graph,
+    engine: options.engine ?? shardedEngine,
+    tasks,
+    secret: settings.auth.kind === 'hmac' ? settings.auth.secret : undefined,
+    log: (line) => (options.log ?? jsonLog)({ severity: 'INFO', message: line, status: 0 }),
+  });
+  const handler = createWorkerHandler({ pipeline, authenticator: authenticatorFor(settings.auth, { certs: options.certs }), tasks, queue: settings.queue, log: options.log });
+  return { handler, pipeline, tasks };
+}
+
+export interface RunningWorker extends WorkerServer {
+  /** Closes the server, then the Cloud Tasks client it made. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** A worker serving HTTP on `port` (0: any free one). */
+export async function startWorker(options: WorkerOptions & { port?: number; host?: string }): Promise<RunningWorker> {
+  const { handler, tasks } = createWorker(options);
+  const server = await startWorkerServer(handler, { port: options.port ?? 0, host: options.host });
+  return {
+    ...server,
+    async stop(graceMs) {
+      await server.close(graceMs);
+      if (!options.tasks) await tasks.close();
+    },
+  };
+}
