@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { GrpcCode, grpcCode, type Datastore, type Entity, type Transaction } from '../datastore';
+import { GrpcCode, grpcCode, type Datastore, type Entity } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { registerModel, type Model } from '../model';
 import { buildModel } from './build-model';
@@ -91,10 +91,7 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inFlight = new Map<string, InFlight>();
 
-  constructor(
-    private readonly store: Datastore,
-    options: ModelFactoryOptions = {},
-  ) {
+  constructor(store: Datastore, options: ModelFactoryOptions = {}) {
     super();
     const stalenessMs = options.stalenessMs ?? DEFAULT_STALENESS_MS;
     if (!(stalenessMs >= 0)) throw new DsMigrateError('BAD_INPUT', `stalenessMs must be 0 or more, not ${stalenessMs}.`);
@@ -129,30 +126,31 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
     buildModel(shape, this.namespace);
     const hash = definitionHash(shape);
     const startedAt = this.clock();
-    const stored = await this.transaction(shape.name, 0, async (tx) => {
-      const existing = await this.definitions.read(shape.name, tx);
-      if (existing) {
-        const head = this.definitions.head(existing);
-        if (head.hash === hash) return this.definitions.decode(existing);
-        throw new DsMigrateError(
-          'CONFLICT',
-          `Model definition "${shape.name}" already exists at version ${head.version} with another hash; change it with update().`,
-          { model: shape.name, namespace: this.namespace, expectedVersion: 0, actualVersion: head.version },
-        );
-      }
+    let existing = await this.definitions.read(shape.name);
+    if (existing === undefined) {
       const definition: ModelDefinition = { ...shape, version: 1, hash, updatedAt: new Date(), updatedBy: this.updatedBy, nextFieldId };
-      tx.insert(this.definitions.encode(definition));
-      return definition;
-    });
-    const entry = this.accept(stored, startedAt, 'local');
-    return { model: entry.model, definition: entry.definition };
+      const outcome = await this.commit(definition);
+      if (outcome.committed) return this.result(this.accept(definition, startedAt, 'local'));
+      existing = outcome.current;
+    }
+    const stored = this.requireStored(shape.name, existing);
+    const head = this.definitions.head(stored);
+    if (head.hash !== hash) {
+      throw new DsMigrateError('CONFLICT', `Model definition "${shape.name}" already exists at version ${head.version} with another hash; change it with update().`, {
+        model: shape.name,
+        namespace: this.namespace,
+        expectedVersion: 0,
+        actualVersion: head.version,
+      });
+    }
+    return this.result(this.accept(this.definitions.decode(stored), startedAt, 'remote'));
   }
 
   /**
    * Changes a stored definition. `change` is computed from the latest stored version (read first, one
-   * lookup), then the write commits only if that version is still the stored one. Otherwise it throws
-   * CONFLICT (context: expectedVersion, actualVersion): read again and retry. A change that leaves the
-   * hash as it is writes nothing.
+   * lookup), and the result is written as the next version only if no other writer wrote that version
+   * meanwhile. Otherwise it throws CONFLICT (context: expectedVersion, actualVersion): read again and
+   * retry. A change that leaves the hash as it is writes nothing.
    */
   async update(
     name: string,
@@ -160,7 +158,8 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
     options: UpdateOptions = {},
   ): Promise<DefinedModel> {
     const startedAt = this.clock();
-    const base = this.accept(this.definitions.decode(this.requireStored(name, await this.definitions.read(name))), startedAt, 'remote').definition;
+    const current = this.accept(this.definitions.decode(this.requireStored(name, await this.definitions.read(name))), startedAt, 'remote');
+    const base = current.definition;
     if (options.expectedVersion !== undefined && options.expectedVersion !== base.version) {
       throw conflict(name, this.namespace, options.expectedVersion, base.version);
     }
@@ -171,16 +170,43 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
     const { shape, nextFieldId } = normalizeDefinition({ name, kind: requested.kind ?? base.kind, fields: requested.fields ?? base.fields }, base);
     buildModel(shape, this.namespace);
     const hash = definitionHash(shape);
+    if (hash === base.hash) return this.result(current);
 
-    const stored = await this.transaction(name, base.version, async (tx) => {
-      const current = this.definitions.head(this.requireStored(name, await this.definitions.read(name, tx)));
-      if (current.version !== base.version) throw conflict(name, this.namespace, base.version, current.version);
-      if (hash === base.hash) return base;
-      const definition: ModelDefinition = { ...shape, version: base.version + 1, hash, updatedAt: new Date(), updatedBy: this.updatedBy, nextFieldId };
-      tx.upsert(this.definitions.encode(definition));
-      return definition;
-    });
-    const entry = this.accept(stored, startedAt, 'local');
+    const definition: ModelDefinition = { ...shape, version: base.version + 1, hash, updatedAt: new Date(), updatedBy: this.updatedBy, nextFieldId };
+    const outcome = await this.commit(definition);
+    if (!outcome.committed) {
+      throw conflict(name, this.namespace, base.version, this.definitions.head(this.requireStored(name, outcome.current)).version);
+    }
+    return this.result(this.accept(definition, startedAt, 'local'));
+  }
+
+  /** The definition as it was at a version: one lookup. */
+  async definitionAt(name: string, version: number): Promise<ModelDefinition> {
+    const entity = await this.definitions.readVersion(name, version);
+    if (entity === undefined) {
+      throw new DsMigrateError('UNKNOWN_KIND', `Model definition "${name}" has no version ${version}.`, { model: name, namespace: this.namespace, version });
+    }
+    return this.definitions.decode(entity);
+  }
+
+  /**
+   * Writes the definition's version. When another writer got there first, `current` is the head it left;
+   * a head holding this very version and hash is our own write whose reply was lost to a retry.
+   */
+  private async commit(definition: ModelDefinition): Promise<{ committed: true } | { committed: false; current: Entity | undefined }> {
+    try {
+      await this.definitions.insertVersion(definition);
+      return { committed: true };
+    } catch (error) {
+      const code = grpcCode(error);
+      if (code !== GrpcCode.ALREADY_EXISTS && code !== GrpcCode.ABORTED) throw error;
+      const current = await this.definitions.read(definition.name);
+      const head = current && this.definitions.head(current);
+      return head?.version === definition.version && head.hash === definition.hash ? { committed: true } : { committed: false, current };
+    }
+  }
+
+  private result(entry: CacheEntry): DefinedModel {
     return { model: entry.model, definition: entry.definition };
   }
 
@@ -235,18 +261,6 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
     return entry;
   }
 
-  private transaction<T>(name: string, expectedVersion: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.store.transaction(fn).catch((error: unknown) => {
-      // Contention that outlasted the store's retries is a conflict by another name.
-      if (grpcCode(error) !== GrpcCode.ABORTED) throw error;
-      throw new DsMigrateError('CONFLICT', `Model definition "${name}" is being changed by other writers (the transaction kept aborting); read it again and retry.`, {
-        model: name,
-        namespace: this.namespace,
-        expectedVersion,
-      }, { cause: error });
-    });
-  }
-
   private requireStored(name: string, entity: Entity | undefined): Entity {
     if (entity !== undefined) return entity;
     this.cache.delete(name);
@@ -265,7 +279,7 @@ function modelOf(entry: CacheEntry): Model {
 function conflict(name: string, namespace: string, expectedVersion: number, actualVersion: number): DsMigrateError {
   return new DsMigrateError(
     'CONFLICT',
-    `Model definition "${name}" is at version ${actualVersion}, not ${expectedVersion} as this change expected; read it again and retry.`,
+    `Model definition "${name}" changed after version ${expectedVersion}, which this change started from (stored: version ${actualVersion}); read it again and retry.`,
     { model: name, namespace, expectedVersion, actualVersion },
   );
 }

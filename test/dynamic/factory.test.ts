@@ -138,7 +138,7 @@ describeEachFlavour('ModelFactory', (ctx) => {
     const error = await rejection(slowUpdate);
     expect(isDsMigrateError(error, 'CONFLICT')).toBe(true);
     expect(error).toMatchObject({ context: { model: 'Survey', expectedVersion: 1, actualVersion: 2 } });
-    expect((error as Error).message).toMatch(/is at version 2, not 1 as this change expected; read it again and retry/);
+    expect((error as Error).message).toMatch(/changed after version 1, which this change started from \(stored: version 2\); read it again and retry/);
     const stored = await fast.getDefinition('Survey');
     expect(stored).toMatchObject({ version: 2, hash: fastResult.definition.hash, updatedBy: 'fast' });
 
@@ -147,6 +147,11 @@ describeEachFlavour('ModelFactory', (ctx) => {
     expect(retried.definition.version).toBe(3);
     expect(retried.definition.fields.map((f) => f.name)).toEqual(['title', 'score', 'fast', 'slow']);
     expect(Object.keys(retried.model.fields)).toEqual(['title', 'score', 'fast', 'slow']);
+
+    // Every version stays readable: the history the compare-and-set relies on.
+    expect((await slow.definitionAt('Survey', 2)).hash).toBe(fastResult.definition.hash);
+    expect((await slow.definitionAt('Survey', 1)).fields.map((f) => f.name)).toEqual(['title', 'score']);
+    await expect(slow.definitionAt('Survey', 9)).rejects.toThrow('Model definition "Survey" has no version 9.');
   });
 
   it('honours expectedVersion, and writes nothing for a change that keeps the hash', async () => {
@@ -158,7 +163,7 @@ describeEachFlavour('ModelFactory', (ctx) => {
     rpc.reset();
     const same = await factory.update('Survey', (d) => ({ fields: d.fields }), { expectedVersion: 1 });
     expect(same.definition.version).toBe(1);
-    expect(rpc.count('commit')).toBe(1); // the transaction's empty commit, no mutation
+    expect(rpc.all).toEqual(['lookup']);
     await expect(factory.update('Survey', { name: 'Other' } as never)).rejects.toThrow(/a change may set kind and fields, not "name"/);
   });
 
