@@ -78,8 +78,9 @@ const CHANGE_ATTRIBUTES = new Set(['kind', 'fields']);
  * Models defined at run time from definitions stored in Datastore. Each factory keeps the models it
  * has built; a get serves one from the cache until the staleness bound passes, then confirms it with one
  * key lookup of its definition (version and hash) and rebuilds it when the definition changed.
- * define() and update() compare and set the stored version in a transaction, so a writer that prepared
- * its change from an older version fails with CONFLICT instead of overwriting a newer definition.
+ * define() and update() compare and set: each writes version n+1 only if nobody wrote it yet, so a
+ * writer that prepared its change from an older version fails with CONFLICT instead of overwriting a
+ * newer definition (the race of seed 000).
  */
 export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
   readonly namespace: string;
@@ -130,7 +131,7 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
     if (existing === undefined) {
       const definition: ModelDefinition = { ...shape, version: 1, hash, updatedAt: new Date(), updatedBy: this.updatedBy, nextFieldId };
       const outcome = await this.commit(definition);
-      if (outcome.committed) return this.result(this.accept(definition, startedAt, 'local'));
+      if (outcome.committed) return this.committed(definition, startedAt);
       existing = outcome.current;
     }
     const stored = this.requireStored(shape.name, existing);
@@ -177,7 +178,7 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
     if (!outcome.committed) {
       throw conflict(name, this.namespace, base.version, this.definitions.head(this.requireStored(name, outcome.current)).version);
     }
-    return this.result(this.accept(definition, startedAt, 'local'));
+    return this.committed(definition, startedAt);
   }
 
   /** The definition as it was at a version: one lookup. */
@@ -208,6 +209,12 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
 
   private result(entry: CacheEntry): DefinedModel {
     return { model: entry.model, definition: entry.definition };
+  }
+
+  /** What this factory wrote, even when a get has meanwhile cached a newer version by another writer. */
+  private committed(definition: ModelDefinition, startedAt: number): DefinedModel {
+    const entry = this.accept(definition, startedAt, 'local');
+    return { definition, model: entry.definition.hash === definition.hash ? entry.model : buildModel(definition, this.namespace) };
   }
 
   /** One check per name at a time; a check started longer ago than the bound is not shared. */
