@@ -42,7 +42,7 @@ export function operationOf(request: RunOperationRequest): Operation {
   return request.operation;
 }
 
-/** The operation's toJSON as text: the fingerprint a stored plan is checked against. */
+/** What a stored plan is checked against when a run is resumed (see Operation.fingerprint). */
 export function fingerprint(operation: Operation): string {
-  return JSON.stringify(operation.toJSON());
+  return operation.fingerprint();
 }

@@ -2,7 +2,7 @@ import type { Datastore } from '../datastore';
 import { clearRunState, formatWarnings, readRunProgress } from '../sharding';
 import type { OperationProgress } from './executor';
 
-export { type Executor, type OperationProgress, type OperationResult, type RunOperationRequest, type DryRunSample } from './executor';
+export { type Executor, type OperationProgress, type OperationResult, type RunOperationRequest, type DryRunSample, fingerprint, operationOf } from './executor';
 export { LocalExecutor, type LocalExecutorOptions } from './local';
 export { dryRunOperation } from './dry-run';
 export { runShardSlice, type SliceOptions, type SliceResult } from '../sharding';

@@ -19,7 +19,7 @@ import {
   type RunPlan,
 } from '../sharding';
 import { dryRunOperation } from './dry-run';
-import { fingerprint, operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from './executor';
+import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from './executor';
 
 export interface LocalExecutorOptions {
   /** Shards processed at once; 4 by default. */
@@ -53,7 +53,7 @@ export class LocalExecutor implements Executor {
       runId: request.runId,
       type: operation.type,
       kind: operation.kind,
-      operation: fingerprint(operation),
+      operation: operation.fingerprint(),
       namespaces: () => operation.namespaces(request.store),
       filters: operation.filters,
       shardCount: operation.scope.shardCount,

@@ -1,21 +1,24 @@
 import { Double, GeoPoint, Key } from '../datastore';
 import type { Scope } from './options';
 
-/** A stable, JSON-safe form of an argument: functions as their source text, keys and dates as strings. */
-export function jsonOf(value: unknown): unknown {
-  if (typeof value === 'function') return `function: ${value.toString()}`;
+/**
+ * A stable, JSON-safe form of an argument: functions as their source text (or just `function`, where
+ * the text would differ between compilers of the same file), keys and dates as strings.
+ */
+export function jsonOf(value: unknown, functionText = true): unknown {
+  if (typeof value === 'function') return functionText ? `function: ${value.toString()}` : 'function';
   if (typeof value === 'bigint') return `${value}n`;
   if (value instanceof Key) return `key: ${value}`;
   if (value instanceof Date) return `date: ${value.toISOString()}`;
   if (Buffer.isBuffer(value)) return `blob: ${value.toString('base64')}`;
   if (value instanceof Double) return value.value;
   if (value instanceof GeoPoint) return { latitude: value.latitude, longitude: value.longitude };
-  if (Array.isArray(value)) return value.map(jsonOf);
+  if (Array.isArray(value)) return value.map((v) => jsonOf(v, functionText));
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
     for (const name of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[name];
-      if (v !== undefined) out[name] = jsonOf(v);
+      if (v !== undefined) out[name] = jsonOf(v, functionText);
     }
     return out;
   }

@@ -51,6 +51,14 @@ export abstract class Operation implements ShardWork {
     return jsonOf({ type: this.type, kind: this.kind, ...this.args(), ...this.scanOptions() }) as Record<string, unknown>;
   }
 
+  /**
+   * What a stored run is checked against when it is resumed: toJSON without function bodies, which
+   * differ between compilers (jest, tsx, the CLI) of the same migration file.
+   */
+  fingerprint(): string {
+    return JSON.stringify(jsonOf({ type: this.type, kind: this.kind, ...this.args(), ...this.scanOptions() }, false));
+  }
+
   /** The scan options as given, for a reverse operation to keep the same scope. */
   protected scanOptions(): ScanOptions {
     const { namespace, filter, shardCount, batchSize, skipErrors } = this.options;

@@ -9,7 +9,7 @@ export interface PlanRequest {
   runId: string;
   type: string;
   kind: string;
-  /** The operation's toJSON as text: a run id resumed with another operation is refused. */
+  /** The operation's fingerprint: a run id resumed with another operation is refused. */
   operation: string;
   /** The namespaces to split; a function is only called when there is no stored plan ('*' costs a query). */
   namespaces: readonly string[] | (() => Promise<readonly string[]>);

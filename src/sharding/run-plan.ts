@@ -26,7 +26,7 @@ export interface RunPlan {
   runId: string;
   type: string;
   kind: string;
-  /** The operation's toJSON, to refuse resuming a run id with a different operation. */
+  /** The operation's fingerprint, to refuse resuming a run id with a different operation. */
   operation: string;
   shards: PlannedShard[];
   pending: PendingNamespace[];
