@@ -18,7 +18,7 @@ function shardable(operation: MigrationOperation): Operation {
   if (!fits) {
     throw new DsMigrateError('BAD_INPUT', `${operation.type} on ${operation.kind} is not one of the data operations the shard engine runs.`, { operation: operation.type, kind: operation.kind });
   }
-  return operation;
+  return candidate as Operation;
 }
 
 const viewOf = (plan: RunPlan): PlanView => ({ shards: plan.shards.length, pending: plan.pending.length > 0 });

@@ -100,6 +100,7 @@ function checkUrl(url: string): string {
 export function resolveDispatchSettings(config: CloudTasksConfig | undefined, env: NodeJS.ProcessEnv = process.env): DispatchSettings {
   const c = merged(config, env);
   if (!c.queue) throw new DsMigrateError('BAD_INPUT', 'The Cloud Tasks executor needs a queue: set DSMIGRATE_TASKS_QUEUE or cloudTasks.queue (projects/P/locations/L/queues/Q).');
+  const queue = parseQueuePath(c.queue);
   if (!c.workerUrl) throw new DsMigrateError('BAD_INPUT', 'The Cloud Tasks executor needs the worker URL: set DSMIGRATE_WORKER_URL or cloudTasks.workerUrl.');
   const workerUrl = checkUrl(c.workerUrl);
   let auth: DispatchAuth;
@@ -116,7 +117,7 @@ export function resolveDispatchSettings(config: CloudTasksConfig | undefined, en
     throw new DsMigrateError('BAD_INPUT', `cloudTasks.sliceSeconds (${sliceBudgetMs / 1000}) must be at most half of dispatchDeadlineSeconds (${dispatchDeadlineMs / 1000}): a slice finishes its batch after the budget.`);
   }
   return {
-    queue: parseQueuePath(c.queue),
+    queue,
     workerUrl,
     auth,
     emulatorHost: c.emulatorHost,
