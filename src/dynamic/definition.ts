@@ -64,6 +64,7 @@ export interface DefinitionInput {
 }
 
 const RESERVED = /^__.*__$/;
+const GENERATED_ID = /^f([1-9]\d{0,8})$/;
 const MAX_NAME_BYTES = 1500;
 const FIELD_ATTRIBUTES = new Set(['id', 'name', 'type', 'items', 'default', 'nullable', 'indexed', 'unique']);
 const DEFINITION_ATTRIBUTES = new Set(['name', 'kind', 'fields']);
@@ -93,25 +94,25 @@ export function normalizeDefinition(input: DefinitionInput, base?: Pick<ModelDef
   const fields = (input.fields as readonly unknown[]).map((field, i) => checkField(name, field, i));
   const seenNames = new Set<string>();
   const seenIds = new Set<string>();
+  let next = base?.nextFieldId ?? 1;
   for (const field of fields) {
     if (seenNames.has(field.name)) fail(`has two fields named "${field.name}"`, field.name);
     seenNames.add(field.name);
     if (field.id !== undefined) {
       if (seenIds.has(field.id)) fail(`has two fields with id "${field.id}"`, field.name);
       seenIds.add(field.id);
+      // An explicit id shaped like a generated one moves the counter past it, so it is never generated again.
+      const generated = GENERATED_ID.exec(field.id);
+      if (generated) next = Math.max(next, Number(generated[1]) + 1);
     }
   }
 
-  // Ids: explicit ones first, then the base's id for the same name, then fresh ones from the counter.
+  // Ids: explicit ones, else the base's id for the same name, else a fresh one from the counter.
   const baseIds = new Map((base?.fields ?? []).map((f) => [f.name, f.id]));
-  let next = base?.nextFieldId ?? 1;
   const withIds = fields.map((field): FieldDefinition => {
     if (field.id !== undefined) return field as FieldDefinition;
-    let id = baseIds.get(field.name);
-    if (id === undefined || seenIds.has(id)) {
-      while (seenIds.has(`f${next}`)) next++;
-      id = `f${next++}`;
-    }
+    const kept = baseIds.get(field.name);
+    const id = kept !== undefined && !seenIds.has(kept) ? kept : `f${next++}`;
     seenIds.add(id);
     return { ...field, id };
   });

@@ -1,4 +1,5 @@
-import { normalizeDefinition, type DefinitionInput } from '../../src/dynamic';
+import { buildModel, normalizeDefinition, type DefinitionInput } from '../../src/dynamic';
+import { Model } from '../../src/model';
 
 const normalize = (input: unknown) => normalizeDefinition(input as DefinitionInput);
 
@@ -24,6 +25,32 @@ describe('normalizeDefinition', () => {
     expect(v2.shape.fields.map((f) => [f.id, f.name])).toEqual([['f1', 'a2'], ['f3', 'c']]);
     const v3 = normalizeDefinition({ name: 'S', fields: [...v2.shape.fields, { name: 'b', type: 'integer' }] }, { fields: v2.shape.fields, nextFieldId: v2.nextFieldId });
     expect(v3.shape.fields.map((f) => f.id)).toEqual(['f1', 'f3', 'f4']);
+  });
+
+  it('moves the counter past an explicit id shaped like a generated one', () => {
+    const { shape, nextFieldId } = normalize({ name: 'S', fields: [{ name: 'a', type: 'string' }, { id: 'f7', name: 'b', type: 'string' }] });
+    expect(shape.fields.map((f) => f.id)).toEqual(['f8', 'f7']);
+    expect(nextFieldId).toBe(9);
+  });
+
+  it('builds the Model defineModel would: field order, index settings, defaults (a fresh Date per entity)', () => {
+    const { shape } = normalize({
+      name: 'S',
+      kind: 'Kind',
+      fields: [
+        { name: 'at', type: 'timestamp', default: '2024-01-31T00:00:00Z' },
+        { name: 'tags', type: 'array', items: { type: 'string' }, default: ['x'] },
+        { name: 'notes', type: 'string', indexed: false, nullable: true },
+      ],
+    });
+    const model = buildModel(shape, 'tenant');
+    expect(model).toBeInstanceOf(Model);
+    expect([model.kind, model.namespace, Object.keys(model.fields)]).toEqual(['Kind', 'tenant', ['at', 'tags', 'notes']]);
+    const [a, b] = [model.create(1), model.create(2)];
+    expect(a.values).toEqual({ at: new Date('2024-01-31T00:00:00Z'), tags: ['x'], notes: null });
+    expect(a.values.at).not.toBe(b.values.at);
+    expect(a.values.tags).not.toBe(b.values.tags);
+    expect(model.toEntity(a).isIndexed('notes')).toBe(false);
   });
 
   describe('bad definitions: a clear MODEL_DEFINITION error naming the definition and field', () => {

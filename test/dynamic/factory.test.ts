@@ -1,7 +1,7 @@
 import { Key, type RpcEvent } from '../../src/datastore';
 import { DEFINITION_KIND, definitionHash, ModelFactory, type DefinitionChangedEvent, type ModelDefinition } from '../../src/dynamic';
 import { isDsMigrateError } from '../../src/errors';
-import { modelFor } from '../../src/model';
+import { Model, modelFor } from '../../src/model';
 import { describeEachFlavour } from '../support/emulators';
 
 const survey = {
@@ -49,6 +49,7 @@ describeEachFlavour('ModelFactory', (ctx) => {
 
     const got = await factory.get('Survey');
     expect(got).toBe(model);
+    expect(got).toBeInstanceOf(Model);
     expect(got.kind).toBe('SurveyResponse');
     expect(got.namespace).toBe(factory.namespace);
     expect(modelFor('SurveyResponse')).toBe(got);
@@ -235,6 +236,20 @@ describeEachFlavour('ModelFactory', (ctx) => {
       await expect(factory.update('Survey', (d) => ({ fields: [...d.fields, { name: 'title', type: 'integer' }] }))).rejects.toThrow(/two fields named "title"/);
       expect(rpc.all).toEqual(['lookup']);
       expect(await factory.getDefinition('Survey')).toMatchObject({ version: 1, hash: definition.hash });
+    });
+  });
+
+  it('refuses a stored definition whose fields do not match its hash, naming its key', async () => {
+    const store = await ctx.connect();
+    const factory = new ModelFactory(store, { namespace: namespace() });
+    const { definition } = await factory.define(survey);
+    const key = Key.of(DEFINITION_KIND, 'Survey', { namespace: factory.namespace });
+    const edited = (await store.get(key))!;
+    edited.set('fields', JSON.stringify([{ ...definition.fields[0], type: 'integer', default: 0 }]), { indexed: false });
+    await store.save([edited]);
+    await expect(new ModelFactory(store, { namespace: factory.namespace }).get('Survey')).rejects.toMatchObject({
+      code: 'MODEL_DEFINITION',
+      message: expect.stringMatching(/The stored model definition \[dyn-\d+\]_dsmigrate_model:"Survey" has fields that do not match its hash/),
     });
   });
 
