@@ -81,7 +81,17 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
     });
     return { projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT, databaseId, emulatorHost, client };
   }
-  const client: DatastoreRpc = new v1.DatastoreClient({ projectId: explicitProject, keyFilename: options.keyFilename });
+  const gapic = new v1.DatastoreClient({ projectId: explicitProject, keyFilename: options.keyFilename });
+  try {
+    await gapic.auth.getClient();
+  } catch (error) {
+    throw new DsMigrateError(
+      'CONNECTION',
+      `No Google Cloud credentials were found (${errorMessage(error)}). Run \`gcloud auth application-default login\`, set GOOGLE_APPLICATION_CREDENTIALS, ` +
+        'or set DATASTORE_EMULATOR_HOST to use an emulator.',
+    );
+  }
+  const client: DatastoreRpc = gapic;
   let projectId: string;
   if (explicitProject) projectId = explicitProject;
   else {

@@ -1,21 +1,10 @@
-import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-
-/** What the runner needs of an operation (src/operations implements it). */
-export interface MigrationOperation {
-  readonly type: string;
-  readonly kind: string;
-  readonly reversible: boolean;
-  describe(): string;
-  toJSON(): Record<string, unknown>;
-  validate(store: Datastore): Promise<void>;
-  reverse(): MigrationOperation;
-}
+import { Operation } from '../operations';
 
 export interface MigrationDefinition {
   /** Names of migrations this one needs: '0001_initial' in the same app, 'app:0003_x' in another. Defaults to the previous file. */
   dependencies?: string[];
-  operations: MigrationOperation[];
+  operations: Operation[];
   description?: string;
 }
 
@@ -50,7 +39,6 @@ export function isDefinedMigration(value: unknown): value is DefinedMigration {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
 
-function isOperation(value: unknown): value is MigrationOperation {
-  const op = value as Partial<MigrationOperation> | null;
-  return typeof op === 'object' && op !== null && typeof op.type === 'string' && typeof op.describe === 'function' && typeof op.reverse === 'function';
+function isOperation(value: unknown): value is Operation {
+  return value instanceof Operation;
 }

@@ -1,10 +1,9 @@
-export { defineMigration, isDefinedMigration, type MigrationDefinition, type MigrationOperation, type DefinedMigration } from './definition';
+export { defineMigration, isDefinedMigration, type MigrationDefinition, type DefinedMigration } from './definition';
 export { loadMigrationFiles, migrationId, checksumOf, type LoadedMigration, type MigrationSource } from './loader';
 export { buildGraph, type MigrationGraph } from './graph';
 export { Recorder, MIGRATION_KIND, type MigrationRecord, type MigrationState, type OperationRecord } from './recorder';
 export { MigrationLock, LOCK_KIND, type LockHolder, type LockOptions } from './lock';
 export { migrate, planRun, checkChecksums, resolveTarget, isApplied, operationRunId, type MigrateOptions, type MigrateSummary, type RunEvent, type RunnerContext } from './runner';
-export type { Executor, OperationProgress, OperationResult, RunOperationRequest, DryRunSample } from './execution';
 
 import { buildGraph, type MigrationGraph } from './graph';
 import { loadMigrationFiles, type MigrationSource } from './loader';
@@ -13,3 +12,5 @@ import { loadMigrationFiles, type MigrationSource } from './loader';
 export async function loadGraph(sources: readonly MigrationSource[]): Promise<MigrationGraph> {
   return buildGraph(await loadMigrationFiles(sources));
 }
+export type { Executor, OperationProgress, OperationResult, RunOperationRequest, DryRunSample } from '../executors';
+export type { Operation as MigrationOperation } from '../operations';

@@ -1,11 +1,11 @@
 import type { Datastore } from '../datastore';
 import { DsMigrateError, errorMessage } from '../errors';
-import type { MigrationOperation } from './definition';
 import type { MigrationGraph } from './graph';
 import type { LoadedMigration } from './loader';
 import { MigrationLock } from './lock';
 import { Recorder, type MigrationRecord, type OperationRecord } from './recorder';
-import type { Executor, OperationProgress, OperationResult } from './execution';
+import type { Executor, OperationProgress, OperationResult } from '../executors';
+import type { Operation } from '../operations';
 
 export type RunEvent =
   | { type: 'plan'; direction: 'forward' | 'reverse'; migrations: string[] }
@@ -18,7 +18,7 @@ export type RunEvent =
   | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
 
 export interface MigrateOptions {
-  /** Stop at this migration (`name` or `app:name`); an applied target unapplies what came after it. */
+  /** Stop at this migration (`name`, its number, or `app:name`); an applied target unapplies what came after it; `zero` unapplies all. */
   target?: string;
   fake?: boolean;
   dryRun?: boolean;
@@ -80,6 +80,16 @@ export function checkChecksums(graph: MigrationGraph, records: Map<string, Migra
 /** The migrations to apply (forward) or unapply (reverse, newest first) to reach the target. */
 export function planRun(graph: MigrationGraph, records: Map<string, MigrationRecord>, target?: string): { direction: 'forward' | 'reverse'; migrations: LoadedMigration[] } {
   if (!target) return { direction: 'forward', migrations: graph.ordered.filter((m) => !isApplied(records.get(m.id))) };
+  const zero = /^(?:(.+):)?zero$/.exec(target);
+  if (zero) {
+    // `zero` (one app) or `app:zero`: unapply the app's every migration, and whatever depends on them.
+    const apps = new Set(graph.ordered.map((m) => m.app));
+    const app = zero[1] ?? (apps.size === 1 ? [...apps][0] : undefined);
+    if (!app || !apps.has(app)) throw new DsMigrateError('BAD_INPUT', `Unknown target "${target}": say app:zero with one of ${[...apps].join(', ')}.`);
+    const roots = graph.ordered.filter((m) => m.app === app);
+    const doomed = new Set(roots.flatMap((m) => [m.id, ...descendants(graph, m.id)]));
+    return { direction: 'reverse', migrations: graph.ordered.filter((m) => doomed.has(m.id) && records.get(m.id) !== undefined).reverse() };
+  }
   const goal = resolveTarget(graph, target);
   if (!isApplied(records.get(goal.id))) {
     const needed = ancestors(graph, goal.id);
@@ -108,7 +118,7 @@ function descendants(graph: MigrationGraph, id: string): Set<string> {
   return out;
 }
 
-function operationsOf(m: LoadedMigration, direction: 'forward' | 'reverse'): MigrationOperation[] {
+function operationsOf(m: LoadedMigration, direction: 'forward' | 'reverse'): Operation[] {
   if (direction === 'forward') return m.definition.operations;
   const irreversible = m.definition.operations.filter((op) => !op.reversible);
   if (irreversible.length > 0) {
@@ -121,7 +131,7 @@ function operationsOf(m: LoadedMigration, direction: 'forward' | 'reverse'): Mig
   return m.definition.operations.map((op) => op.reverse()).reverse();
 }
 
-function emptyOperationRecord(op: MigrationOperation): OperationRecord {
+function emptyOperationRecord(op: Operation): OperationRecord {
   return { type: op.type, kind: op.kind, done: false, scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
 }
 
@@ -182,7 +192,7 @@ async function runMigration(
   recorder: Recorder,
   lock: MigrationLock,
   m: LoadedMigration,
-  operations: MigrationOperation[],
+  operations: Operation[],
   direction: 'forward' | 'reverse',
   existing: MigrationRecord | undefined,
   progress: { index: number; total: number; emit: (e: RunEvent) => void },

@@ -1,0 +1,64 @@
+import { createTasksClient, resolveDispatchSettings, type CloudTasksConfig } from '../executors/cloud-tasks';
+import { DsMigrateError } from '../errors';
+import { followRun, shardedEngine, startRun } from '../worker';
+import { loadConfigFile } from './config';
+import type { CliContext } from './context';
+import { jsonLine, type Reporter } from './output';
+
+/** `cloudTasks` from the config file `resolveConfig` found, if any (environment variables override it later). */
+export async function cloudTasksConfig(configFile: string | undefined): Promise<CloudTasksConfig | undefined> {
+  if (!configFile) return undefined;
+  const { config } = await loadConfigFile(process.cwd(), configFile);
+  const section = (config as { cloudTasks?: unknown }).cloudTasks;
+  if (section === undefined) return undefined;
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
+    throw new DsMigrateError('BAD_INPUT', `cloudTasks in ${configFile} must be an object.`, { file: configFile });
+  }
+  return section as CloudTasksConfig;
+}
+
+export interface CloudTasksMigrateFlags {
+  target?: string;
+  allowChanged: boolean;
+  waitLock: number;
+  wait: boolean;
+  json: boolean;
+}
+
+/** `migrate --executor cloud-tasks`: start the run, then follow it to its end unless --no-wait. */
+export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMigrateFlags, reporter: Reporter): Promise<void> {
+  const settings = resolveDispatchSettings(await cloudTasksConfig(ctx.config.configFile));
+  const tasks = createTasksClient(settings.emulatorHost);
+  const say = (line: string) => (flags.json ? undefined : process.stderr.write(`${line}\n`));
+  try {
+    const started = await startRun({
+      store: ctx.store,
+      graph: ctx.graph,
+      engine: shardedEngine,
+      tasks,
+      settings,
+      controlNamespace: ctx.config.controlNamespace,
+      target: flags.target,
+      allowChanged: flags.allowChanged,
+      lockWaitMs: flags.waitLock * 1000,
+      onEvent: (e) => reporter.event(e),
+    });
+    for (const warning of started.warnings) flags.json ? jsonLine({ event: 'warning', message: warning }) : say(`warning: ${warning}`);
+    const run = started.run;
+    if (!run) {
+      if (flags.json) jsonLine({ event: 'summary', applied: [], unapplied: [], faked: [], dryRun: [] });
+      return;
+    }
+    if (flags.json) jsonLine({ event: 'dispatched', run: run.id, queue: run.dispatch.queue, migrations: started.migrations, wait: flags.wait });
+    if (!flags.wait) {
+      say(`Run ${run.id} dispatched to ${run.dispatch.queue}; it goes on in the background. \`dsmigrate status\` shows its progress.`);
+      return;
+    }
+    say(`Run ${run.id} dispatched to ${run.dispatch.queue}; following it (Ctrl-C stops the watching, not the run).`);
+    const summary = await followRun({ store: ctx.store, graph: ctx.graph, engine: shardedEngine, namespace: run.namespace, runId: run.id, onEvent: (e) => reporter.event(e) });
+    reporter.close();
+    if (flags.json) jsonLine({ event: 'summary', ...summary });
+  } finally {
+    await tasks.close();
+  }
+}

@@ -1,0 +1,68 @@
+import type { Argv, CommandModule } from 'yargs';
+import { migrate, planRun, Recorder } from '../../migrations';
+import { migrateWithCloudTasks } from '../cloud-tasks';
+import { openContext } from '../context';
+import { createReporter, jsonLine, outputMode } from '../output';
+import type { GlobalFlags } from '../flags';
+
+interface MigrateFlags extends GlobalFlags {
+  target?: string;
+  fake: boolean;
+  dryRun: boolean;
+  check: boolean;
+  allowChanged: boolean;
+  waitLock: number;
+  executor: 'local' | 'cloud-tasks';
+  wait: boolean;
+}
+
+export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
+  command: 'migrate [target]',
+  describe: 'Apply pending migrations (or go back to <target>)',
+  builder: (y) =>
+    y
+      .positional('target', { type: 'string', describe: 'Stop at this migration (name, number or app:name); an applied one unapplies what came after it' })
+      .option('fake', { type: 'boolean', default: false, describe: 'Record the migrations as applied without running them' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Run the per-entity logic without writing; report counts and samples' })
+      .option('check', { type: 'boolean', default: false, describe: 'Exit 1 if any migration is pending; change nothing' })
+      .option('allow-changed', { type: 'boolean', default: false, describe: 'Accept files edited after they were applied' })
+      .option('wait-lock', { type: 'number', default: 0, describe: 'Seconds to wait for another run to release the lock (else exit 3)' })
+      .option('executor', { choices: ['local', 'cloud-tasks'], default: 'local', describe: 'Run shards in this process, or as Cloud Tasks on the worker (see docs/cloud-tasks.md)' })
+      .option('wait', { type: 'boolean', default: true, describe: 'With cloud-tasks: follow the run to its end (--no-wait returns once dispatched)' }) as unknown as Argv<MigrateFlags>, // yargs types omit the camelCase aliases it adds
+  handler: async (argv) => {
+    const ctx = await openContext(argv);
+    try {
+      if (argv.check) {
+        const records = await new Recorder(ctx.store, ctx.config.controlNamespace).list();
+        const { migrations } = planRun(ctx.graph, records, argv.target);
+        if (argv.json) jsonLine({ pending: migrations.map((m) => m.id) });
+        else process.stdout.write(migrations.length ? `Pending: ${migrations.map((m) => m.id).join(', ')}\n` : 'No migrations pending.\n');
+        process.exitCode = migrations.length ? 1 : 0;
+        return;
+      }
+      const reporter = createReporter(outputMode(argv.json));
+      try {
+        // Fake and dry runs write no data: they stay in this process whatever the executor.
+        if (argv.executor === 'cloud-tasks' && !argv.fake && !argv.dryRun) return await migrateWithCloudTasks(ctx, argv, reporter);
+        const summary = await migrate(
+          { store: ctx.store, graph: ctx.graph, executor: ctx.executor, controlNamespace: ctx.config.controlNamespace },
+          {
+            target: argv.target,
+            fake: argv.fake,
+            dryRun: argv.dryRun,
+            allowChanged: argv.allowChanged,
+            lockWaitMs: argv.waitLock * 1000,
+            lockTtlMs: ctx.config.lockTtlMs,
+            onEvent: (e) => reporter.event(e),
+          },
+        );
+        reporter.close();
+        if (argv.json) jsonLine({ event: 'summary', ...summary });
+      } finally {
+        reporter.close();
+      }
+    } finally {
+      await ctx.close();
+    }
+  },
+};

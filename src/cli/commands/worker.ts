@@ -1,0 +1,39 @@
+import type { Argv, CommandModule } from 'yargs';
+import { resolveWorkerSettings } from '../../executors/cloud-tasks';
+import { startWorker } from '../../worker';
+import { cloudTasksConfig } from '../cloud-tasks';
+import { openContext } from '../context';
+import type { GlobalFlags } from '../flags';
+import { jsonLine } from '../output';
+
+interface WorkerFlags extends GlobalFlags {
+  port: number;
+  host: string;
+}
+
+export const workerCommand: CommandModule<GlobalFlags, WorkerFlags> = {
+  command: 'worker',
+  describe: 'Serve the endpoint that runs the tasks of `migrate --executor cloud-tasks`',
+  builder: (y) =>
+    y
+      .option('port', { type: 'number', default: Number(process.env.PORT) || 8080, describe: 'Port to listen on (default: $PORT, else 8080)' })
+      .option('host', { type: 'string', default: '0.0.0.0', describe: 'Interface to listen on' }) as unknown as Argv<WorkerFlags>,
+  handler: async (argv) => {
+    const ctx = await openContext(argv);
+    try {
+      const settings = resolveWorkerSettings(await cloudTasksConfig(ctx.config.configFile));
+      const worker = await startWorker({ store: ctx.store, graph: ctx.graph, settings, port: argv.port, host: argv.host });
+      const auth = settings.auth.kind === 'hmac' ? 'shared secret' : `OIDC tokens for ${settings.auth.audience} from ${settings.auth.allowedServiceAccounts.join(', ')}`;
+      if (argv.json) jsonLine({ event: 'listening', port: worker.port, auth: settings.auth.kind });
+      else process.stderr.write(`dsmigrate worker listening on port ${worker.port} (${ctx.graph.ordered.length} migrations; auth: ${auth})\n`);
+      // Cloud Run and Kubernetes stop containers with SIGTERM: finish the requests under way first.
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await worker.stop(10_000);
+    } finally {
+      await ctx.close();
+    }
+  },
+};

@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { createJiti } from 'jiti';
+import type { StoreOptions } from '../datastore';
+import { DsMigrateError, errorMessage } from '../errors';
+import type { MigrationSource } from '../migrations';
+
+/** `dsmigrate.config.{ts,js,json}`: every setting has a flag and most an environment variable too. */
+export interface DsMigrateConfig {
+  projectId?: string;
+  databaseId?: string;
+  emulatorHost?: string;
+  keyFilename?: string;
+  /** One directory (app "default") or `{app: dir}`. */
+  migrations?: string | Record<string, string>;
+  /** Namespace of the control kinds (records, lock, shard state). */
+  controlNamespace?: string;
+  /** Shards run at once by the local executor. */
+  concurrency?: number;
+  lockTtlSeconds?: number;
+  /** Entity groups per transaction: 'auto', a number, or null for none. */
+  maxEntityGroupsPerTransaction?: number | null | 'auto';
+}
+
+export function defineConfig(config: DsMigrateConfig): DsMigrateConfig {
+  return config;
+}
+
+export const CONFIG_FILES = ['dsmigrate.config.ts', 'dsmigrate.config.js', 'dsmigrate.config.json'];
+
+export interface ResolvedConfig {
+  store: StoreOptions;
+  sources: MigrationSource[];
+  controlNamespace: string;
+  concurrency: number;
+  lockTtlMs: number;
+  configFile?: string;
+}
+
+export interface ConfigFlags {
+  project?: string;
+  database?: string;
+  emulatorHost?: string;
+  dir?: string[];
+  controlNamespace?: string;
+  concurrency?: number;
+  config?: string;
+}
+
+export async function loadConfigFile(cwd: string, explicit?: string): Promise<{ file?: string; config: DsMigrateConfig }> {
+  const file = explicit ? path.resolve(cwd, explicit) : CONFIG_FILES.map((f) => path.join(cwd, f)).find((f) => existsSync(f));
+  if (!file) return { config: {} };
+  if (!existsSync(file)) throw new DsMigrateError('BAD_INPUT', `Config file ${file} does not exist.`, { file });
+  try {
+    const jiti = createJiti(__filename, { moduleCache: false, interopDefault: true });
+    const loaded: unknown = jiti(file);
+    const config = ((loaded as { default?: unknown })?.default ?? loaded) as DsMigrateConfig;
+    if (typeof config !== 'object' || config === null) throw new Error('it must export an object');
+    return { file, config };
+  } catch (error) {
+    throw new DsMigrateError('BAD_INPUT', `Config file ${file} cannot be loaded: ${errorMessage(error)}`, { file });
+  }
+}
+
+/** `--dir billing=./billing/migrations` or `--dir ./migrations` (app "default"). */
+export function parseDirs(dirs: readonly string[], cwd: string): MigrationSource[] {
+  const sources = dirs.map((spec) => {
+    const eq = spec.indexOf('=');
+    return eq > 0 ? { app: spec.slice(0, eq), dir: path.resolve(cwd, spec.slice(eq + 1)) } : { app: 'default', dir: path.resolve(cwd, spec) };
+  });
+  const apps = new Set<string>();
+  for (const s of sources) {
+    if (!/^[A-Za-z0-9_-]+$/.test(s.app)) throw new DsMigrateError('BAD_INPUT', `App label "${s.app}" may hold only letters, digits, _ and -.`);
+    if (apps.has(s.app)) throw new DsMigrateError('BAD_INPUT', `Two migration directories have the app label "${s.app}": label each one, e.g. --dir billing=./billing/migrations.`);
+    apps.add(s.app);
+  }
+  return sources;
+}
+
+/** Precedence, highest first: command-line flags, environment variables, the config file, defaults. */
+export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
+  const { file, config } = await loadConfigFile(cwd, flags.config);
+  const base = file ? path.dirname(file) : cwd;
+  const configDirs = typeof config.migrations === 'string' ? [config.migrations] : Object.entries(config.migrations ?? {}).map(([app, dir]) => `${app}=${dir}`);
+  const sources = flags.dir?.length ? parseDirs(flags.dir, cwd) : parseDirs(configDirs.length ? configDirs : ['migrations'], base);
+  const concurrency = flags.concurrency ?? numberFrom(env.DSMIGRATE_CONCURRENCY) ?? config.concurrency ?? 8;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new DsMigrateError('BAD_INPUT', `Concurrency must be a whole number of at least 1, not ${concurrency}.`);
+  return {
+    configFile: file,
+    sources,
+    concurrency,
+    controlNamespace: flags.controlNamespace ?? env.DSMIGRATE_CONTROL_NAMESPACE ?? config.controlNamespace ?? '',
+    lockTtlMs: (config.lockTtlSeconds ?? 60) * 1000,
+    store: {
+      projectId: flags.project ?? env.DATASTORE_PROJECT_ID ?? env.GOOGLE_CLOUD_PROJECT ?? config.projectId,
+      databaseId: flags.database ?? env.DATASTORE_DATABASE_ID ?? config.databaseId,
+      emulatorHost: flags.emulatorHost ?? env.DATASTORE_EMULATOR_HOST ?? config.emulatorHost,
+      keyFilename: env.GOOGLE_APPLICATION_CREDENTIALS ?? config.keyFilename,
+      maxEntityGroupsPerTransaction: config.maxEntityGroupsPerTransaction,
+    },
+  };
+}
+
+function numberFrom(value: string | undefined): number | undefined {
+  return value === undefined || value === '' ? undefined : Number(value);
+}

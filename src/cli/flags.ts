@@ -1,0 +1,24 @@
+import type { Argv } from 'yargs';
+
+export interface GlobalFlags {
+  project?: string;
+  database?: string;
+  emulatorHost?: string;
+  dir?: string[];
+  controlNamespace?: string;
+  concurrency?: number;
+  config?: string;
+  json: boolean;
+}
+
+export function globalFlags(y: Argv): Argv<GlobalFlags> {
+  return y
+    .option('project', { type: 'string', describe: 'Google Cloud project (else DATASTORE_PROJECT_ID, GOOGLE_CLOUD_PROJECT, config)' })
+    .option('database', { type: 'string', describe: 'Firestore database id (default: the default database)' })
+    .option('emulator-host', { type: 'string', describe: 'host:port of a Datastore emulator (else DATASTORE_EMULATOR_HOST)' })
+    .option('dir', { type: 'string', array: true, describe: 'Migrations directory, repeatable: [app=]path (default: ./migrations, app "default")' })
+    .option('control-namespace', { type: 'string', describe: 'Namespace for the records, lock and shard state (default: "")' })
+    .option('concurrency', { type: 'number', describe: 'Shards processed at once (default 8)' })
+    .option('config', { type: 'string', describe: 'Config file (default: dsmigrate.config.{ts,js,json} in the working directory)' })
+    .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: JSON lines on stdout' }) as Argv<GlobalFlags>;
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DsMigrateError, errorMessage } from '../errors';
+import { createCommand } from './commands/create';
+import { introspectCommand } from './commands/introspect';
+import { migrateCommand } from './commands/migrate';
+import { planCommand } from './commands/plan';
+import { statusCommand } from './commands/status';
+import { unlockCommand } from './commands/unlock';
+import { workerCommand } from './commands/worker';
+import { globalFlags } from './flags';
+import { jsonLine } from './output';
+
+/** Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 another run holds the lock. */
+export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    await globalFlags(yargs(argv))
+      .scriptName('dsmigrate')
+      .command(migrateCommand)
+      .command(statusCommand)
+      .command(planCommand)
+      .command(createCommand)
+      .command(unlockCommand)
+      .command(workerCommand)
+      .command(introspectCommand)
+      .demandCommand(1, 'Name a command: migrate, status, plan, create, unlock, introspect.')
+      .strict()
+      .help()
+      .fail((message, error) => {
+        throw error ?? new DsMigrateError('BAD_INPUT', message);
+      })
+      .parseAsync();
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    const code = error instanceof DsMigrateError ? error.exitCode : 1;
+    if (json) jsonLine({ error: errorMessage(error), code: error instanceof DsMigrateError ? error.code : 'INTERNAL', context: error instanceof DsMigrateError ? error.context : undefined });
+    else process.stderr.write(`dsmigrate: ${error instanceof DsMigrateError ? error.message : (error as Error)?.stack ?? String(error)}\n`);
+    return code;
+  }
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code));
+}
