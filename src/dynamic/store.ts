@@ -1,6 +1,6 @@
 import { Entity, Key, TRANSIENT_CODES, type Datastore } from '../datastore';
 import { DsMigrateError, isDsMigrateError } from '../errors';
-import { definitionHash, normalizeDefinition, type FieldInput, type ModelDefinition } from './definition';
+import { definitionHash, normalizeDefinition, type FieldInput, type ModelDefinition, type ModelShape } from './definition';
 import { canonicalJson } from './hash';
 
 /** The control kind holding one entity per definition, keyed by the definition's name: its current version. */
@@ -83,7 +83,7 @@ export class DefinitionStore {
     if (typeof kind !== 'string' || typeof fieldsText !== 'string' || !(updatedAt instanceof Date) || typeof updatedBy !== 'string' || typeof nextFieldId !== 'number') {
       throw this.corrupt(entity, 'is missing kind, fields, updatedAt, updatedBy or nextFieldId');
     }
-    let shape;
+    let shape: ModelShape;
     try {
       shape = normalizeDefinition({ name, kind, fields: JSON.parse(fieldsText) as FieldInput[] }).shape;
     } catch (error) {
