@@ -16,12 +16,14 @@ export interface OperationTotals extends OperationProgress {
 export interface ShardEngine {
   /** The operation's stored plan, made now if it has none (the first to store one wins). */
   ensurePlan(store: Datastore, operation: MigrationOperation, runId: string): Promise<PlanView>;
-  /** Cuts more shards from pending key streams, for about `budgetMs`. */
-  extendPlan(store: Datastore, operation: MigrationOperation, runId: string, budgetMs: number): Promise<PlanView>;
+  /** Cuts the next page of shards from a pending key stream. */
+  extendPlan(store: Datastore, operation: MigrationOperation, runId: string): Promise<PlanView>;
   /** One time-boxed slice of one shard, from its checkpoint; `done` once the shard has finished. */
   runSlice(request: { store: Datastore; operation: MigrationOperation; runId: string; shard: number; budgetMs: number; migration: string }): Promise<{ done: boolean }>;
   /** Counts summed over the shards' checkpoints; undefined before the operation has a plan. */
   totals(store: Datastore, runId: string): Promise<OperationTotals | undefined>;
+  /** Once the operation is complete: drops what only running it needed (its checkpoints stay, for `status` and resumes). */
+  finish(store: Datastore, runId: string): Promise<void>;
   /** Forgets the operation's plan and checkpoints. */
   clear(store: Datastore, runId: string): Promise<void>;
 }

@@ -128,11 +128,17 @@ export class Pipeline {
     const { engine, store } = this.deps;
     const operation = step.operations[run.op];
     const runId = this.operationRunId(run);
-    const known = run.shards ?? 0;
+    const started = Date.now();
+    let known = run.shards ?? 0;
     let view: PlanView = await engine.ensurePlan(store, operation, runId);
-    if (view.pending) view = await engine.extendPlan(store, operation, runId, run.dispatch.sliceBudgetMs);
-    // Dispatched before they are recorded: a crash in between re-dispatches them, and names dedupe.
-    await this.dispatchFirstSlices(run, known, view.shards);
+    // Shards are dispatched as soon as they are cut, and before they are recorded in the run: a crash
+    // in between dispatches them again, and their names dedupe.
+    for (;;) {
+      await this.dispatchFirstSlices(run, known, view.shards);
+      known = view.shards;
+      if (!view.pending || Date.now() - started >= run.dispatch.sliceBudgetMs) break;
+      view = await engine.extendPlan(store, operation, runId);
+    }
     const after = await this.settle(run, step, (r) => {
       r.shards = Math.max(r.shards ?? 0, view.shards);
       r.planned ||= !view.pending;
@@ -209,6 +215,10 @@ export class Pipeline {
   private async afterAdvance(before: RunState, step: MigrationStep, after: RunState): Promise<void> {
     const finished = after.current !== before.current;
     this.deps.log?.(`run ${after.id}: ${step.migration.id} operation ${before.op} done${finished ? `; migration ${before.direction === 'forward' ? 'applied' : 'unapplied'}` : ''}`);
+    if (before.op < step.operations.length) {
+      const done = operationRunId(step.migration.id, before.op, before.direction);
+      await this.deps.engine.finish(this.deps.store, done).catch((error) => this.deps.log?.(`could not tidy up after ${done}: ${errorMessage(error)}`));
+    }
     if (finished && before.direction === 'reverse') {
       // As the local runner does: once unapplied, neither direction's shard state means anything.
       for (let i = 0; i < step.operations.length; i++) {

@@ -7,6 +7,7 @@ import { clearOperationState, readOperationProgress } from '../executors';
 import { fingerprint } from '../executors/executor';
 import { appendPage, cutFromStream, ensurePlan, loadPlan, runShardSlice, type RunPlan } from '../sharding';
 import type { PlanView, ShardEngine } from './engine';
+import { clearManifests, loadManifest, saveManifests } from './key-manifest';
 
 /**
  * The operation as the engine's type. Checked by shape rather than instanceof: a migration file may
@@ -41,33 +42,38 @@ export const shardedEngine: ShardEngine = {
     );
   },
 
-  async extendPlan(store, operation, runId, budgetMs) {
+  async extendPlan(store, operation, runId) {
     const op = shardable(operation);
-    const started = Date.now();
-    let plan = await requirePlan(store, runId);
-    while (plan.pending.length > 0 && Date.now() - started < budgetMs) {
-      const { namespace, cursor } = plan.pending[0];
-      const pages = cutFromStream(store, { kind: op.kind, namespace, filters: op.filters }, cursor);
-      try {
-        const page = await pages.next();
-        // undefined: another process cut this page first; the reloaded plan shows what it added.
-        if (!page.done) await appendPage(store, runId, namespace, cursor, page.value);
-      } finally {
-        await pages.return(undefined);
-      }
-      plan = await requirePlan(store, runId);
+    const plan = await requirePlan(store, runId);
+    const next = plan.pending[0];
+    if (!next) return viewOf(plan);
+    const pages = cutFromStream(store, { kind: op.kind, namespace: next.namespace, filters: op.filters }, next.cursor);
+    try {
+      const page = await pages.next();
+      // undefined: another process cut this page first; the reloaded plan shows what it added.
+      const indexes = page.done ? undefined : await appendPage(store, runId, next.namespace, next.cursor, page.value);
+      if (indexes && !page.done) await saveManifests(store, plan, indexes.map((index, i) => ({ index, ...page.value.shards[i] })));
+    } finally {
+      await pages.return(undefined);
     }
-    return viewOf(plan);
+    return viewOf(await requirePlan(store, runId));
   },
 
   async runSlice({ store, operation, runId, shard, budgetMs, migration }) {
-    const { done } = await runShardSlice({ store, work: shardable(operation), runId, index: shard, budgetMs, migration });
+    const plan = await requirePlan(store, runId);
+    const prefetched = await loadManifest(store, plan, shard);
+    const { done } = await runShardSlice({ store, work: shardable(operation), runId, index: shard, budgetMs, migration, prefetched });
     return { done };
   },
 
   totals: (store, runId) => readOperationProgress(store, runId),
 
-  clear: (store, runId) => clearOperationState(store, runId),
+  finish: (store, runId) => clearManifests(store, runId),
+
+  async clear(store, runId) {
+    await clearManifests(store, runId);
+    await clearOperationState(store, runId);
+  },
 };
 
 async function requirePlan(store: Datastore, runId: string): Promise<RunPlan> {

@@ -138,5 +138,5 @@ export default defineMigration({
 
 export const TAG_MIGRATION = `
 import { defineMigration, AddFieldData } from 'datastore-migrate';
-export default defineMigration({ operations: [new AddFieldData('Counter', 'tag', { default: 'seen', shardCount: 2, batchSize: 60 })] });
+export default defineMigration({ operations: [new AddFieldData('Counter', 'tag', { default: 'seen', batchSize: 60 })] });
 `;

@@ -1,0 +1,34 @@
+import { Key } from '../../src/datastore';
+import type { RunPlan } from '../../src/sharding';
+import { clearManifests, loadManifest, saveManifests } from '../../src/worker/key-manifest';
+import { singleFlavour } from './support/harness';
+
+const keys = Array.from({ length: 300 }, (_, i) => (i % 2 ? Key.of('Item', i + 1) : Key.of('Parent', 'p', 'Item', `n${i}`)));
+const plan = (createdAt: Date, end?: Key): RunPlan => ({
+  runId: 'default:0001_x#0',
+  type: 'AddFieldData',
+  kind: 'Item',
+  operation: '{}',
+  shards: [{ namespace: '', start: undefined, end }],
+  pending: [],
+  createdAt,
+});
+
+test('a shard reads back the keys it was cut with, only for the same plan and range', async () => {
+  const store = await singleFlavour('firestore', 'manifest').connect();
+  try {
+    const createdAt = new Date('2026-01-02T03:04:05.678Z');
+    const end = Key.of('Item', 1000);
+    await saveManifests(store, plan(createdAt, end), [{ index: 0, range: { namespace: '', end }, keys }]);
+    const loaded = await loadManifest(store, plan(createdAt, end), 0);
+    expect(loaded?.map(String)).toEqual(keys.map(String));
+    // Another plan for the same run id (cleared and planned again), or another range: not these keys.
+    expect(await loadManifest(store, plan(new Date(createdAt.getTime() + 1), end), 0)).toBeUndefined();
+    expect(await loadManifest(store, plan(createdAt, Key.of('Item', 999)), 0)).toBeUndefined();
+    expect(await loadManifest(store, plan(createdAt, end), 1)).toBeUndefined();
+    await clearManifests(store, 'default:0001_x#0');
+    expect(await loadManifest(store, plan(createdAt, end), 0)).toBeUndefined();
+  } finally {
+    await store.close();
+  }
+});
