@@ -27,6 +27,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   codes?: readonly number[];
+  /** Stop retrying once this much time has passed since the first attempt. */
+  maxElapsedMs?: number;
   /** Called before each wait; lets callers shrink a batch after contention. */
   onRetry?: (error: unknown, attempt: number) => void;
 }
@@ -49,11 +51,12 @@ export function backoffDelay(attempt: number, baseDelayMs = 100, maxDelayMs = 50
 
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const attempts = options.attempts ?? 6;
+  const deadline = Date.now() + (options.maxElapsedMs ?? Infinity);
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (error) {
-      if (attempt >= attempts || !isRetryable(error, options.codes)) throw error;
+      if (attempt >= attempts || Date.now() >= deadline || !isRetryable(error, options.codes)) throw error;
       options.onRetry?.(error, attempt);
       await sleep(backoffDelay(attempt, options.baseDelayMs, options.maxDelayMs));
     }

@@ -41,6 +41,9 @@ type MutationProto = google.datastore.v1.IMutation;
 type RawClient = ResolvedConnection['client'];
 
 // Our own retry (withRetry) decides; gax's built-in one would double the waits and hide the error.
+/** Longer than the 60 s after which Firestore frees an abandoned transaction's locks. */
+const TRANSACTION_RETRY_MS = 90_000;
+
 const NO_GAX_RETRY: CallOptions = { retry: null, timeout: 120_000 };
 const QUERY_CALL: CallOptions = { retry: null, timeout: 600_000 };
 
@@ -236,7 +239,9 @@ export class Datastore {
           throw error;
         }
       },
-      { codes: TRANSACTION_RETRY_CODES, attempts: 8, ...this.options.retry, ...options },
+      // Firestore (and its emulator) keeps the locks of a transaction whose client died until the
+      // transaction idles out after 60 s: contention must be outlasted by time, not by a few attempts.
+      { codes: TRANSACTION_RETRY_CODES, attempts: 100, maxElapsedMs: TRANSACTION_RETRY_MS, ...this.options.retry, ...options },
     );
   }
 

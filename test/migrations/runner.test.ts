@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { Entity, Key, type Datastore } from '../../src/datastore';
-import { describeEachFlavour } from '../support/emulators';
+import { describeEachFlavour, uniqueProject } from '../support/emulators';
 import { runCli, tempApp, type CliResult } from '../support/cli';
 
 const N = 600;
@@ -48,15 +48,18 @@ function jsonEvents(result: CliResult): { event: string; [k: string]: unknown }[
 }
 
 describeEachFlavour('dsmigrate migrate', (ctx) => {
-  let n = 0;
-  // Each test gets its own control namespace and kind data by using its own project id suffix.
-  const env = () => ({ ...ctx.env(), DSMIGRATE_CONTROL_NAMESPACE: `ctl-${++n}` });
+  /** A project of the test's own: its data, records and lock are nobody else's. */
+  async function fresh(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {
+    const projectId = uniqueProject('r');
+    const store = await ctx.connect({ projectId });
+    return { store, env: { ...ctx.env(), DATASTORE_PROJECT_ID: projectId, GOOGLE_CLOUD_PROJECT: projectId } };
+  }
 
   it('crashes mid-operation, stays running, and a rerun finishes without redoing anything', async () => {
-    const store = await ctx.connect();
+    const { store, env: e } = await fresh();
     await seed(store);
-    const app = tempApp({ 'migrations/0001_increment.ts': INCREMENT(3) });
-    const e = env();
+    // A short lease, so that the killed run's lock expires while the rerun waits for it.
+    const app = tempApp({ 'migrations/0001_increment.ts': INCREMENT(3), 'dsmigrate.config.json': JSON.stringify({ lockTtlSeconds: 2 }) });
     let kill: () => void = () => undefined;
     let killed = false;
     const first = runCli(['migrate', '--json', '--concurrency', '1'], {
@@ -81,9 +84,8 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
     const partial = await counters(store);
     expect(partial.some((c) => c === 0)).toBe(true);
 
-    const rerun = await runCli(['migrate', '--json'], { cwd: app, env: e });
-    expect(rerun.stderr).toBe('');
-    expect(rerun.code).toBe(0);
+    const rerun = await runCli(['migrate', '--json', '--wait-lock', '30'], { cwd: app, env: e });
+    expect({ code: rerun.code, stderr: rerun.stderr, errors: jsonEvents(rerun).filter((x) => x.error) }).toEqual({ code: 0, stderr: '', errors: [] });
     expect(jsonEvents(rerun).find((x) => x.event === 'migration-start')).toMatchObject({ resumed: true });
     const final = await counters(store);
     expect(final).toHaveLength(N);
@@ -93,10 +95,9 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
   });
 
   it('lets exactly one of two concurrent runs apply; the other exits 3 naming the holder', async () => {
-    const store = await ctx.connect();
+    const { store, env: e } = await fresh();
     await seed(store);
     const app = tempApp({ 'migrations/0001_increment.ts': INCREMENT(2) });
-    const e = env();
     const [a, b] = await Promise.all([runCli(['migrate'], { cwd: app, env: e }), runCli(['migrate'], { cwd: app, env: e })]);
     const results = [a, b].sort((x, y) => (x.code ?? 9) - (y.code ?? 9));
     expect(results.map((r) => r.code)).toEqual([0, 3]);
@@ -110,10 +111,9 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
   });
 
   it('--check reports pending work, --fake records without running', async () => {
-    const store = await ctx.connect();
+    const { store, env: e } = await fresh();
     await seed(store, 50);
     const app = tempApp({ 'migrations/0001_add_colour.ts': ADD_COLOUR, 'migrations/0002_increment.ts': INCREMENT() });
-    const e = env();
     const before = await snapshot(store);
     const check = await runCli(['migrate', '--check'], { cwd: app, env: e });
     expect(check.code).toBe(1);
@@ -131,10 +131,9 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
   });
 
   it('--dry-run writes nothing and reports counts with a sample', async () => {
-    const store = await ctx.connect();
+    const { store, env: e } = await fresh();
     await seed(store, 80);
     const app = tempApp({ 'migrations/0001_add_colour.ts': ADD_COLOUR });
-    const e = env();
     const before = await snapshot(store);
     const dry = await runCli(['migrate', '--dry-run', '--json'], { cwd: app, env: e });
     expect(dry.code).toBe(0);
@@ -148,10 +147,9 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
   });
 
   it('refuses a file edited after it was applied, unless --allow-changed', async () => {
-    const store = await ctx.connect();
+    const { store, env: e } = await fresh();
     await seed(store, 20);
     const app = tempApp({ 'migrations/0001_add_colour.ts': ADD_COLOUR });
-    const e = env();
     expect((await runCli(['migrate'], { cwd: app, env: e })).code).toBe(0);
     appendFileSync(path.join(app, 'migrations/0001_add_colour.ts'), '\n// edited\n');
     const edited = await runCli(['migrate'], { cwd: app, env: e });
@@ -160,11 +158,10 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
     expect((await runCli(['migrate', '--allow-changed'], { cwd: app, env: e })).code).toBe(0);
   });
 
-  it('goes back to a target through declared reverses, and refuses irreversible ones', async () => {
-    const store = await ctx.connect();
+  it('refuses to unapply irreversible operations, and unapplies declared reverses with zero', async () => {
+    const { store, env: e } = await fresh();
     await seed(store, 30);
     const app = tempApp({ 'migrations/0001_add_colour.ts': ADD_COLOUR, 'migrations/0002_increment.ts': INCREMENT() });
-    const e = env();
     expect((await runCli(['migrate', '0001'], { cwd: app, env: e })).code).toBe(0);
     const irreversible = await runCli(['migrate', '0001'], { cwd: app, env: { ...e } });
     expect(irreversible.code).toBe(0); // already there: nothing to do
@@ -172,11 +169,23 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
     const back = await runCli(['migrate', '0001'], { cwd: app, env: e });
     expect(back.code).toBe(2);
     expect(back.stderr).toMatch(/Cannot unapply default:0002_increment .*irreversible/);
+
+    // AddFieldData declares its reverse (RemoveFieldData of the field): `zero` unapplies it.
+    const reversible = await fresh();
+    await seed(reversible.store, 30);
+    const addOnly = tempApp({ 'migrations/0001_add_colour.ts': ADD_COLOUR });
+    expect((await runCli(['migrate'], { cwd: addOnly, env: reversible.env })).code).toBe(0);
+    expect(Object.values(await snapshot(reversible.store)).every((p) => (p as { colour?: string }).colour === 'blue')).toBe(true);
+    const zero = await runCli(['migrate', 'zero'], { cwd: addOnly, env: reversible.env });
+    expect(zero.stderr).toMatch(/Unapplying 1 migration/);
+    expect(zero.code).toBe(0);
+    expect(Object.values(await snapshot(reversible.store)).some((p) => 'colour' in (p as object))).toBe(false);
+    expect(JSON.parse((await runCli(['status', '--json'], { cwd: addOnly, env: reversible.env })).stdout)[0].state).toBe('pending');
   });
 
   it('exits 2 naming the file for a loader error, before touching Datastore', async () => {
     const app = tempApp({ 'migrations/0001_broken.ts': 'export const notAMigration = 1;\n' });
-    const result = await runCli(['migrate'], { cwd: app, env: { ...env(), DATASTORE_EMULATOR_HOST: '127.0.0.1:1' } });
+    const result = await runCli(['migrate'], { cwd: app, env: { ...ctx.env(), DATASTORE_EMULATOR_HOST: '127.0.0.1:1' } });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/0001_broken\.ts has no default export made by defineMigration/);
   });
