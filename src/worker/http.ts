@@ -2,8 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class BodyTooLargeError extends Error {}
 
-/** The request body, refusing more than `limit` bytes without buffering them. */
+/**
+ * The request body, refusing more than `limit` bytes without buffering them. A framework that already
+ * read it as raw bytes (express.raw(), a fastify content-type parser) leaves it in `req.body`.
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (Buffer.isBuffer(parsed)) return parsed.length > limit ? Promise.reject(new BodyTooLargeError(`body exceeds ${limit} bytes`)) : Promise.resolve(parsed);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,0 +1,70 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DsMigrateError } from '../../src/errors';
+import { encodePayload, signBody, SIGNATURE_HEADER, type TaskPayload } from '../../src/executors/cloud-tasks';
+import { createWorkerHandler, hmacAuthenticator, type Pipeline, type StepOutcome, type WorkerLogEntry } from '../../src/worker';
+
+const SECRET = 'handler-test-secret-0123';
+const payload: TaskPayload = { v: 1, type: 'slice', ns: '', run: 'run-1', migration: 'default:0001_a', op: 0, shard: 0, slice: 0 };
+
+/** The handler over a stand-in pipeline: only the HTTP mapping is under test here. */
+function serve(run: (p: TaskPayload) => Promise<StepOutcome>, wrap?: (handler: ReturnType<typeof createWorkerHandler>) => Parameters<typeof createServer>[1]) {
+  const log: WorkerLogEntry[] = [];
+  const handler = createWorkerHandler({ pipeline: { run } as unknown as Pipeline, authenticator: hmacAuthenticator(SECRET, 60_000), log: (e) => log.push(e) });
+  const server = createServer(wrap ? wrap(handler) : handler);
+  return { server, log };
+}
+
+async function request(server: Server, body: Buffer, init: { method?: string; signed?: boolean } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    const headers: Record<string, string> = init.signed === false ? {} : { [SIGNATURE_HEADER]: signBody(SECRET, body) };
+    const response = await fetch(`http://127.0.0.1:${port}/tasks`, { method: init.method ?? 'POST', headers, body: init.method === 'GET' ? undefined : body });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+test('a step taken, already taken, or failed for good is 200: Cloud Tasks must not retry it', async () => {
+  for (const result of ['done', 'stale', 'failed'] as const) {
+    const { server } = serve(async () => ({ result, detail: '' }));
+    expect(await request(server, encodePayload(payload))).toMatchObject({ status: 200, body: { result } });
+  }
+});
+
+test('a transient error is 500, logged, so that Cloud Tasks retries with backoff', async () => {
+  const { server, log } = serve(async () => {
+    throw new DsMigrateError('DATASTORE', 'Datastore unavailable');
+  });
+  expect((await request(server, encodePayload(payload))).status).toBe(500);
+  expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 500, message: expect.stringMatching(/will be retried: Datastore unavailable/) }));
+});
+
+test('authentication comes first: an unsigned GET is 401, a signed one 405', async () => {
+  const ran = jest.fn();
+  expect((await request(serve(ran).server, Buffer.alloc(0), { method: 'GET', signed: false })).status).toBe(401);
+  expect((await request(serve(ran).server, Buffer.alloc(0), { method: 'GET' })).status).toBe(405);
+  expect(ran).not.toHaveBeenCalled();
+});
+
+test('a body over the limit is 413 before anything else', async () => {
+  const ran = jest.fn();
+  expect((await request(serve(ran).server, Buffer.alloc(100_000, 'x'))).status).toBe(413);
+  expect(ran).not.toHaveBeenCalled();
+});
+
+test('mounted behind a framework that already read the raw body (express.raw())', async () => {
+  const seen: TaskPayload[] = [];
+  const { server } = serve(
+    async (p) => (seen.push(p), { result: 'done', detail: '' }),
+    (handler) => (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => handler(Object.assign(req, { body: Buffer.concat(chunks) }), res));
+    },
+  );
+  expect((await request(server, encodePayload(payload))).status).toBe(200);
+  expect(seen).toEqual([payload]);
+});
