@@ -17,3 +17,17 @@ export {
 } from './operations';
 export { LocalExecutor, type Executor, type OperationProgress, type OperationResult } from './executors';
 export { defineConfig, type DsMigrateConfig } from './cli/config';
+export {
+  ModelFactory,
+  DEFAULT_STALENESS_MS,
+  diffDefinitions,
+  definitionHash,
+  type ModelFactoryOptions,
+  type DefinitionInput,
+  type FieldInput,
+  type FieldDefinition,
+  type ModelDefinition,
+  type DefinitionChange,
+  type DefinitionChangedEvent,
+  type SchemaDiff,
+} from './dynamic';
