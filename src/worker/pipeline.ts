@@ -88,9 +88,9 @@ export class Pipeline {
         ? { ...existing, state: 'running', error: undefined, finishedAt: undefined, checksum: m.checksum }
         : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations.map(emptyOperationRecord)), direction: run.direction };
       await recorder.save(record);
-      Object.assign(run, { started: run.current, op: resumable ? existing.operationsDone : 0, shards: null, planned: false, done: [] });
-      tx.upsert(encodeRunState(run));
-      return run;
+      const begun: RunState = { ...run, started: run.current, op: resumable ? existing.operationsDone : 0, shards: null, planned: false, done: [] };
+      tx.upsert(encodeRunState(begun));
+      return begun;
     });
   }
 
@@ -245,11 +245,10 @@ export class Pipeline {
     await this.deps.store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || fresh.status !== 'running') return;
-      Object.assign(fresh, { status: 'failed', error: message, finishedAt: new Date() });
       const recorder = recorderIn(tx, fresh.namespace);
       const record = await recorder.get(currentMigration(fresh)!.id);
       if (record) await recorder.save({ ...record, state: 'failed', error: message, finishedAt: new Date() });
-      tx.upsert(encodeRunState(fresh));
+      tx.upsert(encodeRunState({ ...fresh, status: 'failed', error: message, finishedAt: new Date() }));
     });
     await this.lease(run).release();
     this.forget(run);
@@ -261,8 +260,8 @@ export class Pipeline {
     await this.deps.store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || fresh.status !== 'running') return;
-      Object.assign(fresh, { status: 'abandoned', error: 'The migration lock was broken or taken by another run; this run stopped. The next `dsmigrate migrate` resumes it.', finishedAt: new Date() });
-      tx.upsert(encodeRunState(fresh));
+      const error = 'The migration lock was broken or taken by another run; this run stopped. The next `dsmigrate migrate` resumes it.';
+      tx.upsert(encodeRunState({ ...fresh, status: 'abandoned', error, finishedAt: new Date() }));
     });
     this.forget(run);
   }
@@ -343,7 +342,9 @@ async function advance(run: RunState, step: MigrationStep, recorder: Recorder, t
     record.operations[run.op] = { ...record.operations[run.op], ...countsOf(totals), done: true };
     record.operationsDone = run.op + 1;
   }
-  Object.assign(run, { shards: null, planned: false, done: [] });
+  run.shards = null;
+  run.planned = false;
+  run.done = [];
   if (run.op + 1 < step.operations.length) {
     run.op += 1;
     await recorder.save(record);
@@ -353,5 +354,8 @@ async function advance(run: RunState, step: MigrationStep, recorder: Recorder, t
   else await recorder.remove(id);
   run.current += 1;
   run.op = 0;
-  if (run.current >= run.migrations.length) Object.assign(run, { status: 'done', finishedAt: new Date() });
+  if (run.current >= run.migrations.length) {
+    run.status = 'done';
+    run.finishedAt = new Date();
+  }
 }
