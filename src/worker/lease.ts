@@ -57,6 +57,17 @@ export class RunLease {
   }
 
   /**
+   * Whether the run still holds the lock, from one lookup; renewed (a transaction) only once a
+   * quarter of its time to live has passed, so that a busy run does not write the lock on every task.
+   */
+  async keep(): Promise<LeaseState> {
+    const holder = (await this.store.get(this.key))?.toObject();
+    if (!holder || holder.owner !== this.owner) return 'lost';
+    if ((holder.expiresAt as Date).getTime() - Date.now() > this.ttlMs * 0.75) return 'held';
+    return this.renew();
+  }
+
+  /**
    * Extends the lease if the run still holds it, even if it lapsed meanwhile and nobody took it.
    * `lost` when it was broken (`dsmigrate unlock`) or taken by another run: this run must stop.
    */

@@ -4,7 +4,7 @@ import { CloudTasksExecutor, type PlanPayload, type SlicePayload, type TaskPaylo
 import { DsMigrateError, errorMessage, type ErrorCode } from '../errors';
 import { operationRunId, Recorder, type MigrationGraph, type MigrationRecord } from '../migrations';
 import type { OperationTotals, PlanView, ShardEngine } from './engine';
-import { RunLease, type LeaseState } from './lease';
+import { RunLease } from './lease';
 import { stepFor, type MigrationStep } from './operations';
 import { emptyOperationRecord, recorderIn } from './records';
 import { currentMigration, encodeRunState, isCurrentStep, loadRun, type RunState } from './run-state';
@@ -46,7 +46,6 @@ const DISPATCH_PARALLELISM = 16;
  * it missing, so a crash in between loses nothing.
  */
 export class Pipeline {
-  private readonly renewedAt = new Map<string, number>();
   private readonly progressSavedAt = new Map<string, number>();
 
   constructor(private readonly deps: PipelineDeps) {}
@@ -58,7 +57,8 @@ export class Pipeline {
       await this.ensureFollowUp(run);
       return { result: 'stale', detail: `run ${run.id} is ${run.status === 'running' ? `at ${currentMigration(run)?.id} operation ${run.op}` : run.status}` };
     }
-    if ((await this.keepLease(run)) === 'lost') {
+    // Checked on every task, so that `dsmigrate unlock` or a run that took over stops this one at once.
+    if ((await this.lease(run).keep()) === 'lost') {
       await this.abandon(run);
       return { result: 'stale', detail: `run ${run.id} lost the migration lock and stopped` };
     }
@@ -276,16 +276,7 @@ export class Pipeline {
     return new RunLease(this.deps.store, run.namespace, run.id, run.leaseTtlMs);
   }
 
-  /** Renews the run's lease, at most a few times per time to live from this process. */
-  private async keepLease(run: RunState): Promise<LeaseState> {
-    if (Date.now() - (this.renewedAt.get(run.id) ?? 0) < run.leaseTtlMs / 4) return 'held';
-    const state = await this.lease(run).renew();
-    if (state === 'held') this.renewedAt.set(run.id, Date.now());
-    return state;
-  }
-
   private forget(run: RunState): void {
-    this.renewedAt.delete(run.id);
     for (const key of this.progressSavedAt.keys()) if (key.startsWith(`${run.id}/`)) this.progressSavedAt.delete(key);
   }
 
