@@ -2,9 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Entity, Key } from '../../src/datastore';
+import { Datastore, Entity, Key } from '../../src/datastore';
 import { REPO } from '../support/cli';
-import { describeEachFlavour, emulatorHosts } from '../support/emulators';
+import { emulatorHosts, uniqueProject } from '../support/emulators';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -24,25 +24,29 @@ function installPackedApp(): string {
   return app;
 }
 
-// Packing and installing once is enough; the app then runs against the first emulator flavour.
-const flavour = Object.keys(emulatorHosts())[0];
+// Packing and installing takes a while; once, against the first emulator running, is enough.
+const [flavour, host] = Object.entries(emulatorHosts())[0];
 
-describeEachFlavour('a user outside the repo', (ctx) => {
-  if (ctx.flavour !== flavour) return;
-
+describe(`a user outside the repo [${flavour}]`, () => {
   it('installs the packed package and runs npx dsmigrate migrate on a .ts migration', async () => {
     const app = installPackedApp();
-    const store = await ctx.connect();
-    await store.save(Array.from({ length: 40 }, (_, i) => Entity.from(Key.of('Person', i + 1), { name: `p${i}` })));
+    const projectId = uniqueProject('u');
+    const store = await Datastore.connect({ emulatorHost: host, projectId });
+    try {
+      await store.save(Array.from({ length: 40 }, (_, i) => Entity.from(Key.of('Person', i + 1), { name: `p${i}` })));
+      const env = { ...process.env, DATASTORE_EMULATOR_HOST: host, DATASTORE_PROJECT_ID: projectId };
+      const run = (args: string[]) => spawnSync('npx', ['--no-install', 'dsmigrate', ...args], { cwd: app, env, encoding: 'utf8' });
 
-    const run = (args: string[]) => spawnSync('npx', ['--no-install', 'dsmigrate', ...args], { cwd: app, env: ctx.env(), encoding: 'utf8' });
-    const migrate = run(['migrate']);
-    expect(migrate.stderr).not.toMatch(/Error|Warning/);
-    expect(migrate.status).toBe(0);
-    for (const e of await store.lookup(Array.from({ length: 40 }, (_, i) => Key.of('Person', i + 1)))) expect(e!.get('colour')).toBe('blue');
+      const migrate = run(['migrate']);
+      expect(migrate.stderr).not.toMatch(/Error|Warning/);
+      expect(migrate.status).toBe(0);
+      for (const e of await store.lookup(Array.from({ length: 40 }, (_, i) => Key.of('Person', i + 1)))) expect(e!.get('colour')).toBe('blue');
 
-    const status = run(['status', '--json']);
-    expect(status.status).toBe(0);
-    expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ app: 'default', name: '0001_add_colour', state: 'applied' })]);
+      const status = run(['status', '--json']);
+      expect(status.status).toBe(0);
+      expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ app: 'default', name: '0001_add_colour', state: 'applied' })]);
+    } finally {
+      await store.close();
+    }
   }, 300_000);
 });
