@@ -1,13 +1,7 @@
 import type { Argv } from 'yargs';
+import type { ConfigFlags } from './config';
 
-export interface GlobalFlags {
-  project?: string;
-  database?: string;
-  emulatorHost?: string;
-  dir?: string[];
-  controlNamespace?: string;
-  concurrency?: number;
-  config?: string;
+export interface GlobalFlags extends ConfigFlags {
   json: boolean;
 }
 
