@@ -31,6 +31,8 @@ export interface CloudTasksBenchOptions {
   /** A task's work before it continues in a new one. Default 60 (the production default). */
   sliceSeconds?: number;
   log?: (line: string) => void;
+  /** Receives the worker's log (a JSON line per task), e.g. to see where the time goes. */
+  workerLog?: (line: string) => void;
 }
 
 export interface InProcessMeasurement {
@@ -74,7 +76,7 @@ export async function runCloudTasksBench(options: CloudTasksBenchOptions): Promi
   const tasks = createTasksClient(tasksEmulator.host);
   let worker: ChildProcess | undefined;
   try {
-    worker = await spawnWorker(app, env, port);
+    worker = await spawnWorker(app, env, port, options.workerLog);
     const graph = await loadGraph([{ app: 'default', dir: path.join(app, 'migrations') }]);
     // As many slices at once as the in-process executor runs shards (bench/measure.ts: BENCH_CONCURRENCY, default 4).
     const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
@@ -122,7 +124,7 @@ function measureInProcess(options: CloudTasksBenchOptions, field: string): InPro
   return { entities: measured.entities, ms: measured.ms, peakRssMb: measured.peakRssMb };
 }
 
-function spawnWorker(cwd: string, env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
+function spawnWorker(cwd: string, env: NodeJS.ProcessEnv, port: number, workerLog: (line: string) => void = () => undefined): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'src', 'cli', 'main.ts'), 'worker', '--port', String(port), '--host', '127.0.0.1'], { cwd, env });
   return new Promise((resolve, reject) => {
     let output = '';
@@ -131,7 +133,7 @@ function spawnWorker(cwd: string, env: NodeJS.ProcessEnv, port: number): Promise
       if (output.includes('listening on port')) resolve(child);
     };
     child.stderr.on('data', onData);
-    child.stdout.on('data', () => undefined); // one JSON line per task: drained, not kept
+    child.stdout.on('data', (d: Buffer) => workerLog(d.toString()));
     child.on('exit', (code) => reject(new Error(`worker exited with ${code}:\n${output}`)));
   });
 }
@@ -175,7 +177,7 @@ async function seed(store: Datastore, kind: string, count: number): Promise<void
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { entities: { type: 'string', default: '100000' }, slice: { type: 'string' } } });
+  const { values } = parseArgs({ options: { entities: { type: 'string', default: '100000' }, slice: { type: 'string' }, 'worker-log': { type: 'boolean', default: false } } });
   const count = Number(values.entities);
   const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
   const projectId = `bench-ct-${randomBytes(3).toString('hex')}`;
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
       kind: 'BenchPerson',
       sliceSeconds: values.slice ? Number(values.slice) : undefined,
       log: (line) => process.stderr.write(`${line}\n`),
+      workerLog: values['worker-log'] ? (text) => process.stderr.write(text) : undefined,
     });
     process.stdout.write(`${formatCloudTasksBench(result)}\n`);
   } finally {

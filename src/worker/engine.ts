@@ -11,6 +11,8 @@ export interface PlanView {
 
 export interface OperationTotals extends OperationProgress {
   warnings: string[];
+  /** Every shard planned (no key stream left to cut) and finished. */
+  complete: boolean;
 }
 
 export interface ShardEngine {

@@ -113,8 +113,11 @@ async function catchUp(options: FollowOptions, recorder: Recorder, run: RunState
         emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: operations.length, description: operations[c.op].describe() });
         c.opOpen = true;
       }
-      const progress = await options.engine.totals(options.store, operationRunId(planned.id, c.op, run.direction));
-      if (progress) emit({ type: 'progress', migration: planned.id, operation: c.op, progress });
+      const totals = await options.engine.totals(options.store, operationRunId(planned.id, c.op, run.direction));
+      if (totals) {
+        const { warnings: _warnings, complete: _complete, ...progress } = totals;
+        emit({ type: 'progress', migration: planned.id, operation: c.op, progress });
+      }
     }
     return;
   }

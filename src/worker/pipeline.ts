@@ -4,6 +4,7 @@ import { CloudTasksExecutor, type PlanPayload, type SlicePayload, type TaskPaylo
 import { DsMigrateError, errorMessage, type ErrorCode } from '../errors';
 import { operationRunId, Recorder, type MigrationGraph, type MigrationRecord } from '../migrations';
 import type { OperationTotals, PlanView, ShardEngine } from './engine';
+import { claim, claimKey, releaseClaim } from './transition-claim';
 import { RunLease } from './lease';
 import { stepFor, type MigrationStep } from './operations';
 import { emptyOperationRecord, recorderIn } from './records';
@@ -39,11 +40,11 @@ const DISPATCH_PARALLELISM = 16;
 /**
  * Moves runs forward, one task at a time. Each task names a step (plan an operation, run a slice of
  * a shard); the run's state in Datastore says which step is current, so a task for any other step is
- * acknowledged without effect. The step that finishes an operation's last shard is detected in the
- * transaction that records the shard, which also records the operation (and the migration, if it was
- * the last one) and moves the run on: whatever the deliveries, each transition happens once. What
- * follows a transition (enqueuing the next step) is repeated by any later task of the run that finds
- * it missing, so a crash in between loses nothing.
+ * acknowledged without effect. A task that finishes a shard checks the shards' checkpoints; when all
+ * are done, one transaction checks that the run is still at this operation, records the operation
+ * (and the migration, if it was the last one) and moves the run on: whatever the deliveries, each
+ * transition happens once. What follows a transition (enqueuing the next step) is repeated by any
+ * later task of the run that finds it missing, so a crash in between loses nothing.
  */
 export class Pipeline {
   private readonly progressSavedAt = new Map<string, number>();
@@ -88,7 +89,7 @@ export class Pipeline {
         ? { ...existing, state: 'running', error: undefined, finishedAt: undefined, checksum: m.checksum }
         : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations.map(emptyOperationRecord)), direction: run.direction };
       await recorder.save(record);
-      const begun: RunState = { ...run, started: run.current, op: resumable ? existing.operationsDone : 0, shards: null, planned: false, done: [] };
+      const begun: RunState = { ...run, started: run.current, op: resumable ? existing.operationsDone : 0, shards: null };
       tx.upsert(encodeRunState(begun));
       return begun;
     });
@@ -121,8 +122,9 @@ export class Pipeline {
       run = begun;
     }
     const step = stepFor(this.deps.graph, currentMigration(run)!, run.direction);
+    const claimant = `plan/${payload.page}`;
     if (run.op >= step.operations.length) {
-      await this.settle(run, step, () => undefined);
+      await this.completeIfDone(run, step, claimant);
       return { result: 'done', detail: `${payload.migration} has no operation left` };
     }
     const { engine, store } = this.deps;
@@ -139,16 +141,16 @@ export class Pipeline {
       if (!view.pending || Date.now() - started >= run.dispatch.sliceBudgetMs) break;
       view = await engine.extendPlan(store, operation, runId);
     }
-    const after = await this.settle(run, step, (r) => {
-      r.shards = Math.max(r.shards ?? 0, view.shards);
-      r.planned ||= !view.pending;
-    });
-    if (view.pending && after && isCurrentStep(after, payload.migration, payload.op)) await this.dispatcher(run).enqueue({ ...payload, page: payload.page + 1 });
+    const current = await this.recordShards(run, view.shards);
+    if (!current) return { result: 'stale', detail: `run ${run.id} moved on while ${payload.migration}#${payload.op} was planned` };
+    if (view.pending) await this.dispatcher(run).enqueue({ ...payload, page: payload.page + 1 });
+    // All shards may be done already (none at all, or fast ones while later pages were cut).
+    else await this.completeIfDone(current, step, claimant);
     return { result: 'done', detail: `${view.shards} shard(s) planned${view.pending ? ', more to cut' : ''}` };
   }
 
   private async slice(run: RunState, payload: SlicePayload): Promise<StepOutcome> {
-    if (run.started < run.current || run.done.includes(payload.shard)) return { result: 'stale', detail: `shard ${payload.shard} has finished` };
+    if (run.started < run.current) return { result: 'stale', detail: `${payload.migration} has not started` };
     const step = stepFor(this.deps.graph, currentMigration(run)!, run.direction);
     const { done } = await this.deps.engine.runSlice({
       store: this.deps.store,
@@ -163,52 +165,53 @@ export class Pipeline {
       await this.saveProgress(run);
       return { result: 'done', detail: `shard ${payload.shard} slice ${payload.slice} done, continues` };
     }
-    await this.settle(run, step, (r) => {
-      if (!r.done.includes(payload.shard)) r.done.push(payload.shard);
-    });
-    return { result: 'done', detail: `shard ${payload.shard} finished` };
+    const moved = await this.completeIfDone(run, step, `slice/${payload.shard}/${payload.slice}`);
+    return { result: 'done', detail: `shard ${payload.shard} finished${moved ? `; ${payload.migration} operation ${payload.op} complete` : ''}` };
   }
 
   // ---- transitions ----
 
+  /** Notes how many shards the current operation has so far (only ever more). Undefined if the run moved on. */
+  private async recordShards(run: RunState, shards: number): Promise<RunState | undefined> {
+    const migrationId = currentMigration(run)!.id;
+    return this.deps.store.transaction(async (tx) => {
+      const fresh = await loadRun(tx, run.namespace, run.id);
+      if (!fresh || !isCurrentStep(fresh, migrationId, run.op)) return undefined;
+      if (fresh.shards !== null && fresh.shards >= shards) return fresh;
+      const updated: RunState = { ...fresh, shards };
+      tx.upsert(encodeRunState(updated));
+      return updated;
+    });
+  }
+
   /**
-   * Applies `change` to the current step in a transaction. If the operation is then complete (every
-   * shard planned and finished) the same transaction records it and moves the run on: to the next
-   * operation, or past the migration (recorded applied, or removed when unapplying). Returns the run
-   * as it now is, or undefined if it had already moved past this step.
+   * Moves the run past its current operation once every shard of it is planned and finished (as the
+   * shards' own checkpoints say): the operation is recorded in the migration's record and the run
+   * goes to the next operation, or past the migration (recorded applied, or removed when unapplying),
+   * all in one transaction that first checks the run is still at this step, so it happens once.
+   * Returns whether this call moved the run.
    */
-  private async settle(run: RunState, step: MigrationStep, change: (run: RunState) => void): Promise<RunState | undefined> {
+  private async completeIfDone(run: RunState, step: MigrationStep, claimant: string): Promise<boolean> {
     const { store, engine } = this.deps;
     const migrationId = currentMigration(run)!.id;
     const op = run.op;
-    const runId = this.operationRunId(run);
-    // The totals are final once every shard is done; read them outside the transaction (shards may be
-    // many more than a transaction may touch on the classic backend) and only when likely needed.
-    const peek = structuredClone(run);
-    change(peek);
-    let totals = op < step.operations.length && complete(peek, step) ? await engine.totals(store, runId) : undefined;
-    for (;;) {
-      const outcome = await store.transaction(async (tx) => {
-        const fresh = await loadRun(tx, run.namespace, run.id);
-        if (!fresh || !isCurrentStep(fresh, migrationId, op)) return { kind: 'stale' as const };
-        change(fresh);
-        if (complete(fresh, step)) {
-          if (op < step.operations.length && !totals) return { kind: 'need-totals' as const };
-          await advance(fresh, step, recorderIn(tx, fresh.namespace), totals);
-          tx.upsert(encodeRunState(fresh));
-          return { kind: 'advanced' as const, run: fresh };
-        }
-        tx.upsert(encodeRunState(fresh));
-        return { kind: 'saved' as const, run: fresh };
-      });
-      if (outcome.kind === 'need-totals') {
-        totals = await engine.totals(store, runId);
-        continue;
-      }
-      if (outcome.kind === 'stale') return undefined;
-      if (outcome.kind === 'advanced') await this.afterAdvance(run, step, outcome.run);
-      return outcome.run;
+    let totals: OperationTotals | undefined;
+    if (op < step.operations.length) {
+      totals = await engine.totals(store, this.operationRunId(run));
+      if (!totals?.complete) return false;
     }
+    const key = claimKey(run.namespace, run.id, run.current, op);
+    if (!(await claim(store, key, claimant))) return false;
+    const advanced = await store.transaction(async (tx) => {
+      const fresh = await loadRun(tx, run.namespace, run.id);
+      if (!fresh || !isCurrentStep(fresh, migrationId, op)) return undefined;
+      await advance(fresh, step, recorderIn(tx, fresh.namespace), totals);
+      tx.upsert(encodeRunState(fresh));
+      return fresh;
+    });
+    await releaseClaim(store, key);
+    if (advanced) await this.afterAdvance(run, step, advanced);
+    return advanced !== undefined;
   }
 
   /** What follows a transition; also repeated by later tasks of the run (ensureFollowUp) if it was lost. */
@@ -312,14 +315,6 @@ export class Pipeline {
   }
 }
 
-function complete(run: RunState, step: MigrationStep): boolean {
-  if (run.op >= step.operations.length) return true;
-  if (!run.planned || run.shards === null) return false;
-  const done = new Set(run.done);
-  for (let i = 0; i < run.shards; i++) if (!done.has(i)) return false;
-  return true;
-}
-
 function countsOf(t: OperationTotals) {
   return { scanned: t.scanned, changed: t.changed, deleted: t.deleted, skipped: t.skipped, failed: t.failed, shardsDone: t.shardsDone, shardsTotal: t.shardsTotal };
 }
@@ -334,8 +329,6 @@ async function advance(run: RunState, step: MigrationStep, recorder: Recorder, t
     record.operationsDone = run.op + 1;
   }
   run.shards = null;
-  run.planned = false;
-  run.done = [];
   if (run.op + 1 < step.operations.length) {
     run.op += 1;
     await recorder.save(record);

@@ -44,12 +44,11 @@ export interface RunState {
   op: number;
   /** The last migration whose record this run has started (-1: none yet). */
   started: number;
-  /** Shards of the operation under way so far; null until it is planned. */
+  /**
+   * Shards of the operation under way dispatched so far; null until its planning started. Which have
+   * finished, and whether all are known, the shards' own checkpoints and plan say.
+   */
   shards: number | null;
-  /** Whether every shard is known (no namespace is still being cut from its key stream). */
-  planned: boolean;
-  /** Shards of the operation under way that have finished. */
-  done: number[];
   dispatch: DispatchSpec;
   leaseTtlMs: number;
   command: string;
@@ -78,8 +77,6 @@ export function encodeRunState(run: RunState): Entity {
       op: run.op,
       started: run.started,
       shards: run.shards,
-      planned: run.planned,
-      done: JSON.stringify(run.done),
       dispatch: JSON.stringify(run.dispatch),
       leaseTtlMs: run.leaseTtlMs,
       command: run.command,
@@ -88,7 +85,7 @@ export function encodeRunState(run: RunState): Entity {
       updatedAt: new Date(),
       finishedAt: run.finishedAt ?? null,
     },
-    { excludeFromIndexes: ['migrations', 'done', 'dispatch', 'error'] },
+    { excludeFromIndexes: ['migrations', 'dispatch', 'error'] },
   );
 }
 
@@ -108,8 +105,6 @@ export function decodeRunState(entity: Entity): RunState {
     op: Number(v.op),
     started: Number(v.started),
     shards: v.shards === null || v.shards === undefined ? null : Number(v.shards),
-    planned: v.planned === true,
-    done: json<number[]>('done'),
     dispatch: json<DispatchSpec>('dispatch'),
     leaseTtlMs: Number(v.leaseTtlMs),
     command: String(v.command ?? ''),

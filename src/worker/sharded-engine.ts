@@ -2,10 +2,10 @@ import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { MigrationOperation } from '../migrations';
 import type { Operation } from '../operations';
-import { clearOperationState, readOperationProgress } from '../executors';
+import { clearOperationState } from '../executors';
 // Not re-exported by src/executors: the plan's fingerprint must be the local executor's, so that either resumes the other's runs.
 import { fingerprint } from '../executors/executor';
-import { appendPage, cutFromStream, ensurePlan, loadPlan, runShardSlice, type RunPlan } from '../sharding';
+import { appendPage, cutFromStream, ensurePlan, formatWarnings, loadPlan, loadShardStates, runShardSlice, summarize, type RunPlan } from '../sharding';
 import type { PlanView, ShardEngine } from './engine';
 import { clearManifests, loadManifest, saveManifests } from './key-manifest';
 
@@ -66,7 +66,13 @@ export const shardedEngine: ShardEngine = {
     return { done };
   },
 
-  totals: (store, runId) => readOperationProgress(store, runId),
+  async totals(store, runId) {
+    const plan = await loadPlan(store, runId);
+    if (!plan) return undefined;
+    const states = await loadShardStates(store, plan);
+    const { warnings, ...progress } = summarize(plan, states);
+    return { ...progress, warnings: formatWarnings(warnings), complete: plan.pending.length === 0 && states.every((s) => s.done) };
+  },
 
   finish: (store, runId) => clearManifests(store, runId),
 

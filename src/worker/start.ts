@@ -84,8 +84,6 @@ export async function startRun(options: StartRunOptions): Promise<StartedRun> {
       op: 0,
       started: -1,
       shards: null,
-      planned: false,
-      done: [],
       dispatch: { queue: settings.queue.name, url: settings.workerUrl, auth: authSpec(settings), dispatchDeadlineMs: settings.dispatchDeadlineMs, sliceBudgetMs: settings.sliceBudgetMs },
       leaseTtlMs: settings.leaseTtlMs,
       command,

@@ -1,0 +1,32 @@
+import { Entity, GrpcCode, grpcCode, Key, type Datastore } from '../datastore';
+
+/**
+ * Who moves a run past one of its operations. Several tasks can see the operation complete at the
+ * same moment (its last shards finishing together); each would then read and write the run's state
+ * in a transaction, and on a backend with pessimistic locks (Firestore, its emulator) such
+ * transactions on one entity wait on each other for seconds. So the first to see it inserts a claim,
+ * an insert that succeeds once, and only the claimant (or a retry of its own task) goes on to the
+ * transaction. The transaction still checks the run's step, so the claim only spares contention;
+ * exactly-once rests on the transaction.
+ */
+export const TRANSITION_KIND = '_dsmigrate_transition';
+
+export function claimKey(namespace: string, runId: string, migration: number, op: number): Key {
+  return Key.of(TRANSITION_KIND, `${runId}#${migration}#${op}`, { namespace });
+}
+
+/** True if `claimant` holds the claim: it just made it, or made it before (a retry of its own task). */
+export async function claim(store: Datastore, key: Key, claimant: string): Promise<boolean> {
+  try {
+    await store.commit([{ insert: Entity.from(key, { claimant, at: new Date() }) }]);
+    return true;
+  } catch (error) {
+    if (grpcCode(error) !== GrpcCode.ALREADY_EXISTS) throw error;
+    return (await store.get(key))?.get('claimant') === claimant;
+  }
+}
+
+/** Once the transition is done: a task that sees the step complete later finds the run moved on. */
+export async function releaseClaim(store: Datastore, key: Key): Promise<void> {
+  await store.delete([key]);
+}
