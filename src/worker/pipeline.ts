@@ -3,12 +3,13 @@ import type { Datastore } from '../datastore';
 import { CloudTasksExecutor, type PlanPayload, type SlicePayload, type TaskPayload, type TasksApi } from '../executors/cloud-tasks';
 import { DsMigrateError, errorMessage, type ErrorCode } from '../errors';
 import { operationRunId, Recorder, type MigrationGraph, type MigrationRecord } from '../migrations';
+import { advance, countsOf } from './advance';
 import type { OperationTotals, PlanView, ShardEngine } from './engine';
-import { claim, claimKey, releaseClaim } from './transition-claim';
 import { RunLease } from './lease';
 import { stepFor, type MigrationStep } from './operations';
 import { emptyOperationRecord, recorderIn } from './records';
 import { currentMigration, encodeRunState, isCurrentStep, loadRun, type RunState } from './run-state';
+import { claim, claimKey, releaseClaim } from './transition-claim';
 
 export interface PipelineDeps {
   store: Datastore;
@@ -312,34 +313,5 @@ export class Pipeline {
       record.operations[run.op] = { ...record.operations[run.op], ...countsOf(totals), done: false };
       await recorder.save(record);
     });
-  }
-}
-
-function countsOf(t: OperationTotals) {
-  return { scanned: t.scanned, changed: t.changed, deleted: t.deleted, skipped: t.skipped, failed: t.failed, shardsDone: t.shardsDone, shardsTotal: t.shardsTotal };
-}
-
-/** Records the finished operation and moves the run to the next one, or past the migration. Inside the transition's transaction. */
-async function advance(run: RunState, step: MigrationStep, recorder: Recorder, totals: OperationTotals | undefined): Promise<void> {
-  const id = step.migration.id;
-  const record = await recorder.get(id);
-  if (!record) throw new DsMigrateError('CONFLICT', `The record of migration ${id} disappeared while run ${run.id} was applying it.`, { migration: id });
-  if (totals && run.op < step.operations.length) {
-    record.operations[run.op] = { ...record.operations[run.op], ...countsOf(totals), done: true };
-    record.operationsDone = run.op + 1;
-  }
-  run.shards = null;
-  if (run.op + 1 < step.operations.length) {
-    run.op += 1;
-    await recorder.save(record);
-    return;
-  }
-  if (run.direction === 'forward') await recorder.save({ ...record, state: 'applied', finishedAt: new Date() });
-  else await recorder.remove(id);
-  run.current += 1;
-  run.op = 0;
-  if (run.current >= run.migrations.length) {
-    run.status = 'done';
-    run.finishedAt = new Date();
   }
 }
