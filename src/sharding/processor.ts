@@ -183,15 +183,18 @@ class Slice {
   }
 }
 
+/** The entities at these keys (deduplicated), by key string, read in parallel requests inside the transaction. */
 async function readAll(tx: Transaction, keys: readonly Key[]): Promise<Map<string, Entity>> {
-  const unique = [...new Map(keys.map((k) => [k.toString(), k])).values()];
-  const step = Math.max(1, Math.ceil(unique.length / LOOKUP_PARALLELISM));
-  const chunks: Key[][] = [];
-  for (let i = 0; i < unique.length; i += step) chunks.push(unique.slice(i, i + step));
+  const unique = new Map<string, Key>();
+  for (const key of keys) unique.set(key.toString(), key);
+  const names = [...unique.keys()];
+  const all = [...unique.values()];
+  const step = Math.max(1, Math.ceil(all.length / LOOKUP_PARALLELISM));
+  const starts: number[] = [];
+  for (let i = 0; i < all.length; i += step) starts.push(i);
+  const results = await Promise.all(starts.map((i) => tx.lookup(all.slice(i, i + step))));
   const found = new Map<string, Entity>();
-  for (const result of await Promise.all(chunks.map((c) => tx.lookup(c)))) {
-    for (const entity of result) if (entity) found.set(entity.key.toString(), entity);
-  }
+  results.forEach((entities, chunk) => entities.forEach((entity, i) => entity && found.set(names[starts[chunk] + i], entity)));
   return found;
 }
 
