@@ -5,9 +5,9 @@ import type { EmulatorFlavour } from '../../../emulator/datastore-emulator';
 import { Datastore, Entity, Key } from '../../../src/datastore';
 import type { CloudTasksClient } from '@google-cloud/tasks';
 import { createTasksClient, DEFAULT_QUEUE_SETTINGS, parseQueuePath, type DispatchSettings, type QueuePath, type WorkerSettings } from '../../../src/executors/cloud-tasks';
-import { loadGraph, type MigrationGraph } from '../../../src/migrations';
+import { loadGraph, MigrationLock, type MigrationGraph } from '../../../src/migrations';
 import { emulatorHosts, uniqueProject } from '../../support/emulators';
-import { loadRun, shardedEngine, startRun, startWorker, type RunningWorker, type RunState, type StartedRun, type WorkerLogEntry } from '../../../src/worker';
+import { loadRun, runOwner, shardedEngine, startRun, startWorker, type RunningWorker, type RunState, type StartedRun, type WorkerLogEntry } from '../../../src/worker';
 
 export const SECRET = 'test-secret-0123456789abcdef';
 
@@ -92,11 +92,13 @@ export async function runThroughTasks(
   return { started, run: await waitForRun(store, started.run.id, options.timeoutMs) };
 }
 
+/** Waits until the run has ended and, if it finished or failed, let go of the lock (just after recording so). */
 export async function waitForRun(store: Datastore, runId: string, timeoutMs = 60_000, namespace = ''): Promise<RunState> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await loadRun(store, namespace, runId);
-    if (run && run.status !== 'running') return run;
+    const released = run?.status === 'abandoned' || (await MigrationLock.holder(store, namespace))?.owner !== runOwner(runId);
+    if (run && run.status !== 'running' && released) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} still running after ${timeoutMs} ms: ${JSON.stringify(run)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
