@@ -42,7 +42,10 @@ export async function followRun(options: FollowOptions): Promise<MigrateSummary>
     const run = await loadRun(store, namespace, runId);
     if (!run) throw new DsMigrateError('CLOUD_TASKS', `Run ${runId} is gone from namespace "${namespace}".`);
     await catchUp(options, recorder, run, cursor, emit, summary);
-    if (run.status === 'done') return summary;
+    if (run.status === 'done') {
+      await lockReleased(store, run);
+      return summary;
+    }
     if (run.status === 'failed') {
       const migration = run.migrations[run.current]?.id ?? '?';
       emit({ type: 'migration-failed', migration, error: run.error ?? 'unknown error' });
@@ -52,6 +55,14 @@ export async function followRun(options: FollowOptions): Promise<MigrateSummary>
     await checkLease(store, run);
     if (options.signal?.aborted) return summary;
     await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+}
+
+/** The worker lets go of the lock just after it records the end: wait for that, so a command run next is not refused. */
+async function lockReleased(store: Datastore, run: RunState, timeoutMs = 10_000): Promise<void> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
+    if ((await MigrationLock.holder(store, run.namespace))?.owner !== runOwner(run.id)) return;
+    await sleep(50);
   }
 }
 
