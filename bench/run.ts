@@ -1,0 +1,201 @@
+// npm run bench [-- --entities N] [-- --scaling] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory]
+// Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
+// (a) AddFieldData through the framework, (b) a bulk script (one stream, parallel batched upserts, no
+// transactions), (c) the usual hand-written limit(500)+cursor loop. Every measurement gets a fresh
+// emulator seeded with identical data: the emulator keeps every version of every entity, so a second
+// rewrite of the kind would run on a heavier emulator than the first. --scaling runs (a) at 50k, 100k
+// and 200k entities. Writes bench/results.md.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { startDatastoreEmulator, type RunningEmulator } from '../emulator/datastore-emulator';
+import { Datastore, Entity, Key } from '../src/datastore';
+import type { Measurement } from './measure';
+
+const KIND = 'BenchPerson';
+const PROJECT = 'bench';
+const RESULTS = path.join(__dirname, 'results.md');
+/**
+ * Every measuring process runs with this V8 heap limit. Without one, V8 on a machine with plenty of
+ * memory lets garbage pile up to several hundred MB before its first full collection, whatever the
+ * live set; with it, peak RSS shows what a process really needs (and a process holding the whole kind
+ * in memory would fail).
+ */
+const HEAP_MB = 256;
+
+interface Options {
+  entities: number;
+  scaling: boolean;
+  handWrittenCap: number;
+  repeat: number;
+}
+
+async function seed(host: string, count: number, from = 0): Promise<void> {
+  const store = await Datastore.connect({ emulatorHost: host, projectId: PROJECT, concurrency: 8 });
+  for (let start = from; start < from + count; start += 10_000) {
+    const entities: Entity[] = [];
+    for (let i = start; i < Math.min(from + count, start + 10_000); i++) {
+      entities.push(Entity.from(Key.of(KIND, i + 1), { n: i, name: `person-${i}`, email: `person${i}@example.com`, score: i % 100 }));
+    }
+    await store.save(entities);
+  }
+  // The emulator's first large queries run cold (JIT); warm it the same way before every measurement.
+  for (let i = 0; i < 2; i++) for await (const batch of store.keys({ kind: KIND })) void batch;
+  await store.close();
+}
+
+function measure(emulator: RunningEmulator, mode: 'a' | 'b' | 'c', field: string, max = 0): Promise<Measurement> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${HEAP_MB}`, path.join(__dirname, 'measure.ts'), mode, KIND, field, String(max)], {
+      env: { ...process.env, DATASTORE_EMULATOR_HOST: emulator.host, DATASTORE_PROJECT_ID: PROJECT },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as Measurement) : reject(new Error(`measurement ${mode} exited with ${code}`))));
+  });
+}
+
+async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>): Promise<T> {
+  const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
+  try {
+    return await fn(emulator);
+  } finally {
+    await emulator.stop();
+  }
+}
+
+const rate = (m: Measurement, entities = m.entities, ms = m.ms) => entities / (ms / 1000);
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** One measurement on a fresh emulator seeded with `n` entities. */
+function fresh(n: number, mode: 'a' | 'b' | 'c', max = 0): Promise<Measurement> {
+  return withEmulator(async (emulator) => {
+    await seed(emulator.host, n);
+    const m = await measure(emulator, mode, `field_${mode}`, max);
+    log(`(${mode}) ${fmt(m.entities)} entities in ${fmt(m.ms / 1000, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB`);
+    return m;
+  });
+}
+
+async function comparison(options: Options): Promise<string> {
+  const n = options.entities;
+  log(`${fmt(n)} entities, best of ${options.repeat}`);
+  let a: Measurement | undefined;
+  let b: Measurement | undefined;
+  // Interleaved, so that a burst of load elsewhere does not fall on one side only.
+  for (let i = 0; i < options.repeat; i++) {
+    const ai = await fresh(n, 'a');
+    const bi = await fresh(n, 'b');
+    a = !a || ai.ms < a.ms ? ai : a;
+    b = !b || bi.ms < b.ms ? bi : b;
+  }
+  const c = await fresh(n, 'c', Math.min(n, options.handWrittenCap));
+  const cFullMs = (c.ms * n) / c.entities;
+  log(`(c) extrapolated to ${fmt(n)}: ${fmt(cFullMs / 1000, 0)} s`);
+  const rows = [
+    ['(a) AddFieldData, LocalExecutor (transactions + checkpoints)', a!, a!.entities, a!.ms],
+    ['(b) bulk script: one stream + parallel batched upserts, no transactions', b!, b!.entities, b!.ms],
+    [`(c) hand-written limit(500) + cursor loop: measured on the first ${fmt(c.entities)}, extrapolated linearly to ${fmt(n)}*`, c, n, cFullMs],
+  ] as const;
+  const lines = [
+    `### ${fmt(n)} entities, Firestore-mode emulator (best of ${options.repeat} for (a) and (b))`,
+    '',
+    '| run | entities | time (s) | entities/s | peak RSS (MB) |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...rows.map(([label, m, entities, ms]) => `| ${label} | ${fmt(entities)} | ${fmt(ms / 1000, 1)} | ${fmt(rate(m, entities, ms))} | ${fmt(m.peakRssMb)} |`),
+    '',
+    `- (a) / (b) throughput: **${fmt(rate(a!) / rate(b!), 2)}×**`,
+    `- (a) / (c) throughput: **${fmt(rate(a!) / rate(c, n, cFullMs), 1)}×**`,
+    '',
+    `\\* Each page of (c) starts a query with a cursor, which costs time in proportion to the kind's size on this emulator, so at a fixed size every page costs about the same; the full run is the measured time × ${fmt(n)} / ${fmt(c.entities)}. Over a growing kind the loop is quadratic.`,
+  ];
+  return lines.join('\n');
+}
+
+async function scaling(): Promise<string> {
+  const sizes = [50_000, 100_000, 200_000];
+  const runs: Measurement[] = [];
+  for (const n of sizes) {
+    runs.push(
+      await withEmulator(async (emulator) => {
+        await seed(emulator.host, n);
+        const a = await measure(emulator, 'a', 'field_a');
+        log(`(a) at ${fmt(n)}: ${fmt(a.ms / 1000, 1)} s, peak RSS ${fmt(a.peakRssMb)} MB`);
+        return a;
+      }),
+    );
+  }
+  const lines = [
+    '### Scaling of (a), a fresh emulator per size',
+    '',
+    '| entities | time (s) | entities/s | time ratio to the previous size | peak RSS (MB) |',
+    '| ---: | ---: | ---: | ---: | ---: |',
+    ...runs.map((m, i) => `| ${fmt(m.entities)} | ${fmt(m.ms / 1000, 1)} | ${fmt(rate(m))} | ${i === 0 ? '' : `${fmt(m.ms / runs[i - 1].ms, 2)}×`} | ${fmt(m.peakRssMb)} |`),
+  ];
+  return lines.join('\n');
+}
+
+function log(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+const SECTIONS = ['comparison', 'scaling', 'cloud-tasks', 'factory'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** Rewrites results.md with a fresh header and this section, keeping the other sections as they were. */
+function writeSection(name: Section, body: string): void {
+  const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
+  const header = `# Benchmarks\n\nWritten by \`npm run bench\` (see bench/run.ts). Machine: ${os.cpus().length} cores, Node ${process.version}; the emulator (Java) shares the cores. Each measurement of bench/measure.ts runs in its own process with a ${HEAP_MB} MB V8 heap limit, on a fresh emulator seeded with the same data.`;
+  const blocks = SECTIONS.map((section) => {
+    const match = new RegExp(`<!-- ${section} -->[\\s\\S]*?<!-- /${section} -->`).exec(previous);
+    if (section === name) return `<!-- ${section} -->\n${body}\n\n_${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC_\n<!-- /${section} -->`;
+    return match?.[0];
+  }).filter(Boolean);
+  writeFileSync(RESULTS, `${header}\n\n${blocks.join('\n\n')}\n`);
+  log(`\n${body}\n\n(written to ${path.relative(process.cwd(), RESULTS)})`);
+}
+
+/** `--factory`: the model factory's cached and validated gets (bench/factory.ts). */
+async function factory(): Promise<string> {
+  const { runFactoryBench, formatFactoryBench } = await import('./factory');
+  return withEmulator(async (emulator) => {
+    const result = await runFactoryBench({ connection: { emulatorHost: emulator.host, projectId: 'bench-factory' } });
+    return ['### ModelFactory on the Firestore-mode emulator', '', '```', formatFactoryBench(result), '```'].join('\n');
+  });
+}
+
+/** `--executor cloud-tasks`: AddFieldData through the Cloud Tasks emulator and a worker against the in-process executor (bench/cloud-tasks.ts). */
+async function cloudTasks(n: number): Promise<string> {
+  const { runCloudTasksBench, formatCloudTasksBench } = await import('./cloud-tasks');
+  return withEmulator(async (emulator) => {
+    await seed(emulator.host, n);
+    const result = await runCloudTasksBench({ connection: { emulatorHost: emulator.host, projectId: PROJECT }, kind: KIND, log });
+    return [`### AddFieldData through Cloud Tasks, ${fmt(n)} entities`, '', formatCloudTasksBench(result)].join('\n');
+  });
+}
+
+async function main(): Promise<void> {
+  const argv = yargs(hideBin(process.argv))
+    .option('entities', { type: 'number', default: 100_000, describe: 'entities to seed' })
+    .option('scaling', { type: 'boolean', default: false, describe: 'run (a) at 50k, 100k and 200k' })
+    .option('hand-written-cap', { type: 'number', default: 10_000, describe: 'entities (c) runs before extrapolating' })
+    .option('repeat', { type: 'number', default: 1, describe: 'runs of (a) and (b), interleaved; the fastest of each is kept' })
+    .option('executor', { choices: ['local', 'cloud-tasks'] as const, default: 'local' as const, describe: 'cloud-tasks: compare AddFieldData through Cloud Tasks with the in-process executor' })
+    .option('factory', { type: 'boolean', default: false, describe: "measure the model factory's gets instead" })
+    .strict()
+    .parseSync();
+  const options: Options = { entities: argv.entities, scaling: argv.scaling, handWrittenCap: argv['hand-written-cap'], repeat: argv.repeat };
+  if (argv.factory) writeSection('factory', await factory());
+  else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(options.entities));
+  else if (options.scaling) writeSection('scaling', await scaling());
+  else writeSection('comparison', await comparison(options));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
