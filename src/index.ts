@@ -2,6 +2,9 @@ export { DsMigrateError, isDsMigrateError, type ErrorCode, type ErrorContext, ty
 export { Datastore, Entity, Key, GeoPoint, Double, Transaction, type StoreOptions, type Value, type QuerySpec, type PropertyFilter } from './datastore';
 export { defineModel, field, Model, modelFor, type FieldSpec, type FieldType, type ModelInstance, type ValuesOf, type KindRef } from './model';
 export { defineMigration, type MigrationDefinition } from './migrations/definition';
+export { loadGraph, migrate, type MigrationGraph, type MigrationSource, type MigrateOptions } from './migrations';
+export { createWorker, type WorkerOptions } from './worker';
+export { resolveWorkerSettings, type CloudTasksConfig } from './executors/cloud-tasks';
 export {
   Operation,
   AddFieldData,

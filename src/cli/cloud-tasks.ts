@@ -1,21 +1,7 @@
-import { createTasksClient, resolveDispatchSettings, type CloudTasksConfig } from '../executors/cloud-tasks';
-import { DsMigrateError } from '../errors';
+import { createTasksClient, resolveDispatchSettings } from '../executors/cloud-tasks';
 import { followRun, shardedEngine, startRun } from '../worker';
-import { loadConfigFile } from './config';
 import type { CliContext } from './context';
 import { jsonLine, type Reporter } from './output';
-
-/** `cloudTasks` from the config file `resolveConfig` found, if any (environment variables override it later). */
-export async function cloudTasksConfig(configFile: string | undefined): Promise<CloudTasksConfig | undefined> {
-  if (!configFile) return undefined;
-  const { config } = await loadConfigFile(process.cwd(), configFile);
-  const section = (config as { cloudTasks?: unknown }).cloudTasks;
-  if (section === undefined) return undefined;
-  if (typeof section !== 'object' || section === null || Array.isArray(section)) {
-    throw new DsMigrateError('BAD_INPUT', `cloudTasks in ${configFile} must be an object.`, { file: configFile });
-  }
-  return section as CloudTasksConfig;
-}
 
 export interface CloudTasksMigrateFlags {
   target?: string;
@@ -27,7 +13,7 @@ export interface CloudTasksMigrateFlags {
 
 /** `migrate --executor cloud-tasks`: start the run, then follow it to its end unless --no-wait. */
 export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMigrateFlags, reporter: Reporter): Promise<void> {
-  const settings = resolveDispatchSettings(await cloudTasksConfig(ctx.config.configFile));
+  const settings = resolveDispatchSettings(ctx.config.cloudTasks);
   const tasks = createTasksClient(settings.emulatorHost);
   const say = (line: string) => (flags.json ? undefined : process.stderr.write(`${line}\n`));
   try {

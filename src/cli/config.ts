@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
 import type { StoreOptions } from '../datastore';
+import type { CloudTasksConfig } from '../executors/cloud-tasks';
 import { DsMigrateError, errorMessage } from '../errors';
 import type { MigrationSource } from '../migrations';
 
@@ -20,6 +21,8 @@ export interface DsMigrateConfig {
   lockTtlSeconds?: number;
   /** Entity groups per transaction: 'auto', a number, or null for none. */
   maxEntityGroupsPerTransaction?: number | null | 'auto';
+  /** `migrate --executor cloud-tasks` and `dsmigrate worker` (docs/cloud-tasks.md); DSMIGRATE_* variables override it. */
+  cloudTasks?: CloudTasksConfig;
 }
 
 export function defineConfig(config: DsMigrateConfig): DsMigrateConfig {
@@ -35,6 +38,7 @@ export interface ResolvedConfig {
   concurrency: number;
   lockTtlMs: number;
   configFile?: string;
+  cloudTasks?: CloudTasksConfig;
 }
 
 export interface ConfigFlags {
@@ -83,6 +87,9 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
   const base = file ? path.dirname(file) : cwd;
   const configDirs = typeof config.migrations === 'string' ? [config.migrations] : Object.entries(config.migrations ?? {}).map(([app, dir]) => `${app}=${dir}`);
   const sources = flags.dir?.length ? parseDirs(flags.dir, cwd) : parseDirs(configDirs.length ? configDirs : ['migrations'], base);
+  if (config.cloudTasks !== undefined && (typeof config.cloudTasks !== 'object' || config.cloudTasks === null || Array.isArray(config.cloudTasks))) {
+    throw new DsMigrateError('BAD_INPUT', `cloudTasks in ${file} must be an object.`, { file });
+  }
   const concurrency = flags.concurrency ?? numberFrom(env.DSMIGRATE_CONCURRENCY) ?? config.concurrency ?? 8;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new DsMigrateError('BAD_INPUT', `Concurrency must be a whole number of at least 1, not ${concurrency}.`);
   return {
@@ -91,6 +98,7 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
     concurrency,
     controlNamespace: flags.controlNamespace ?? env.DSMIGRATE_CONTROL_NAMESPACE ?? config.controlNamespace ?? '',
     lockTtlMs: (config.lockTtlSeconds ?? 60) * 1000,
+    cloudTasks: config.cloudTasks,
     store: {
       projectId: flags.project ?? env.DATASTORE_PROJECT_ID ?? env.GOOGLE_CLOUD_PROJECT ?? config.projectId,
       databaseId: flags.database ?? env.DATASTORE_DATABASE_ID ?? config.databaseId,

@@ -25,7 +25,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(unlockCommand)
       .command(workerCommand)
       .command(introspectCommand)
-      .demandCommand(1, 'Name a command: migrate, status, plan, create, unlock, introspect.')
+      .demandCommand(1, 'Name a command: migrate, status, plan, create, unlock, introspect, worker.')
       .strict()
       .help()
       .fail((message, error) => {

@@ -2,8 +2,8 @@ export { defineMigration, isDefinedMigration, type MigrationDefinition, type Def
 export { loadMigrationFiles, migrationId, checksumOf, type LoadedMigration, type MigrationSource } from './loader';
 export { buildGraph, type MigrationGraph } from './graph';
 export { Recorder, MIGRATION_KIND, type MigrationRecord, type MigrationState, type OperationRecord } from './recorder';
-export { MigrationLock, LOCK_KIND, type LockHolder, type LockOptions } from './lock';
-export { migrate, planRun, checkChecksums, resolveTarget, isApplied, operationRunId, type MigrateOptions, type MigrateSummary, type RunEvent, type RunnerContext } from './runner';
+export { MigrationLock, LOCK_KIND, lockKey, type LockHolder, type LockOptions } from './lock';
+export { migrate, planRun, directedOperations, checkChecksums, resolveTarget, isApplied, operationRunId, type MigrateOptions, type MigrateSummary, type RunEvent, type RunnerContext } from './runner';
 
 import { buildGraph, type MigrationGraph } from './graph';
 import { loadMigrationFiles, type MigrationSource } from './loader';
@@ -13,4 +13,3 @@ export async function loadGraph(sources: readonly MigrationSource[]): Promise<Mi
   return buildGraph(await loadMigrationFiles(sources));
 }
 export type { Executor, OperationProgress, OperationResult, RunOperationRequest, DryRunSample } from '../executors';
-export type { Operation as MigrationOperation } from '../operations';

@@ -6,6 +6,11 @@ import { DsMigrateError } from '../errors';
 
 export const LOCK_KIND = '_dsmigrate_lock';
 
+/** The one lock entity of a control namespace, whether a process or a Cloud Tasks run holds it. */
+export function lockKey(namespace = ''): Key {
+  return Key.of(LOCK_KIND, 'migrate', { namespace });
+}
+
 export interface LockHolder {
   owner: string;
   command: string;
@@ -37,19 +42,19 @@ export class MigrationLock {
     private readonly store: Datastore,
     private readonly options: LockOptions = {},
   ) {
-    this.key = Key.of(LOCK_KIND, 'migrate', { namespace: options.namespace ?? '' });
+    this.key = lockKey(options.namespace);
     this.ttlMs = options.ttlMs ?? 60_000;
   }
 
   static async holder(store: Datastore, namespace = ''): Promise<LockHolder | undefined> {
-    const entity = await store.get(Key.of(LOCK_KIND, 'migrate', { namespace }));
+    const entity = await store.get(lockKey(namespace));
     return entity && toHolder(entity);
   }
 
   /** Breaks the lock whoever holds it (`dsmigrate unlock`). Returns the holder it removed. */
   static async breakLock(store: Datastore, namespace = ''): Promise<LockHolder | undefined> {
     const holder = await MigrationLock.holder(store, namespace);
-    await store.delete([Key.of(LOCK_KIND, 'migrate', { namespace })]);
+    await store.delete([lockKey(namespace)]);
     return holder;
   }
 

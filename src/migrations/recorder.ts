@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { Entity, Key, type Datastore } from '../datastore';
+import { Entity, Key, Transaction, type Datastore } from '../datastore';
+import { DsMigrateError } from '../errors';
 
 export const MIGRATION_KIND = '_dsmigrate_migration';
 
@@ -35,10 +36,14 @@ export interface MigrationRecord {
   direction: 'forward' | 'reverse';
 }
 
-/** The history of migrations, kept in Datastore itself so every machine and CI job sees the same one. */
+/**
+ * The history of migrations, kept in Datastore itself so every machine and CI job sees the same one.
+ * Over a transaction, reads and writes join it, so a record changes in the same commit as the state
+ * it describes (the Cloud Tasks pipeline moving a run on).
+ */
 export class Recorder {
   constructor(
-    private readonly store: Datastore,
+    private readonly store: Datastore | Transaction,
     private readonly namespace = '',
   ) {}
 
@@ -47,6 +52,7 @@ export class Recorder {
   }
 
   async list(): Promise<Map<string, MigrationRecord>> {
+    if (this.store instanceof Transaction) throw new DsMigrateError('BAD_INPUT', 'Migration records cannot be listed inside a transaction (that would be a query).');
     const out = new Map<string, MigrationRecord>();
     for await (const entity of this.store.query({ kind: MIGRATION_KIND, namespace: this.namespace })) {
       const record = fromEntity(entity);
@@ -61,15 +67,30 @@ export class Recorder {
   }
 
   async save(record: MigrationRecord): Promise<void> {
-    await this.store.save([toEntity(this.key(record.id), record)]);
+    const entity = toEntity(this.key(record.id), record);
+    if (this.store instanceof Transaction) this.store.upsert(entity);
+    else await this.store.save([entity]);
   }
 
   async remove(id: string): Promise<void> {
-    await this.store.delete([this.key(id)]);
+    if (this.store instanceof Transaction) this.store.delete(this.key(id));
+    else await this.store.delete([this.key(id)]);
   }
 
-  static fresh(id: string, app: string, name: string, checksum: string, operations: OperationRecord[]): MigrationRecord {
-    return { id, app, name, checksum, state: 'running', startedAt: new Date(), host: `${hostname()}:${process.pid}`, operationsDone: 0, operations, direction: 'forward' };
+  /** A record for a migration starting now, with an empty record for each of its operations. */
+  static fresh(id: string, app: string, name: string, checksum: string, operations: readonly { type: string; kind: string }[]): MigrationRecord {
+    return {
+      id,
+      app,
+      name,
+      checksum,
+      state: 'running',
+      startedAt: new Date(),
+      host: `${hostname()}:${process.pid}`,
+      operationsDone: 0,
+      operations: operations.map((op) => ({ type: op.type, kind: op.kind, done: false, scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 })),
+      direction: 'forward',
+    };
   }
 }
 

@@ -118,7 +118,8 @@ function descendants(graph: MigrationGraph, id: string): Set<string> {
   return out;
 }
 
-function operationsOf(m: LoadedMigration, direction: 'forward' | 'reverse'): Operation[] {
+/** A migration's operations in a direction: in reverse order and each reversed when unapplying. */
+export function directedOperations(m: LoadedMigration, direction: 'forward' | 'reverse'): Operation[] {
   if (direction === 'forward') return m.definition.operations;
   const irreversible = m.definition.operations.filter((op) => !op.reversible);
   if (irreversible.length > 0) {
@@ -129,10 +130,6 @@ function operationsOf(m: LoadedMigration, direction: 'forward' | 'reverse'): Ope
     );
   }
   return m.definition.operations.map((op) => op.reverse()).reverse();
-}
-
-function emptyOperationRecord(op: Operation): OperationRecord {
-  return { type: op.type, kind: op.kind, done: false, scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
 }
 
 /**
@@ -146,7 +143,7 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   const records = await recorder.list();
   checkChecksums(ctx.graph, records, options.allowChanged);
   const plan = planRun(ctx.graph, records, options.target);
-  const steps = plan.migrations.map((m) => ({ m, operations: operationsOf(m, plan.direction) }));
+  const steps = plan.migrations.map((m) => ({ m, operations: directedOperations(m, plan.direction) }));
   for (const { operations } of steps) for (const op of operations) await op.validate(ctx.store);
   emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((m) => m.id) });
 
@@ -202,7 +199,7 @@ async function runMigration(
   const resumed = existing !== undefined && (existing.state === 'running' || existing.state === 'failed') && existing.direction === direction;
   const record: MigrationRecord = resumed
     ? { ...existing!, state: 'running', error: undefined, checksum: m.checksum }
-    : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations.map(emptyOperationRecord)), direction };
+    : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations), direction };
   if (!resumed) for (let i = 0; i < operations.length; i++) await ctx.executor.clearOperationState(ctx.store, operationRunId(m.id, i, direction));
   await recorder.save(record);
   emit({ type: 'migration-start', migration: m.id, index: progress.index, total: progress.total, resumed });

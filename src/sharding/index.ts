@@ -10,3 +10,4 @@ export { matchesFilters, pushedDown } from './filters';
 export { zeroCounts, addCounts, mergeWarnings, formatWarnings, type Counts, type Warnings } from './counts';
 export { readRunProgress, clearRunState, loadShardStates, summarize, type RunProgress } from './progress';
 export { batchLength } from './batcher';
+export { keyFromJson, keyToJson, type KeyJson } from './key-json';

@@ -1,5 +1,6 @@
 import type { Datastore } from '../datastore';
-import type { MigrationOperation, OperationProgress } from '../migrations';
+import type { OperationProgress } from '../migrations';
+import type { Operation } from '../operations';
 
 /** What the pipeline needs of the sharded engine (src/sharding), all of it from ids and the operation. */
 export interface PlanView {
@@ -17,11 +18,11 @@ export interface OperationTotals extends OperationProgress {
 
 export interface ShardEngine {
   /** The operation's stored plan, made now if it has none (the first to store one wins). */
-  ensurePlan(store: Datastore, operation: MigrationOperation, runId: string): Promise<PlanView>;
+  ensurePlan(store: Datastore, operation: Operation, runId: string): Promise<PlanView>;
   /** Cuts the next page of shards from a pending key stream. */
-  extendPlan(store: Datastore, operation: MigrationOperation, runId: string): Promise<PlanView>;
+  extendPlan(store: Datastore, operation: Operation, runId: string): Promise<PlanView>;
   /** One time-boxed slice of one shard, from its checkpoint; `done` once the shard has finished. */
-  runSlice(request: { store: Datastore; operation: MigrationOperation; runId: string; shard: number; budgetMs: number; migration: string }): Promise<{ done: boolean }>;
+  runSlice(request: { store: Datastore; operation: Operation; runId: string; shard: number; budgetMs: number; migration: string }): Promise<{ done: boolean }>;
   /** Counts summed over the shards' checkpoints; undefined before the operation has a plan. */
   totals(store: Datastore, runId: string): Promise<OperationTotals | undefined>;
   /** Once the operation is complete: drops what only running it needed (its checkpoints stay, for `status` and resumes). */

@@ -1,7 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Entity, Key, type Datastore } from '../datastore';
 // Not re-exported by src/sharding: the plan's own key encoding, so manifests and plans read alike.
-import { keyFromJson, keyToJson, type KeyJson } from '../sharding/key-json';
+import { keyFromJson, keyToJson, type KeyJson } from '../sharding';
 import type { KeyRange, RunPlan } from '../sharding';
 
 /**

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Entity, Key, type Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { LOCK_KIND, MigrationLock } from '../migrations';
+import { lockKey, MigrationLock } from '../migrations';
 
 /**
  * The migration lock, held by a pipeline run rather than by a process: the same entity MigrationLock
@@ -9,7 +9,6 @@ import { LOCK_KIND, MigrationLock } from '../migrations';
  * task that runs renews it; when no task has run for its time to live (workers gone, tasks dropped)
  * it lapses, and the next `migrate` may take over and resume.
  */
-const LOCK_NAME = 'migrate'; // MigrationLock's key name: one lock per control namespace
 
 export function runOwner(runId: string): string {
   return `run:${runId}`;
@@ -27,7 +26,7 @@ export class RunLease {
     runId: string,
     private readonly ttlMs: number,
   ) {
-    this.key = Key.of(LOCK_KIND, LOCK_NAME, { namespace });
+    this.key = lockKey(namespace);
     this.owner = runOwner(runId);
   }
 

@@ -1,11 +1,12 @@
 import { DsMigrateError } from '../errors';
-import type { LoadedMigration, MigrationGraph, MigrationOperation } from '../migrations';
+import { directedOperations, type LoadedMigration, type MigrationGraph } from '../migrations';
+import type { Operation } from '../operations';
 import type { RunMigration } from './run-state';
 
 export interface MigrationStep {
   migration: LoadedMigration;
   /** In the run's direction: reversed, and in reverse order, when unapplying. */
-  operations: MigrationOperation[];
+  operations: Operation[];
 }
 
 /**
@@ -24,6 +25,5 @@ export function stepFor(graph: MigrationGraph, planned: RunMigration, direction:
       { migration: planned.id, file: migration.file },
     );
   }
-  const forward = migration.definition.operations;
-  return { migration, operations: direction === 'forward' ? forward : forward.map((op) => op.reverse()).reverse() };
+  return { migration, operations: directedOperations(migration, direction) };
 }

@@ -7,7 +7,6 @@ import { advance, countsOf } from './advance';
 import type { OperationTotals, PlanView, ShardEngine } from './engine';
 import { RunLease } from './lease';
 import { stepFor, type MigrationStep } from './operations';
-import { emptyOperationRecord, recorderIn } from './records';
 import { currentMigration, encodeRunState, isCurrentStep, loadRun, type RunState } from './run-state';
 import { claim, claimKey, releaseClaim } from './transition-claim';
 
@@ -83,12 +82,12 @@ export class Pipeline {
       if (!run || run.status !== 'running' || run.started >= run.current) return run;
       const planned = currentMigration(run)!;
       const { migration: m, operations } = stepFor(this.deps.graph, planned, run.direction);
-      const recorder = recorderIn(tx, run.namespace);
+      const recorder = new Recorder(tx, run.namespace);
       const existing = await recorder.get(m.id);
       const resumable = planned.resume && existing !== undefined && (existing.state === 'running' || existing.state === 'failed') && existing.direction === run.direction;
       const record: MigrationRecord = resumable
         ? { ...existing, state: 'running', error: undefined, finishedAt: undefined, checksum: m.checksum }
-        : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations.map(emptyOperationRecord)), direction: run.direction };
+        : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations), direction: run.direction };
       await recorder.save(record);
       const begun: RunState = { ...run, started: run.current, op: resumable ? existing.operationsDone : 0, shards: null };
       tx.upsert(encodeRunState(begun));
@@ -206,7 +205,7 @@ export class Pipeline {
     const advanced = await store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || !isCurrentStep(fresh, migrationId, op)) return undefined;
-      await advance(fresh, step, recorderIn(tx, fresh.namespace), totals);
+      await advance(fresh, step, new Recorder(tx, fresh.namespace), totals);
       tx.upsert(encodeRunState(fresh));
       return fresh;
     });
@@ -249,7 +248,7 @@ export class Pipeline {
     await this.deps.store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || fresh.status !== 'running') return;
-      const recorder = recorderIn(tx, fresh.namespace);
+      const recorder = new Recorder(tx, fresh.namespace);
       const record = await recorder.get(currentMigration(fresh)!.id);
       if (record) await recorder.save({ ...record, state: 'failed', error: message, finishedAt: new Date() });
       tx.upsert(encodeRunState({ ...fresh, status: 'failed', error: message, finishedAt: new Date() }));
@@ -307,7 +306,7 @@ export class Pipeline {
     await this.deps.store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || !isCurrentStep(fresh, migrationId, run.op)) return;
-      const recorder = recorderIn(tx, run.namespace);
+      const recorder = new Recorder(tx, run.namespace);
       const record = await recorder.get(migrationId);
       if (!record || record.operationsDone !== run.op || !record.operations[run.op]) return;
       record.operations[run.op] = { ...record.operations[run.op], ...countsOf(totals), done: false };

@@ -1,10 +1,8 @@
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { MigrationOperation } from '../migrations';
 import type { Operation } from '../operations';
-import { clearOperationState } from '../executors';
-// Not re-exported by src/executors: the plan's fingerprint must be the local executor's, so that either resumes the other's runs.
-import { fingerprint } from '../executors/executor';
+// The plan's fingerprint is the local executor's, so that either resumes the other's runs.
+import { clearOperationState, fingerprint } from '../executors';
 import { appendPage, cutFromStream, ensurePlan, formatWarnings, loadPlan, loadShardStates, runShardSlice, summarize, type RunPlan } from '../sharding';
 import type { PlanView, ShardEngine } from './engine';
 import { clearManifests, loadManifest, saveManifests } from './key-manifest';
@@ -13,7 +11,7 @@ import { clearManifests, loadManifest, saveManifests } from './key-manifest';
  * The operation as the engine's type. Checked by shape rather than instanceof: a migration file may
  * hold another copy of the classes (a test's module registry, a second install of the package).
  */
-function shardable(operation: MigrationOperation): Operation {
+function shardable(operation: Operation): Operation {
   const candidate = operation as Partial<Operation>;
   const fits = typeof candidate.apply === 'function' && typeof candidate.relatedKeys === 'function' && typeof candidate.namespaces === 'function' && typeof candidate.scope === 'object';
   if (!fits) {

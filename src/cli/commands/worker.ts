@@ -1,7 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { resolveWorkerSettings } from '../../executors/cloud-tasks';
 import { startWorker } from '../../worker';
-import { cloudTasksConfig } from '../cloud-tasks';
 import { openContext } from '../context';
 import type { GlobalFlags } from '../flags';
 import { jsonLine } from '../output';
@@ -21,7 +20,7 @@ export const workerCommand: CommandModule<GlobalFlags, WorkerFlags> = {
   handler: async (argv) => {
     const ctx = await openContext(argv);
     try {
-      const settings = resolveWorkerSettings(await cloudTasksConfig(ctx.config.configFile));
+      const settings = resolveWorkerSettings(ctx.config.cloudTasks);
       const worker = await startWorker({ store: ctx.store, graph: ctx.graph, settings, port: argv.port, host: argv.host });
       const auth = settings.auth.kind === 'hmac' ? 'shared secret' : `OIDC tokens for ${settings.auth.audience} from ${settings.auth.allowedServiceAccounts.join(', ')}`;
       if (argv.json) jsonLine({ event: 'listening', port: worker.port, auth: settings.auth.kind });
