@@ -1,6 +1,6 @@
-import { Datastore, Double, Entity, Key, type FilterOp, type IdOrName, type PropertyFilter, type QuerySpec, type Value } from '../datastore';
+import { Datastore, Entity, Key, type FilterOp, type IdOrName, type PropertyFilter, type QuerySpec, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { checkValue, describeValue, isPlainObject, validateFieldSpec, type FieldSpec } from './fields';
+import { checkValue, describeValue, fieldIndexed, isPlainObject, storedValue, validateFieldSpec, type FieldSpec } from './fields';
 import { kindOf } from './kind-ref';
 import { registerModel } from './registry';
 
@@ -113,7 +113,7 @@ export class Model<F extends FieldMap = FieldMap> {
       const value = (instance.values as Record<string, unknown>)[name];
       const reason = checkValue(spec, value);
       if (reason) throw typeMismatch(this.kind, instance.key, name, reason);
-      entity.set(name, toStored(spec, value), { indexed: spec.indexed ?? defaultIndexed(spec) });
+      entity.set(name, storedValue(spec, value), { indexed: fieldIndexed(spec) });
     }
     return entity;
   }
@@ -157,18 +157,14 @@ export class Model<F extends FieldMap = FieldMap> {
     for (const clause of clauses) {
       const spec = this.fields[clause.field];
       if (!spec) throw new DsMigrateError('BAD_INPUT', `Model ${this.kind} has no field "${clause.field}" to filter on.`, { kind: this.kind, field: clause.field });
-      if ((spec.indexed ?? defaultIndexed(spec)) === false) {
+      if (!fieldIndexed(spec)) {
         throw new DsMigrateError('BAD_INPUT', `Model ${this.kind}: field "${clause.field}" is not indexed, so it cannot be filtered on.`, { kind: this.kind, field: clause.field });
       }
-      const value = clause.op === 'IN' || clause.op === 'NOT_IN' ? (clause.value as unknown[]).map((v) => toStored(spec, v)) : toStored(spec, clause.value);
+      const value = clause.op === 'IN' || clause.op === 'NOT_IN' ? (clause.value as unknown[]).map((v) => storedValue(spec, v)) : storedValue(spec, clause.value);
       filters.push({ property: clause.field, op: clause.op, value: value as Value });
     }
     return { kind: this.kind, namespace: options.namespace ?? options.ancestor?.namespace ?? this.namespace, filters, ancestor: options.ancestor, limit: options.limit };
   }
-}
-
-function defaultIndexed(spec: FieldSpec): boolean {
-  return !(spec.type === 'json' || spec.type === 'blob');
 }
 
 function defaultFor(spec: FieldSpec, kind: string, key: Key, name: string): unknown {
@@ -206,23 +202,6 @@ function fromStored(spec: FieldSpec, value: Value | undefined, kind: string, key
   }
   if (spec.type === 'array' && Array.isArray(value)) return value.map((v) => fromStored(spec.items!, v, kind, key, name));
   return value;
-}
-
-/** Encodes a field value with its declared type (a whole-number double stays a double). */
-function toStored(spec: FieldSpec, value: unknown): Value {
-  if (value === null || value === undefined) return null;
-  switch (spec.type) {
-    case 'integer':
-      return typeof value === 'bigint' ? value : BigInt(value as number);
-    case 'double':
-      return new Double(value as number);
-    case 'json':
-      return JSON.stringify(value);
-    case 'array':
-      return (value as unknown[]).map((v) => toStored(spec.items!, v));
-    default:
-      return value as Value;
-  }
 }
 
 /** Defines a model of a kind; `defineModel('Person', {colour: field.string({default: 'blue'})})`. */

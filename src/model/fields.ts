@@ -1,5 +1,5 @@
 import { DsMigrateError } from '../errors';
-import { GeoPoint, Key } from '../datastore';
+import { Double, GeoPoint, Key, type Value } from '../datastore';
 
 export const FIELD_TYPES = ['string', 'integer', 'double', 'boolean', 'timestamp', 'key', 'json', 'entity', 'array', 'blob', 'geoPoint'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
@@ -141,4 +141,29 @@ export function validateFieldSpec(kind: string, name: string, spec: unknown, pat
     if (reason) fail(`has a default that ${reason.replace(/^holds/, 'is')}`);
   }
   return typed;
+}
+
+/**
+ * A field's value as it is stored: integers as integers, doubles as doubles even when whole, json as
+ * text. The model's saves and AddFieldData both write through this, so they write the same thing.
+ */
+export function storedValue(spec: FieldSpec, value: unknown): Value {
+  if (value === null || value === undefined) return null;
+  switch (spec.type) {
+    case 'integer':
+      return typeof value === 'bigint' ? value : BigInt(value as number);
+    case 'double':
+      return new Double(value as number);
+    case 'json':
+      return JSON.stringify(value);
+    case 'array':
+      return (value as unknown[]).map((v) => storedValue(spec.items!, v));
+    default:
+      return value as Value;
+  }
+}
+
+/** Where the model puts the field in indexes (json and blobs are unindexed unless said otherwise). */
+export function fieldIndexed(spec: FieldSpec): boolean {
+  return spec.indexed ?? !(spec.type === 'json' || spec.type === 'blob');
 }

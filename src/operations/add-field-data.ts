@@ -1,9 +1,8 @@
 import type { Entity, Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { checkValue, type FieldSpec } from '../model';
+import { checkValue, fieldIndexed, storedValue, type FieldSpec } from '../model';
 import type { EntityDecision } from '../sharding';
 import { showValue } from './describe';
-import { fieldIndexed, storedValue } from './field-values';
 import { Operation, type KindOrModel } from './operation';
 import type { ScanOptions } from './options';
 import { RemoveFieldData } from './remove-field-data';
