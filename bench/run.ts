@@ -50,7 +50,8 @@ async function seed(host: string, count: number, from = 0): Promise<void> {
 function measure(emulator: RunningEmulator, mode: 'a' | 'b' | 'c', field: string, max = 0): Promise<Measurement> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${HEAP_MB}`, path.join(__dirname, 'measure.ts'), mode, KIND, field, String(max)], {
-      env: { ...process.env, DATASTORE_EMULATOR_HOST: emulator.host, DATASTORE_PROJECT_ID: PROJECT },
+      // No metadata server here: stops the high-level client of (c) from probing for one.
+      env: { ...process.env, DATASTORE_EMULATOR_HOST: emulator.host, DATASTORE_PROJECT_ID: PROJECT, METADATA_SERVER_DETECTION: 'none' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
