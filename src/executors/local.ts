@@ -28,6 +28,8 @@ export interface LocalExecutorOptions {
   sliceBudgetMs?: number;
 }
 
+const NEXT_PAGE_AT = PAGE_KEYS / 2;
+
 /**
  * Runs an operation's shards in this process, a few at a time. Resumable: a run id with stored state
  * picks up its plan and each shard's checkpoint, and finished shards are skipped. Namespaces that the
@@ -195,13 +197,14 @@ class LocalRun {
     }
   }
 
+  /** Room to read the next page: at most half a page of keys still waiting (so at most 1.5 pages alive). */
   private room(): Promise<void> {
-    return this.keysInFlight <= PAGE_KEYS || this.stop.signal.aborted ? Promise.resolve() : new Promise((resolve) => this.roomWaiters.push(resolve));
+    return this.keysInFlight <= NEXT_PAGE_AT || this.stop.signal.aborted ? Promise.resolve() : new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
   private release(keys: number): void {
     this.keysInFlight -= keys;
-    if (this.keysInFlight <= PAGE_KEYS || this.stop.signal.aborted) for (const wake of this.roomWaiters.splice(0)) wake();
+    if (this.keysInFlight <= NEXT_PAGE_AT || this.stop.signal.aborted) for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
   private fail(error: unknown): void {

@@ -15,7 +15,10 @@ import { pickSplitPoints, rangesBetween, type KeyRange } from './ranges';
 export const OVERSAMPLING = 32;
 /** Shards per namespace when the count comes from the kind's size. */
 export const MAX_DEFAULT_SHARDS = 32;
-/** Keys per page when cutting from the stream: bounded memory, and few queries (each costs a scan on the emulator). */
+/**
+ * Keys per page when cutting from the stream: few queries (each costs a scan of the kind on the
+ * Firestore-mode emulator) against bounded memory (decoding a page of keys briefly takes ~1.2 KB a key).
+ */
 export const PAGE_KEYS = 50_000;
 /** Target keys per shard when cutting from the stream. */
 export const STREAM_SHARD_KEYS = 2_500;
@@ -27,8 +30,33 @@ export interface SplitTarget {
   filters: readonly PropertyFilter[];
 }
 
+const metadataAnswers = new WeakMap<Datastore, Promise<boolean>>();
+
+/**
+ * Whether the backend answers metadata queries (one cheap `__kind__` query per store). The backend that
+ * does not, the Firestore-mode emulator, has no `__scatter__` rows either, and there a scatter query
+ * would cost a scan of the kind to learn nothing.
+ */
+function answersMetadata(store: Datastore): Promise<boolean> {
+  let answer = metadataAnswers.get(store);
+  if (!answer) {
+    answer = (async () => {
+      try {
+        for await (const keys of store.keys({ kind: '__kind__', limit: 1 })) void keys;
+        return true;
+      } catch (error) {
+        if (grpcCode(error) === GrpcCode.INVALID_ARGUMENT || grpcCode(error) === GrpcCode.UNIMPLEMENTED) return false;
+        throw error;
+      }
+    })();
+    metadataAnswers.set(store, answer);
+  }
+  return answer;
+}
+
 /** Datastore's random sample of a kind's keys, empty where the backend has none. */
 export async function scatterSample(store: Datastore, target: SplitTarget, size: number): Promise<Key[]> {
+  if (!(await answersMetadata(store))) return [];
   const sample: Key[] = [];
   try {
     for await (const keys of store.keys({ kind: target.kind, namespace: target.namespace, order: [{ property: '__scatter__' }], limit: size })) sample.push(...keys);
