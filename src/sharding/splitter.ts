@@ -46,6 +46,7 @@ function answersMetadata(store: Datastore): Promise<boolean> {
         return true;
       } catch (error) {
         if (grpcCode(error) === GrpcCode.INVALID_ARGUMENT || grpcCode(error) === GrpcCode.UNIMPLEMENTED) return false;
+        metadataAnswers.delete(store); // a transient failure is no answer: ask again next time
         throw error;
       }
     })();
