@@ -83,6 +83,7 @@ class LocalRun {
   /** Prefetched keys handed to shards that have not finished: bounds the memory of cutting ahead. */
   private keysInFlight = 0;
   private readonly roomWaiters: (() => void)[] = [];
+  private readonly onAbort = () => this.stop.abort();
 
   constructor(
     private readonly request: RunOperationRequest,
@@ -91,10 +92,18 @@ class LocalRun {
     private readonly sliceBudgetMs: number,
   ) {
     this.limit = pLimit(concurrency);
-    request.signal?.addEventListener('abort', () => this.stop.abort(), { once: true });
   }
 
   async run(plan: RunPlan): Promise<void> {
+    this.request.signal?.addEventListener('abort', this.onAbort, { once: true });
+    try {
+      await this.runPlan(plan);
+    } finally {
+      this.request.signal?.removeEventListener('abort', this.onAbort);
+    }
+  }
+
+  private async runPlan(plan: RunPlan): Promise<void> {
     const states = await loadShardStates(this.request.store, plan);
     for (const state of states) addCounts(this.counts, state.counts);
     this.adopt(plan, states.filter((s) => s.done).map((s) => s.index));
@@ -108,7 +117,11 @@ class LocalRun {
       }
     }
     // Shards scheduled while waiting join the list, so wait until it stops growing.
-    for (let seen = 0; seen < this.running.length; seen = this.running.length) await Promise.all(this.running.slice(seen));
+    for (let seen = 0; seen < this.running.length; ) {
+      const waiting = this.running.slice(seen);
+      seen = this.running.length;
+      await Promise.all(waiting);
+    }
     if (this.failure !== undefined) throw this.failure;
     if (this.request.signal?.aborted) {
       throw new DsMigrateError('ABORTED', `${this.operation.type} on ${this.operation.kind} was interrupted; run it again to resume from its checkpoints.`, {
@@ -168,7 +181,7 @@ class LocalRun {
 
   /**
    * Cuts a pending namespace into shards from its key stream and runs each page's shards on the keys
-   * just read. Reads the next page only while at most one page of keys is still waiting to be done.
+   * just read. Reads the next page only once at most half a page of keys is still waiting to be done.
    */
   private async cut(namespace: string): Promise<void> {
     const { store, runId } = this.request;

@@ -1,4 +1,4 @@
-import { Key, type Entity, type Mutation } from '../datastore';
+import { Key, type Entity } from '../datastore';
 import { DsMigrateError, errorMessage } from '../errors';
 import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
 import { entityBytes, keyBytes } from './entity-size';
@@ -27,7 +27,9 @@ export interface AppliedBatch {
   consumed: number;
   delta: Counts;
   warnings: Warnings;
-  mutations: Mutation[];
+  /** Entities to write and keys to delete. */
+  puts: Entity[];
+  deletes: Key[];
 }
 
 /**
@@ -38,7 +40,8 @@ export interface AppliedBatch {
 export async function applyBatch(work: ShardWork, keys: readonly Key[], found: ReadonlyMap<string, Entity>, options: ApplyOptions): Promise<AppliedBatch> {
   const delta = zeroCounts();
   const warnings: Warnings = {};
-  const mutations: Mutation[] = [];
+  const puts: Entity[] = [];
+  const deletes: Key[] = [];
   let bytes = 0;
   let consumed = 0;
   for (const key of keys) {
@@ -52,20 +55,20 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
       const before = sampling ? entity.toObject() : null;
       const related = work.relatedKeys(key).map((k) => found.get(k.toString()));
       const decision = await decide(work, entity, related, options, delta, warnings);
-      const mutation = decision && toMutation(decision);
-      if (mutation) {
-        const size = 'delete' in mutation ? keyBytes(mutation.delete) : entityBytes(Object.values(mutation)[0] as Entity);
+      if (decision && decision.action !== 'skip') {
+        const size = decision.action === 'put' ? entityBytes(decision.entity) : keyBytes(decision.key);
         if (consumed > 0 && bytes + size > options.byteBudget) break;
         bytes += size;
-        mutations.push(mutation);
-        if (sampling) options.samples!.into.push({ key: key.toString(), before, after: 'delete' in mutation ? null : (Object.values(mutation)[0] as Entity).toObject() });
+        if (decision.action === 'put') puts.push(decision.entity);
+        else deletes.push(decision.key);
+        if (sampling) options.samples!.into.push({ key: key.toString(), before, after: decision.action === 'put' ? decision.entity.toObject() : null });
       }
       delta.scanned++;
       if (decision) count(decision, delta, warnings);
     }
     consumed++;
   }
-  return { consumed, delta, warnings, mutations };
+  return { consumed, delta, warnings, puts, deletes };
 }
 
 /** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */
@@ -94,12 +97,6 @@ async function decide(
     addWarning(warnings, 'Failed and skipped', `${entity.key} (${errorMessage(error).slice(0, 200)})`);
     return undefined;
   }
-}
-
-function toMutation(decision: EntityDecision): Mutation | undefined {
-  if (decision.action === 'put') return { upsert: decision.entity };
-  if (decision.action === 'delete') return { delete: decision.key };
-  return undefined;
 }
 
 function count(decision: EntityDecision, delta: Counts, warnings: Warnings): void {

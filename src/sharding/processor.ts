@@ -151,10 +151,8 @@ class Slice {
         // Keys all done by another worker: nothing to record.
         if (!state.done && lastKey === stored.lastKey) return { consumed: applied.consumed, state: stored, wrote: false };
         tx.upsert(encodeShard(state));
-        for (const m of applied.mutations) {
-          if ('delete' in m) tx.delete(m.delete);
-          else tx.upsert(Object.values(m)[0] as Entity);
-        }
+        for (const entity of applied.puts) tx.upsert(entity);
+        for (const key of applied.deletes) tx.delete(key);
         return { consumed: applied.consumed, state, delta: applied.delta, wrote: true };
       },
       {
