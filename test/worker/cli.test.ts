@@ -2,19 +2,9 @@ import { Recorder } from '../../src/migrations';
 import { loadRun, type RunningWorker } from '../../src/worker';
 import { runCli, tempApp } from '../support/cli';
 import type { Datastore } from '../../src/datastore';
-import { counterValues, FAST_QUEUE, graphOf, inProcessWorker, SECRET, seedCounters, singleFlavour, startTasks, TAG_MIGRATION, waitForRun, type TasksHarness } from './support/harness';
+import { counterValues, FAST_QUEUE, graphOf, INCREMENT_MIGRATION, inProcessWorker, SECRET, seedCounters, singleFlavour, startTasks, TAG_MIGRATION, type TasksHarness, waitForRun } from './support/harness';
 
-const SLOW_INCREMENT = `
-import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
-export default defineMigration({
-  operations: [
-    new MapFunctionOnEntities('Counter', async (c) => {
-      await new Promise((r) => setTimeout(r, 5));
-      c.set('n', Number(c.get('n') ?? 0) + 1);
-    }, { shardCount: 3, batchSize: 20 }),
-  ],
-});
-`;
+const SLOW_INCREMENT = INCREMENT_MIGRATION('{ shardCount: 3, batchSize: 20 }', 5);
 
 const lines = (stdout: string): Record<string, unknown>[] => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 

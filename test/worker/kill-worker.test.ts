@@ -2,20 +2,10 @@ import type { Datastore } from '../../src/datastore';
 import { operationRunId, Recorder } from '../../src/migrations';
 import { shardedEngine, startRun } from '../../src/worker';
 import { tempApp } from '../support/cli';
-import { counterValues, graphOf, SECRET, seedCounters, singleFlavour, startTasks, waitForRun, type TasksHarness } from './support/harness';
+import { counterValues, graphOf, INCREMENT_MIGRATION, SECRET, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
 import { freePort, spawnWorker, type WorkerProcess } from './support/worker-process';
 
-const SLOW_INCREMENT = `
-import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
-export default defineMigration({
-  operations: [
-    new MapFunctionOnEntities('Counter', async (c) => {
-      await new Promise((r) => setTimeout(r, 4));
-      c.set('n', Number(c.get('n') ?? 0) + 1);
-    }, { shardCount: 3, batchSize: 20 }),
-  ],
-});
-`;
+const SLOW_INCREMENT = INCREMENT_MIGRATION('{ shardCount: 3, batchSize: 20 }', 4);
 
 let h: TasksHarness;
 let store: Datastore;

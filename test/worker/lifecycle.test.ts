@@ -2,19 +2,9 @@ import type { Datastore } from '../../src/datastore';
 import { MigrationLock, operationRunId, Recorder } from '../../src/migrations';
 import { runOwner, shardedEngine, startRun, type RunningWorker } from '../../src/worker';
 import { tempApp } from '../support/cli';
-import { counterValues, graphOf, inProcessWorker, runThroughTasks, seedCounters, singleFlavour, startTasks, waitForRun, type TasksHarness } from './support/harness';
+import { counterValues, graphOf, INCREMENT_MIGRATION, inProcessWorker, runThroughTasks, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
 
-const SLOW_INCREMENT = `
-import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
-export default defineMigration({
-  operations: [
-    new MapFunctionOnEntities('Counter', async (c) => {
-      await new Promise((r) => setTimeout(r, 3));
-      c.set('n', Number(c.get('n') ?? 0) + 1);
-    }, { shardCount: 2, batchSize: 20 }),
-  ],
-});
-`;
+const SLOW_INCREMENT = INCREMENT_MIGRATION('{ shardCount: 2, batchSize: 20 }', 3);
 
 const THROWS_ON_C7 = `
 import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';

@@ -129,11 +129,15 @@ export async function counterValues(store: Datastore, kind = 'Counter'): Promise
   return values;
 }
 
-export const INCREMENT_MIGRATION = (options = '{ shardCount: 3, batchSize: 40 }') => `
+/** A migration adding 1 to every Counter's `n`; `delayMs` per entity makes it slow enough to interrupt. */
+export const INCREMENT_MIGRATION = (options = '{ shardCount: 3, batchSize: 40 }', delayMs = 0) => `
 import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
 export default defineMigration({
   operations: [
-    new MapFunctionOnEntities('Counter', (c) => { c.set('n', Number(c.get('n') ?? 0) + 1); }, ${options}),
+    new MapFunctionOnEntities('Counter', async (c) => {
+      ${delayMs ? `await new Promise((r) => setTimeout(r, ${delayMs}));` : ''}
+      c.set('n', Number(c.get('n') ?? 0) + 1);
+    }, ${options}),
   ],
 });
 `;
