@@ -49,9 +49,9 @@ test('reset() forgets queues, tasks, tombstones and counters', async () => {
   }
 });
 
-test('the CLI prints CLOUD_TASKS_EMULATOR_HOST, serves the API and exits cleanly on SIGTERM', async () => {
+test('npm run emulator -- --no-datastore prints CLOUD_TASKS_EMULATOR_HOST, serves the API and exits cleanly on SIGTERM', async () => {
   const root = path.resolve(__dirname, '..', '..');
-  const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['emulator/cloud-tasks-cli.ts', '--port', '0'], {
+  const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['emulator/cli.ts', '--no-datastore'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,7 +61,7 @@ test('the CLI prints CLOUD_TASKS_EMULATOR_HOST, serves the API and exits cleanly
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        const match = /^CLOUD_TASKS_EMULATOR_HOST=(\S+)$/m.exec(output);
+        const match = /^export CLOUD_TASKS_EMULATOR_HOST=(\S+)$/m.exec(output);
         if (match?.[1]) resolve(match[1]);
       });
       child.on('exit', (code) => reject(new Error(`CLI exited early with ${code}: ${output}`)));

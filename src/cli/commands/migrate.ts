@@ -56,7 +56,6 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
             onEvent: (e) => reporter.event(e),
           },
         );
-        reporter.close();
         if (argv.json) jsonLine({ event: 'summary', ...summary });
       } finally {
         reporter.close();
