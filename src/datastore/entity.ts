@@ -17,10 +17,16 @@ export class Entity {
   key: Key;
   private readonly properties: Map<string, ValueProto>;
   private dirty = false;
+  /**
+   * Set on an entity read with a property mask: it holds only these properties (those it has of them),
+   * and it is written with the same mask, so that the properties it was not read with stay as stored.
+   */
+  readonly partialOf?: readonly string[];
 
-  constructor(key: Key, properties: Record<string, ValueProto> | Map<string, ValueProto> = {}) {
+  constructor(key: Key, properties: Record<string, ValueProto> | Map<string, ValueProto> = {}, partialOf?: readonly string[]) {
     this.key = key;
     this.properties = properties instanceof Map ? new Map(properties) : new Map(Object.entries(properties));
+    this.partialOf = partialOf;
   }
 
   /** A new, unsaved entity from plain values. */
@@ -31,9 +37,15 @@ export class Entity {
     return entity;
   }
 
-  static fromProto(proto: EntityProto): Entity {
+  /**
+   * An entity as read. With `mask` (the lookup's property mask) it is partial, unless the backend sent
+   * properties outside the mask: a backend that ignores masks sent it whole, and whole it is written.
+   */
+  static fromProto(proto: EntityProto, mask?: readonly string[]): Entity {
     if (!proto.key) throw new DsMigrateError('DATASTORE', 'Datastore returned an entity without a key.');
-    return new Entity(Key.fromProto(proto.key), proto.properties ?? {});
+    const properties = proto.properties ?? {};
+    const partial = mask && Object.keys(properties).every((name) => mask.includes(name)) ? mask : undefined;
+    return new Entity(Key.fromProto(proto.key), properties, partial);
   }
 
   get changed(): boolean {
@@ -127,6 +139,7 @@ export class Entity {
 
   /** A copy with every property byte-for-byte, under another key (copies of kinds and namespaces). */
   copy(key: Key = this.key): Entity {
+    if (this.partialOf) throw new DsMigrateError('BAD_INPUT', `${this.key} was read with only some properties (${this.partialOf.join(', ')}), so it cannot be copied.`, { key: this.key.toString() });
     const copy = new Entity(key, this.properties);
     copy.dirty = true;
     return copy;

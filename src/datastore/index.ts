@@ -1,5 +1,6 @@
 export { Datastore, type Mutation, type RpcEvent, type RpcMethod, type StoreOptions } from './store';
 export { Transaction } from './transaction';
+export { honoursPropertyMasks } from './property-masks';
 export { Entity, type SetOptions } from './entity';
 export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';
 export { GeoPoint, Double, decodeValue, encodeValue, valueTypeOf, isIndexed, type Value, type ValueType, type ValueProto, type EntityProto } from './values';

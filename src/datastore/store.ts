@@ -116,10 +116,14 @@ export class Datastore {
   // ---- lookups ----
 
   /** Entities for the keys, in the same order (undefined where missing). */
-  async lookup(keys: readonly Key[], transaction?: Uint8Array | string): Promise<(Entity | undefined)[]> {
+  /**
+   * The entities at these keys (undefined where missing). With `properties`, only those are read (a
+   * property mask): the entities come back partial (see Entity.partialOf), and are written partially.
+   */
+  async lookup(keys: readonly Key[], transaction?: Uint8Array | string, properties?: readonly string[]): Promise<(Entity | undefined)[]> {
     const found = new Map<string, Entity>();
     const batches = chunkBy(keys, MAX_LOOKUP_KEYS);
-    await Promise.all(batches.map((batch) => this.limit(() => this.lookupBatch(batch, found, transaction))));
+    await Promise.all(batches.map((batch) => this.limit(() => this.lookupBatch(batch, found, transaction, properties))));
     return keys.map((k) => found.get(k.toString()));
   }
 
@@ -127,7 +131,7 @@ export class Datastore {
     return (await this.lookup([key], transaction))[0];
   }
 
-  private async lookupBatch(keys: readonly Key[], found: Map<string, Entity>, transaction?: Uint8Array | string): Promise<void> {
+  private async lookupBatch(keys: readonly Key[], found: Map<string, Entity>, transaction?: Uint8Array | string, properties?: readonly string[]): Promise<void> {
     let pending: google.datastore.v1.IKey[] = keys.map((k) => k.toProto(this.projectId, this.databaseId));
     // The server may defer some keys; ask again for those until none is left.
     while (pending.length > 0) {
@@ -136,6 +140,7 @@ export class Datastore {
         databaseId: this.databaseId,
         keys: pending,
         readOptions: transaction ? { transaction } : undefined,
+        propertyMask: properties ? { paths: properties.map(propertyPath) } : undefined,
       };
       this.emit({ method: 'lookup', keys: pending.length, transactional: transaction !== undefined });
       const call = () => this.client.lookup(request, NO_GAX_RETRY);
@@ -146,7 +151,7 @@ export class Datastore {
         throw this.translate(error);
       }
       for (const result of response.found ?? []) {
-        const entity = Entity.fromProto(result.entity!);
+        const entity = Entity.fromProto(result.entity!, properties);
         found.set(entity.key.toString(), entity);
       }
       pending = response.deferred ?? [];
@@ -157,9 +162,12 @@ export class Datastore {
 
   mutationProto(mutation: Mutation): MutationProto {
     if ('delete' in mutation) return { delete: mutation.delete.toProto(this.projectId, this.databaseId) };
-    if ('upsert' in mutation) return { upsert: mutation.upsert.toProto(this.projectId, this.databaseId) };
-    if ('insert' in mutation) return { insert: mutation.insert.toProto(this.projectId, this.databaseId) };
-    return { update: mutation.update.toProto(this.projectId, this.databaseId) };
+    if ('insert' in mutation) {
+      if (mutation.insert.partialOf) throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
+      return { insert: mutation.insert.toProto(this.projectId, this.databaseId) };
+    }
+    const [kind, entity] = 'upsert' in mutation ? (['upsert', mutation.upsert] as const) : (['update', mutation.update] as const);
+    return { [kind]: entity.toProto(this.projectId, this.databaseId), propertyMask: partialMask(entity) };
   }
 
   /** Non-transactional writes, split into legal commits and sent in parallel. */
@@ -360,6 +368,22 @@ export class Datastore {
     )[0];
     return (response.keys ?? []).map((k) => Key.fromProto(k));
   }
+}
+
+/** A partial entity's write mask; a property set outside it would be silently dropped, so that is refused. */
+function partialMask(entity: Entity): google.datastore.v1.IPropertyMask | undefined {
+  const mask = entity.partialOf;
+  if (!mask) return undefined;
+  const outside = entity.names().filter((name) => !mask.includes(name));
+  if (outside.length > 0) {
+    throw new DsMigrateError('BAD_INPUT', `${entity.key} was read with only ${mask.join(', ')}; it cannot be written with ${outside.join(', ')} set.`, { key: entity.key.toString() });
+  }
+  return { paths: mask.map(propertyPath) };
+}
+
+/** A property name as a mask path: names with a dot or a backslash are escaped, as the API requires. */
+function propertyPath(name: string): string {
+  return /[.\\`]/.test(name) ? `\`${name.replace(/[\\`]/g, (c) => `\\${c}`)}\`` : name;
 }
 
 function mutationBytes(m: MutationProto): number {

@@ -16,9 +16,10 @@ export class Transaction {
     readonly id: Uint8Array | string,
   ) {}
 
-  lookup(keys: readonly Key[]): Promise<(Entity | undefined)[]> {
+  /** With `properties`, reads only those (see Datastore.lookup). */
+  lookup(keys: readonly Key[], properties?: readonly string[]): Promise<(Entity | undefined)[]> {
     this.ensureOpen();
-    return this.store.lookup(keys, this.id);
+    return this.store.lookup(keys, this.id, properties);
   }
 
   async get(key: Key): Promise<Entity | undefined> {

@@ -62,6 +62,11 @@ export class AddFieldData extends Operation {
     return new RemoveFieldData(this.ref, this.name, { ...this.scanOptions(), reverse: { default: value, overwrite, indexed } });
   }
 
+  /** A default made from the entity reads all of it. */
+  override get touchedProperties(): readonly string[] | undefined {
+    return typeof this.addOptions.default === 'function' ? undefined : this.touching(this.name);
+  }
+
   async apply(entity: Entity): Promise<EntityDecision> {
     if (entity.has(this.name) && !this.addOptions.overwrite) return { action: 'skip' };
     const given = this.addOptions.default;

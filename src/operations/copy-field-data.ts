@@ -40,6 +40,10 @@ export class CopyFieldData extends Operation {
     return `the values "${this.to}" held before the copy are not kept.`;
   }
 
+  override get touchedProperties(): readonly string[] {
+    return this.touching(this.from, this.to);
+  }
+
   apply(entity: Entity): EntityDecision {
     const source = entity.raw(this.from);
     if (!source) return { action: 'skip' };

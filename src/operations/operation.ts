@@ -100,6 +100,16 @@ export abstract class Operation implements ShardWork {
     return [];
   }
 
+  /** Unknown here: an operation that decides on a few named properties says which (see ShardWork). */
+  get touchedProperties(): readonly string[] | undefined {
+    return undefined;
+  }
+
+  /** These properties and the filters' (which are checked again on every entity read). */
+  protected touching(...names: string[]): readonly string[] {
+    return [...new Set([...names, ...this.scope.filters.map((f) => f.property)])];
+  }
+
   abstract apply(entity: Entity, related: readonly (Entity | undefined)[], context: ApplyContext): EntityDecision | Promise<EntityDecision>;
 
   /** The line `describe` starts with, e.g. `Set Person.colour to "blue" where missing`. */

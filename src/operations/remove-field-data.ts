@@ -41,6 +41,10 @@ export class RemoveFieldData extends Operation {
     return `the removed values of "${this.name}" are gone. To allow a reverse that re-adds a default, declare it: new RemoveFieldData(kind, '${this.name}', {reverse: {default: ...}}).`;
   }
 
+  override get touchedProperties(): readonly string[] {
+    return this.touching(this.name);
+  }
+
   apply(entity: Entity): EntityDecision {
     return entity.delete(this.name) ? { action: 'put', entity } : { action: 'skip' };
   }

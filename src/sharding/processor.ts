@@ -1,4 +1,4 @@
-import { Key, type Datastore, type Entity, type Transaction } from '../datastore';
+import { honoursPropertyMasks, Key, type Datastore, type Entity, type Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch } from './apply';
 import { batchLength } from './batcher';
@@ -50,7 +50,8 @@ export async function runShardSlice(options: SliceOptions): Promise<SliceResult>
   checkPlanMatches(plan, options.work, index);
   const state = shardEntity ? decodeShard(shardEntity) : freshShard(runId, index, plan.shards[index]);
   if (state.done) return { done: true, state };
-  return new Slice(options, plan, state, shardEntity !== undefined).run();
+  const touched = options.work.touchedProperties && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
+  return new Slice(options, plan, state, shardEntity !== undefined, touched).run();
 }
 
 interface BatchOutcome {
@@ -72,6 +73,8 @@ class Slice {
     private readonly plan: RunPlan,
     private state: ShardState,
     private hasCheckpoint: boolean,
+    /** The only properties the batches read and write (a property mask), or all. */
+    private readonly touched: readonly string[] | undefined,
   ) {
     this.size = options.work.batchSize;
     this.source = keySource(options.store, options.work, state, options.prefetched);
@@ -134,7 +137,8 @@ class Slice {
     return store.transaction(
       async (tx) => {
         const batch = keys.slice(0, take);
-        const found = await readAll(tx, [ckptKey, ...batch, ...batch.flatMap((k) => work.relatedKeys(k))]);
+        const others = [ckptKey, ...batch.flatMap((k) => work.relatedKeys(k))];
+        const found = this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
         const stored = this.storedState(found.get(ckptKey.toString()), expected);
         if (stored.done) return { consumed: batch.length, state: stored, wrote: false };
         const applied = await applyBatch(work, batch, found, { doneThrough: stored.lastKey, byteBudget: store.maxRequestBytes * BYTE_HEADROOM, migration, dryRun: false });
@@ -181,8 +185,12 @@ class Slice {
   }
 }
 
-/** The entities at these keys (deduplicated), by key string, read in parallel requests inside the transaction. */
-async function readAll(tx: Transaction, keys: readonly Key[]): Promise<Map<string, Entity>> {
+/**
+ * The entities at these keys (deduplicated), by key string, read in parallel requests inside the
+ * transaction: `keys` with only `properties` when given, and `wholeKeys` (the checkpoint, a copy's
+ * targets) in full alongside.
+ */
+async function readAll(tx: Transaction, keys: readonly Key[], properties?: readonly string[], wholeKeys: readonly Key[] = []): Promise<Map<string, Entity>> {
   const unique = new Map<string, Key>();
   for (const key of keys) unique.set(key.toString(), key);
   const names = [...unique.keys()];
@@ -190,8 +198,10 @@ async function readAll(tx: Transaction, keys: readonly Key[]): Promise<Map<strin
   const step = Math.max(1, Math.ceil(all.length / LOOKUP_PARALLELISM));
   const starts: number[] = [];
   for (let i = 0; i < all.length; i += step) starts.push(i);
-  const results = await Promise.all(starts.map((i) => tx.lookup(all.slice(i, i + step))));
-  const found = new Map<string, Entity>();
+  const [found, results] = await Promise.all([
+    wholeKeys.length > 0 ? readAll(tx, wholeKeys) : new Map<string, Entity>(),
+    Promise.all(starts.map((i) => tx.lookup(all.slice(i, i + step), properties))),
+  ]);
   results.forEach((entities, chunk) => entities.forEach((entity, i) => entity && found.set(names[starts[chunk] + i], entity)));
   return found;
 }

@@ -28,6 +28,11 @@ export interface ShardWork {
   /** Entities per transaction, at most MAX_BATCH. */
   readonly batchSize: number;
   readonly skipErrors: boolean;
+  /**
+   * Every property `apply` reads or writes, when that is known ahead: where the backend honours property
+   * masks, batches then read and write only these, and the rest of each entity is neither sent nor touched.
+   */
+  readonly touchedProperties?: readonly string[];
   /** Other keys the batch's transaction must read for this entity (a copy's target). */
   relatedKeys(key: Key): readonly Key[];
   /** Decides one entity, given the related entities read in the same transaction (undefined where missing). */
