@@ -2,6 +2,7 @@ import { v1 } from '@google-cloud/datastore';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { grpc, type CallOptions } from 'google-gax';
 import { DsMigrateError, errorMessage } from '../errors';
+import { keysQueryRpc, type KeysQueryRpc } from './keys-query';
 
 export interface ConnectionOptions {
   /** Falls back to DATASTORE_PROJECT_ID, GOOGLE_CLOUD_PROJECT, then (real project) the credentials' project. */
@@ -35,6 +36,8 @@ export interface ResolvedConnection {
   databaseId: string;
   emulatorHost?: string;
   client: DatastoreRpc;
+  /** Keys-only queries, decoded straight to keys (see keys-query.ts). */
+  keysQuery: KeysQueryRpc;
 }
 
 /** The fallback project on an emulator, which accepts any id. */
@@ -71,7 +74,7 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
   if (emulatorHost) {
     await checkEmulator(emulatorHost);
     const [servicePath, port] = splitHost(emulatorHost);
-    const client: DatastoreRpc = new v1.DatastoreClient({
+    const gapic = new v1.DatastoreClient({
       servicePath,
       port,
       sslCreds: grpc.credentials.createInsecure(),
@@ -79,7 +82,7 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
       // A universe domain given up front stops google-auth from probing the metadata server (and warning).
       clientOptions: { universeDomain: 'googleapis.com' },
     });
-    return { projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT, databaseId, emulatorHost, client };
+    return { projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT, databaseId, emulatorHost, client: gapic, keysQuery: keysQueryRpc(gapic) };
   }
   const gapic = new v1.DatastoreClient({ projectId: explicitProject, keyFilename: options.keyFilename });
   try {
@@ -105,7 +108,7 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
       );
     }
   }
-  return { projectId, databaseId, client };
+  return { projectId, databaseId, client, keysQuery: keysQueryRpc(gapic) };
 }
 
 function splitHost(host: string): [string, number] {

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
 import { openConnection, type ConnectionOptions, type ResolvedConnection } from './connection';
+import type { KeysQueryRpc } from './keys-query';
 import { Entity } from './entity';
 import { Key } from './keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
@@ -40,6 +41,12 @@ export interface StoreOptions extends ConnectionOptions {
 type MutationProto = google.datastore.v1.IMutation;
 type RawClient = ResolvedConnection['client'];
 
+interface QueryPage<T> {
+  items: T[];
+  endCursor?: Uint8Array | string;
+  moreResults: string;
+}
+
 // Our own retry (withRetry) decides; gax's built-in one would double the waits and hide the error.
 /** Longer than the 60 s after which Firestore frees an abandoned transaction's locks. */
 const TRANSACTION_RETRY_MS = 90_000;
@@ -56,6 +63,7 @@ export class Datastore {
   readonly databaseId: string;
   readonly emulatorHost?: string;
   private readonly client: RawClient;
+  private readonly keysQuery: KeysQueryRpc;
   private readonly options: StoreOptions;
   private entityGroupLimit: number | null | undefined;
   private aggregationSupported: boolean | undefined;
@@ -68,6 +76,7 @@ export class Datastore {
     this.databaseId = connection.databaseId;
     this.emulatorHost = connection.emulatorHost;
     this.client = connection.client;
+    this.keysQuery = connection.keysQuery;
     this.options = options;
     const configured = options.maxEntityGroupsPerTransaction ?? 'auto';
     this.entityGroupLimit = configured === 'auto' ? undefined : configured;
@@ -260,49 +269,52 @@ export class Datastore {
    * continued with its cursor only when the server stops early (the classic backend pages at 300),
    * so a shard's scan costs one query start, never one per batch.
    */
-  async *queryBatches(spec: QuerySpec): AsyncGenerator<Entity[]> {
-    const query = buildQuery(spec, this.projectId, this.databaseId);
-    let remaining = spec.limit;
-    let cursor: Uint8Array | string | undefined;
-    let next: Promise<google.datastore.v1.IRunQueryResponse> | undefined = this.runQueryPage(query, spec.namespace, cursor, remaining);
-    try {
-      while (next) {
-        const response = await next;
-        next = undefined;
-        const batch = response.batch!;
-        const results = batch.entityResults ?? [];
-        if (remaining !== undefined) remaining -= results.length;
-        const more = batch.moreResults as unknown as string;
-        const finished =
-          results.length === 0 || more === 'NO_MORE_RESULTS' || more === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
-        // Ask for the next page while the caller works on this one.
-        if (!finished) next = this.runQueryPage(query, spec.namespace, batch.endCursor ?? undefined, remaining);
-        if (results.length > 0) yield results.map((r) => Entity.fromProto(r.entity!));
-      }
-    } finally {
-      // A caller that stops early leaves the prefetched page behind; its failure must not go unhandled.
-      next?.catch(() => undefined);
-    }
+  queryBatches(spec: QuerySpec): AsyncGenerator<Entity[]> {
+    return this.pages(spec, async (request) => {
+      const [response] = await this.client.runQuery(request, QUERY_CALL);
+      const batch = response.batch!;
+      return { items: (batch.entityResults ?? []).map((r) => Entity.fromProto(r.entity!)), endCursor: batch.endCursor ?? undefined, moreResults: String(batch.moreResults) };
+    });
   }
 
   async *query(spec: QuerySpec): AsyncGenerator<Entity> {
     for await (const batch of this.queryBatches(spec)) yield* batch;
   }
 
-  async *keys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<Key[]> {
-    for await (const batch of this.queryBatches({ ...spec, keysOnly: true })) yield batch.map((e) => e.key);
+  /** Like queryBatches, keys only, decoded straight from the wire. */
+  keys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<Key[]> {
+    return this.pages({ ...spec, keysOnly: true }, async (request) => {
+      const page = await this.keysQuery(request, QUERY_CALL.timeout!);
+      return { items: page.keys, endCursor: page.endCursor, moreResults: page.moreResults };
+    });
   }
 
-  private runQueryPage(query: google.datastore.v1.IQuery, namespace: string | undefined, cursor: Uint8Array | string | undefined, limit: number | undefined) {
-    const page = { ...query, startCursor: cursor, limit: limit !== undefined ? { value: limit } : query.limit };
-    return this.retrying(async () => {
-      this.emit({ method: 'runQuery' });
-      const [response] = await this.client.runQuery(
-        { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(namespace), query: page },
-        QUERY_CALL,
-      );
-      return response;
-    });
+  private async *pages<T>(spec: QuerySpec, run: (request: google.datastore.v1.IRunQueryRequest) => Promise<QueryPage<T>>): AsyncGenerator<T[]> {
+    const query = buildQuery(spec, this.projectId, this.databaseId);
+    const partitionId = this.partition(spec.namespace);
+    let remaining = spec.limit;
+    const fetch = (cursor: Uint8Array | string | undefined) =>
+      this.retrying(() => {
+        this.emit({ method: 'runQuery' });
+        const page = { ...query, startCursor: cursor, limit: remaining !== undefined ? { value: remaining } : query.limit };
+        return run({ projectId: this.projectId, databaseId: this.databaseId, partitionId, query: page });
+      });
+    let next: Promise<QueryPage<T>> | undefined = fetch(undefined);
+    try {
+      while (next) {
+        const { items, endCursor, moreResults } = await next;
+        next = undefined;
+        if (remaining !== undefined) remaining -= items.length;
+        const finished =
+          items.length === 0 || moreResults === 'NO_MORE_RESULTS' || moreResults === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
+        // Ask for the next page while the caller works on this one.
+        if (!finished) next = fetch(endCursor);
+        if (items.length > 0) yield items;
+      }
+    } finally {
+      // A caller that stops early leaves the prefetched page behind; its failure must not go unhandled.
+      next?.catch(() => undefined);
+    }
   }
 
   /** The number of entities, where the backend can count cheaply (aggregation); otherwise undefined. */
