@@ -22,7 +22,7 @@ import { dryRunOperation } from './dry-run';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from './executor';
 
 export interface LocalExecutorOptions {
-  /** Shards processed at once; 4 by default. */
+  /** Shards processed at once; 8 by default, as for `dsmigrate migrate`. */
   concurrency?: number;
   /** A slice's time budget: after it the shard checkpoints and carries on in a new slice (as a Cloud Task would). */
   sliceBudgetMs?: number;
@@ -41,7 +41,7 @@ export class LocalExecutor implements Executor {
   private readonly sliceBudgetMs: number;
 
   constructor(options: LocalExecutorOptions = {}) {
-    this.concurrency = options.concurrency ?? 4;
+    this.concurrency = options.concurrency ?? 8;
     this.sliceBudgetMs = options.sliceBudgetMs ?? 60_000;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: concurrency must be a whole number ≥ 1, not ${options.concurrency}.`);
     if (!(this.sliceBudgetMs > 0)) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: sliceBudgetMs must be positive, not ${options.sliceBudgetMs}.`);

@@ -16,10 +16,11 @@ export const OVERSAMPLING = 32;
 /** Shards per namespace when the count comes from the kind's size. */
 export const MAX_DEFAULT_SHARDS = 32;
 /**
- * Keys per page when cutting from the stream: few queries (each costs a scan of the kind on the
- * Firestore-mode emulator) against bounded memory (decoding a page of keys briefly takes ~1.2 KB a key).
+ * Keys per page when cutting from the stream: few queries (each costs a scan and sort of the whole kind
+ * on the Firestore-mode emulator, and one started mid-run also sorts the versions written since) against
+ * bounded memory (a page's keys take ~250 bytes each; see keys-query.ts).
  */
-export const PAGE_KEYS = 50_000;
+export const PAGE_KEYS = 250_000;
 /** Target keys per shard when cutting from the stream. */
 export const STREAM_SHARD_KEYS = 2_500;
 const MAX_SHARDS_PER_PAGE = 20;
@@ -119,7 +120,8 @@ export async function* cutFromStream(store: Datastore, target: SplitTarget, curs
   for (;;) {
     const page: Key[] = [];
     for await (const keys of store.keys({ kind: target.kind, namespace: target.namespace, filters: pushedDown(target.filters), from: start, orderByKey: true, limit: pageKeys + 1 })) {
-      page.push(...keys);
+      // One batch can be the whole page: too many keys to spread as arguments.
+      for (const key of keys) page.push(key);
     }
     const next = page.length > pageKeys ? page[pageKeys] : undefined;
     if (next) page.length = pageKeys;
