@@ -13,6 +13,8 @@ export interface PathElement {
 export type IdOrName = string | number | bigint;
 
 const INT64_MAX = 9223372036854775807n;
+/** Each key's toString, made once (outside the key, so that keys still compare equal field by field). */
+const keyStrings = new WeakMap<Key, string>();
 
 /**
  * An immutable Datastore key: namespace plus full ancestor path. Projects and databases belong to the
@@ -90,10 +92,15 @@ export class Key {
     return Key.compare(this, other) === 0 && this.namespace === other.namespace;
   }
 
-  /** A stable, readable and unique string, used in messages and as a map key. */
+  /** A stable, readable and unique string, used in messages and as a map key (made once: batches look keys up by it often). */
   toString(): string {
-    const path = this.path.map((e) => `${e.kind}:${e.id ?? (e.name !== undefined ? JSON.stringify(e.name) : '?')}`).join('/');
-    return this.namespace ? `[${this.namespace}]${path}` : path;
+    let text = keyStrings.get(this);
+    if (text === undefined) {
+      const path = this.path.map((e) => `${e.kind}:${e.id ?? (e.name !== undefined ? JSON.stringify(e.name) : '?')}`).join('/');
+      text = this.namespace ? `[${this.namespace}]${path}` : path;
+      keyStrings.set(this, text);
+    }
+    return text;
   }
 
   toProto(projectId: string, databaseId = ''): KeyProto {
