@@ -14,7 +14,9 @@ describeEachFlavour('increment through Cloud Tasks under faults', (ctx) => {
     const store = await ctx.connect();
     const n = 900;
     await seedCounters(store, n);
-    const dir = tempApp({ 'migrations/0001_increment.ts': INCREMENT_MIGRATION(), 'migrations/0002_tag.ts': TAG_MIGRATION });
+    // 48 shards make 60 dispatches or more, so that 10% duplicates do happen (with 3 shards there were
+    // about 19, and a run could see none).
+    const dir = tempApp({ 'migrations/0001_increment.ts': INCREMENT_MIGRATION('{ shardCount: 48, batchSize: 40 }'), 'migrations/0002_tag.ts': TAG_MIGRATION });
     const graph = await graphOf(dir);
     const worker = await inProcessWorker(h, store, graph);
     h.emulator.setFaults({ failFraction: 0.2, duplicateFraction: 0.1, seed: 11 });
