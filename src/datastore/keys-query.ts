@@ -21,8 +21,8 @@ const BYTES = 2;
 /**
  * Keys-only queries through the gapic client's own channel (its credentials and address), with a
  * response decoder of our own. gax turns every result into a dozen objects on the way to a key (the
- * entity, its version, two timestamps, a cursor, then plain copies of each): about 1.2 KB and a
- * microsecond per key, and on the Firestore-mode emulator one page is the whole kind. Reading only
+ * entity, its version, two timestamps, a cursor, then plain copies of each): about 1.2 KB and 10 µs
+ * per key, and on the Firestore-mode emulator one page is the whole kind. Reading only
  * the keys from the bytes takes a fraction of that, so a kind's keys fit in one page and one query.
  */
 export function keysQueryRpc(gapic: { initialize(): Promise<unknown> }): KeysQueryRpc {

@@ -124,9 +124,8 @@ export class Datastore {
 
   // ---- lookups ----
 
-  /** Entities for the keys, in the same order (undefined where missing). */
   /**
-   * The entities at these keys (undefined where missing). With `properties`, only those are read (a
+   * The entities at these keys, in the same order (undefined where missing). With `properties`, only those are read (a
    * property mask): the entities come back partial (see Entity.partialOf), and are written partially.
    */
   async lookup(keys: readonly Key[], transaction?: Uint8Array | string, properties?: readonly string[]): Promise<(Entity | undefined)[]> {
