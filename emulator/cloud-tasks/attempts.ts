@@ -2,10 +2,11 @@ import { status } from '@grpc/grpc-js';
 import { retriesExhausted, retryDelayMs } from './backoff';
 import type { DeliveryOutcome, Deliverer } from './deliverer';
 import { buildDispatchRequest, type TokenSources } from './dispatch-request';
-import type { FaultInjector } from './faults';
+import type { FaultInjector, FaultRoll } from './faults';
 import { rpcCodeForHttpStatus } from './http-status';
-import type { Attempt, PreviousFailure, RpcStatus } from './model';
+import type { Attempt, PreviousFailure, RpcStatus, TaskRecord } from './model';
 import { shortName } from './names';
+import type { OutgoingRequest } from './outgoing-request';
 import type { Delivery, Queue } from './queue';
 import type { EmulatorStats } from './stats';
 import type { Store } from './store';
@@ -35,10 +36,8 @@ export class AttemptRunner {
    * already marked as dispatched when this returns its promise.
    */
   async run(queue: Queue, delivery: Delivery): Promise<void> {
-    if (delivery.kind === 'duplicate') return this.redeliver(delivery.request, delivery.deadlineMs);
+    if (delivery.kind === 'duplicate') return this.redeliver(delivery.request, delivery.deadlineMs, 'duplicates');
     const { task } = delivery;
-    const { stats, faults, deliverer } = this.deps;
-    const now = Date.now();
     const request = buildDispatchRequest(
       task.target,
       {
@@ -51,6 +50,18 @@ export class AttemptRunner {
       },
       this.deps.tokens,
     );
+    const roll = this.deps.faults.roll();
+    const attempt = this.attempt(queue, task, request, roll);
+    if (roll.fail || !roll.overlappingDuplicate) return attempt;
+    // Sent beside the attempt rather than queued: a glitch of delivery, not a dispatch, so neither the
+    // rate limit nor max_concurrent_dispatches holds it back. The attempt's outcome does not wait for
+    // it (a retry may overlap it too), but this promise does, so that idle() and stop() see it.
+    await Promise.all([attempt, this.redeliver(request, task.dispatchDeadlineMs, 'overlappingDuplicates')]);
+  }
+
+  private async attempt(queue: Queue, task: TaskRecord, request: OutgoingRequest, roll: FaultRoll): Promise<void> {
+    const { stats, deliverer } = this.deps;
+    const now = Date.now();
     const attempt: Attempt = { scheduleTime: task.scheduleTime, dispatchTime: now };
     task.inFlight = true;
     task.scheduleToken += 1; // any queued entry for it is now stale
@@ -58,10 +69,10 @@ export class AttemptRunner {
     task.firstAttempt ??= attempt;
     task.lastAttempt = attempt;
     stats.dispatches += 1;
-    const roll = faults.roll();
     const generation = this.generation;
 
-    const outcome = await deliverer.deliver(request, task.dispatchDeadlineMs, roll.fail);
+    const fault = roll.fail ? 'fail' : roll.lostAnswer ? 'lose-answer' : 'none';
+    const outcome = await deliverer.deliver(request, task.dispatchDeadlineMs, fault);
     if (outcome.kind === 'aborted' || generation !== this.generation) return; // stopping, or reset meanwhile
     if (outcome.kind !== 'injected') stats.requestsSent += 1;
     const finishedAt = Date.now();
@@ -93,13 +104,15 @@ export class AttemptRunner {
     queue.schedule(task);
   }
 
-  private async redeliver(request: Parameters<Deliverer['deliver']>[0], deadlineMs: number): Promise<void> {
+  /** A repeat delivery whose outcome the task never learns of; only counted. */
+  private async redeliver(request: OutgoingRequest, deadlineMs: number, counter: 'duplicates' | 'overlappingDuplicates'): Promise<void> {
     const generation = this.generation;
-    const outcome = await this.deps.deliverer.deliver(request, deadlineMs, false);
+    const outcome = await this.deps.deliverer.deliver(request, deadlineMs, 'none');
     if (outcome.kind === 'aborted' || generation !== this.generation) return;
-    this.deps.stats.duplicates += 1;
+    this.deps.stats[counter] += 1;
     this.deps.stats.requestsSent += 1;
-    this.deps.log(`duplicate delivery of ${request.headers['X-CloudTasks-TaskName'] ?? request.url}: ${statusOf(outcome).message}`);
+    const what = counter === 'duplicates' ? 'duplicate' : 'overlapping duplicate';
+    this.deps.log(`${what} delivery of ${request.headers['X-CloudTasks-TaskName'] ?? request.url}: ${statusOf(outcome).message}`);
   }
 
   private count(outcome: DeliveryOutcome, succeeded: boolean): void {
@@ -107,6 +120,7 @@ export class AttemptRunner {
     if (succeeded) stats.successes += 1;
     else stats.failures += 1;
     if (outcome.kind === 'injected') stats.injectedFailures += 1;
+    if (outcome.kind === 'lost-answer') stats.lostAnswers += 1;
     if (outcome.kind === 'timeout') stats.timeouts += 1;
   }
 }
@@ -119,6 +133,11 @@ function statusOf(outcome: DeliveryOutcome): RpcStatus {
       return { code: status.UNAVAILABLE, message: 'HTTP status 503 (injected by the emulator, not sent)' };
     case 'timeout':
       return { code: status.DEADLINE_EXCEEDED, message: 'dispatch deadline exceeded' };
+    case 'lost-answer':
+      return {
+        code: status.DEADLINE_EXCEEDED,
+        message: `dispatch deadline exceeded (injected by the emulator: the target answered HTTP ${outcome.status}, the answer was lost)`,
+      };
     case 'network-error':
       return { code: status.UNAVAILABLE, message: `request failed: ${outcome.message}` };
     case 'aborted':

@@ -1,26 +1,35 @@
 import { sendHttp, type HttpOutcome } from './http-send';
 import type { OutgoingRequest } from './outgoing-request';
 
-export type DeliveryOutcome = HttpOutcome | { kind: 'injected' };
+export type DeliveryOutcome = HttpOutcome | { kind: 'injected' } | { kind: 'lost-answer'; status: number };
+
+/** A fault to inject into one delivery: none, a failure without sending, or losing a 2xx answer. */
+export type DeliveryFault = 'none' | 'fail' | 'lose-answer';
 
 /**
  * Performs deliveries: the configured latency, then either an injected failure or the real HTTP
- * request. Keeps every delivery abortable so that stop() leaves nothing running.
+ * request, whose 2xx answer may then be lost. Keeps every delivery abortable so that stop() leaves
+ * nothing running.
  */
 export class Deliverer {
   private readonly controllers = new Set<AbortController>();
 
   constructor(private readonly latencyMs: () => number) {}
 
-  async deliver(request: OutgoingRequest, deadlineMs: number, injectFailure: boolean): Promise<DeliveryOutcome> {
+  async deliver(request: OutgoingRequest, deadlineMs: number, fault: DeliveryFault): Promise<DeliveryOutcome> {
     const controller = new AbortController();
     this.controllers.add(controller);
     try {
       const latency = this.latencyMs();
       if (latency > 0 && !(await sleep(latency, controller.signal))) return { kind: 'aborted' };
       if (controller.signal.aborted) return { kind: 'aborted' };
-      if (injectFailure) return { kind: 'injected' };
-      return await sendHttp(request, deadlineMs, controller.signal);
+      if (fault === 'fail') return { kind: 'injected' };
+      const outcome = await sendHttp(request, deadlineMs, controller.signal);
+      // The target did the work, but the queue never hears so, as when the answer is lost on its way back.
+      if (fault === 'lose-answer' && outcome.kind === 'response' && outcome.status >= 200 && outcome.status < 300) {
+        return { kind: 'lost-answer', status: outcome.status };
+      }
+      return outcome;
     } finally {
       this.controllers.delete(controller);
     }

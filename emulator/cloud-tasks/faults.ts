@@ -1,10 +1,21 @@
-/** Fault injection: which dispatches fail or repeat, decided by a random source tests can seed. */
+/** Fault injection: which dispatches fail, repeat or lose their answer, decided by a random source tests can seed. */
 
 export interface FaultOptions {
   /** Fraction (0..1) of dispatches that are not sent and count as a 503 from the target, then retried. */
   failFraction?: number;
   /** Fraction (0..1) of successful dispatches that are delivered a second time (at-least-once delivery). */
   duplicateFraction?: number;
+  /**
+   * Fraction (0..1) of dispatches that the target answers with a 2xx but whose answer never reaches
+   * the queue: the attempt counts as a missed dispatch deadline (reported at once, not after the
+   * deadline) and the task is retried with the queue's backoff, although its work was done.
+   */
+  lostAnswerFraction?: number;
+  /**
+   * Fraction (0..1) of dispatches sent to the target that are sent twice at the same moment, so that
+   * two deliveries of the task run at once (at-least-once delivery without any ordering).
+   */
+  overlappingDuplicateFraction?: number;
   /** Milliseconds waited before each dispatch (and each duplicate delivery). */
   latencyMs?: number;
 }
@@ -27,6 +38,8 @@ export function seededRandom(seed: number): RandomSource {
 export interface FaultRoll {
   fail: boolean;
   duplicate: boolean;
+  lostAnswer: boolean;
+  overlappingDuplicate: boolean;
 }
 
 function checkFraction(name: string, value: number): number {
@@ -37,6 +50,8 @@ function checkFraction(name: string, value: number): number {
 export class FaultInjector {
   private failFraction = 0;
   private duplicateFraction = 0;
+  private lostAnswerFraction = 0;
+  private overlappingDuplicateFraction = 0;
   private latency = 0;
 
   constructor(
@@ -44,14 +59,20 @@ export class FaultInjector {
     private random: RandomSource,
   ) {
     // Only the fault fields: a `seed` among the caller's options must not replace `random`.
-    const { failFraction, duplicateFraction, latencyMs } = initial;
-    this.update({ failFraction, duplicateFraction, latencyMs });
+    const { failFraction, duplicateFraction, lostAnswerFraction, overlappingDuplicateFraction, latencyMs } = initial;
+    this.update({ failFraction, duplicateFraction, lostAnswerFraction, overlappingDuplicateFraction, latencyMs });
   }
 
   update(changes: FaultOptions & { seed?: number }): void {
     if (changes.failFraction !== undefined) this.failFraction = checkFraction('failFraction', changes.failFraction);
     if (changes.duplicateFraction !== undefined) {
       this.duplicateFraction = checkFraction('duplicateFraction', changes.duplicateFraction);
+    }
+    if (changes.lostAnswerFraction !== undefined) {
+      this.lostAnswerFraction = checkFraction('lostAnswerFraction', changes.lostAnswerFraction);
+    }
+    if (changes.overlappingDuplicateFraction !== undefined) {
+      this.overlappingDuplicateFraction = checkFraction('overlappingDuplicateFraction', changes.overlappingDuplicateFraction);
     }
     if (changes.latencyMs !== undefined) {
       if (!(changes.latencyMs >= 0)) throw new RangeError(`latencyMs must be >= 0, got ${changes.latencyMs}`);
@@ -61,7 +82,13 @@ export class FaultInjector {
   }
 
   current(): Required<FaultOptions> {
-    return { failFraction: this.failFraction, duplicateFraction: this.duplicateFraction, latencyMs: this.latency };
+    return {
+      failFraction: this.failFraction,
+      duplicateFraction: this.duplicateFraction,
+      lostAnswerFraction: this.lostAnswerFraction,
+      overlappingDuplicateFraction: this.overlappingDuplicateFraction,
+      latencyMs: this.latency,
+    };
   }
 
   get latencyMs(): number {
@@ -69,12 +96,23 @@ export class FaultInjector {
   }
 
   /**
-   * Decides one dispatch's fate. Both numbers are always drawn, so with a seed the n-th dispatch
-   * gets the same decisions whatever the fractions or the order in which handlers answer.
+   * Decides one dispatch's fate. The numbers are always drawn, so with a seed the n-th dispatch
+   * gets the same decisions whatever the fractions or the order in which handlers answer: two
+   * (fail, duplicate), then two more (lost answer, overlapping duplicate) only while either of those
+   * faults is on, so that seeds chosen before they existed keep their sequences.
    */
   roll(): FaultRoll {
     const failDraw = this.random();
     const duplicateDraw = this.random();
-    return { fail: failDraw < this.failFraction, duplicate: duplicateDraw < this.duplicateFraction };
+    const laterFaultsOn = this.lostAnswerFraction > 0 || this.overlappingDuplicateFraction > 0;
+    // 1 is never below a fraction: no lost answer, no overlap.
+    const lostAnswerDraw = laterFaultsOn ? this.random() : 1;
+    const overlappingDraw = laterFaultsOn ? this.random() : 1;
+    return {
+      fail: failDraw < this.failFraction,
+      duplicate: duplicateDraw < this.duplicateFraction,
+      lostAnswer: lostAnswerDraw < this.lostAnswerFraction,
+      overlappingDuplicate: overlappingDraw < this.overlappingDuplicateFraction,
+    };
   }
 }

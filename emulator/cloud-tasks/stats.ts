@@ -8,13 +8,17 @@ export interface EmulatorStats {
   failures: number;
   /** The part of `failures` that fault injection caused (not sent to the target). */
   injectedFailures: number;
+  /** The part of `failures` that the target answered with a 2xx, but whose answer was lost (lostAnswerFraction). */
+  lostAnswers: number;
   /** Attempts that hit their dispatch deadline. */
   timeouts: number;
   /** Extra deliveries of tasks that had already succeeded (duplicateFraction). */
   duplicates: number;
+  /** Extra deliveries sent together with an attempt, running at the same time (overlappingDuplicateFraction). */
+  overlappingDuplicates: number;
   /** Tasks given up on after their queue's retry limits. */
   dropped: number;
-  /** HTTP requests actually sent: dispatches minus injected failures, plus duplicates. */
+  /** HTTP requests actually sent: dispatches minus injected failures, plus both kinds of duplicates. */
   requestsSent: number;
 }
 
@@ -23,8 +27,10 @@ export const emptyStats = (): EmulatorStats => ({
   successes: 0,
   failures: 0,
   injectedFailures: 0,
+  lostAnswers: 0,
   timeouts: 0,
   duplicates: 0,
+  overlappingDuplicates: 0,
   dropped: 0,
   requestsSent: 0,
 });

@@ -1,27 +1,6 @@
-import { seededRandom, type CloudTasksEmulatorOptions } from '../../emulator/cloud-tasks';
-import { seconds, startHarness, uniqueParent, type Harness } from './support/harness';
-
-/** Each test gets its own emulator, so that its random sequence starts from the seed. */
-async function withHarness(options: CloudTasksEmulatorOptions, body: (h: Harness, queue: string) => Promise<void>): Promise<void> {
-  const h = await startHarness(options);
-  try {
-    const parent = uniqueParent();
-    const queue = `${parent}/queues/faulty`;
-    await h.client.createQueue({
-      parent,
-      queue: { name: queue, retryConfig: { maxAttempts: -1, minBackoff: seconds(0.01), maxBackoff: seconds(0.01) } },
-    });
-    await body(h, queue);
-  } finally {
-    await h.close();
-  }
-}
-
-async function createTasks(h: Harness, queue: string, count: number): Promise<string[]> {
-  const ids = Array.from({ length: count }, (_, i) => `t${i}`);
-  for (const id of ids) await h.client.createTask({ parent: queue, task: { name: `${queue}/tasks/${id}`, httpRequest: { url: h.target.url() } } });
-  return ids;
-}
+import { seededRandom } from '../../emulator/cloud-tasks';
+import { seconds, uniqueParent } from './support/harness';
+import { createTasks, withFaultyQueue } from './support/faulty-queue';
 
 /**
  * Every dispatch draws two numbers (fail, duplicate) in turn, so how many injected failures and
@@ -47,7 +26,7 @@ function predict(seed: number, tasks: number, failFraction: number, duplicateFra
 test('failFraction: that share of dispatches fails without being sent, and every task still arrives exactly once', async () => {
   const expected = predict(7, 20, 0.5, 0);
   expect(expected.failures).toBeGreaterThan(0);
-  await withHarness({ seed: 7, failFraction: 0.5 }, async (h, queue) => {
+  await withFaultyQueue({ seed: 7, failFraction: 0.5 }, async (h, queue) => {
     const ids = await createTasks(h, queue, 20);
     await h.emulator.idle({ queue });
     for (const id of ids) expect(h.target.requestsFor(id)).toHaveLength(1);
@@ -56,8 +35,10 @@ test('failFraction: that share of dispatches fails without being sent, and every
       successes: 20,
       failures: expected.failures,
       injectedFailures: expected.failures,
+      lostAnswers: 0,
       timeouts: 0,
       duplicates: 0,
+      overlappingDuplicates: 0,
       dropped: 0,
       requestsSent: 20,
     });
@@ -74,7 +55,7 @@ test('failFraction: that share of dispatches fails without being sent, and every
 test('duplicateFraction: that share of successful tasks is delivered a second time, identically', async () => {
   const expected = predict(3, 20, 0, 0.5);
   expect(expected.duplicates).toBeGreaterThan(0);
-  await withHarness({ seed: 3, duplicateFraction: 0.5 }, async (h, queue) => {
+  await withFaultyQueue({ seed: 3, duplicateFraction: 0.5 }, async (h, queue) => {
     const ids = await createTasks(h, queue, 20);
     await h.emulator.idle({ queue });
     const twice = ids.filter((id) => h.target.requestsFor(id).length === 2);
@@ -90,7 +71,7 @@ test('duplicateFraction: that share of successful tasks is delivered a second ti
 });
 
 test('faults change at run time; tasks that always fail are dropped after max_attempts', async () => {
-  await withHarness({ failFraction: 1 }, async (h) => {
+  await withFaultyQueue({ failFraction: 1 }, async (h) => {
     const parent = uniqueParent();
     const queue = `${parent}/queues/limited`;
     await h.client.createQueue({
@@ -103,7 +84,7 @@ test('faults change at run time; tasks that always fail are dropped after max_at
     expect(h.target.requests).toHaveLength(0);
 
     h.emulator.setFaults({ failFraction: 0 });
-    expect(h.emulator.faults()).toEqual({ failFraction: 0, duplicateFraction: 0, latencyMs: 0 });
+    expect(h.emulator.faults()).toEqual({ failFraction: 0, duplicateFraction: 0, lostAnswerFraction: 0, overlappingDuplicateFraction: 0, latencyMs: 0 });
     await h.client.createTask({ parent: queue, task: { name: `${queue}/tasks/after`, httpRequest: { url: h.target.url() } } });
     await h.emulator.idle({ queue });
     expect(h.target.requestsFor('after')).toHaveLength(1);
@@ -114,7 +95,7 @@ test('faults change at run time; tasks that always fail are dropped after max_at
 test('an injected random source decides which dispatches fail', async () => {
   // fail draw, duplicate draw per dispatch: fail the first attempt, let the second through.
   const draws = [0.1, 0.9, 0.9, 0.9];
-  await withHarness({ failFraction: 0.5, random: () => draws.shift() ?? 0.9 }, async (h, queue) => {
+  await withFaultyQueue({ failFraction: 0.5, random: () => draws.shift() ?? 0.9 }, async (h, queue) => {
     await createTasks(h, queue, 1);
     await h.emulator.idle({ queue });
     const [only] = h.target.requestsFor('t0');
@@ -125,7 +106,7 @@ test('an injected random source decides which dispatches fail', async () => {
 });
 
 test('latencyMs delays every dispatch', async () => {
-  await withHarness({ latencyMs: 250 }, async (h, queue) => {
+  await withFaultyQueue({ latencyMs: 250 }, async (h, queue) => {
     const created = Date.now();
     await createTasks(h, queue, 2);
     await h.emulator.idle({ queue });
