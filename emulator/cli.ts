@@ -1,9 +1,11 @@
 /**
  * `npm run emulator [-- --flavour classic] [--port N] [--tasks-port N] [--no-tasks] [--no-datastore]
- *   [--tombstone-ms N] [--fail-fraction F] [--duplicate-fraction F] [--latency-ms N] [--seed N] [--verbose]`
+ *   [--tombstone-ms N] [--fail-fraction F] [--duplicate-fraction F] [--lost-answer-fraction F]
+ *   [--overlapping-duplicate-fraction F] [--latency-ms N] [--seed N] [--verbose]`
  * Starts a Datastore emulator (Firestore in Datastore mode by default) and the Cloud Tasks emulator,
  * prints the environment to point dsmigrate and the app at them, and stops both on Ctrl-C or SIGTERM.
- * The fault flags inject failures, duplicate deliveries and latency into the Cloud Tasks emulator.
+ * The fault flags inject failures, duplicate deliveries (after or during the first), lost answers and
+ * latency into the Cloud Tasks emulator.
  */
 import { parseArgs } from 'node:util';
 import { startCloudTasksEmulator, type CloudTasksEmulatorOptions } from './cloud-tasks';
@@ -25,6 +27,8 @@ function tasksOptions(values: Record<string, string | boolean | undefined>): Clo
   set('tombstoneMs', numberOption(values, 'tombstone-ms'));
   set('failFraction', numberOption(values, 'fail-fraction'));
   set('duplicateFraction', numberOption(values, 'duplicate-fraction'));
+  set('lostAnswerFraction', numberOption(values, 'lost-answer-fraction'));
+  set('overlappingDuplicateFraction', numberOption(values, 'overlapping-duplicate-fraction'));
   set('latencyMs', numberOption(values, 'latency-ms'));
   set('seed', numberOption(values, 'seed'));
   if (values.verbose) options.log = (line) => process.stderr.write(`${line}\n`);
@@ -42,6 +46,8 @@ async function main(): Promise<void> {
       'tombstone-ms': { type: 'string' },
       'fail-fraction': { type: 'string' },
       'duplicate-fraction': { type: 'string' },
+      'lost-answer-fraction': { type: 'string' },
+      'overlapping-duplicate-fraction': { type: 'string' },
       'latency-ms': { type: 'string' },
       seed: { type: 'string' },
       verbose: { type: 'boolean', default: false },

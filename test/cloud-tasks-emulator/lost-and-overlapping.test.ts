@@ -1,8 +1,11 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { protos } from '@google-cloud/tasks';
-import { seededRandom } from '../../emulator/cloud-tasks';
+import { seededRandom, tasksClientFor } from '../../emulator/cloud-tasks';
 import { createTasks, withFaultyQueue } from './support/faulty-queue';
-import { codeOf, millis, seconds, sleep, type Harness } from './support/harness';
+import { codeOf, millis, seconds, sleep, uniqueParent, type Harness } from './support/harness';
+import { TargetServer } from './support/target-server';
 
 type Task = protos.google.cloud.tasks.v2.ITask;
 
@@ -205,5 +208,55 @@ describe('overlappingDuplicateFraction', () => {
       },
       { retryConfig: { maxAttempts: 2 } },
     );
+  });
+});
+
+describe('npm run emulator flags', () => {
+  const root = path.resolve(__dirname, '..', '..');
+  const startCli = (args: string[]): { child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; stderr: () => string } => {
+    const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['emulator/cli.ts', '--no-datastore', ...args], { cwd: root });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))), stderr: () => stderr };
+  };
+
+  test('--lost-answer-fraction and --overlapping-duplicate-fraction reach the emulator', async () => {
+    const cli = startCli(['--lost-answer-fraction', '1', '--overlapping-duplicate-fraction', '1', '--seed', '1']);
+    const target = await TargetServer.start();
+    try {
+      const host = await new Promise<string>((resolve, reject) => {
+        let output = '';
+        cli.child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /^export CLOUD_TASKS_EMULATOR_HOST=(\S+)$/m.exec(output);
+          if (match?.[1]) resolve(match[1]);
+        });
+        cli.child.on('exit', (code) => reject(new Error(`CLI exited early with ${code}: ${output}${cli.stderr()}`)));
+      });
+      const client = tasksClientFor(host);
+      const parent = uniqueParent();
+      const queue = `${parent}/queues/flags`;
+      await client.createQueue({ parent, queue: { name: queue, retryConfig: { maxAttempts: 2, minBackoff: seconds(0.01), maxBackoff: seconds(0.01) } } });
+      await client.createTask({ parent: queue, task: { name: `${queue}/tasks/t0`, httpRequest: { url: target.url() } } });
+      // Two attempts, each sent twice at once and answered 200, each answer lost: then dropped.
+      await target.waitForRequests(4);
+      const task = `${queue}/tasks/t0`;
+      for (let tries = 0; (await codeOf(client.getTask({ name: task }))) !== status.NOT_FOUND; tries += 1) {
+        if (tries > 1000) throw new Error('the task was never dropped');
+        await sleep(10);
+      }
+      expect(target.requestsFor('t0').map((r) => r.retryCount).sort()).toEqual([0, 0, 1, 1]);
+      await client.close();
+    } finally {
+      cli.child.kill('SIGTERM');
+      await target.close();
+    }
+    expect(await cli.exited).toBe(0);
+  });
+
+  test('a fraction out of range is refused with exit code 2', async () => {
+    const cli = startCli(['--overlapping-duplicate-fraction', '2']);
+    expect(await cli.exited).toBe(2);
+    expect(cli.stderr()).toMatch(/overlappingDuplicateFraction must be between 0 and 1, got 2/);
   });
 });
