@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'LOCKED'
   | 'CONFLICT'
+  | 'UNIQUE_VIOLATION'
   | 'OPERATION_FAILED'
   | 'CLOUD_TASKS'
   | 'ABORTED';
@@ -44,6 +45,7 @@ const EXIT_CODES: Record<ErrorCode, ExitCode> = {
   MIGRATION_FAILED: 1,
   LOCKED: 3,
   CONFLICT: 1,
+  UNIQUE_VIOLATION: 1,
   OPERATION_FAILED: 1,
   CLOUD_TASKS: 1,
   ABORTED: 1,

@@ -1,8 +1,11 @@
 import { Datastore, Entity, Key, type FilterOp, type IdOrName, type PropertyFilter, type QuerySpec, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { checkValue, describeValue, fieldIndexed, isPlainObject, storedValue, validateFieldSpec, type FieldSpec } from './fields';
+import pLimit from 'p-limit';
+import { validateIndexes, type CompositeIndex, type IndexEntry } from './composite-indexes';
+import { checkValue, describeValue, fieldIndexed, isPlainObject, renameOf, storedValue, validateFieldSpec, type FieldSpec } from './fields';
 import { kindOf } from './kind-ref';
 import { registerModel } from './registry';
+import { deleteWithMarkers, saveWithMarkers, uniqueValueOf, type UniqueFields } from './unique';
 
 export type FieldMap = Record<string, FieldSpec>;
 
@@ -10,9 +13,11 @@ type ValueOf<S> = S extends FieldSpec<infer T> ? (S extends { nullable: true } ?
 /** The JavaScript shape of a model's values. */
 export type ValuesOf<F extends FieldMap> = { [K in keyof F]: ValueOf<F[K]> };
 
-export interface ModelOptions {
+export interface ModelOptions<F extends FieldMap = FieldMap> {
   /** The namespace used when a call gives none; '' (the default namespace) otherwise. */
   namespace?: string;
+  /** Composite indexes the app's queries need; `dsmigrate indexes` writes them to index.yaml. */
+  indexes?: readonly CompositeIndex<keyof F & string>[];
 }
 
 /** A loaded or new entity seen through a model: typed values, plus the lossless entity underneath. */
@@ -39,6 +44,16 @@ export interface QueryOptions<F extends FieldMap> {
 const RESERVED_FIELD = /^__.*__$/;
 
 /**
+ * A save in a transaction touches the entity's group plus, per unique field, the new value's marker, the old
+ * value's marker and the owner of a conflicting marker. Eight keeps that within the classic backend's 25 entity
+ * groups per transaction (CLASSIC_ENTITY_GROUP_LIMIT in src/datastore/limits.ts).
+ */
+const MAX_UNIQUE_FIELDS = 8;
+
+/** Saves and deletes of models with unique fields run one transaction per entity, this many at once. */
+const MARKED_WRITE_CONCURRENCY = 8;
+
+/**
  * A model of a kind. Loading fills missing fields with their defaults in memory and never writes;
  * saving writes the model's fields with their index settings and keeps every property the model does
  * not know, so that a removed field's data stays until RemoveFieldData removes it.
@@ -47,8 +62,11 @@ export class Model<F extends FieldMap = FieldMap> {
   readonly kind: string;
   readonly fields: Readonly<F>;
   readonly namespace: string;
+  /** The composite indexes, checked against the fields. */
+  readonly indexes: readonly IndexEntry[];
+  private readonly unique: UniqueFields | undefined;
 
-  constructor(kind: string, fields: F, options: ModelOptions = {}) {
+  constructor(kind: string, fields: F, options: ModelOptions<F> = {}) {
     this.kind = kindOf(kind);
     if (!isPlainObject(fields)) throw new DsMigrateError('MODEL_DEFINITION', `Model ${this.kind}: fields must be an object of field definitions.`, { kind: this.kind });
     const checked: FieldMap = {};
@@ -58,8 +76,26 @@ export class Model<F extends FieldMap = FieldMap> {
       }
       checked[name] = validateFieldSpec(this.kind, name, spec);
     }
+    checkRenames(this.kind, checked);
     this.fields = Object.freeze(checked) as Readonly<F>;
     this.namespace = options.namespace ?? '';
+    this.indexes = Object.freeze(validateIndexes(this.kind, checked, options.indexes));
+    const uniqueFields = Object.keys(checked).filter((name) => checked[name].unique);
+    if (uniqueFields.length > MAX_UNIQUE_FIELDS) {
+      throw new DsMigrateError('MODEL_DEFINITION', `Model ${this.kind} has ${uniqueFields.length} unique fields; at most ${MAX_UNIQUE_FIELDS} fit in one transaction with their markers.`, {
+        kind: this.kind,
+      });
+    }
+    this.unique = uniqueFields.length
+      ? { kind: this.kind, fields: uniqueFields, valueOf: (entity, name) => uniqueValueOf(this.kind, name, entity, this.storedProperty(entity, name)) }
+      : undefined;
+  }
+
+  /** The property holding a field's value: its own, or during a rename the old one when the new is missing. */
+  private storedProperty(entity: Entity, name: string): string | undefined {
+    if (entity.has(name)) return name;
+    const rename = renameOf(this.fields[name]);
+    return rename && entity.has(rename.name) ? rename.name : undefined;
   }
 
   key(id: IdOrName, options: KeyOptions = {}): Key {
@@ -90,7 +126,10 @@ export class Model<F extends FieldMap = FieldMap> {
     if (entity.key.kind !== this.kind) {
       throw new DsMigrateError('BAD_INPUT', `Entity ${entity.key} is not of kind ${this.kind}.`, { kind: this.kind, key: entity.key.toString() });
     }
-    const values = this.resolveValues(entity.key, (name, spec) => (entity.has(name) ? fromStored(spec, entity.get(name), this.kind, entity.key, name) : undefined));
+    const values = this.resolveValues(entity.key, (name, spec) => {
+      const property = this.storedProperty(entity, name);
+      return property === undefined ? undefined : fromStored(spec, entity.get(property), this.kind, entity.key, name);
+    });
     return { key: entity.key, entity, values };
   }
 
@@ -106,7 +145,11 @@ export class Model<F extends FieldMap = FieldMap> {
     return out as ValuesOf<F>;
   }
 
-  /** The entity to write: the model's fields encoded by type with their index setting, unknown properties kept. */
+  /**
+   * The entity to write: the model's fields encoded by type with their index setting, unknown properties kept.
+   * A field being renamed is also written under its old name until the rename is complete, so that code still
+   * reading the old name, and CopyFieldData running meanwhile, see the latest value.
+   */
   toEntity(instance: ModelInstance<ValuesOf<F>>): Entity {
     const entity = instance.entity.key.equals(instance.key) ? instance.entity : instance.entity.copy(instance.key);
     for (const [name, spec] of Object.entries(this.fields)) {
@@ -114,6 +157,8 @@ export class Model<F extends FieldMap = FieldMap> {
       const reason = checkValue(spec, value);
       if (reason) throw typeMismatch(this.kind, instance.key, name, reason);
       entity.set(name, storedValue(spec, value), { indexed: fieldIndexed(spec) });
+      const rename = renameOf(spec);
+      if (rename && !rename.complete) entity.set(rename.name, storedValue(spec, value), { indexed: fieldIndexed(spec) });
     }
     return entity;
   }
@@ -137,15 +182,26 @@ export class Model<F extends FieldMap = FieldMap> {
     return out;
   }
 
+  /**
+   * Writes the instances. With unique fields, each entity is written in its own transaction with its markers
+   * (see unique.ts), so one refused value does not stop the others: those saved stay saved, and the first
+   * failure is thrown once all have finished.
+   */
   async save(store: Datastore, instances: ModelInstance<ValuesOf<F>> | readonly ModelInstance<ValuesOf<F>>[]): Promise<void> {
     const list = Array.isArray(instances) ? instances : [instances as ModelInstance<ValuesOf<F>>];
     const entities = list.map((i) => this.toEntity(i));
-    await store.save(entities);
+    const unique = this.unique;
+    if (unique) await eachSettled(entities, (entity) => store.transaction((tx) => saveWithMarkers(tx, unique, entity)));
+    else await store.save(entities);
     list.forEach((instance, i) => (instance.entity = entities[i]));
   }
 
+  /** Deletes the entities; with unique fields, each with the markers it holds, in its own transaction. */
   async delete(store: Datastore, refs: readonly (Key | IdOrName)[], options: { namespace?: string } = {}): Promise<void> {
-    await store.delete(refs.map((r) => this.toKey(r, options.namespace)));
+    const keys = refs.map((r) => this.toKey(r, options.namespace));
+    const unique = this.unique;
+    if (unique) await eachSettled(keys, (key) => store.transaction((tx) => deleteWithMarkers(tx, unique, key)));
+    else await store.delete(keys);
   }
 
   private querySpec(options: QueryOptions<F>): QuerySpec {
@@ -164,6 +220,32 @@ export class Model<F extends FieldMap = FieldMap> {
       filters.push({ property: clause.field, op: clause.op, value: value as Value });
     }
     return { kind: this.kind, namespace: options.namespace ?? options.ancestor?.namespace ?? this.namespace, filters, ancestor: options.ancestor, limit: options.limit };
+  }
+}
+
+/** Runs `fn` on every item, a few at a time; throws the first failure after all have finished. */
+async function eachSettled<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  const limit = pLimit(MARKED_WRITE_CONCURRENCY);
+  const results = await Promise.allSettled(items.map((item) => limit(() => fn(item))));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** A rename's old name must be free: a field of the model under that name would be written twice over. */
+function checkRenames(kind: string, fields: FieldMap): void {
+  const claimed = new Map<string, string>();
+  for (const [name, spec] of Object.entries(fields)) {
+    const rename = renameOf(spec);
+    if (!rename) continue;
+    if (rename.name in fields) {
+      throw new DsMigrateError('MODEL_DEFINITION', `Model ${kind}: field "${name}" is renamed from "${rename.name}", which is still a field of the model; remove the old field.`, {
+        kind,
+        field: name,
+      });
+    }
+    const twin = claimed.get(rename.name);
+    if (twin) throw new DsMigrateError('MODEL_DEFINITION', `Model ${kind}: fields "${twin}" and "${name}" are both renamed from "${rename.name}".`, { kind, field: name });
+    claimed.set(rename.name, name);
   }
 }
 
@@ -205,6 +287,6 @@ function fromStored(spec: FieldSpec, value: Value | undefined, kind: string, key
 }
 
 /** Defines a model of a kind; `defineModel('Person', {colour: field.string({default: 'blue'})})`. */
-export function defineModel<F extends FieldMap>(kind: string, fields: F, options: ModelOptions = {}): Model<F> {
+export function defineModel<F extends FieldMap>(kind: string, fields: F, options: ModelOptions<F> = {}): Model<F> {
   return registerModel(new Model(kind, fields, options));
 }

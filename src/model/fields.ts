@@ -25,7 +25,27 @@ export interface FieldOptions<T> {
   nullable?: boolean;
   /** false excludes the property from indexes. Defaults to true (false for json and blob). */
   indexed?: boolean;
+  /**
+   * At most one entity of the kind (per namespace) holds each value; the model's saves enforce it with a marker
+   * entity per value (see unique.ts). Nulls and missing values are not unique. Scalar types only.
+   */
+  unique?: boolean;
+  /** The field's previous property name while a rename is under way (see RenamedFrom). */
+  renamedFrom?: string | RenamedFrom;
 }
+
+/**
+ * A rename in progress: loads fall back to the old property `name` when the new one is missing, and saves write
+ * the value under both names until `complete` is set (after CopyFieldData has copied every entity), when saves
+ * write only the new name.
+ */
+export interface RenamedFrom {
+  name: string;
+  complete?: boolean;
+}
+
+/** Types whose values can be unique: arrays, blobs, embedded entities and json have no single comparable value. */
+export const UNIQUE_TYPES: readonly FieldType[] = ['string', 'integer', 'double', 'boolean', 'timestamp', 'key', 'geoPoint'];
 
 /** A field, in the plain form that can also be stored (runtime models) and is validated by defineModel. */
 export interface FieldSpec<T = unknown> extends FieldOptions<T> {
@@ -130,7 +150,19 @@ export function validateFieldSpec(kind: string, name: string, spec: unknown, pat
   if (typed.type === 'array') {
     if (!typed.items) fail('is an array without an element type (field.array(field.string()))');
     if (typed.items!.type === 'array') fail('is an array of arrays, which Datastore cannot store');
+    if (typed.items!.unique !== undefined || typed.items!.renamedFrom !== undefined) fail('sets unique or renamedFrom on its element type; set them on the field itself');
     validateFieldSpec(kind, name, typed.items, `${path}[]`);
+  }
+  if (typed.unique !== undefined && typeof typed.unique !== 'boolean') fail('has unique set to something other than true or false');
+  if (typed.unique && !UNIQUE_TYPES.includes(typed.type)) {
+    fail(`is ${typed.type}, which cannot be unique; unique fields are ${UNIQUE_TYPES.join(', ')}`);
+  }
+  if (typed.renamedFrom !== undefined) {
+    const rename = renameOf(typed);
+    if (!rename || typeof rename.name !== 'string' || !rename.name || /^__.*__$/.test(rename.name) || (rename.complete !== undefined && typeof rename.complete !== 'boolean')) {
+      fail("has an invalid renamedFrom: give the old property's name, or {name, complete: true} once the data is copied");
+    }
+    if (rename!.name === name) fail('is renamed from itself');
   }
   if (typed.indexed === true && (typed.type === 'json' || typed.type === 'entity')) {
     // Allowed for entity in Datastore, but a JSON text over 1500 bytes cannot be indexed at all.
@@ -161,6 +193,13 @@ export function storedValue(spec: FieldSpec, value: unknown): Value {
     default:
       return value as Value;
   }
+}
+
+/** The field's rename, in one shape whichever way it was declared. */
+export function renameOf(spec: FieldSpec): RenamedFrom | undefined {
+  const from = spec.renamedFrom;
+  if (from === undefined) return undefined;
+  return typeof from === 'string' ? { name: from, complete: false } : from;
 }
 
 /** Where the model puts the field in indexes (json and blobs are unindexed unless said otherwise). */

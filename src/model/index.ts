@@ -1,4 +1,21 @@
 export { defineModel, Model, type FieldMap, type ValuesOf, type ModelInstance, type ModelOptions, type QueryOptions, type KeyOptions } from './define-model';
-export { field, FIELD_TYPES, checkValue, validateFieldSpec, storedValue, fieldIndexed, type FieldSpec, type FieldType, type FieldOptions, type FieldValueMap } from './fields';
+export {
+  field,
+  FIELD_TYPES,
+  UNIQUE_TYPES,
+  checkValue,
+  validateFieldSpec,
+  storedValue,
+  fieldIndexed,
+  renameOf,
+  type FieldSpec,
+  type FieldType,
+  type FieldOptions,
+  type FieldValueMap,
+  type RenamedFrom,
+} from './fields';
 export { kindOf, type KindRef } from './kind-ref';
-export { modelFor, hasModel, registerModel } from './registry';
+export { modelFor, hasModel, registerModel, registeredModels } from './registry';
+export { UNIQUE_MARKER_KIND, uniqueValueOf, markerKey, type UniqueValue, type UniqueFields } from './unique';
+export { validateIndexes, type CompositeIndex, type IndexDirection, type IndexEntry } from './composite-indexes';
+export { indexYaml } from './index-yaml';

@@ -24,3 +24,8 @@ export function modelFor<M extends Named = Named>(kind: string): M {
 export function hasModel(kind: string): boolean {
   return models.has(kind);
 }
+
+/** Every registered model, the latest of each kind, in the order their kinds were first defined. */
+export function registeredModels(): Named[] {
+  return [...models.values()];
+}
