@@ -32,16 +32,16 @@ async function expectGone(h: Harness, queue: string, ids: readonly string[]): Pr
  */
 function predict(seed: number, tasks: number, lostAnswerFraction: number, overlappingFraction: number): { lostAnswers: number; overlapping: number } {
   const random = seededRandom(seed);
-  let answered = 0;
+  let done = 0;
   let lostAnswers = 0;
   let overlapping = 0;
-  while (answered < tasks) {
+  while (done < tasks) {
     random(); // fail
     random(); // duplicate
     const lost = random() < lostAnswerFraction;
     if (random() < overlappingFraction) overlapping += 1;
     if (lost) lostAnswers += 1;
-    else answered += 1;
+    else done += 1;
   }
   return { lostAnswers, overlapping };
 }
