@@ -2,10 +2,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, taskPath, type QueuePath, type TaskPayload, type TasksApi } from '../executors/cloud-tasks';
 import { errorMessage } from '../errors';
 import type { Authenticator } from './auth';
-import { BodyTooLargeError, headerValue, readBody, sendJson } from './http';
+import { BodyReadError, DEFAULT_READ_DEADLINE_MS, headerValue, readBody, sendJson } from './http';
 import type { Pipeline } from './pipeline';
 
 export type Severity = 'INFO' | 'WARNING' | 'ERROR';
+
+// Cloud Tasks' task id alphabet and length.
+const TASK_ID = /^[A-Za-z0-9_-]{1,500}$/;
+
+/** The whole body of an answer to a request not (yet) authenticated. */
+const REFUSALS = { 401: 'unauthenticated', 403: 'forbidden', 408: 'request timeout', 413: 'payload too large' } as const;
 
 /** One line per request; printed as JSON, which Cloud Logging reads as a structured entry. */
 export interface WorkerLogEntry {
@@ -21,9 +27,11 @@ export interface WorkerHandlerOptions {
   authenticator: Authenticator;
   /** With `queue`, lets the worker delete a permanently bad task so Cloud Tasks stops retrying it. */
   tasks?: TasksApi;
-  /** The project and location of the queue tasks come from (the queue's own id arrives in a header). */
+  /** The queue tasks come from: the only one the worker deletes tasks in. */
   queue?: QueuePath;
   log?: (entry: WorkerLogEntry) => void;
+  /** Time to send the body, from when the headers are in; default DEFAULT_READ_DEADLINE_MS. */
+  readDeadlineMs?: number;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -33,14 +41,18 @@ export function jsonLog(entry: WorkerLogEntry): void {
 }
 
 /**
- * The worker endpoint, as a plain node:http handler (express and fastify accept it too). Every
- * request is authenticated before anything else is looked at. Answers:
+ * The worker endpoint, as a plain node:http handler (express and fastify accept it too). The body
+ * is read within a size limit and a deadline, then the request is authenticated before anything
+ * else is looked at. Answers:
  * - 2xx: the step was taken, was already taken, or failed for good (the failure is recorded). Cloud
  *   Tasks then deletes the task.
- * - 401/403: not from our Cloud Tasks queue; nothing was read or changed.
- * - 400/413: an authenticated request whose body is not a task of ours. It can never succeed, and
- *   Cloud Tasks retries every non-2xx answer, so the worker first deletes the task through the API
- *   (allowed while it is being dispatched), using the X-CloudTasks-QueueName and -TaskName headers.
+ * - 408/413: the body did not arrive in time or is too large; nothing else was looked at.
+ * - 401/403: not from our Cloud Tasks queue; nothing was read or changed. The body names the status
+ *   only: why a credential failed would help whoever forges one, so the reason goes to the log.
+ * - 400: an authenticated request whose body is not a task of ours. It can never succeed, and Cloud
+ *   Tasks retries every non-2xx answer, so the worker first deletes the task through the API
+ *   (allowed while it is being dispatched), if the X-CloudTasks-QueueName header names the
+ *   configured queue (see deleteBadTask).
  * - 500: anything else (Datastore unavailable, a worker with other migration files): retried with
  *   the queue's backoff, and safe to retry because every step is idempotent.
  */
@@ -60,16 +72,22 @@ export function createWorkerHandler(options: WorkerHandlerOptions): RequestHandl
       sendJson(res, status, { ...body, message });
     };
 
+    // Before authentication (the signature covers the body) the client learns the status and nothing
+    // else, and nothing is deleted. After a 408 the client may still be sending: the connection closes.
+    const refuse = (status: keyof typeof REFUSALS, reason: string): void => {
+      log({ severity: 'WARNING', message: reason, status, task });
+      sendJson(res, status, { error: REFUSALS[status] }, { close: status === 408 });
+    };
+
     let body: Buffer;
     try {
-      body = await readBody(req, MAX_PAYLOAD_BYTES);
+      body = await readBody(req, { maxBytes: MAX_PAYLOAD_BYTES, deadlineMs: options.readDeadlineMs ?? DEFAULT_READ_DEADLINE_MS });
     } catch (error) {
-      if (!(error instanceof BodyTooLargeError)) throw error;
-      // Not authenticated yet (the signature covers the body): refuse without deleting anything.
-      return answer(413, 'WARNING', `rejected: ${error.message}`);
+      if (!(error instanceof BodyReadError)) throw error;
+      return refuse(error.status, `rejected: ${error.message}`);
     }
     const auth = await options.authenticator.authenticate({ headers: req.headers, body });
-    if (!auth.ok) return answer(auth.status, 'WARNING', `unauthenticated request rejected (${auth.status}): ${auth.reason}`);
+    if (!auth.ok) return refuse(auth.status, `unauthenticated request rejected (${auth.status}): ${auth.reason}`);
     if (req.method !== 'POST') return answer(405, 'WARNING', `method ${req.method} not allowed`);
 
     let payload: TaskPayload;
@@ -89,19 +107,28 @@ export function createWorkerHandler(options: WorkerHandlerOptions): RequestHandl
     }
   }
 
-  /** Deletes the task being answered, so that a permanently bad one is not retried; says what happened. */
+  /**
+   * Deletes the task being answered, so that a permanently bad one is not retried; says what happened.
+   * Only in the configured queue: the headers are the sender's word, and a worker that deleted
+   * wherever they pointed could be made to empty another queue of the project (its tasks are
+   * authenticated with the same account or secret). Cloud Tasks sends the queue's id only, so the
+   * task's full name is built from the configured project and location, and the task id must be one
+   * (Cloud Tasks' alphabet: letters, digits, hyphens, underscores), not a path into another queue.
+   */
   async function deleteBadTask(req: IncomingMessage): Promise<string> {
     const queueId = headerValue(req, 'x-cloudtasks-queuename');
     const taskId = headerValue(req, 'x-cloudtasks-taskname');
     if (!queueId || !taskId) return 'not a Cloud Tasks dispatch, nothing to delete';
-    if (!options.tasks || !options.queue) return 'no queue configured (DSMIGRATE_TASKS_QUEUE): Cloud Tasks will retry it until its attempts run out';
-    const { project, location } = options.queue;
-    const name = taskPath({ name: `projects/${project}/locations/${location}/queues/${queueId}`, project, location, queue: queueId }, taskId);
+    const retried = 'Cloud Tasks will retry it until its attempts run out';
+    if (!options.tasks || !options.queue) return `no queue configured (DSMIGRATE_TASKS_QUEUE): ${retried}`;
+    if (queueId !== options.queue.queue) return `refused to delete task ${JSON.stringify(taskId)}: its queue ${JSON.stringify(queueId)} is not the configured ${options.queue.name}; ${retried}`;
+    if (!TASK_ID.test(taskId)) return `refused to delete task ${JSON.stringify(taskId)}: not a task id; ${retried}`;
+    const name = taskPath(options.queue, taskId);
     try {
       await options.tasks.deleteTask({ name });
       return `deleted task ${name} so that it is not retried`;
     } catch (error) {
-      return `could not delete task ${name} (${errorMessage(error)}): Cloud Tasks will retry it until its attempts run out`;
+      return `could not delete task ${name} (${errorMessage(error)}): ${retried}`;
     }
   }
 }

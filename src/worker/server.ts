@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from './handler';
+import { DEFAULT_READ_DEADLINE_MS } from './http';
 
 export interface WorkerServer {
   readonly server: Server;
@@ -10,11 +11,24 @@ export interface WorkerServer {
   close(graceMs?: number): Promise<void>;
 }
 
+export interface WorkerServerOptions {
+  port: number;
+  host?: string;
+  /** Time to send the whole request, headers and body; default DEFAULT_READ_DEADLINE_MS. Pass the handler's readDeadlineMs. */
+  readDeadlineMs?: number;
+}
+
 /** Serves the handler on `port` (0: any free one). */
-export async function startWorkerServer(handler: RequestHandler, options: { port: number; host?: string }): Promise<WorkerServer> {
-  const server = createServer(handler);
-  // Dispatch deadlines reach 30 minutes: never cut a slice off at node's default request timeout.
-  server.requestTimeout = 0;
+export async function startWorkerServer(handler: RequestHandler, options: WorkerServerOptions): Promise<WorkerServer> {
+  const deadlineMs = options.readDeadlineMs ?? DEFAULT_READ_DEADLINE_MS;
+  // Node checks these two deadlines every connectionsCheckingInterval (30 s by default, longer than the
+  // deadline itself). requestTimeout runs only until the request is received: an answer that takes the
+  // whole dispatch deadline (up to 30 minutes) is not cut off. The handler keeps its own deadline for
+  // the body (http.ts), so that it holds when mounted in another server too; node's is the backstop
+  // for headers and for a server the handler never sees.
+  const server = createServer({ connectionsCheckingInterval: Math.min(1_000, deadlineMs) }, handler);
+  server.headersTimeout = deadlineMs;
+  server.requestTimeout = deadlineMs + 1_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -2,7 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DsMigrateError } from '../../src/errors';
 import { encodePayload, signBody, SIGNATURE_HEADER, type TaskPayload } from '../../src/executors/cloud-tasks';
-import { createWorkerHandler, hmacAuthenticator, type Pipeline, type StepOutcome, type WorkerLogEntry } from '../../src/worker';
+import { hmacAuthenticator } from '../../src/worker/auth';
+import { createWorkerHandler, type WorkerHandlerOptions, type WorkerLogEntry } from '../../src/worker/handler';
+
+type Pipeline = WorkerHandlerOptions['pipeline'];
+type StepOutcome = Awaited<ReturnType<Pipeline['run']>>;
 
 const SECRET = 'handler-test-secret-0123';
 const payload: TaskPayload = { v: 1, type: 'slice', ns: '', run: 'run-1', migration: 'default:0001_a', op: 0, shard: 0, slice: 0 };
@@ -42,16 +46,18 @@ test('a transient error is 500, logged, so that Cloud Tasks retries with backoff
   expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 500, message: expect.stringMatching(/will be retried: Datastore unavailable/) }));
 });
 
-test('authentication comes first: an unsigned GET is 401, a signed one 405', async () => {
+test('authentication comes first: an unsigned GET is 401 (and says only that), a signed one 405', async () => {
   const ran = jest.fn();
-  expect((await request(serve(ran).server, Buffer.alloc(0), { method: 'GET', signed: false })).status).toBe(401);
+  const unsigned = serve(ran);
+  expect(await request(unsigned.server, Buffer.alloc(0), { method: 'GET', signed: false })).toEqual({ status: 401, body: { error: 'unauthenticated' } });
+  expect(unsigned.log).toContainEqual(expect.objectContaining({ status: 401, message: expect.stringMatching(/^unauthenticated request rejected \(401\): .+/) }));
   expect((await request(serve(ran).server, Buffer.alloc(0), { method: 'GET' })).status).toBe(405);
   expect(ran).not.toHaveBeenCalled();
 });
 
-test('a body over the limit is 413 before anything else', async () => {
+test('a body over the limit is 413 before anything else, even signed', async () => {
   const ran = jest.fn();
-  expect((await request(serve(ran).server, Buffer.alloc(100_000, 'x'))).status).toBe(413);
+  expect(await request(serve(ran).server, Buffer.alloc(100_000, 'x'))).toEqual({ status: 413, body: { error: 'payload too large' } });
   expect(ran).not.toHaveBeenCalled();
 });
 
