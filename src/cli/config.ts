@@ -14,6 +14,8 @@ export interface DsMigrateConfig {
   keyFilename?: string;
   /** One directory (app "default") or `{app: dir}`. */
   migrations?: string | Record<string, string>;
+  /** Modules (files or directories) that define the app's models, for `dsmigrate indexes` (docs/models.md). */
+  models?: string | string[];
   /** Namespace of the control kinds (records, lock, shard state). */
   controlNamespace?: string;
   /** Shards run at once by the local executor. */

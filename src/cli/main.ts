@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DsMigrateError, errorMessage } from '../errors';
 import { createCommand } from './commands/create';
+import { indexesCommand } from './commands/indexes';
 import { introspectCommand } from './commands/introspect';
 import { migrateCommand } from './commands/migrate';
 import { planCommand } from './commands/plan';
@@ -25,6 +26,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(unlockCommand)
       .command(workerCommand)
       .command(introspectCommand)
+      .command(indexesCommand)
       .demandCommand(1, 'Name a command: migrate, status, plan, create, unlock, introspect, worker.')
       .strict()
       .help()

@@ -9,7 +9,7 @@ const HEADER = '# Written by `dsmigrate indexes` from the models\' declared inde
  * model's indexes keep their declared order, so the same models always give the same bytes (`--check`).
  */
 export function indexYaml(entries: readonly IndexEntry[]): string {
-  const sorted = [...entries].sort((a, b) => compareUtf8(a.kind, b.kind));
+  const sorted = sortIndexes(entries);
   if (sorted.length === 0) return `${HEADER}indexes: []\n`;
   const blocks = sorted.map((index) => {
     const lines = [`- kind: ${scalar(index.kind)}`, `  ancestor: ${index.ancestor ? 'yes' : 'no'}`, '  properties:'];
@@ -17,6 +17,11 @@ export function indexYaml(entries: readonly IndexEntry[]): string {
     return lines.join('\n');
   });
   return `${HEADER}indexes:\n\n${blocks.join('\n\n')}\n`;
+}
+
+/** The file's order: by kind, each kind's indexes in declared order (the sort is stable). */
+export function sortIndexes(entries: readonly IndexEntry[]): IndexEntry[] {
+  return [...entries].sort((a, b) => compareUtf8(a.kind, b.kind));
 }
 
 const PLAIN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;

@@ -18,4 +18,5 @@ export { kindOf, type KindRef } from './kind-ref';
 export { modelFor, hasModel, registerModel, registeredModels } from './registry';
 export { UNIQUE_MARKER_KIND, uniqueValueOf, markerKey, type UniqueValue, type UniqueFields } from './unique';
 export { validateIndexes, type CompositeIndex, type IndexDirection, type IndexEntry } from './composite-indexes';
-export { indexYaml } from './index-yaml';
+export { indexYaml, sortIndexes } from './index-yaml';
+export { loadModels } from './load-models';
