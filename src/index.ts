@@ -1,6 +1,23 @@
 export { DsMigrateError, isDsMigrateError, type ErrorCode, type ErrorContext, type ExitCode } from './errors';
 export { Datastore, Entity, Key, GeoPoint, Double, Transaction, type StoreOptions, type Value, type QuerySpec, type PropertyFilter } from './datastore';
-export { defineModel, field, Model, modelFor, type FieldSpec, type FieldType, type ModelInstance, type ValuesOf, type KindRef } from './model';
+export {
+  defineModel,
+  field,
+  Model,
+  modelFor,
+  UNIQUE_MARKER_KIND,
+  indexYaml,
+  type FieldSpec,
+  type FieldType,
+  type ModelInstance,
+  type ModelOptions,
+  type ValuesOf,
+  type KindRef,
+  type RenamedFrom,
+  type CompositeIndex,
+  type IndexDirection,
+  type IndexEntry,
+} from './model';
 export { defineMigration, type MigrationDefinition } from './migrations/definition';
 export { loadGraph, migrate, type MigrationGraph, type MigrationSource, type MigrateOptions } from './migrations';
 export { createWorker, type WorkerOptions } from './worker';
@@ -18,7 +35,8 @@ export {
   type MapContext,
   type ScanOptions,
 } from './operations';
-export { LocalExecutor, type Executor, type OperationProgress, type OperationResult } from './executors';
+export { LocalExecutor } from './executors';
+export type { Executor, OperationProgress, OperationResult } from './migrations';
 export { defineConfig, type DsMigrateConfig } from './cli/config';
 export {
   ModelFactory,
