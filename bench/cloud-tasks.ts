@@ -16,8 +16,9 @@ import { startCloudTasksEmulator } from '../emulator/cloud-tasks';
 import { startDatastoreEmulator } from '../emulator/datastore-emulator';
 import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings } from '../src/executors/cloud-tasks';
-import { loadGraph, operationRunId } from '../src/migrations';
-import { loadRun, shardedEngine, startRun } from '../src/worker';
+import { jobRef } from '../src/control';
+import { loadGraph } from '../src/migrations';
+import { loadRun, shardedEngine, startRun } from '../src/executors/cloud-tasks';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONTROL_NAMESPACE = 'bench-cloud-tasks';
@@ -91,7 +92,7 @@ export async function runCloudTasksBench(options: CloudTasksBenchOptions): Promi
     }
     const ms = performance.now() - started;
     if (finished.status !== 'done') throw new Error(`run ${run.id} ended ${finished.status}: ${finished.error}`);
-    const totals = (await shardedEngine.totals(store, operationRunId(graph.ordered[0].id, 0)))!;
+    const totals = (await shardedEngine.totals(store, jobRef('', graph.ordered[0].id, 0, 0)))!;
     const entitiesPerSecond = totals.changed / (ms / 1000);
     const inProcessEntitiesPerSecond = inProcess.entities / (inProcess.ms / 1000);
     return {

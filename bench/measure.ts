@@ -24,7 +24,7 @@ function peakRssMb(): number {
 /** (a) The framework: AddFieldData through the in-process executor, with its defaults (planning included). */
 async function framework(kind: string, field: string): Promise<number> {
   const store = await Datastore.connect();
-  const result = await new LocalExecutor().runOperation({ store, runId: `bench:${kind}:${field}`, operation: new AddFieldData(kind, field, { default: 'blue' }) });
+  const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: `bench:${kind}:${field}` }, operation: new AddFieldData(kind, field, { default: 'blue' }) });
   await store.close();
   return result.changed;
 }

@@ -1,11 +1,11 @@
-import { createTasksClient, resolveDispatchSettings } from '../executors/cloud-tasks';
-import { followRun, shardedEngine, startRun } from '../worker';
+import { createTasksClient, followRun, resolveDispatchSettings, shardedEngine, startRun } from '../executors/cloud-tasks';
 import type { CliContext } from './context';
 import { jsonLine, type Reporter } from './output';
 
 export interface CloudTasksMigrateFlags {
   target?: string;
   allowChanged: boolean;
+  restart?: string[];
   waitLock: number;
   wait: boolean;
   json: boolean;
@@ -26,13 +26,14 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       controlNamespace: ctx.config.controlNamespace,
       target: flags.target,
       allowChanged: flags.allowChanged,
+      restart: flags.restart,
       lockWaitMs: flags.waitLock * 1000,
       onEvent: (e) => reporter.event(e),
     });
     for (const warning of started.warnings) flags.json ? jsonLine({ event: 'warning', message: warning }) : say(`warning: ${warning}`);
     const run = started.run;
     if (!run) {
-      if (flags.json) jsonLine({ event: 'summary', applied: [], unapplied: [], faked: [], dryRun: [] });
+      if (flags.json) jsonLine({ event: 'summary', applied: [], unapplied: [], faked: [], restarted: started.restarted, dryRun: [] });
       return;
     }
     if (flags.json) jsonLine({ event: 'dispatched', run: run.id, queue: run.dispatch.queue, migrations: started.migrations, wait: flags.wait });
@@ -43,7 +44,7 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
     say(`Run ${run.id} dispatched to ${run.dispatch.queue}; following it (Ctrl-C stops the watching, not the run).`);
     const summary = await followRun({ store: ctx.store, graph: ctx.graph, engine: shardedEngine, namespace: run.namespace, runId: run.id, onEvent: (e) => reporter.event(e) });
     reporter.close();
-    if (flags.json) jsonLine({ event: 'summary', ...summary });
+    if (flags.json) jsonLine({ event: 'summary', ...summary, restarted: started.restarted });
   } finally {
     await tasks.close();
   }

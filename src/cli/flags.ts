@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { DsMigrateError } from '../errors';
 import type { ConfigFlags } from './config';
 
 export interface GlobalFlags extends ConfigFlags {
@@ -15,4 +16,13 @@ export function globalFlags(y: Argv): Argv<GlobalFlags> {
     .option('concurrency', { type: 'number', describe: 'Shards processed at once (default 8)' })
     .option('config', { type: 'string', describe: 'Config file (default: dsmigrate.config.{ts,js,json} in the working directory)' })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: JSON lines on stdout' }) as Argv<GlobalFlags>;
+}
+
+/** A yargs coerce for a number of seconds: `--wait-lock abc` would otherwise become NaN and wait without a deadline. */
+export function nonNegativeSeconds(flag: string): (value: unknown) => number {
+  return (value) => {
+    const n = typeof value === 'number' ? value : Number.NaN;
+    if (!(Number.isFinite(n) && n >= 0)) throw new DsMigrateError('BAD_INPUT', `${flag} takes a number of seconds (0 or more), not ${JSON.stringify(value)}.`, { flag });
+    return n;
+  };
 }

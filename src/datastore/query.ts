@@ -20,6 +20,8 @@ export interface QuerySpec {
   /** Keys at or after `from`. */
   from?: Key;
   before?: Key;
+  /** Keys at or before `through`. */
+  through?: Key;
   /** Only keys under this ancestor. */
   ancestor?: Key;
   keysOnly?: boolean;
@@ -52,6 +54,7 @@ export function buildQuery(spec: QuerySpec, projectId: string, databaseId: strin
   if (spec.after) keyFilter('>', spec.after);
   if (spec.from) keyFilter('>=', spec.from);
   if (spec.before) keyFilter('<', spec.before);
+  if (spec.through) keyFilter('<=', spec.through);
   if (spec.ancestor) {
     filters.push({
       propertyFilter: { property: { name: '__key__' }, op: 'HAS_ANCESTOR' as unknown as google.datastore.v1.PropertyFilter.Operator, value: { keyValue: spec.ancestor.toProto(projectId, databaseId) } },
@@ -61,7 +64,7 @@ export function buildQuery(spec: QuerySpec, projectId: string, databaseId: strin
     const value = encodeValue(f.value, { projectId, databaseId }, `filter on ${f.property}`);
     filters.push({ propertyFilter: { property: { name: f.property }, op: OPS[f.op], value } });
   }
-  const ranged = spec.after !== undefined || spec.from !== undefined || spec.before !== undefined;
+  const ranged = spec.after !== undefined || spec.from !== undefined || spec.before !== undefined || spec.through !== undefined;
   const order = spec.order?.map((o) => ({ property: { name: o.property }, direction: (o.direction ?? 'ASCENDING') as unknown as google.datastore.v1.PropertyOrder.Direction }));
   return {
     kind: [{ name: spec.kind }],

@@ -2,7 +2,7 @@ import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { Operation } from '../operations';
 import { addCounts, applyBatch, formatWarnings, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
-import type { OperationProgress, OperationResult } from './executor';
+import type { OperationProgress, OperationResult } from '../migrations';
 
 const SAMPLES = 5;
 

@@ -1,25 +1,25 @@
 import pLimit from 'p-limit';
-import type { Datastore, Key } from '../datastore';
+import type { Key } from '../datastore';
 import { DsMigrateError } from '../errors';
+import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
 import type { Operation } from '../operations';
 import {
   addCounts,
   appendPage,
-  clearRunState,
   cutFromStream,
   ensurePlan,
   formatWarnings,
   loadPlan,
   loadShardStates,
   PAGE_KEYS,
+  requirePlan,
   runShardSlice,
   summarize,
   zeroCounts,
   type Counts,
-  type RunPlan,
+  type JobPlan,
 } from '../sharding';
 import { dryRunOperation } from './dry-run';
-import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from './executor';
 
 export interface LocalExecutorOptions {
   /** Shards processed at once; 8 by default, as for `dsmigrate migrate`. */
@@ -31,8 +31,7 @@ export interface LocalExecutorOptions {
 const NEXT_PAGE_AT = PAGE_KEYS / 2;
 
 /**
- * Runs an operation's shards in this process, a few at a time. Resumable: a run id with stored state
- * picks up its plan and each shard's checkpoint, and finished shards are skipped. Namespaces that the
+ * Runs a job's shards in this process, a few at a time. Resumable: a job with stored state picks up its plan and each shard's checkpoint, and finished shards are skipped. Namespaces that the
  * splitter could not split (no scatter sample) are cut into shards here, page by page, while earlier
  * pages' shards already run on the keys just read.
  */
@@ -52,7 +51,8 @@ export class LocalExecutor implements Executor {
     if (request.dryRun) return dryRunOperation(request.store, operation, request);
     const plan = await ensurePlan({
       store: request.store,
-      runId: request.runId,
+      job: request.job,
+      bounds: request.bounds,
       type: operation.type,
       kind: operation.kind,
       operation: operation.fingerprint(),
@@ -61,11 +61,9 @@ export class LocalExecutor implements Executor {
       shardCount: operation.scope.shardCount,
     });
     await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs).run(plan);
-    return readResult(request.store, request.runId);
-  }
-
-  clearOperationState(store: Datastore, runId: string): Promise<void> {
-    return clearRunState(store, runId);
+    const stored = await requirePlan(request.store, request.job);
+    const { warnings, ...progress } = summarize(stored, await loadShardStates(request.store, stored));
+    return { ...progress, warnings: formatWarnings(warnings) };
   }
 }
 
@@ -94,7 +92,7 @@ class LocalRun {
     this.limit = pLimit(concurrency);
   }
 
-  async run(plan: RunPlan): Promise<void> {
+  async run(plan: JobPlan): Promise<void> {
     this.request.signal?.addEventListener('abort', this.onAbort, { once: true });
     try {
       await this.runPlan(plan);
@@ -103,14 +101,14 @@ class LocalRun {
     }
   }
 
-  private async runPlan(plan: RunPlan): Promise<void> {
+  private async runPlan(plan: JobPlan): Promise<void> {
     const states = await loadShardStates(this.request.store, plan);
     for (const state of states) addCounts(this.counts, state.counts);
     this.adopt(plan, states.filter((s) => s.done).map((s) => s.index));
     if (plan.pending.length > 0) {
       try {
         for (const { namespace } of plan.pending) await this.cut(namespace);
-        const planned = await loadPlan(this.request.store, this.request.runId);
+        const planned = await loadPlan(this.request.store, this.request.job);
         if (planned) this.adopt(planned);
       } catch (error) {
         this.fail(error);
@@ -122,17 +120,17 @@ class LocalRun {
       seen = this.running.length;
       await Promise.all(waiting);
     }
-    if (this.failure !== undefined) throw this.failure;
     if (this.request.signal?.aborted) {
       throw new DsMigrateError('ABORTED', `${this.operation.type} on ${this.operation.kind} was interrupted; run it again to resume from its checkpoints.`, {
-        runId: this.request.runId,
+        job: this.request.job.id,
         migration: this.request.migration,
       });
     }
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** Schedules the plan's shards not scheduled yet (all of them at first; those another process cut later). */
-  private adopt(plan: RunPlan, done: readonly number[] = []): void {
+  private adopt(plan: JobPlan, done: readonly number[] = []): void {
     this.shardsTotal = plan.shards.length;
     this.estimatedTotal = summarize(plan, []).estimatedTotal;
     for (const index of done) {
@@ -155,7 +153,7 @@ class LocalRun {
         const slice = await runShardSlice({
           store: this.request.store,
           work: this.operation,
-          runId: this.request.runId,
+          job: this.request.job,
           index,
           budgetMs: this.sliceBudgetMs,
           prefetched,
@@ -184,17 +182,16 @@ class LocalRun {
    * just read. Reads the next page only once at most half a page of keys is still waiting to be done.
    */
   private async cut(namespace: string): Promise<void> {
-    const { store, runId } = this.request;
+    const { store, job } = this.request;
     for (;;) {
-      const plan = await loadPlan(store, runId);
-      if (!plan) throw new DsMigrateError('CONFLICT', `Operation run ${runId} lost its plan mid-run (was its state cleared?).`, { runId });
+      const plan = await requirePlan(store, job);
       this.adopt(plan);
       const entry = plan.pending.find((p) => p.namespace === namespace);
       if (!entry || this.stop.signal.aborted) return;
       let cursor = entry.cursor;
       let overtaken = false;
       for await (const page of cutFromStream(store, { kind: this.operation.kind, namespace, filters: this.operation.filters }, cursor)) {
-        const indexes = await appendPage(store, runId, namespace, cursor, page);
+        const indexes = await appendPage(store, job, namespace, cursor, page);
         if (!indexes) {
           // Another process cut this page: take the plan as it stands now.
           overtaken = true;
@@ -230,12 +227,4 @@ class LocalRun {
     const progress: OperationProgress = { shardsTotal: this.shardsTotal, shardsDone: this.shardsDone, ...this.counts, estimatedTotal: this.estimatedTotal };
     this.request.onProgress?.(progress);
   }
-}
-
-/** The operation's outcome as stored: the shards' own counts, whatever this process saw. */
-async function readResult(store: Datastore, runId: string): Promise<OperationResult> {
-  const plan = await loadPlan(store, runId);
-  if (!plan) throw new DsMigrateError('CONFLICT', `Operation run ${runId} lost its plan mid-run (was its state cleared?).`, { runId });
-  const { warnings, ...progress } = summarize(plan, await loadShardStates(store, plan));
-  return { ...progress, warnings: formatWarnings(warnings) };
 }

@@ -84,3 +84,73 @@ function findCycle(stuck: readonly LoadedMigration[], byId: Map<string, LoadedMi
   const start = path.findIndex((m) => m.id === current.id);
   return [...path.slice(start), current];
 }
+
+/** A migration's record as far as planning needs it: whether it is in effect. */
+export interface PlanningRecord {
+  state: 'running' | 'applied' | 'failed' | 'faked';
+}
+
+const APPLIED = new Set(['applied', 'faked']);
+
+export function isApplied(record: PlanningRecord | undefined): boolean {
+  return record !== undefined && APPLIED.has(record.state);
+}
+
+/** Finds a migration by `app:name`, by name alone when only one app has it, or by its number prefix. */
+export function resolveTarget(graph: MigrationGraph, target: string): LoadedMigration {
+  const exact = graph.byId.get(target);
+  if (exact) return exact;
+  const matches = graph.ordered.filter((m) => m.name === target || m.name.startsWith(`${target}_`) || `${m.app}:${m.name}`.startsWith(`${target}_`));
+  if (matches.length === 1) return matches[0];
+  const why = matches.length === 0 ? `no migration matches it (known: ${graph.ordered.map((m) => m.id).join(', ') || 'none'})` : `it matches ${matches.map((m) => m.id).join(', ')}; use app:name`;
+  throw new DsMigrateError('BAD_INPUT', `Unknown target "${target}": ${why}.`, { migration: target });
+}
+
+/**
+ * The migrations to apply (forward, in graph order) or unapply (reverse, newest first) to reach the
+ * target: none means every pending one; an unapplied target brings in what it needs; an applied one
+ * unapplies everything after it that has a record; `zero` / `app:zero` unapplies an app.
+ */
+export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, PlanningRecord>, target?: string): { direction: 'forward' | 'reverse'; migrations: LoadedMigration[] } {
+  if (!target) return { direction: 'forward', migrations: graph.ordered.filter((m) => !isApplied(records.get(m.id))) };
+  const zero = /^(?:(.+):)?zero$/.exec(target);
+  if (zero) {
+    const apps = new Set(graph.ordered.map((m) => m.app));
+    const app = zero[1] ?? (apps.size === 1 ? [...apps][0] : undefined);
+    if (!app || !apps.has(app)) throw new DsMigrateError('BAD_INPUT', `Unknown target "${target}": say app:zero with one of ${[...apps].join(', ')}.`, { migration: target });
+    const roots = graph.ordered.filter((m) => m.app === app);
+    const doomed = new Set(roots.flatMap((m) => [m.id, ...descendants(graph, m.id)]));
+    return { direction: 'reverse', migrations: graph.ordered.filter((m) => doomed.has(m.id) && records.has(m.id)).reverse() };
+  }
+  const goal = resolveTarget(graph, target);
+  if (!isApplied(records.get(goal.id))) {
+    const needed = ancestors(graph, goal.id);
+    return { direction: 'forward', migrations: graph.ordered.filter((m) => needed.has(m.id) && !isApplied(records.get(m.id))) };
+  }
+  const later = descendants(graph, goal.id);
+  return { direction: 'reverse', migrations: graph.ordered.filter((m) => later.has(m.id) && records.has(m.id)).reverse() };
+}
+
+function ancestors(graph: MigrationGraph, id: string): Set<string> {
+  const out = new Set<string>();
+  const visit = (x: string): void => {
+    if (out.has(x)) return;
+    out.add(x);
+    graph.byId.get(x)!.dependencies.forEach(visit);
+  };
+  visit(id);
+  return out;
+}
+
+function descendants(graph: MigrationGraph, id: string): Set<string> {
+  const out = new Set<string>();
+  const visit = (x: string): void => {
+    for (const d of graph.dependents.get(x)!) {
+      if (out.has(d)) continue;
+      out.add(d);
+      visit(d);
+    }
+  };
+  visit(id);
+  return out;
+}

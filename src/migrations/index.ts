@@ -1,9 +1,12 @@
 export { defineMigration, isDefinedMigration, type MigrationDefinition, type DefinedMigration } from './definition';
 export { loadMigrationFiles, migrationId, checksumOf, type LoadedMigration, type MigrationSource } from './loader';
-export { buildGraph, type MigrationGraph } from './graph';
-export { Recorder, MIGRATION_KIND, type MigrationRecord, type MigrationState, type OperationRecord } from './recorder';
-export { MigrationLock, LOCK_KIND, lockKey, type LockHolder, type LockOptions } from './lock';
-export { migrate, planRun, directedOperations, checkChecksums, resolveTarget, isApplied, operationRunId, type MigrateOptions, type MigrateSummary, type RunEvent, type RunnerContext } from './runner';
+export { buildGraph, planRun, resolveTarget, isApplied, type MigrationGraph } from './graph';
+export { Recorder, operationsDone, type MigrationRecord, type MigrationState, type OperationRecord, type JobCounts, type Direction } from './recorder';
+export { Coverage } from './coverage';
+export { Lease, processOwner, runOwner, type LeaseHolder } from './lease';
+export { Lifecycle, checkChecksums, stepsFor, planWith, type MigrationStep, type PlannedMigration, type Plan, type StepStart } from './lifecycle';
+export { type Executor, type OperationProgress, type OperationResult, type RunOperationRequest, type DryRunSample, operationOf } from './executor';
+export { migrate, type MigrateOptions, type MigrateSummary, type RunEvent, type RunnerContext } from './runner';
 
 import { buildGraph, type MigrationGraph } from './graph';
 import { loadMigrationFiles, type MigrationSource } from './loader';
@@ -12,4 +15,3 @@ import { loadMigrationFiles, type MigrationSource } from './loader';
 export async function loadGraph(sources: readonly MigrationSource[]): Promise<MigrationGraph> {
   return buildGraph(await loadMigrationFiles(sources));
 }
-export type { Executor, OperationProgress, OperationResult, RunOperationRequest, DryRunSample } from '../executors';

@@ -1,15 +1,16 @@
 import { hostname } from 'node:os';
-import { Entity, Key, Transaction, type Datastore } from '../datastore';
+import { CONTROL_KINDS, corrupt, decodeJson, decodeStored, migrationKey } from '../control';
+import { Entity, Transaction, type Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
+import { Coverage, type StoredCoverage } from './coverage';
 
-export const MIGRATION_KIND = '_dsmigrate_migration';
+export type MigrationState = 'running' | 'applied' | 'failed' | 'faked';
+export type Direction = 'forward' | 'reverse';
 
-export type MigrationState = 'pending' | 'running' | 'applied' | 'failed' | 'faked';
+const STATES: readonly MigrationState[] = ['running', 'applied', 'failed', 'faked'];
 
-export interface OperationRecord {
-  type: string;
-  kind: string;
-  done: boolean;
+/** What an operation's latest job counted, for `status`. */
+export interface JobCounts {
   scanned: number;
   changed: number;
   deleted: number;
@@ -17,6 +18,17 @@ export interface OperationRecord {
   failed: number;
   shardsDone: number;
   shardsTotal: number;
+}
+
+export interface OperationRecord extends JobCounts {
+  type: string;
+  kind: string;
+  /** Where the operation is in effect: nowhere, everywhere in its scope, or over the key ranges its jobs committed. */
+  applied: Coverage;
+  /** The job under way (or interrupted) and its direction; folded into `applied` when the direction changes. */
+  job?: { seq: number; direction: Direction };
+  /** The sequence number the operation's next job takes (job ids never repeat: src/control/keys.ts). */
+  nextSeq: number;
 }
 
 export interface MigrationRecord {
@@ -29,56 +41,76 @@ export interface MigrationRecord {
   finishedAt?: Date;
   host?: string;
   error?: string;
-  /** How many operations have finished, so a resumed run starts at the next one. */
-  operationsDone: number;
+  /** 'forward' while being applied, 'reverse' while being unapplied. */
+  direction: Direction;
+  /** In the file's order, whatever the direction. */
   operations: OperationRecord[];
-  /** 'forward' or, while being unapplied, 'reverse'. */
-  direction: 'forward' | 'reverse';
 }
+
+const ZERO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
+
+/** How many operations are done in the record's direction (applied everywhere going forward, nowhere going back). */
+export function operationsDone(record: MigrationRecord): number {
+  return record.operations.filter((op) => (record.direction === 'forward' ? op.applied.isAll : op.applied.isNone)).length;
+}
+
+/** Records written in a transaction that has not committed: later reads in it must see them, as Datastore's own reads would not. */
+const written = new WeakMap<Transaction, Map<string, MigrationRecord | null>>();
 
 /**
  * The history of migrations, kept in Datastore itself so every machine and CI job sees the same one.
  * Over a transaction, reads and writes join it, so a record changes in the same commit as the state
- * it describes (the Cloud Tasks pipeline moving a run on).
+ * it describes (a lifecycle step, a Cloud Tasks run moving on), and two steps in one transaction (the
+ * last step of a migration and its finish) each see what the other wrote.
  */
 export class Recorder {
   constructor(
     private readonly store: Datastore | Transaction,
-    private readonly namespace = '',
+    private readonly namespace: string,
   ) {}
-
-  private key(id: string): Key {
-    return Key.of(MIGRATION_KIND, id, { namespace: this.namespace });
-  }
 
   async list(): Promise<Map<string, MigrationRecord>> {
     if (this.store instanceof Transaction) throw new DsMigrateError('BAD_INPUT', 'Migration records cannot be listed inside a transaction (that would be a query).');
     const out = new Map<string, MigrationRecord>();
-    for await (const entity of this.store.query({ kind: MIGRATION_KIND, namespace: this.namespace })) {
-      const record = fromEntity(entity);
+    for await (const entity of this.store.query({ kind: CONTROL_KINDS.migration, namespace: this.namespace })) {
+      const record = decodeRecord(entity);
       out.set(record.id, record);
     }
     return out;
   }
 
   async get(id: string): Promise<MigrationRecord | undefined> {
-    const entity = await this.store.get(this.key(id));
-    return entity && fromEntity(entity);
+    const pending = this.pending()?.get(`${this.namespace}\0${id}`);
+    if (pending !== undefined) return pending ?? undefined;
+    const entity = await this.store.get(migrationKey(this.namespace, id));
+    return entity && decodeRecord(entity);
   }
 
   async save(record: MigrationRecord): Promise<void> {
-    const entity = toEntity(this.key(record.id), record);
-    if (this.store instanceof Transaction) this.store.upsert(entity);
-    else await this.store.save([entity]);
+    const entity = encodeRecord(this.namespace, record);
+    if (this.store instanceof Transaction) {
+      this.store.upsert(entity);
+      this.pending()!.set(`${this.namespace}\0${record.id}`, record);
+    } else await this.store.save([entity]);
   }
 
   async remove(id: string): Promise<void> {
-    if (this.store instanceof Transaction) this.store.delete(this.key(id));
-    else await this.store.delete([this.key(id)]);
+    const key = migrationKey(this.namespace, id);
+    if (this.store instanceof Transaction) {
+      this.store.delete(key);
+      this.pending()!.set(`${this.namespace}\0${id}`, null);
+    } else await this.store.delete([key]);
   }
 
-  /** A record for a migration starting now, with an empty record for each of its operations. */
-  static fresh(id: string, app: string, name: string, checksum: string, operations: readonly { type: string; kind: string }[]): MigrationRecord {
+  private pending(): Map<string, MigrationRecord | null> | undefined {
+    if (!(this.store instanceof Transaction)) return undefined;
+    let map = written.get(this.store);
+    if (!map) written.set(this.store, (map = new Map()));
+    return map;
+  }
+
+  /** A record for a migration starting now: none of its operations applied anywhere. */
+  static fresh(id: string, app: string, name: string, checksum: string, operations: readonly { type: string; kind: string }[], direction: Direction): MigrationRecord {
     return {
       id,
       app,
@@ -87,16 +119,24 @@ export class Recorder {
       state: 'running',
       startedAt: new Date(),
       host: `${hostname()}:${process.pid}`,
-      operationsDone: 0,
-      operations: operations.map((op) => ({ type: op.type, kind: op.kind, done: false, scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 })),
-      direction: 'forward',
+      direction,
+      operations: operations.map((op) => ({ type: op.type, kind: op.kind, applied: Coverage.none(), nextSeq: 0, ...ZERO_COUNTS })),
     };
   }
 }
 
-function toEntity(key: Key, r: MigrationRecord): Entity {
+interface StoredOperation extends JobCounts {
+  type: string;
+  kind: string;
+  applied: StoredCoverage;
+  job?: { seq: number; direction: Direction };
+  nextSeq: number;
+}
+
+function encodeRecord(namespace: string, r: MigrationRecord): Entity {
+  const operations: StoredOperation[] = r.operations.map((op) => ({ ...op, applied: op.applied.toJSON() }));
   return Entity.from(
-    key,
+    migrationKey(namespace, r.id),
     {
       app: r.app,
       name: r.name,
@@ -106,29 +146,58 @@ function toEntity(key: Key, r: MigrationRecord): Entity {
       finishedAt: r.finishedAt ?? null,
       host: r.host ?? null,
       error: r.error ?? null,
-      operationsDone: r.operationsDone,
       direction: r.direction,
-      operations: JSON.stringify(r.operations),
+      operations: JSON.stringify(operations),
     },
     { excludeFromIndexes: ['error', 'operations'] },
   );
 }
 
-function fromEntity(entity: Entity): MigrationRecord {
-  const v = entity.toObject();
-  const date = (x: unknown) => (x instanceof Date ? x : undefined);
+function isDirection(x: unknown): x is Direction {
+  return x === 'forward' || x === 'reverse';
+}
+
+function validOperation(op: unknown): op is StoredOperation {
+  if (typeof op !== 'object' || op === null) return false;
+  const o = op as Record<string, unknown>;
+  const job = o.job as Record<string, unknown> | undefined;
+  return (
+    typeof o.type === 'string' &&
+    typeof o.kind === 'string' &&
+    Number.isInteger(o.nextSeq) &&
+    (job === undefined || (Number.isInteger(job.seq) && isDirection(job.direction))) &&
+    Coverage.isStored(o.applied) &&
+    (['scanned', 'changed', 'deleted', 'skipped', 'failed', 'shardsDone', 'shardsTotal'] as const).every((n) => typeof o[n] === 'number')
+  );
+}
+
+function decodeRecord(entity: Entity): MigrationRecord {
+  const v = decodeStored(entity, {
+    app: 'string',
+    name: 'string',
+    state: 'string',
+    checksum: 'string',
+    startedAt: 'date?',
+    finishedAt: 'date?',
+    host: 'string?',
+    error: 'string?',
+    direction: 'string',
+    operations: 'string',
+  });
+  if (!STATES.includes(v.state as MigrationState)) throw corrupt(entity, `its state "${v.state}" is unknown`);
+  if (!isDirection(v.direction)) throw corrupt(entity, `its direction "${v.direction}" is unknown`);
+  const stored = decodeJson<{ list: StoredOperation[] }>(entity, 'operations', `{"list":${v.operations}}`, (x) => Array.isArray(x.list) && x.list.every(validOperation));
   return {
     id: entity.key.name!,
-    app: String(v.app),
-    name: String(v.name),
+    app: v.app,
+    name: v.name,
     state: v.state as MigrationState,
-    checksum: String(v.checksum),
-    startedAt: date(v.startedAt),
-    finishedAt: date(v.finishedAt),
-    host: typeof v.host === 'string' ? v.host : undefined,
-    error: typeof v.error === 'string' ? v.error : undefined,
-    operationsDone: Number(v.operationsDone ?? 0),
-    direction: v.direction === 'reverse' ? 'reverse' : 'forward',
-    operations: typeof v.operations === 'string' ? (JSON.parse(v.operations) as OperationRecord[]) : [],
+    checksum: v.checksum,
+    startedAt: v.startedAt,
+    finishedAt: v.finishedAt,
+    host: v.host,
+    error: v.error,
+    direction: v.direction,
+    operations: stored.list.map((op) => ({ ...op, applied: Coverage.fromJSON(op.applied) })),
   };
 }

@@ -1,19 +1,18 @@
 import type { Datastore } from '../datastore';
-import { DsMigrateError, errorMessage } from '../errors';
-import type { MigrationGraph } from './graph';
-import type { LoadedMigration } from './loader';
-import { MigrationLock } from './lock';
-import { Recorder, type MigrationRecord, type OperationRecord } from './recorder';
-import type { Executor, OperationProgress, OperationResult } from '../executors';
-import type { Operation } from '../operations';
+import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
+import type { Executor, OperationProgress, OperationResult } from './executor';
+import { resolveTarget, type MigrationGraph } from './graph';
+import { Lease, processOwner } from './lease';
+import { Lifecycle, planWith, type Plan, type PlannedMigration } from './lifecycle';
+import { Recorder, type Direction, type MigrationState } from './recorder';
 
 export type RunEvent =
-  | { type: 'plan'; direction: 'forward' | 'reverse'; migrations: string[] }
+  | { type: 'plan'; direction: Direction; migrations: string[] }
   | { type: 'migration-start'; migration: string; index: number; total: number; resumed: boolean }
   | { type: 'operation-start'; migration: string; operation: number; operations: number; description: string }
   | { type: 'progress'; migration: string; operation: number; progress: OperationProgress }
   | { type: 'operation-done'; migration: string; operation: number; result: OperationResult }
-  | { type: 'migration-done'; migration: string; state: MigrationRecord['state'] | 'unapplied' }
+  | { type: 'migration-done'; migration: string; state: MigrationState | 'unapplied' }
   | { type: 'migration-failed'; migration: string; error: string }
   | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
 
@@ -23,6 +22,8 @@ export interface MigrateOptions {
   fake?: boolean;
   dryRun?: boolean;
   allowChanged?: boolean;
+  /** Forget these failed migrations' state first, so that their fixed files run from the start. */
+  restart?: readonly string[];
   lockWaitMs?: number;
   lockTtlMs?: number;
   onEvent?: (event: RunEvent) => void;
@@ -32,6 +33,7 @@ export interface MigrateSummary {
   applied: string[];
   unapplied: string[];
   faked: string[];
+  restarted: string[];
   dryRun: { migration: string; operation: number; description: string; result: OperationResult }[];
 }
 
@@ -39,221 +41,140 @@ export interface RunnerContext {
   store: Datastore;
   graph: MigrationGraph;
   executor: Executor;
-  /** The namespace of the control kinds (records, lock, shard state). */
+  /** The namespace of every control kind (records, lease, jobs, checkpoints). */
   controlNamespace?: string;
 }
 
-const APPLIED = new Set(['applied', 'faked']);
-
-export function isApplied(record: MigrationRecord | undefined): boolean {
-  return record !== undefined && APPLIED.has(record.state);
-}
-
-export function operationRunId(migrationId: string, index: number, direction: 'forward' | 'reverse' = 'forward'): string {
-  return direction === 'forward' ? `${migrationId}#${index}` : `${migrationId}#${index}~reverse`;
-}
-
-/** Finds a migration by `app:name`, by name alone when only one app has it, or by its number prefix. */
-export function resolveTarget(graph: MigrationGraph, target: string): LoadedMigration {
-  if (graph.byId.has(target)) return graph.byId.get(target)!;
-  const matches = graph.ordered.filter((m) => m.name === target || m.name.startsWith(`${target}_`) || `${m.app}:${m.name}`.startsWith(`${target}_`));
-  if (matches.length === 1) return matches[0];
-  const why = matches.length === 0 ? 'no migration matches it' : `it matches ${matches.map((m) => m.id).join(', ')}; use app:name`;
-  throw new DsMigrateError('BAD_INPUT', `Unknown target "${target}": ${why}.`, { migration: target });
-}
-
-/** Files edited after they were applied would make history lie; refuse unless told otherwise. */
-export function checkChecksums(graph: MigrationGraph, records: Map<string, MigrationRecord>, allowChanged = false): void {
-  if (allowChanged) return;
-  for (const m of graph.ordered) {
-    const record = records.get(m.id);
-    if (record && record.state !== 'pending' && record.checksum !== m.checksum) {
-      throw new DsMigrateError(
-        'MIGRATION_LOAD',
-        `${m.file} was changed after it was ${record.state} (checksum ${record.checksum}, now ${m.checksum}). Revert the edit and add a new migration, or pass --allow-changed.`,
-        { file: m.file, migration: m.id },
-      );
-    }
-  }
-}
-
-/** The migrations to apply (forward) or unapply (reverse, newest first) to reach the target. */
-export function planRun(graph: MigrationGraph, records: Map<string, MigrationRecord>, target?: string): { direction: 'forward' | 'reverse'; migrations: LoadedMigration[] } {
-  if (!target) return { direction: 'forward', migrations: graph.ordered.filter((m) => !isApplied(records.get(m.id))) };
-  const zero = /^(?:(.+):)?zero$/.exec(target);
-  if (zero) {
-    // `zero` (one app) or `app:zero`: unapply the app's every migration, and whatever depends on them.
-    const apps = new Set(graph.ordered.map((m) => m.app));
-    const app = zero[1] ?? (apps.size === 1 ? [...apps][0] : undefined);
-    if (!app || !apps.has(app)) throw new DsMigrateError('BAD_INPUT', `Unknown target "${target}": say app:zero with one of ${[...apps].join(', ')}.`);
-    const roots = graph.ordered.filter((m) => m.app === app);
-    const doomed = new Set(roots.flatMap((m) => [m.id, ...descendants(graph, m.id)]));
-    return { direction: 'reverse', migrations: graph.ordered.filter((m) => doomed.has(m.id) && records.get(m.id) !== undefined).reverse() };
-  }
-  const goal = resolveTarget(graph, target);
-  if (!isApplied(records.get(goal.id))) {
-    const needed = ancestors(graph, goal.id);
-    return { direction: 'forward', migrations: graph.ordered.filter((m) => needed.has(m.id) && !isApplied(records.get(m.id))) };
-  }
-  // Going back: unapply everything applied that depends on the target, newest first.
-  const later = descendants(graph, goal.id);
-  return { direction: 'reverse', migrations: graph.ordered.filter((m) => later.has(m.id) && records.get(m.id) !== undefined).reverse() };
-}
-
-function ancestors(graph: MigrationGraph, id: string): Set<string> {
-  const out = new Set<string>();
-  const visit = (x: string) => {
-    if (out.has(x)) return;
-    out.add(x);
-    graph.byId.get(x)!.dependencies.forEach(visit);
-  };
-  visit(id);
-  return out;
-}
-
-function descendants(graph: MigrationGraph, id: string): Set<string> {
-  const out = new Set<string>();
-  const visit = (x: string) => graph.dependents.get(x)!.forEach((d) => (out.has(d) ? undefined : (out.add(d), visit(d))));
-  visit(id);
-  return out;
-}
-
-/** A migration's operations in a direction: in reverse order and each reversed when unapplying. */
-export function directedOperations(m: LoadedMigration, direction: 'forward' | 'reverse'): Operation[] {
-  if (direction === 'forward') return m.definition.operations;
-  const irreversible = m.definition.operations.filter((op) => !op.reversible);
-  if (irreversible.length > 0) {
-    throw new DsMigrateError(
-      'BAD_INPUT',
-      `Cannot unapply ${m.id} (${m.file}): ${irreversible.map((op) => op.describe()).join('; ')} ${irreversible.length === 1 ? 'is' : 'are'} irreversible.`,
-      { file: m.file, migration: m.id },
-    );
-  }
-  return m.definition.operations.map((op) => op.reverse()).reverse();
-}
+const PROGRESS_SAVE_MS = 2000;
+const EMPTY_RESULT: OperationResult = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0, warnings: [] };
 
 /**
- * Applies pending migrations in graph order and their operations in order. A migration is recorded
- * `applied` only once every shard of every operation has finished; until then it stays `running`
- * with progress, and the next run resumes it where it stopped.
+ * The local driver of the lifecycle: takes the lease, plans under it, and runs each step's job with
+ * the executor in this process, recording every step through the lifecycle. A migration is `applied`
+ * only once every step is complete; until then it is `running` (or `failed`) with what ran, and the
+ * next run resumes it, in either direction.
  */
 export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}): Promise<MigrateSummary> {
   const emit = options.onEvent ?? (() => undefined);
-  const recorder = new Recorder(ctx.store, ctx.controlNamespace);
-  const records = await recorder.list();
-  checkChecksums(ctx.graph, records, options.allowChanged);
-  const plan = planRun(ctx.graph, records, options.target);
-  const steps = plan.migrations.map((m) => ({ m, operations: directedOperations(m, plan.direction) }));
-  for (const { operations } of steps) for (const op of operations) await op.validate(ctx.store);
-  emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((m) => m.id) });
+  const namespace = ctx.controlNamespace ?? '';
+  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], restarted: [], dryRun: [] };
+  if (options.dryRun) return dryRun(ctx, options, summary);
 
-  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], dryRun: [] };
-  if (options.dryRun) {
-    for (const { m, operations } of steps) {
-      for (const [i, op] of operations.entries()) {
-        const result = await ctx.executor.runOperation({ store: ctx.store, runId: operationRunId(m.id, i, plan.direction), operation: op, dryRun: true, migration: m.id });
-        summary.dryRun.push({ migration: m.id, operation: i, description: op.describe(), result });
-        emit({ type: 'dry-run', migration: m.id, operation: i, description: op.describe(), result });
-      }
-    }
-    return summary;
-  }
-
-  const lock = new MigrationLock(ctx.store, { namespace: ctx.controlNamespace, waitMs: options.lockWaitMs, ttlMs: options.lockTtlMs, command: `migrate ${options.target ?? ''}`.trim() });
-  await lock.acquire();
+  const lease = new Lease(ctx.store, namespace, processOwner(), options.lockTtlMs ?? 60_000);
+  await lease.acquire(`migrate ${options.target ?? ''}`.trim(), options.lockWaitMs);
+  const signal = lease.keepRenewed();
   try {
-    // Re-read after taking the lock: another run may have finished work meanwhile.
-    const fresh = await recorder.list();
-    for (const [index, { m, operations }] of steps.entries()) {
-      lock.check();
-      const existing = fresh.get(m.id);
-      if (plan.direction === 'forward' && isApplied(existing)) continue;
+    const lifecycle = new Lifecycle(ctx.store, lease);
+    for (const name of options.restart ?? []) {
+      const m = resolveTarget(ctx.graph, name);
+      await lifecycle.restart(m);
+      summary.restarted.push(m.id);
+    }
+    const plan = await lifecycle.prepare(ctx.graph, options);
+    emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id) });
+    for (const [index, planned] of plan.migrations.entries()) {
+      signal.throwIfAborted();
+      const { migration: m } = planned;
       if (options.fake) {
-        await recorder.save({ ...Recorder.fresh(m.id, m.app, m.name, m.checksum, []), state: plan.direction === 'forward' ? 'faked' : 'pending', finishedAt: new Date() });
-        if (plan.direction === 'reverse') await recorder.remove(m.id);
+        await lifecycle.fake(m, plan.direction);
         (plan.direction === 'forward' ? summary.faked : summary.unapplied).push(m.id);
         emit({ type: 'migration-done', migration: m.id, state: plan.direction === 'forward' ? 'faked' : 'unapplied' });
         continue;
       }
-      await runMigration(ctx, recorder, lock, m, operations, plan.direction, existing, { index, total: steps.length, emit });
+      await runMigration(ctx, lifecycle, signal, plan, planned, { index, emit });
       (plan.direction === 'forward' ? summary.applied : summary.unapplied).push(m.id);
     }
+  } catch (error) {
+    // A lost lease is the reason to report, whatever the job threw on its way out.
+    throw signal.aborted ? signal.reason : error;
   } finally {
-    await lock.release();
+    lease.stopRenewing();
+    await lease.release().catch(() => undefined);
   }
   return summary;
 }
 
-async function runMigration(
-  ctx: RunnerContext,
-  recorder: Recorder,
-  lock: MigrationLock,
-  m: LoadedMigration,
-  operations: Operation[],
-  direction: 'forward' | 'reverse',
-  existing: MigrationRecord | undefined,
-  progress: { index: number; total: number; emit: (e: RunEvent) => void },
-): Promise<void> {
-  const { emit } = progress;
-  // Resume only a run in the same direction; anything else starts over with fresh operation state.
-  const resumed = existing !== undefined && (existing.state === 'running' || existing.state === 'failed') && existing.direction === direction;
-  const record: MigrationRecord = resumed
-    ? { ...existing!, state: 'running', error: undefined, checksum: m.checksum }
-    : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, operations), direction };
-  if (!resumed) for (let i = 0; i < operations.length; i++) await ctx.executor.clearOperationState(ctx.store, operationRunId(m.id, i, direction));
-  await recorder.save(record);
-  emit({ type: 'migration-start', migration: m.id, index: progress.index, total: progress.total, resumed });
-
+async function runMigration(ctx: RunnerContext, lifecycle: Lifecycle, signal: AbortSignal, plan: Plan, planned: PlannedMigration, at: { index: number; emit: (e: RunEvent) => void }): Promise<void> {
+  const { migration: m, steps } = planned;
+  const { direction } = plan;
+  const { emit } = at;
+  const { resumed } = await lifecycle.begin(m, direction);
+  emit({ type: 'migration-start', migration: m.id, index: at.index, total: plan.migrations.length, resumed });
   try {
-    for (let i = record.operationsDone; i < operations.length; i++) {
-      lock.check();
-      const op = operations[i];
-      emit({ type: 'operation-start', migration: m.id, operation: i, operations: operations.length, description: op.describe() });
-      let lastSaved = 0;
+    for (const [position, step] of steps.entries()) {
+      signal.throwIfAborted();
+      const description = step.operation.describe();
+      emit({ type: 'operation-start', migration: m.id, operation: position, operations: steps.length, description });
+      const start = await lifecycle.startStep(m, step, direction);
+      if (start.skip) {
+        emit({ type: 'operation-done', migration: m.id, operation: position, result: EMPTY_RESULT });
+        continue;
+      }
+      const progress = new ProgressSaver((counts) => lifecycle.saveProgress(m, step, direction, counts));
       const result = await ctx.executor.runOperation({
         store: ctx.store,
-        runId: operationRunId(m.id, i, direction),
-        operation: op,
+        job: start.job,
+        bounds: start.bounds,
+        operation: step.operation,
         migration: m.id,
+        signal,
         onProgress: (p) => {
-          emit({ type: 'progress', migration: m.id, operation: i, progress: p });
-          record.operations[i] = { ...record.operations[i], ...pickCounts(p) };
-          // Throttled: the record is for `status`, the shards hold the truth.
-          if (Date.now() - lastSaved > 2000) {
-            lastSaved = Date.now();
-            void recorder.save(record).catch(() => undefined);
-          }
+          emit({ type: 'progress', migration: m.id, operation: position, progress: p });
+          progress.offer(p);
         },
       });
-      record.operations[i] = { ...record.operations[i], ...pickCounts(result), done: true };
-      record.operationsDone = i + 1;
-      await recorder.save(record);
-      emit({ type: 'operation-done', migration: m.id, operation: i, result });
+      await progress.stop();
+      await lifecycle.completeStep(m, step, direction, result);
+      emit({ type: 'operation-done', migration: m.id, operation: position, result });
     }
+    await lifecycle.finish(m, direction);
   } catch (error) {
-    record.state = 'failed';
-    record.error = errorMessage(error);
-    record.finishedAt = new Date();
-    await recorder.save(record).catch(() => undefined);
-    emit({ type: 'migration-failed', migration: m.id, error: record.error });
-    throw error instanceof DsMigrateError ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${m.id} failed: ${record.error}`, { migration: m.id, file: m.file }, { cause: error });
+    if (signal.aborted) throw signal.reason;
+    await lifecycle.fail(m, error).catch(() => undefined);
+    emit({ type: 'migration-failed', migration: m.id, error: errorMessage(error) });
+    throw isDsMigrateError(error) ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${m.id} failed: ${errorMessage(error)}`, { migration: m.id, file: m.file }, { cause: error });
   }
-
-  if (direction === 'reverse') {
-    for (let i = 0; i < operations.length; i++) {
-      await ctx.executor.clearOperationState(ctx.store, operationRunId(m.id, i, 'reverse'));
-      await ctx.executor.clearOperationState(ctx.store, operationRunId(m.id, i, 'forward'));
-    }
-    await recorder.remove(m.id);
-    emit({ type: 'migration-done', migration: m.id, state: 'unapplied' });
-    return;
-  }
-  record.state = 'applied';
-  record.finishedAt = new Date();
-  await recorder.save(record);
-  emit({ type: 'migration-done', migration: m.id, state: 'applied' });
+  await lifecycle.tidy(m).catch(() => undefined);
+  emit({ type: 'migration-done', migration: m.id, state: direction === 'forward' ? 'applied' : 'unapplied' });
 }
 
-function pickCounts(p: OperationProgress): Omit<OperationRecord, 'type' | 'kind' | 'done'> {
-  return { scanned: p.scanned, changed: p.changed, deleted: p.deleted, skipped: p.skipped, failed: p.failed, shardsDone: p.shardsDone, shardsTotal: p.shardsTotal };
+/**
+ * Saves progress for `status` every few seconds, one save at a time, and none once stopped: a late
+ * save can neither race the step's completion nor follow it.
+ */
+class ProgressSaver {
+  private last = 0;
+  private pending: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly save: (p: OperationProgress) => Promise<void>) {}
+
+  offer(progress: OperationProgress): void {
+    if (this.stopped || Date.now() - this.last < PROGRESS_SAVE_MS) return;
+    this.last = Date.now();
+    this.pending = this.pending.then(() => (this.stopped ? undefined : this.save(progress).catch(() => undefined)));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.pending;
+  }
+}
+
+/** `--dry-run`: the plan from the records as they are, each step's per-entity logic run, nothing written and no lease taken. */
+async function dryRun(ctx: RunnerContext, options: MigrateOptions, summary: MigrateSummary): Promise<MigrateSummary> {
+  const emit = options.onEvent ?? (() => undefined);
+  const namespace = ctx.controlNamespace ?? '';
+  const records = await new Recorder(ctx.store, namespace).list();
+  const plan = await planWith(ctx.store, ctx.graph, records, options);
+  emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id) });
+  for (const { migration: m, steps } of plan.migrations) {
+    for (const [position, step] of steps.entries()) {
+      const description = step.operation.describe();
+      const result = await ctx.executor.runOperation({ store: ctx.store, job: { namespace, id: `dry-run:${m.id}#${step.index}` }, operation: step.operation, dryRun: true, migration: m.id });
+      summary.dryRun.push({ migration: m.id, operation: position, description, result });
+      emit({ type: 'dry-run', migration: m.id, operation: position, description, result });
+    }
+  }
+  return summary;
 }

@@ -18,6 +18,12 @@ export interface ApplyOptions {
   byteBudget: number;
   migration?: string;
   dryRun: boolean;
+  /**
+   * Stop taking entities once deciding them has taken this long (at least one is always taken): a
+   * transaction must commit within Datastore's limits (60 s idle, 270 s in all) however slow the
+   * operation's function is per entity.
+   */
+  timeBudgetMs?: number;
   /** Dry runs: collect before/after samples of changed entities. */
   samples?: { limit: number; into: DryRunSample[] };
 }
@@ -30,6 +36,8 @@ export interface AppliedBatch {
   /** Entities to write and keys to delete. */
   puts: Entity[];
   deletes: Key[];
+  /** The time budget ended the batch early. */
+  outOfTime: boolean;
 }
 
 /**
@@ -44,7 +52,13 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const deletes: Key[] = [];
   let bytes = 0;
   let consumed = 0;
+  let outOfTime = false;
+  const started = Date.now();
   for (const key of keys) {
+    if (consumed > 0 && options.timeBudgetMs !== undefined && Date.now() - started >= options.timeBudgetMs) {
+      outOfTime = true;
+      break;
+    }
     if (options.doneThrough && Key.compare(key, options.doneThrough) <= 0) {
       consumed++;
       continue;
@@ -68,7 +82,7 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
     }
     consumed++;
   }
-  return { consumed, delta, warnings, puts, deletes };
+  return { consumed, delta, warnings, puts, deletes, outOfTime };
 }
 
 /** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */

@@ -1,70 +1,77 @@
-import { Entity, Key, type Value } from '../datastore';
+import { decodeJson, decodeStored, shardKey, type JobRef } from '../control';
+import { Entity, type Key, type Value } from '../datastore';
 import { COUNT_NAMES, zeroCounts, type Counts, type Warnings } from './counts';
+import { decodeRange, encodeRange } from './job-plan';
 import type { KeyRange } from './ranges';
 
 /**
- * A shard's checkpoint: one root entity per shard (kind `_dsmigrate_shard`, named `<runId>::<index>`,
- * default namespace), so each shard is its own entity group and shards never contend. It is written in
- * the same transaction as the batch it records: its range, the last key done, the counts, the
+ * A shard's checkpoint: one root entity per shard (kind `_dsmigrate_shard`, named `<jobId>::<index>`,
+ * in the control namespace), so each shard is its own entity group and shards never contend. It is
+ * written in the same transaction as the batch it records: the last key done, the counts, the
  * warnings and whether the shard is finished. A shard without one has not committed a batch yet.
+ * A `closed` shard belongs to a job that was folded into its operation's record (the direction
+ * changed): any batch still in flight for it, from a run that lost its lease, commits nothing.
  */
-export const SHARD_KIND = '_dsmigrate_shard';
-
 export interface ShardState extends KeyRange {
-  runId: string;
+  job: JobRef;
   index: number;
   /** Every key of the range up to and including this one is done. */
   lastKey?: Key;
   counts: Counts;
   warnings: Warnings;
   done: boolean;
+  closed: boolean;
   /** The last failure, for `status`; cleared by the next committed batch. */
   error?: string;
 }
 
-export function shardKey(runId: string, index: number): Key {
-  return Key.of(SHARD_KIND, `${runId}::${index}`);
-}
-
-export function freshShard(runId: string, index: number, range: KeyRange): ShardState {
-  return { runId, index, namespace: range.namespace, start: range.start, end: range.end, counts: zeroCounts(), warnings: {}, done: false };
+export function freshShard(job: JobRef, index: number, range: KeyRange): ShardState {
+  return { ...range, job, index, counts: zeroCounts(), warnings: {}, done: false, closed: false };
 }
 
 export function encodeShard(state: ShardState): Entity {
   const values: Record<string, Value> = {
-    runId: state.runId,
+    jobId: state.job.id,
     index: state.index,
-    namespace: state.namespace,
-    start: state.start ?? null,
-    end: state.end ?? null,
+    range: JSON.stringify(encodeRange(state)),
     lastKey: state.lastKey ?? null,
     done: state.done,
+    closed: state.closed,
     warnings: JSON.stringify(state.warnings),
     error: state.error ?? null,
     updatedAt: new Date(),
   };
   for (const name of COUNT_NAMES) values[name] = state.counts[name];
-  return Entity.from(shardKey(state.runId, state.index), values, { excludeFromIndexes: ['start', 'end', 'lastKey', 'warnings', 'error'] });
+  return Entity.from(shardKey(state.job, state.index), values, { excludeFromIndexes: ['range', 'lastKey', 'warnings', 'error'] });
 }
 
 export function decodeShard(entity: Entity): ShardState {
-  const key = (name: string) => {
-    const value = entity.get(name);
-    return value instanceof Key ? value : undefined;
-  };
+  const v = decodeStored(entity, {
+    jobId: 'string',
+    index: 'number',
+    range: 'string',
+    lastKey: 'key?',
+    done: 'boolean',
+    closed: 'boolean',
+    warnings: 'string',
+    error: 'string?',
+    scanned: 'number',
+    changed: 'number',
+    deleted: 'number',
+    skipped: 'number',
+    failed: 'number',
+  });
   const counts = zeroCounts();
-  for (const name of COUNT_NAMES) counts[name] = Number(entity.get(name) ?? 0);
-  const error = entity.get('error');
+  for (const name of COUNT_NAMES) counts[name] = v[name];
   return {
-    runId: String(entity.get('runId')),
-    index: Number(entity.get('index')),
-    namespace: String(entity.get('namespace') ?? ''),
-    start: key('start'),
-    end: key('end'),
-    lastKey: key('lastKey'),
+    ...decodeRange(decodeJson(entity, 'range', v.range, (r) => typeof r.ns === 'string')),
+    job: { namespace: entity.key.namespace, id: v.jobId },
+    index: v.index,
+    lastKey: v.lastKey,
     counts,
-    warnings: JSON.parse(String(entity.get('warnings') ?? '{}')) as Warnings,
-    done: entity.get('done') === true,
-    error: typeof error === 'string' ? error : undefined,
+    warnings: decodeJson<Warnings>(entity, 'warnings', v.warnings, () => true),
+    done: v.done,
+    closed: v.closed,
+    error: v.error,
   };
 }

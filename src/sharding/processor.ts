@@ -1,18 +1,19 @@
+import { jobKey, shardKey, type JobRef } from '../control';
 import { honoursPropertyMasks, Key, type Datastore, type Entity, type Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch } from './apply';
 import { batchLength } from './batcher';
-import { decodeShard, encodeShard, freshShard, shardKey, type ShardState } from './checkpoint';
+import { decodeShard, encodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, type Counts } from './counts';
 import { pushedDown } from './filters';
 import { KeyQueue } from './key-queue';
-import { decodeRun, runKey, type RunPlan } from './run-plan';
+import { decodePlan, type JobPlan } from './job-plan';
 import type { ShardWork } from './work';
 
 export interface SliceOptions {
   store: Datastore;
   work: ShardWork;
-  runId: string;
+  job: JobRef;
   index: number;
   /** Return (with more to do) after the first batch that ends past this many milliseconds. */
   budgetMs?: number;
@@ -34,6 +35,8 @@ export interface SliceResult {
 const LOOKUP_PARALLELISM = 2;
 // Room left in a commit for the checkpoint and the request envelope.
 const BYTE_HEADROOM = 0.8;
+// Deciding a batch's entities stops after this long, well inside a transaction's 60 s idle limit.
+const APPLY_BUDGET_MS = 20_000;
 
 /**
  * Runs one time-boxed slice of a shard, from nothing but ids: loads the plan and the checkpoint from
@@ -44,12 +47,13 @@ const BYTE_HEADROOM = 0.8;
  * running a slice twice has the effect of running it once.
  */
 export async function runShardSlice(options: SliceOptions): Promise<SliceResult> {
-  const { store, runId, index } = options;
-  const [planEntity, shardEntity] = await store.lookup([runKey(runId), shardKey(runId, index)]);
-  if (!planEntity) throw new DsMigrateError('CONFLICT', `Operation run ${runId} has no plan; was its state cleared?`, { runId, shard: index });
-  const plan = decodeRun(planEntity);
+  const { store, job, index } = options;
+  const [planEntity, shardEntity] = await store.lookup([jobKey(job), shardKey(job, index)]);
+  if (!planEntity) throw new DsMigrateError('CONFLICT', `Job ${job.id} has no plan; was its state cleared?`, { job: job.id, shard: index });
+  const plan = decodePlan(planEntity);
   checkPlanMatches(plan, options.work, index);
-  const state = shardEntity ? decodeShard(shardEntity) : freshShard(runId, index, plan.shards[index]);
+  const state = shardEntity ? decodeShard(shardEntity) : freshShard(job, index, plan.shards[index]);
+  if (state.closed) throw closedError(job, index);
   if (state.done) return { done: true, state };
   const touched = options.work.touchedProperties && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
   return new Slice(options, plan, state, shardEntity !== undefined, touched).run();
@@ -61,6 +65,8 @@ interface BatchOutcome {
   delta?: Counts;
   /** The checkpoint was written. */
   wrote: boolean;
+  /** The operation's function was too slow for the whole batch in one transaction. */
+  outOfTime?: boolean;
 }
 
 class Slice {
@@ -71,7 +77,7 @@ class Slice {
 
   constructor(
     private readonly options: SliceOptions,
-    private readonly plan: RunPlan,
+    private readonly plan: JobPlan,
     private state: ShardState,
     private hasCheckpoint: boolean,
     /** The only properties the batches read and write (a property mask), or all. */
@@ -111,7 +117,8 @@ class Slice {
         this.queue.drop(outcome.consumed);
         this.state = outcome.state;
         if (outcome.delta) this.options.onBatch?.(outcome.delta, this.state);
-        this.size = Math.min(work.batchSize, this.size * 2);
+        // A batch cut short by the time budget sets the size of the next ones; otherwise grow back.
+        this.size = outcome.outOfTime ? Math.max(1, outcome.consumed) : Math.min(work.batchSize, this.size * 2);
         if (this.state.done) return { done: true, state: this.state };
         if (budgetMs !== undefined && Date.now() - started >= budgetMs) return { done: false, state: this.state };
       }
@@ -133,7 +140,7 @@ class Slice {
   private commit(keys: readonly Key[], finishing: boolean): Promise<BatchOutcome> {
     const { store, work, migration } = this.options;
     const expected = this.state;
-    const ckptKey = shardKey(expected.runId, expected.index);
+    const ckptKey = shardKey(expected.job, expected.index);
     let take = keys.length;
     return store.transaction(
       async (tx) => {
@@ -142,7 +149,13 @@ class Slice {
         const found = this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
         const stored = this.storedState(found.get(ckptKey.toString()), expected);
         if (stored.done) return { consumed: batch.length, state: stored, wrote: false };
-        const applied = await applyBatch(work, batch, found, { doneThrough: stored.lastKey, byteBudget: store.maxRequestBytes * BYTE_HEADROOM, migration, dryRun: false });
+        const applied = await applyBatch(work, batch, found, {
+          doneThrough: stored.lastKey,
+          byteBudget: store.maxRequestBytes * BYTE_HEADROOM,
+          timeBudgetMs: APPLY_BUDGET_MS,
+          migration,
+          dryRun: false,
+        });
         const through = applied.consumed > 0 ? batch[applied.consumed - 1] : undefined;
         const lastKey = through && (!stored.lastKey || Key.compare(through, stored.lastKey) > 0) ? through : stored.lastKey;
         const state: ShardState = {
@@ -158,7 +171,7 @@ class Slice {
         tx.upsert(encodeShard(state));
         for (const entity of applied.puts) tx.upsert(entity);
         for (const key of applied.deletes) tx.delete(key);
-        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true };
+        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, outOfTime: applied.outOfTime };
       },
       {
         onRetry: () => {
@@ -172,15 +185,16 @@ class Slice {
 
   /** The checkpoint as read in the transaction, checked against what this worker last saw. */
   private storedState(entity: Entity | undefined, expected: ShardState): ShardState {
-    const { runId, index } = expected;
+    const { job, index } = expected;
     if (!entity) {
-      if (this.hasCheckpoint) throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${runId} disappeared mid-run (was the operation's state cleared?).`, { runId, shard: index });
+      if (this.hasCheckpoint) throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${job.id} disappeared mid-run (was the migration's state cleared?).`, { job: job.id, shard: index });
       return expected;
     }
     const stored = decodeShard(entity);
+    if (stored.closed) throw closedError(job, index);
     // Never skip keys: a checkpoint behind the one this worker saw means the state was rewritten.
     if (expected.lastKey && (!stored.lastKey || Key.compare(stored.lastKey, expected.lastKey) < 0)) {
-      throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${runId} moved backwards.`, { runId, shard: index });
+      throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${job.id} moved backwards.`, { job: job.id, shard: index });
     }
     return stored;
   }
@@ -213,33 +227,43 @@ async function* keySource(store: Datastore, work: ShardWork, state: ShardState, 
     yield state.lastKey ? prefetched.filter((k) => Key.compare(k, state.lastKey!) > 0) : [...prefetched];
     return;
   }
+  const after = state.lastKey ?? (state.startExclusive ? state.start : undefined);
   yield* store.keys({
     kind: work.kind,
     namespace: state.namespace,
     filters: pushedDown(work.filters),
-    after: state.lastKey,
-    from: state.lastKey ? undefined : state.start,
-    before: state.end,
+    after,
+    from: after ? undefined : state.start,
+    before: state.endInclusive ? undefined : state.end,
+    through: state.endInclusive ? state.end : undefined,
     orderByKey: true,
   });
 }
 
-function checkPlanMatches(plan: RunPlan, work: ShardWork, index: number): void {
+function checkPlanMatches(plan: JobPlan, work: ShardWork, index: number): void {
   if (plan.type !== work.type || plan.kind !== work.kind) {
-    throw new DsMigrateError('CONFLICT', `Operation run ${plan.runId} was planned for ${plan.type} on ${plan.kind}, not ${work.type} on ${work.kind}.`, { runId: plan.runId });
+    throw new DsMigrateError('CONFLICT', `Job ${plan.job.id} was planned for ${plan.type} on ${plan.kind}, not ${work.type} on ${work.kind}.`, { job: plan.job.id });
   }
-  if (!plan.shards[index]) throw new DsMigrateError('CONFLICT', `Operation run ${plan.runId} has no shard ${index}.`, { runId: plan.runId, shard: index });
+  if (!plan.shards[index]) throw new DsMigrateError('BAD_INPUT', `Job ${plan.job.id} has no shard ${index}.`, { job: plan.job.id, shard: index });
+}
+
+/** The job was closed under this worker: another run took the lease and changed direction. */
+function closedError(job: JobRef, index: number): DsMigrateError {
+  return new DsMigrateError('LOCKED', `Shard ${index} of job ${job.id} was closed by another run (it took the lease and changed direction); this run stops and writes nothing more.`, {
+    job: job.id,
+    shard: index,
+  });
 }
 
 /** Notes the error on the shard for `status`; best effort, as the error itself is what matters. */
-async function recordFailure(store: Datastore, plan: RunPlan, index: number, error: unknown): Promise<void> {
-  const key = shardKey(plan.runId, index);
+async function recordFailure(store: Datastore, plan: JobPlan, index: number, error: unknown): Promise<void> {
+  const key = shardKey(plan.job, index);
   await store
     .transaction(
       async (tx) => {
         const entity = await tx.get(key);
-        const state = entity ? decodeShard(entity) : freshShard(plan.runId, index, plan.shards[index]);
-        tx.upsert(encodeShard({ ...state, error: errorMessage(error).slice(0, 1500) }));
+        const state = entity ? decodeShard(entity) : freshShard(plan.job, index, plan.shards[index]);
+        if (!state.closed) tx.upsert(encodeShard({ ...state, error: errorMessage(error).slice(0, 1500) }));
       },
       { attempts: 2 },
     )

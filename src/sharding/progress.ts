@@ -1,10 +1,12 @@
-import type { Datastore } from '../datastore';
-import { decodeShard, freshShard, shardKey, type ShardState } from './checkpoint';
+import { CONTROL_KINDS, jobKey, shardKey, type JobRef } from '../control';
+import { Key, type Datastore } from '../datastore';
+import { decodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from './counts';
-import { runKey, type RunPlan } from './run-plan';
+import type { JobPlan } from './job-plan';
+import { clearManifests } from './key-manifest';
 import { loadPlan } from './planner';
 
-export interface RunProgress extends Counts {
+export interface JobProgress extends Counts {
   shardsTotal: number;
   shardsDone: number;
   /** Entities to scan, where the plan knows (shards cut from a fully read key stream). */
@@ -12,12 +14,12 @@ export interface RunProgress extends Counts {
 }
 
 /** Every shard's state, fresh for shards that have not committed a batch yet. */
-export async function loadShardStates(store: Datastore, plan: RunPlan): Promise<ShardState[]> {
-  const found = await store.lookup(plan.shards.map((_, i) => shardKey(plan.runId, i)));
-  return plan.shards.map((range, i) => (found[i] ? decodeShard(found[i]!) : freshShard(plan.runId, i, range)));
+export async function loadShardStates(store: Datastore, plan: JobPlan): Promise<ShardState[]> {
+  const found = await store.lookup(plan.shards.map((_, i) => shardKey(plan.job, i)));
+  return plan.shards.map((range, i) => (found[i] ? decodeShard(found[i]!) : freshShard(plan.job, i, range)));
 }
 
-export function summarize(plan: RunPlan, states: readonly ShardState[]): RunProgress & { warnings: Warnings } {
+export function summarize(plan: JobPlan, states: readonly ShardState[]): JobProgress & { warnings: Warnings } {
   const counts = zeroCounts();
   const warnings: Warnings = {};
   for (const s of states) {
@@ -34,16 +36,26 @@ export function summarize(plan: RunPlan, states: readonly ShardState[]): RunProg
   };
 }
 
-/** Progress of a run from its stored state (for `dsmigrate status`); undefined when it has none. */
-export async function readRunProgress(store: Datastore, runId: string): Promise<(RunProgress & { warnings: Warnings }) | undefined> {
-  const plan = await loadPlan(store, runId);
+/** A job's progress from its stored state (for `dsmigrate status`); undefined when it has none. */
+export async function readJobProgress(store: Datastore, job: JobRef): Promise<(JobProgress & { warnings: Warnings }) | undefined> {
+  const plan = await loadPlan(store, job);
   return plan && summarize(plan, await loadShardStates(store, plan));
 }
 
-/** Deletes a run's plan and checkpoints, so that the next run with this id starts from scratch. */
-export async function clearRunState(store: Datastore, runId: string): Promise<void> {
-  const plan = await loadPlan(store, runId);
+/** Deletes a job's plan, checkpoints and key manifests; the plan last, so that a crash midway leaves it to find again. */
+export async function clearJobState(store: Datastore, job: JobRef): Promise<void> {
+  const plan = await loadPlan(store, job);
   if (!plan) return;
-  await store.delete(plan.shards.map((_, i) => shardKey(runId, i)));
-  await store.delete([runKey(runId)]);
+  await clearManifests(store, job);
+  await store.delete(plan.shards.map((_, i) => shardKey(job, i)));
+  await store.delete([jobKey(job)]);
+}
+
+/** Deletes every job of a migration (job ids start with `<migration id>#`; see src/control/keys.ts). */
+export async function clearMigrationJobs(store: Datastore, namespace: string, migrationId: string): Promise<void> {
+  const from = Key.of(CONTROL_KINDS.job, `${migrationId}#`, { namespace });
+  const before = Key.of(CONTROL_KINDS.job, `${migrationId}$`, { namespace });
+  const jobs: JobRef[] = [];
+  for await (const keys of store.keys({ kind: CONTROL_KINDS.job, namespace, from, before })) for (const key of keys) jobs.push({ namespace, id: key.name! });
+  for (const job of jobs) await clearJobState(store, job);
 }

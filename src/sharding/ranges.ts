@@ -3,15 +3,20 @@ import { Key } from '../datastore';
 /**
  * A shard's slice of one namespace's key space: keys k with `start <= k < end`. A missing bound is
  * open, so the first and last shards also cover keys lower or higher than any key seen when splitting.
+ * Ranges bounded by what another job committed (key-set.ts) may exclude their start or include their end.
  */
 export interface KeyRange {
   namespace: string;
   start?: Key;
   end?: Key;
+  startExclusive?: boolean;
+  endInclusive?: boolean;
 }
 
 export function inRange(range: KeyRange, key: Key): boolean {
-  return (range.start === undefined || Key.compare(key, range.start) >= 0) && (range.end === undefined || Key.compare(key, range.end) < 0);
+  const fromStart = range.start === undefined ? 1 : Key.compare(key, range.start);
+  const toEnd = range.end === undefined ? -1 : Key.compare(key, range.end);
+  return (range.startExclusive ? fromStart > 0 : fromStart >= 0) && (range.endInclusive ? toEnd <= 0 : toEnd < 0);
 }
 
 /** Up to `shards - 1` distinct, evenly spaced split points from a sample of keys (in any order). */

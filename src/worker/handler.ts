@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { decodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, taskPath, type QueuePath, type TaskPayload, type TasksApi } from '../executors/cloud-tasks';
+import { decodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, taskPath, type Pipeline, type QueuePath, type TaskPayload, type TasksApi } from '../executors/cloud-tasks';
 import { errorMessage } from '../errors';
 import type { Authenticator } from './auth';
 import { BodyReadError, DEFAULT_READ_DEADLINE_MS, headerValue, readBody, sendJson } from './http';
-import type { Pipeline } from './pipeline';
 
 export type Severity = 'INFO' | 'WARNING' | 'ERROR';
 
@@ -100,9 +99,15 @@ export function createWorkerHandler(options: WorkerHandlerOptions): RequestHandl
     }
 
     try {
-      const outcome = await options.pipeline.run(payload);
+      // Cloud Tasks counts the task's earlier attempts; the pipeline fails a step that keeps failing.
+      const attempt = Number(headerValue(req, 'x-cloudtasks-taskretrycount') ?? 0) || 0;
+      const outcome = await options.pipeline.run(payload, attempt);
       answer(200, outcome.result === 'failed' ? 'ERROR' : 'INFO', `${payload.type} ${payload.migration}#${payload.op}: ${outcome.result}: ${outcome.detail}`, payload, { result: outcome.result });
     } catch (error) {
+      if (error instanceof MalformedPayloadError) {
+        const removal = await deleteBadTask(req);
+        return answer(400, 'ERROR', `${error.message}; ${removal}`, payload);
+      }
       answer(500, 'ERROR', `${payload.type} ${payload.migration}#${payload.op} will be retried: ${errorMessage(error)}`, payload);
     }
   }

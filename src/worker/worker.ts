@@ -1,12 +1,9 @@
 import type { Datastore } from '../datastore';
-import { createTasksClient, type TasksApi, type WorkerSettings } from '../executors/cloud-tasks';
+import { createTasksClient, Pipeline, shardedEngine, type ShardEngine, type TasksApi, type WorkerSettings } from '../executors/cloud-tasks';
 import type { MigrationGraph } from '../migrations';
 import { authenticatorFor, type CertSource } from './auth';
-import type { ShardEngine } from './engine';
 import { createWorkerHandler, jsonLog, type RequestHandler, type WorkerLogEntry } from './handler';
-import { Pipeline } from './pipeline';
 import { startWorkerServer, type WorkerServer } from './server';
-import { shardedEngine } from './sharded-engine';
 
 export interface WorkerOptions {
   store: Datastore;

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { startCloudTasksEmulator, type CloudTasksEmulator } from '../../emulator/cloud-tasks';
 import {
-  CloudTasksExecutor,
+  TaskDispatcher,
   createTasksClient,
   decodePayload,
   DEFAULT_QUEUE_SETTINGS,
@@ -63,7 +63,7 @@ describe('the queue', () => {
     const creating = { getQueue: () => Promise.reject(Object.assign(new Error('not found'), { code: status.NOT_FOUND })), createQueue: () => Promise.reject(denied) } as unknown as TasksApi;
     expect(String(await ensureQueue(creating, newQueue(), DEFAULT_QUEUE_SETTINGS).catch((e: unknown) => e))).toMatch(/gcloud tasks queues create q\d+ --location=us-central1/);
 
-    const enqueuer = new CloudTasksExecutor({ createTask: () => Promise.reject(denied) } as unknown as TasksApi, {
+    const enqueuer = new TaskDispatcher({ createTask: () => Promise.reject(denied) } as unknown as TasksApi, {
       queue: newQueue().name,
       url: target.url(),
       auth: { kind: 'oidc', serviceAccountEmail: 'tasks@p.iam.gserviceaccount.com', audience: 'https://w' },
@@ -78,7 +78,7 @@ describe('enqueuing', () => {
     const queue = newQueue();
     await ensureQueue(tasks, queue, DEFAULT_QUEUE_SETTINGS);
     await tasks.pauseQueue({ name: queue.name });
-    const executor = new CloudTasksExecutor(tasks, { queue: queue.name, url: target.url('/w'), auth: { kind: 'hmac', secret: SECRET }, dispatchDeadlineMs: 120_000 });
+    const executor = new TaskDispatcher(tasks, { queue: queue.name, url: target.url('/w'), auth: { kind: 'hmac', secret: SECRET }, dispatchDeadlineMs: 120_000 });
     expect(await executor.enqueue(slice(0))).toBe('created');
     expect(await executor.enqueue(slice(0))).toBe('exists');
     const [task] = await tasks.getTask({ name: executor.taskName(slice(0)), responseView: 'FULL' });
@@ -100,7 +100,7 @@ describe('enqueuing', () => {
     const queue = newQueue();
     await ensureQueue(tasks, queue, DEFAULT_QUEUE_SETTINGS);
     await tasks.pauseQueue({ name: queue.name });
-    const executor = new CloudTasksExecutor(tasks, {
+    const executor = new TaskDispatcher(tasks, {
       queue: queue.name,
       url: target.url('/w'),
       auth: { kind: 'oidc', serviceAccountEmail: 'tasks@p.iam.gserviceaccount.com', audience: 'https://worker.example' },

@@ -56,7 +56,7 @@ describeEachFlavour('property masks', (ctx) => {
     const operations = [new AddFieldData('Wide', 'colour', { default: 'blue' }), new CopyFieldData('Wide', 'nick', 'alias'), new RemoveFieldData('Wide', 'nick')];
     for (const [i, operation] of operations.entries()) {
       events.length = 0;
-      expect(await executor.runOperation({ store, runId: `masks:${i}`, operation })).toMatchObject({ changed: 300, failed: 0 });
+      expect(await executor.runOperation({ store, job: { namespace: '', id: `masks:${i}` }, operation })).toMatchObject({ changed: 300, failed: 0 });
       const written = events.filter((e) => e.method === 'commit' && e.transactional).reduce((n, e) => n + (e.bytes ?? 0), 0);
       // 300 entities carry 1.5 MB of `kept`: only whole-entity writes send it.
       if (honours) expect(written).toBeLessThan(300 * 1000);

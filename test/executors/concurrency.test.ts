@@ -34,7 +34,7 @@ describeEachFlavour('the engine under concurrent writers and entity-group limits
     })();
     const result = await new LocalExecutor({ concurrency: 2 }).runOperation({
       store,
-      runId: 'live#1',
+      job: { namespace: '', id: 'live#1' },
       operation: new AddFieldData('Live', 'colour', { default: 'blue', batchSize: 20 }),
     });
     running = false;
@@ -51,7 +51,7 @@ describeEachFlavour('the engine under concurrent writers and entity-group limits
     const store = await ctx.connect({ maxEntityGroupsPerTransaction: 25, onRpc: (e) => events.push(e) });
     await seedRoots(store, 'Grouped', 300);
     // Every source is its own root and so is every copy: 12 of each, plus the checkpoint, make 25.
-    const result = await new LocalExecutor().runOperation({ store, runId: 'groups#1', operation: new CopyModelDataToNamespace('Grouped', 'copies') });
+    const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'groups#1' }, operation: new CopyModelDataToNamespace('Grouped', 'copies') });
     expect(result.changed).toBe(300);
     const commits = events.filter((e) => e.method === 'commit' && e.transactional).map((e) => e.mutations!);
     expect(Math.max(...commits)).toBe(13);
@@ -65,7 +65,7 @@ describeEachFlavour('the engine under concurrent writers and entity-group limits
       const store = await ctx.connect({ onRpc: (e) => events.push(e) });
       expect(store.maxEntityGroupsPerTransaction).toBeUndefined();
       await seedRoots(store, 'Learned', 300);
-      const result = await new LocalExecutor({ concurrency: 1 }).runOperation({ store, runId: 'learn#1', operation: new CopyModelData('Learned', 'LearnedCopy', { shardCount: 1 }) });
+      const result = await new LocalExecutor({ concurrency: 1 }).runOperation({ store, job: { namespace: '', id: 'learn#1' }, operation: new CopyModelData('Learned', 'LearnedCopy', { shardCount: 1 }) });
       expect(store.maxEntityGroupsPerTransaction).toBe(25);
       expect(result).toMatchObject({ scanned: 300, changed: 300 });
       expect(events.filter((e) => e.method === 'rollback')).toHaveLength(1);

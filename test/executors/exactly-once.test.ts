@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Datastore } from '../../src/datastore';
-import { LocalExecutor, readOperationProgress } from '../../src/executors';
+import { LocalExecutor } from '../../src/executors';
+import { readJobProgress } from '../../src/sharding';
 import { MapFunctionOnEntities } from '../../src/operations';
 import { ensurePlan, runShardSlice } from '../../src/sharding';
 import { readKind, seedMixed } from '../operations/dataset';
@@ -27,7 +28,7 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     let batches = 0;
     const crashing = executor.runOperation({
       store,
-      runId: 'crash#1',
+      job: { namespace: '', id: 'crash#1' },
       operation: incrementEach('Crash', { batchSize: 40 }),
       onProgress: () => {
         // Called after a batch's transaction committed: the process "dies" with the batch done.
@@ -35,18 +36,18 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
       },
     });
     await expect(crashing).rejects.toThrow('simulated crash after a commit');
-    const halfway = (await readOperationProgress(store, 'crash#1'))!;
+    const halfway = (await readJobProgress(store, { namespace: '', id: 'crash#1' }))!;
     expect(halfway.scanned).toBeGreaterThan(0);
     expect(halfway.scanned).toBeLessThan(N);
 
-    const result = await executor.runOperation({ store, runId: 'crash#1', operation: incrementEach('Crash', { batchSize: 40 }) });
+    const result = await executor.runOperation({ store, job: { namespace: '', id: 'crash#1' }, operation: incrementEach('Crash', { batchSize: 40 }) });
     expect(result).toMatchObject({ scanned: N, changed: N, shardsDone: result.shardsTotal });
     expect(await counters(store, 'Crash')).toEqual(Array(N).fill(1));
   });
 
   it('with two executors racing the same run', async () => {
     await seedMixed(store, 'Race', { '': N });
-    const run = () => new LocalExecutor({ concurrency: 3 }).runOperation({ store, runId: 'race#1', operation: incrementEach('Race', { batchSize: 30 }) });
+    const run = () => new LocalExecutor({ concurrency: 3 }).runOperation({ store, job: { namespace: '', id: 'race#1' }, operation: incrementEach('Race', { batchSize: 30 }) });
     const [a, b] = await Promise.all([run(), run()]);
     expect(a.scanned).toBe(N);
     expect(b.scanned).toBe(N);
@@ -58,8 +59,8 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     const n = 200;
     await seedMixed(store, 'Redelivered', { '': n });
     const work = incrementEach('Redelivered', { batchSize: 25 });
-    await ensurePlan({ store, runId: 'dup#1', type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
-    const slice = () => runShardSlice({ store, work, runId: 'dup#1', index: 0, budgetMs: 0 });
+    await ensurePlan({ store, job: { namespace: '', id: 'dup#1' }, type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
+    const slice = () => runShardSlice({ store, work, job: { namespace: '', id: 'dup#1' }, index: 0, budgetMs: 0 });
     let slices = 0;
     for (let done = false; !done; slices++) {
       // The same slice delivered twice at once, then once more after both finished.
@@ -73,7 +74,7 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
 
   it('with a tiny slice budget, each slice resuming from the checkpoint', async () => {
     await seedMixed(store, 'Sliced', { '': N });
-    const result = await new LocalExecutor({ concurrency: 2, sliceBudgetMs: 1 }).runOperation({ store, runId: 'sliced#1', operation: incrementEach('Sliced', { batchSize: 50 }) });
+    const result = await new LocalExecutor({ concurrency: 2, sliceBudgetMs: 1 }).runOperation({ store, job: { namespace: '', id: 'sliced#1' }, operation: incrementEach('Sliced', { batchSize: 50 }) });
     expect(result.changed).toBe(N);
     expect(await counters(store, 'Sliced')).toEqual(Array(N).fill(1));
   });
@@ -97,13 +98,13 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     expect(before.filter((c) => c === 1).length).toBeGreaterThan(0);
     expect(before.filter((c) => c === 0).length).toBeGreaterThan(0);
 
-    const result = await new LocalExecutor().runOperation({ store, runId: 'kill#1', operation: incrementEach('Killed', { batchSize: 50 }) });
+    const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'kill#1' }, operation: incrementEach('Killed', { batchSize: 50 }) });
     expect(result.changed).toBe(N);
     expect(await counters(store, 'Killed')).toEqual(Array(N).fill(1));
   });
 
   it('refuses to resume a run id with a different operation', async () => {
     const other = new MapFunctionOnEntities('Crash', (e) => void e.set('other', 1), { batchSize: 7 });
-    await expect(new LocalExecutor().runOperation({ store, runId: 'crash#1', operation: other })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'crash#1' }, operation: other })).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 });

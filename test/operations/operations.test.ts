@@ -27,7 +27,7 @@ describeEachFlavour('the seven operations on 5,000 mixed entities', (ctx) => {
   const events: RpcEvent[] = [];
   const executor = new LocalExecutor({ concurrency: 4 });
   const run = (id: string, operation: Operation) =>
-    executor.runOperation({ store, runId: `ops:${id}`, operation, migration: `0001_${id}` });
+    executor.runOperation({ store, job: { namespace: '', id: `ops:${id}` }, operation, migration: `0001_${id}` });
 
   beforeAll(async () => {
     store = await ctx.connect({ onRpc: (e) => events.push(e) });

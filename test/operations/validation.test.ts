@@ -103,7 +103,7 @@ describeEachFlavour('operations check the data before running, and a failing ent
       e.set('touched', true);
       if (e.key.id === '7') throw new Error('cannot handle seven');
     });
-    const run = new LocalExecutor().runOperation({ store, runId: 'throws#1', operation: failing, migration: '0009_touch' });
+    const run = new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'throws#1' }, operation: failing, migration: '0009_touch' });
     await expect(run).rejects.toMatchObject({
       code: 'OPERATION_FAILED',
       message: expect.stringMatching(/^MapFunctionOnEntities on Checked failed at key Checked:7 in migration 0009_touch: cannot handle seven/),
@@ -116,7 +116,7 @@ describeEachFlavour('operations check the data before running, and a failing ent
       e.set('touched', true);
       if (e.key.id === '7') throw new Error('cannot handle seven');
     }, { skipErrors: true });
-    const result = await new LocalExecutor().runOperation({ store, runId: 'throws#2', operation: skipping, migration: '0009_touch' });
+    const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'throws#2' }, operation: skipping, migration: '0009_touch' });
     expect(result).toMatchObject({ scanned: 60, changed: 59, failed: 1 });
     expect(result.warnings).toEqual(['Failed and skipped: 1 entity (e.g. Checked:7 (cannot handle seven))']);
   });
@@ -125,7 +125,7 @@ describeEachFlavour('operations check the data before running, and a failing ent
     const store = await seed();
     const Model = defineModel('Checked', { status: field.string(), score: field.integer() });
     const op = new AddFieldData(Model, 'score', { default: (e) => (e.key.id === '3' ? 'three' : 3) });
-    await expect(new LocalExecutor().runOperation({ store, runId: 'typed#1', operation: op, migration: '0010_score' })).rejects.toMatchObject({
+    await expect(new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'typed#1' }, operation: op, migration: '0010_score' })).rejects.toMatchObject({
       code: 'OPERATION_FAILED',
       message: expect.stringMatching(/AddFieldData on Checked failed at key Checked:3 in migration 0010_score: the default for Checked\.score holds a string/),
     });

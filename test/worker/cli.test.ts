@@ -1,5 +1,6 @@
 import { Recorder } from '../../src/migrations';
-import { loadRun, type RunningWorker } from '../../src/worker';
+import { loadRun } from '../../src/executors/cloud-tasks';
+import type { RunningWorker } from '../../src/worker';
 import { runCli, tempApp } from '../support/cli';
 import type { Datastore } from '../../src/datastore';
 import { counterValues, FAST_QUEUE, graphOf, INCREMENT_MIGRATION, inProcessWorker, SECRET, seedCounters, singleFlavour, startTasks, TAG_MIGRATION, type TasksHarness, waitForRun } from './support/harness';
@@ -73,7 +74,7 @@ describe('dsmigrate migrate --executor cloud-tasks', () => {
     const events = lines(result.stdout);
     expect(events.map((e) => e.event)).toEqual(['plan', 'dispatched', 'migration-start', 'operation-start', ...events.slice(4, -3).map(() => 'progress'), 'operation-done', 'migration-done', 'summary']);
     expect(events.at(-1)).toMatchObject({ unapplied: ['default:0002_tag'] });
-    expect(await new Recorder(store).get('default:0002_tag')).toBeUndefined();
+    expect(await new Recorder(store, '').get('default:0002_tag')).toBeUndefined();
     for await (const c of store.query({ kind: 'Counter' })) expect(c.has('tag')).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
-import { loadGraph, migrate, Recorder, type MigrationRecord } from '../../src/migrations';
+import { loadGraph, migrate, operationsDone, Recorder, type MigrationRecord } from '../../src/migrations';
 import type { RunningWorker } from '../../src/worker';
 import { inProcessWorker, runThroughTasks, singleFlavour, snapshot, startTasks, type TasksHarness } from './support/harness';
 
@@ -24,7 +24,7 @@ async function seed(store: Datastore): Promise<void> {
 }
 
 const recordsOf = async (store: Datastore) =>
-  [...(await new Recorder(store).list()).values()].map((r: MigrationRecord) => ({ id: r.id, state: r.state, operationsDone: r.operationsDone, operations: r.operations, direction: r.direction }));
+  [...(await new Recorder(store, '').list()).values()].map((r: MigrationRecord) => ({ id: r.id, state: r.state, operationsDone: operationsDone(r), operations: r.operations.map((op) => ({ ...op, applied: op.applied.toJSON() })), direction: r.direction }));
 
 describe("the demo's migrations", () => {
   const local = singleFlavour('firestore', 'demo-local');

@@ -26,7 +26,7 @@ describeEachFlavour('increment through Cloud Tasks under faults', (ctx) => {
       const values = await counterValues(store);
       expect(values).toHaveLength(n);
       expect(values.every((v) => v === 1)).toBe(true);
-      const records = await new Recorder(store).list();
+      const records = await new Recorder(store, '').list();
       expect(records.get('default:0001_increment')).toMatchObject({ state: 'applied', operationsDone: 1 });
       expect(records.get('default:0001_increment')?.operations[0]).toMatchObject({ done: true, scanned: n, changed: n });
       expect(records.get('default:0002_tag')).toMatchObject({ state: 'applied' });

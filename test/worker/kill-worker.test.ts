@@ -1,6 +1,7 @@
 import type { Datastore } from '../../src/datastore';
-import { operationRunId, Recorder } from '../../src/migrations';
-import { shardedEngine, startRun } from '../../src/worker';
+import { jobRef } from '../../src/control';
+import { Recorder } from '../../src/migrations';
+import { shardedEngine, startRun } from '../../src/executors/cloud-tasks';
 import { tempApp } from '../support/cli';
 import { counterValues, graphOf, INCREMENT_MIGRATION, SECRET, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
 import { freePort, spawnWorker, type WorkerProcess } from './support/worker-process';
@@ -41,7 +42,7 @@ test('a worker killed mid-run and started again finishes the run, every entity +
   };
   worker = await spawnWorker({ cwd: dir, env, port });
   const { run } = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(`http://127.0.0.1:${port}/`, { sliceBudgetMs: 300 }) });
-  const opRun = operationRunId('default:0001_slow_increment', 0);
+  const opRun = jobRef('', 'default:0001_slow_increment', 0, 0);
 
   // Kill it once some, but not all, of the work is committed.
   for (const started = Date.now(); ; ) {
@@ -63,7 +64,7 @@ test('a worker killed mid-run and started again finishes the run, every entity +
   const values = await counterValues(store);
   expect(values).toHaveLength(n);
   expect(values.filter((v) => v !== 1)).toEqual([]);
-  expect(await new Recorder(store).get('default:0001_slow_increment')).toMatchObject({ state: 'applied', operations: [expect.objectContaining({ scanned: n, changed: n, done: true })] });
+  expect(await new Recorder(store, '').get('default:0001_slow_increment')).toMatchObject({ state: 'applied', operations: [expect.objectContaining({ scanned: n, changed: n, applied: expect.objectContaining({ isAll: true }) })] });
   expect(await worker.stop()).toBe(0);
   worker = undefined;
 }, 180_000);

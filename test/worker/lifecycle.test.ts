@@ -1,6 +1,8 @@
 import type { Datastore } from '../../src/datastore';
-import { MigrationLock, operationRunId, Recorder } from '../../src/migrations';
-import { runOwner, shardedEngine, startRun, type RunningWorker } from '../../src/worker';
+import { jobRef } from '../../src/control';
+import { Lease, Recorder, runOwner } from '../../src/migrations';
+import { shardedEngine, startRun } from '../../src/executors/cloud-tasks';
+import type { RunningWorker } from '../../src/worker';
 import { tempApp } from '../support/cli';
 import { counterValues, graphOf, INCREMENT_MIGRATION, inProcessWorker, runThroughTasks, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
 
@@ -42,8 +44,8 @@ describe('a run through Cloud Tasks', () => {
     workers.push(worker);
     const { run } = await runThroughTasks(h, store, graph, worker.url);
     expect(run).toMatchObject({ status: 'failed', error: expect.stringMatching(/at key .*c-7.*cannot handle c-7/) });
-    expect(await new Recorder(store).get('default:0001_throws')).toMatchObject({ state: 'failed', error: expect.stringContaining('cannot handle c-7') });
-    expect(await MigrationLock.holder(store)).toBeUndefined();
+    expect(await new Recorder(store, '').get('default:0001_throws')).toMatchObject({ state: 'failed', error: expect.stringContaining('cannot handle c-7') });
+    expect(await Lease.holder(store, '')).toBeUndefined();
   });
 
   test('whose lock is broken stops; the next run takes over and resumes, leaving exactly +1', async () => {
@@ -53,18 +55,18 @@ describe('a run through Cloud Tasks', () => {
     const worker = await inProcessWorker(h, fresh, graph);
     workers.push(worker);
     const first = (await startRun({ store: fresh, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(worker.url) })).run!;
-    expect((await MigrationLock.holder(fresh))?.owner).toBe(runOwner(first.id));
-    const opRun = operationRunId('default:0001_slow', 0);
+    expect((await Lease.holder(fresh, ''))?.owner).toBe(runOwner(first.id));
+    const opRun = jobRef('', 'default:0001_slow', 0, 0);
     while (((await shardedEngine.totals(fresh, opRun))?.scanned ?? 0) < 40) await new Promise((r) => setTimeout(r, 50));
 
-    await MigrationLock.breakLock(fresh); // `dsmigrate unlock`
+    await Lease.breakLease(fresh, ''); // `dsmigrate unlock`
     expect((await waitForRun(fresh, first.id)).status).toBe('abandoned');
-    const record = await new Recorder(fresh).get('default:0001_slow');
+    const record = await new Recorder(fresh, '').get('default:0001_slow');
     expect(record?.state).toBe('running');
-    expect(await MigrationLock.holder(fresh)).toBeUndefined();
+    expect(await Lease.holder(fresh, '')).toBeUndefined();
 
     const { run: second, started } = await runThroughTasks(h, fresh, graph, worker.url);
-    expect(started.run?.migrations).toEqual([expect.objectContaining({ id: 'default:0001_slow', resume: true })]);
+    expect(started.run?.migrations).toEqual([expect.objectContaining({ id: 'default:0001_slow', steps: [0] })]);
     expect(second?.status).toBe('done');
     const values = await counterValues(fresh);
     expect(values).toHaveLength(300);

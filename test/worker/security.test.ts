@@ -1,6 +1,7 @@
 import { unsignedOidcToken } from '../../emulator/cloud-tasks';
 import { encodePayload, signBody, SIGNATURE_HEADER, type PlanPayload } from '../../src/executors/cloud-tasks';
-import { shardedEngine, startRun, startWorker, type RunningWorker, type RunState, type WorkerLogEntry } from '../../src/worker';
+import { shardedEngine, startRun, type RunState } from '../../src/executors/cloud-tasks';
+import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../src/worker';
 import { tempApp } from '../support/cli';
 import type { Datastore } from '../../src/datastore';
 import { LocalSigner } from './support/oidc';

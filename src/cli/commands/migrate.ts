@@ -3,7 +3,7 @@ import { migrate, planRun, Recorder } from '../../migrations';
 import { migrateWithCloudTasks } from '../cloud-tasks';
 import { openContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
-import type { GlobalFlags } from '../flags';
+import { nonNegativeSeconds, type GlobalFlags } from '../flags';
 
 interface MigrateFlags extends GlobalFlags {
   target?: string;
@@ -11,6 +11,7 @@ interface MigrateFlags extends GlobalFlags {
   dryRun: boolean;
   check: boolean;
   allowChanged: boolean;
+  restart?: string[];
   waitLock: number;
   executor: 'local' | 'cloud-tasks';
   wait: boolean;
@@ -26,7 +27,8 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'Run the per-entity logic without writing; report counts and samples' })
       .option('check', { type: 'boolean', default: false, describe: 'Exit 1 if any migration is pending; change nothing' })
       .option('allow-changed', { type: 'boolean', default: false, describe: 'Accept files edited after they were applied' })
-      .option('wait-lock', { type: 'number', default: 0, describe: 'Seconds to wait for another run to release the lock (else exit 3)' })
+      .option('restart', { type: 'string', array: true, describe: 'Forget a failed migration\'s state so that its fixed file runs from the start (repeatable); what it changed stays changed' })
+      .option('wait-lock', { type: 'number', default: 0, coerce: nonNegativeSeconds('--wait-lock'), describe: 'Seconds to wait for another run to release the lock (else exit 3)' })
       .option('executor', { choices: ['local', 'cloud-tasks'], default: 'local', describe: 'Run shards in this process, or as Cloud Tasks on the worker (see docs/cloud-tasks.md)' })
       .option('wait', { type: 'boolean', default: true, describe: 'With cloud-tasks: follow the run to its end (--no-wait returns once dispatched)' }) as unknown as Argv<MigrateFlags>, // yargs types omit the camelCase aliases it adds
   handler: async (argv) => {
@@ -51,6 +53,7 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
             fake: argv.fake,
             dryRun: argv.dryRun,
             allowChanged: argv.allowChanged,
+            restart: argv.restart,
             lockWaitMs: argv.waitLock * 1000,
             lockTtlMs: ctx.config.lockTtlMs,
             onEvent: (e) => reporter.event(e),

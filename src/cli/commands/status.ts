@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { isApplied, Recorder, type MigrationRecord } from '../../migrations';
+import { recentRuns } from '../../executors/cloud-tasks';
+import { isApplied, operationsDone, Recorder, type MigrationRecord, type MigrationState } from '../../migrations';
 import { openContext } from '../context';
 import { jsonLine, table } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -7,25 +8,44 @@ import type { GlobalFlags } from '../flags';
 export interface StatusRow {
   app: string;
   name: string;
-  state: MigrationRecord['state'];
+  state: MigrationState | 'pending';
+  /** 'reverse' while being unapplied. */
+  direction?: MigrationRecord['direction'];
   progress: string;
   appliedAt?: string;
   error?: string;
   /** The record exists but its file is gone. */
   missingFile?: boolean;
-  operations?: MigrationRecord['operations'];
+  operations?: { type: string; kind: string; applied: 'all' | 'none' | 'part'; scanned: number; changed: number; deleted: number; shardsDone: number; shardsTotal: number }[];
 }
+
+/** How many of the last Cloud Tasks runs `status` lists. */
+const RUNS_SHOWN = 5;
 
 function progressOf(record: MigrationRecord | undefined, operations: number): string {
   if (!record) return `0/${operations} ops`;
   if (isApplied(record)) return `${operations}/${operations} ops`;
-  const current = record.operations[record.operationsDone];
+  const current = record.operations.find((op) => op.job);
   const shards = current && current.shardsTotal ? `, shards ${current.shardsDone}/${current.shardsTotal}, ${current.scanned} scanned` : '';
-  return `${record.operationsDone}/${record.operations.length || operations} ops${shards}`;
+  return `${operationsDone(record)}/${record.operations.length || operations} ops${record.direction === 'reverse' ? ' undone' : ''}${shards}`;
 }
 
-export const statusCommand: CommandModule<GlobalFlags, GlobalFlags> = {
+function operationsOf(record: MigrationRecord | undefined): StatusRow['operations'] {
+  return record?.operations.map(({ type, kind, applied, scanned, changed, deleted, shardsDone, shardsTotal }) => ({
+    type,
+    kind,
+    applied: applied.isAll ? 'all' : applied.isNone ? 'none' : 'part',
+    scanned,
+    changed,
+    deleted,
+    shardsDone,
+    shardsTotal,
+  }));
+}
+
+export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boolean }> = {
   command: 'status',
+  builder: (y) => y.option('runs', { type: 'boolean', default: false, describe: 'With --json: print {migrations, runs}, the last Cloud Tasks runs included' }),
   describe: 'Show every migration with its state and progress',
   handler: async (argv) => {
     const ctx = await openContext(argv);
@@ -37,17 +57,27 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags> = {
           app: m.app,
           name: m.name,
           state: r?.state ?? 'pending',
+          direction: r?.direction,
           progress: progressOf(r, m.definition.operations.length),
           appliedAt: r && isApplied(r) ? r.finishedAt?.toISOString() : undefined,
           error: r?.error,
-          operations: r?.operations,
+          operations: operationsOf(r),
         };
       });
       for (const [id, r] of records) {
         if (!ctx.graph.byId.has(id)) rows.push({ app: r.app, name: r.name, state: r.state, progress: progressOf(r, r.operations.length), appliedAt: r.finishedAt?.toISOString(), missingFile: true });
       }
+      const runs = (await recentRuns(ctx.store, ctx.config.controlNamespace, RUNS_SHOWN)).map((r) => ({
+        id: r.id,
+        status: r.status,
+        direction: r.direction,
+        migrations: r.migrations.map((m) => m.id),
+        createdAt: r.createdAt.toISOString(),
+        finishedAt: r.finishedAt?.toISOString(),
+        error: r.error,
+      }));
       if (argv.json) {
-        jsonLine(rows);
+        jsonLine(argv.runs ? { migrations: rows, runs } : rows);
         return;
       }
       process.stdout.write(
@@ -56,7 +86,13 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags> = {
           rows.map((r) => [r.app, r.name + (r.missingFile ? ' (file missing)' : ''), r.state, r.progress, r.appliedAt ?? '']),
         )}\n`,
       );
-      for (const r of rows.filter((x) => x.error)) process.stdout.write(`\n${r.app}:${r.name} failed: ${r.error}\n`);
+      for (const r of rows.filter((x) => x.error)) {
+        process.stdout.write(`\n${r.app}:${r.name} failed: ${r.error}\nFix the cause and run \`dsmigrate migrate\` again to resume it, back it out with \`dsmigrate migrate <previous>\`, or, after changing its file, \`dsmigrate migrate --restart ${r.app}:${r.name}\`.\n`);
+      }
+      if (runs.length > 0) {
+        process.stdout.write(`\nLast Cloud Tasks runs:\n${table(['RUN', 'STATUS', 'DIRECTION', 'MIGRATIONS', 'STARTED'], runs.map((r) => [r.id, r.status, r.direction, r.migrations.join(' '), r.createdAt]))}\n`);
+        for (const r of runs.filter((x) => x.error && x.status !== 'done')) process.stdout.write(`${r.id} ${r.status}: ${r.error}\n`);
+      }
     } finally {
       await ctx.close();
     }

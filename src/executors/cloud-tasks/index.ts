@@ -1,5 +1,9 @@
-/** The Cloud Tasks executor: shard slices as HTTP tasks to the worker (src/worker). */
-export { CloudTasksExecutor, type DispatchTarget, type EnqueueOutcome } from './executor';
+/**
+ * The Cloud Tasks executor: the lifecycle's second driver. `startRun` plans a run under its lease and
+ * enqueues its first task; the `Pipeline` (run by the worker endpoint, src/worker) carries it on one
+ * task at a time; `followRun` watches it.
+ */
+export { TaskDispatcher, type DispatchTarget, type EnqueueOutcome } from './dispatcher';
 export { decodePayload, encodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
 export { taskIdFor } from './task-name';
 export { signBody, verifySignature, SIGNATURE_HEADER, type SignatureVerdict } from './hmac';
@@ -15,3 +19,8 @@ export {
   type WorkerAuth,
   type WorkerSettings,
 } from './settings';
+export { Pipeline, isPermanent, type PipelineDeps, type StepOutcome } from './pipeline';
+export { startRun, type StartRunOptions, type StartedRun } from './start';
+export { followRun, type FollowOptions } from './follow';
+export { shardedEngine, type ShardEngine, type PlanView, type OperationTotals } from './shard-engine';
+export { loadRun, recentRuns, type RunState, type RunStatus } from './run-state';

@@ -26,6 +26,11 @@ export interface CloudTasksConfig {
   dispatchDeadlineSeconds?: number;
   /** The run's lock lapses after this long without a task running. Default 600. */
   leaseTtlSeconds?: number;
+  /**
+   * A step (a plan or slice task) that fails this many times with an error that looked transient
+   * fails its migration with that error, rather than retrying until the lease lapses. Default 20.
+   */
+  maxStepAttempts?: number;
   /** Oldest shared-secret signature the worker accepts. Default 86400. */
   signatureMaxAgeSeconds?: number;
   /** Used when the queue is created; an existing queue keeps its own settings. */
@@ -43,6 +48,7 @@ export interface DispatchSettings {
   sliceBudgetMs: number;
   dispatchDeadlineMs: number;
   leaseTtlMs: number;
+  maxStepAttempts: number;
   queueSettings: QueueSettings;
 }
 
@@ -79,6 +85,12 @@ function seconds(value: number | undefined, fallback: number, name: string, rang
     throw new DsMigrateError('BAD_INPUT', `cloudTasks.${name} must be between ${range[0]} and ${range[1]} seconds, not ${String(value)}.`, { field: name });
   }
   return s * 1000;
+}
+
+function attempts(value: number | undefined): number {
+  const n = value ?? 20;
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new DsMigrateError('BAD_INPUT', `cloudTasks.maxStepAttempts must be a whole number from 1 to 1000, not ${String(value)}.`, { field: 'maxStepAttempts' });
+  return n;
 }
 
 function checkSecret(secret: string): string {
@@ -124,6 +136,7 @@ export function resolveDispatchSettings(config: CloudTasksConfig | undefined, en
     sliceBudgetMs,
     dispatchDeadlineMs,
     leaseTtlMs: seconds(c.leaseTtlSeconds, 600, 'leaseTtlSeconds', [1, 86_400]),
+    maxStepAttempts: attempts(c.maxStepAttempts),
     queueSettings: { ...DEFAULT_QUEUE_SETTINGS, ...c.queueSettings },
   };
 }

@@ -4,10 +4,22 @@ import { startCloudTasksEmulator, type CloudTasksEmulator, type CloudTasksEmulat
 import type { EmulatorFlavour } from '../../../emulator/datastore-emulator';
 import { Datastore, Entity, Key } from '../../../src/datastore';
 import type { CloudTasksClient } from '@google-cloud/tasks';
-import { createTasksClient, DEFAULT_QUEUE_SETTINGS, parseQueuePath, type DispatchSettings, type QueuePath, type WorkerSettings } from '../../../src/executors/cloud-tasks';
-import { loadGraph, MigrationLock, type MigrationGraph } from '../../../src/migrations';
+import {
+  createTasksClient,
+  DEFAULT_QUEUE_SETTINGS,
+  loadRun,
+  parseQueuePath,
+  shardedEngine,
+  startRun,
+  type DispatchSettings,
+  type QueuePath,
+  type RunState,
+  type StartedRun,
+  type WorkerSettings,
+} from '../../../src/executors/cloud-tasks';
+import { Lease, loadGraph, runOwner, type MigrationGraph } from '../../../src/migrations';
 import { emulatorHosts, uniqueProject } from '../../support/emulators';
-import { loadRun, runOwner, shardedEngine, startRun, startWorker, type RunningWorker, type RunState, type StartedRun, type WorkerLogEntry } from '../../../src/worker';
+import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../../src/worker';
 
 export const SECRET = 'test-secret-0123456789abcdef';
 
@@ -60,6 +72,7 @@ export async function startTasks(options: CloudTasksEmulatorOptions = {}): Promi
       sliceBudgetMs: 150,
       dispatchDeadlineMs: 60_000,
       leaseTtlMs: 60_000,
+      maxStepAttempts: 20,
       queueSettings: FAST_QUEUE,
       ...overrides,
     }),
@@ -85,11 +98,12 @@ export async function runThroughTasks(
   store: Datastore,
   graph: MigrationGraph,
   workerUrl: string,
-  options: { target?: string; timeoutMs?: number; dispatch?: Partial<DispatchSettings> } = {},
+  options: { target?: string; timeoutMs?: number; dispatch?: Partial<DispatchSettings>; controlNamespace?: string; lockWaitMs?: number } = {},
 ): Promise<{ started: StartedRun; run?: RunState }> {
-  const started = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(workerUrl, options.dispatch), target: options.target });
+  const { target, controlNamespace, lockWaitMs } = options;
+  const started = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(workerUrl, options.dispatch), target, controlNamespace, lockWaitMs });
   if (!started.run) return { started };
-  return { started, run: await waitForRun(store, started.run.id, options.timeoutMs) };
+  return { started, run: await waitForRun(store, started.run.id, options.timeoutMs, controlNamespace) };
 }
 
 /** Waits until the run has ended and, if it finished or failed, let go of the lock (just after recording so). */
@@ -97,7 +111,7 @@ export async function waitForRun(store: Datastore, runId: string, timeoutMs = 60
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await loadRun(store, namespace, runId);
-    const released = run?.status === 'abandoned' || (await MigrationLock.holder(store, namespace))?.owner !== runOwner(runId);
+    const released = run?.status === 'abandoned' || (await Lease.holder(store, namespace))?.owner !== runOwner(runId);
     if (run && run.status !== 'running' && released) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} still running after ${timeoutMs} ms: ${JSON.stringify(run)}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -1,8 +1,9 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { CONTROL_KINDS, decodeJson, decodeStored, shardKeysKey, type JobRef } from '../control';
 import { Entity, Key, type Datastore } from '../datastore';
-// Not re-exported by src/sharding: the plan's own key encoding, so manifests and plans read alike.
-import { keyFromJson, keyToJson, type KeyJson } from '../sharding';
-import type { KeyRange, RunPlan } from '../sharding';
+import type { JobPlan } from './job-plan';
+import { keyFromJson, keyToJson, type KeyJson } from './key-json';
+import type { KeyRange } from './ranges';
 
 /**
  * The keys a shard held when the planner cut it from a key stream, kept for the shard's tasks.
@@ -14,8 +15,6 @@ import type { KeyRange, RunPlan } from '../sharding';
  * Only an optimisation: a missing manifest, or one that does not match the stored plan (another plan
  * since, another range), is ignored and the slice streams its range as usual.
  */
-export const KEY_MANIFEST_KIND = '_dsmigrate_shard_keys';
-
 /** Under Datastore's 1 MiB per entity, with room to spare. */
 const MAX_MANIFEST_BYTES = 900 * 1024;
 
@@ -24,17 +23,13 @@ interface StoredManifest {
   keys: KeyJson[];
 }
 
-function manifestKey(runId: string, index: number): Key {
-  return Key.of(KEY_MANIFEST_KIND, `${runId}::${index}`);
-}
-
 export interface CutShard {
   index: number;
   range: KeyRange;
   keys: readonly Key[];
 }
 
-export async function saveManifests(store: Datastore, plan: RunPlan, shards: readonly CutShard[]): Promise<void> {
+export async function saveManifests(store: Datastore, plan: JobPlan, shards: readonly CutShard[]): Promise<void> {
   const entities: Entity[] = [];
   for (const shard of shards) {
     const stored: StoredManifest = {
@@ -43,26 +38,26 @@ export async function saveManifests(store: Datastore, plan: RunPlan, shards: rea
     };
     const blob = gzipSync(JSON.stringify(stored));
     if (blob.length > MAX_MANIFEST_BYTES) continue;
-    entities.push(Entity.from(manifestKey(plan.runId, shard.index), { runId: plan.runId, planCreatedAt: plan.createdAt, keys: blob }, { excludeFromIndexes: ['keys'] }));
+    entities.push(Entity.from(shardKeysKey(plan.job, shard.index), { jobId: plan.job.id, planCreatedAt: plan.createdAt, keys: blob }, { excludeFromIndexes: ['keys'] }));
   }
   if (entities.length > 0) await store.save(entities);
 }
 
 /** The shard's keys, if a manifest exists for this very plan and range. */
-export async function loadManifest(store: Datastore, plan: RunPlan, index: number): Promise<Key[] | undefined> {
-  const entity = await store.get(manifestKey(plan.runId, index));
+export async function loadManifest(store: Datastore, plan: JobPlan, index: number): Promise<Key[] | undefined> {
+  const entity = await store.get(shardKeysKey(plan.job, index));
   const planned = plan.shards[index];
-  const createdAt = entity?.get('planCreatedAt');
-  const blob = entity?.get('keys');
-  if (!planned || !(createdAt instanceof Date) || createdAt.getTime() !== plan.createdAt.getTime() || !Buffer.isBuffer(blob)) return undefined;
-  const stored = JSON.parse(gunzipSync(blob).toString('utf8')) as StoredManifest;
+  if (!entity || !planned) return undefined;
+  const { planCreatedAt, keys } = decodeStored(entity, { jobId: 'string', planCreatedAt: 'date', keys: 'blob' });
+  if (planCreatedAt.getTime() !== plan.createdAt.getTime()) return undefined;
+  const stored = decodeJson<StoredManifest>(entity, 'keys', gunzipSync(keys).toString('utf8'), (m) => Array.isArray(m.keys) && typeof m.range === 'object');
   const same = (a: Key | undefined, b: KeyJson | undefined) => (a === undefined ? b === undefined : b !== undefined && a.equals(keyFromJson(b)));
   if (stored.range.ns !== planned.namespace || !same(planned.start, stored.range.s) || !same(planned.end, stored.range.e)) return undefined;
   return stored.keys.map(keyFromJson);
 }
 
-export async function clearManifests(store: Datastore, runId: string): Promise<void> {
+export async function clearManifests(store: Datastore, job: JobRef): Promise<void> {
   const keys: Key[] = [];
-  for await (const batch of store.keys({ kind: KEY_MANIFEST_KIND, filters: [{ property: 'runId', op: '=', value: runId }] })) keys.push(...batch);
+  for await (const batch of store.keys({ kind: CONTROL_KINDS.shardKeys, namespace: job.namespace, filters: [{ property: 'jobId', op: '=', value: job.id }] })) for (const key of batch) keys.push(key);
   if (keys.length > 0) await store.delete(keys);
 }

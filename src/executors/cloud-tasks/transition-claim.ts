@@ -1,4 +1,4 @@
-import { Entity, GrpcCode, grpcCode, Key, type Datastore } from '../datastore';
+import { Entity, GrpcCode, grpcCode, type Datastore, type Key } from '../../datastore';
 
 /**
  * Who moves a run past one of its operations. Several tasks can see the operation complete at the
@@ -7,13 +7,8 @@ import { Entity, GrpcCode, grpcCode, Key, type Datastore } from '../datastore';
  * transactions on one entity wait on each other for seconds. So the first to see it inserts a claim,
  * an insert that succeeds once, and only the claimant (or a retry of its own task) goes on to the
  * transaction. The transaction still checks the run's step, so the claim only spares contention;
- * exactly-once rests on the transaction.
+ * exactly-once rests on the transaction. Claims are `_dsmigrate_transition` entities (src/control/keys.ts).
  */
-export const TRANSITION_KIND = '_dsmigrate_transition';
-
-export function claimKey(namespace: string, runId: string, migration: number, op: number): Key {
-  return Key.of(TRANSITION_KIND, `${runId}#${migration}#${op}`, { namespace });
-}
 
 /** True if `claimant` holds the claim: it just made it, or made it before (a retry of its own task). */
 export async function claim(store: Datastore, key: Key, claimant: string): Promise<boolean> {

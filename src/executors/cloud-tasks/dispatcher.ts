@@ -18,10 +18,10 @@ export interface DispatchTarget {
 export type EnqueueOutcome = 'created' | 'exists';
 
 /**
- * Runs shard slices as Cloud Tasks: each step of a run becomes one HTTP task to the worker, named
+ * Sends a run's steps as Cloud Tasks: each step becomes one HTTP task to the worker, named
  * after what it does (task-name.ts), so that enqueuing a step twice creates it once.
  */
-export class CloudTasksExecutor {
+export class TaskDispatcher {
   constructor(
     private readonly api: TasksApi,
     private readonly target: DispatchTarget,

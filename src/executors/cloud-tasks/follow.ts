@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Datastore } from '../datastore';
-import { DsMigrateError } from '../errors';
-import { MigrationLock, operationRunId, Recorder, type MigrateSummary, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
-import type { ShardEngine } from './engine';
-import { runOwner } from './lease';
-import { stepFor } from './operations';
+import type { Datastore } from '../../datastore';
+import { DsMigrateError } from '../../errors';
+import { Lease, Recorder, runOwner, type MigrateSummary, type MigrationGraph, type OperationResult, type RunEvent } from '../../migrations';
 import { loadRun, type RunState } from './run-state';
+import { runSteps } from './run-steps';
+import type { ShardEngine } from './shard-engine';
 
 export interface FollowOptions {
   store: Datastore;
@@ -18,7 +17,7 @@ export interface FollowOptions {
   signal?: AbortSignal;
 }
 
-/** Where the follower has got to: the next migration and operation to report. */
+/** Where the follower has got to: the next migration and step to report. */
 interface Cursor {
   migration: number;
   op: number;
@@ -27,23 +26,22 @@ interface Cursor {
 }
 
 /**
- * Watches a run from Datastore (the run's state, the records and the shards' checkpoints) and tells
- * it as the local runner's events, so the same reporter draws the same bars. It only reads: stopping
- * it stops nothing. Resolves when the run is done; throws when it failed, was stopped, or its lease
- * lapsed (no task ran for the lease's time to live: workers gone or unreachable).
+ * Watches a run from Datastore (the run's state, the records and the current job's checkpoints) and
+ * tells it as the local runner's events, so the same reporter draws the same bars. It only reads:
+ * stopping it stops nothing. Resolves when the run is done; throws when it failed, was stopped, or
+ * its lease lapsed (no task ran for the lease's time to live: workers gone or unreachable).
  */
 export async function followRun(options: FollowOptions): Promise<MigrateSummary> {
   const { store, namespace, runId } = options;
   const emit = options.onEvent ?? (() => undefined);
-  const recorder = new Recorder(store, namespace);
   const cursor: Cursor = { migration: 0, op: 0, migrationOpen: false, opOpen: false };
-  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], dryRun: [] };
+  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], restarted: [], dryRun: [] };
   for (;;) {
     const run = await loadRun(store, namespace, runId);
     if (!run) throw new DsMigrateError('CLOUD_TASKS', `Run ${runId} is gone from namespace "${namespace}".`);
-    await catchUp(options, recorder, run, cursor, emit, summary);
+    await catchUp(options, run, cursor, emit, summary);
     if (run.status === 'done') {
-      await lockReleased(store, run);
+      await leaseReleased(store, run);
       return summary;
     }
     if (run.status === 'failed') {
@@ -58,16 +56,16 @@ export async function followRun(options: FollowOptions): Promise<MigrateSummary>
   }
 }
 
-/** The worker lets go of the lock just after it records the end: wait for that, so a command run next is not refused. */
-async function lockReleased(store: Datastore, run: RunState, timeoutMs = 10_000): Promise<void> {
+/** The worker lets go of the lease just after it records the end: wait for that, so a command run next is not refused. */
+async function leaseReleased(store: Datastore, run: RunState, timeoutMs = 10_000): Promise<void> {
   for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
-    if ((await MigrationLock.holder(store, run.namespace))?.owner !== runOwner(run.id)) return;
+    if ((await Lease.holder(store, run.namespace))?.owner !== runOwner(run.id)) return;
     await sleep(50);
   }
 }
 
 async function checkLease(store: Datastore, run: RunState): Promise<void> {
-  const holder = await MigrationLock.holder(store, run.namespace);
+  const holder = await Lease.holder(store, run.namespace);
   const fresh = await loadRun(store, run.namespace, run.id);
   if (fresh?.status !== 'running') return; // it ended between the two reads
   if (!holder || holder.owner !== runOwner(run.id)) {
@@ -82,24 +80,22 @@ async function checkLease(store: Datastore, run: RunState): Promise<void> {
   }
 }
 
-async function catchUp(options: FollowOptions, recorder: Recorder, run: RunState, c: Cursor, emit: (e: RunEvent) => void, summary: MigrateSummary): Promise<void> {
+async function catchUp(options: FollowOptions, run: RunState, c: Cursor, emit: (e: RunEvent) => void, summary: MigrateSummary): Promise<void> {
+  const recorder = new Recorder(options.store, run.namespace);
   const total = run.migrations.length;
   while (c.migration < total && (c.migration < run.current || run.started >= c.migration)) {
     const planned = run.migrations[c.migration];
-    const { operations } = stepFor(options.graph, planned, run.direction);
+    const { steps } = runSteps(options.graph, planned, run.direction);
     const finished = c.migration < run.current;
     if (!c.migrationOpen) {
-      emit({ type: 'migration-start', migration: planned.id, index: c.migration, total, resumed: planned.resume });
+      emit({ type: 'migration-start', migration: planned.id, index: c.migration, total, resumed: false });
       c.migrationOpen = true;
-      // A resumed migration starts where its earlier attempt stopped.
-      c.op = finished ? 0 : run.op;
     }
-    const record = await recorder.get(planned.id);
-    const opsDone = finished ? operations.length : run.op;
-    for (; c.op < opsDone; c.op++, c.opOpen = false) {
-      if (!c.opOpen) emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: operations.length, description: operations[c.op].describe() });
-      const totals = await options.engine.totals(options.store, operationRunId(planned.id, c.op, run.direction));
-      const counted = record?.operations[c.op] ?? totals;
+    const record = finished && run.direction === 'reverse' ? undefined : await recorder.get(planned.id);
+    const stepsDone = finished ? steps.length : run.op;
+    for (; c.op < stepsDone; c.op++, c.opOpen = false) {
+      if (!c.opOpen) emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: steps.length, description: steps[c.op].operation.describe() });
+      const counted = record?.operations[steps[c.op].index];
       const result: OperationResult = {
         scanned: counted?.scanned ?? 0,
         changed: counted?.changed ?? 0,
@@ -108,7 +104,7 @@ async function catchUp(options: FollowOptions, recorder: Recorder, run: RunState
         failed: counted?.failed ?? 0,
         shardsDone: counted?.shardsDone ?? 0,
         shardsTotal: counted?.shardsTotal ?? 0,
-        warnings: totals?.warnings ?? [],
+        warnings: [],
       };
       emit({ type: 'operation-done', migration: planned.id, operation: c.op, result });
     }
@@ -119,12 +115,12 @@ async function catchUp(options: FollowOptions, recorder: Recorder, run: RunState
       Object.assign(c, { migration: c.migration + 1, op: 0, migrationOpen: false, opOpen: false });
       continue;
     }
-    if (run.status === 'running' && c.op < operations.length) {
+    if (run.status === 'running' && c.op < steps.length) {
       if (!c.opOpen) {
-        emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: operations.length, description: operations[c.op].describe() });
+        emit({ type: 'operation-start', migration: planned.id, operation: c.op, operations: steps.length, description: steps[c.op].operation.describe() });
         c.opOpen = true;
       }
-      const totals = await options.engine.totals(options.store, operationRunId(planned.id, c.op, run.direction));
+      const totals = run.job === null ? undefined : await options.engine.totals(options.store, { namespace: run.namespace, id: run.job });
       if (totals) {
         const { warnings: _warnings, complete: _complete, ...progress } = totals;
         emit({ type: 'progress', migration: planned.id, operation: c.op, progress });

@@ -1,11 +1,12 @@
 import { Key } from '../../src/datastore';
-import type { RunPlan } from '../../src/sharding';
-import { clearManifests, loadManifest, saveManifests } from '../../src/worker/key-manifest';
-import { singleFlavour } from './support/harness';
+import { loadManifest, saveManifests, clearJobState, type JobPlan } from '../../src/sharding';
+import { encodePlan } from '../../src/sharding/job-plan';
+import { singleFlavour } from '../worker/support/harness';
 
 const keys = Array.from({ length: 300 }, (_, i) => (i % 2 ? Key.of('Item', i + 1) : Key.of('Parent', 'p', 'Item', `n${i}`)));
-const plan = (createdAt: Date, end?: Key): RunPlan => ({
-  runId: 'default:0001_x#0',
+const job = { namespace: 'control', id: 'default:0001_x#0.0' };
+const plan = (createdAt: Date, end?: Key): JobPlan => ({
+  job,
   type: 'AddFieldData',
   kind: 'Item',
   operation: '{}',
@@ -26,7 +27,8 @@ test('a shard reads back the keys it was cut with, only for the same plan and ra
     expect(await loadManifest(store, plan(new Date(createdAt.getTime() + 1), end), 0)).toBeUndefined();
     expect(await loadManifest(store, plan(createdAt, Key.of('Item', 999)), 0)).toBeUndefined();
     expect(await loadManifest(store, plan(createdAt, end), 1)).toBeUndefined();
-    await clearManifests(store, 'default:0001_x#0');
+    await store.save([encodePlan(plan(createdAt, end))]);
+    await clearJobState(store, job);
     expect(await loadManifest(store, plan(createdAt, end), 0)).toBeUndefined();
   } finally {
     await store.close();

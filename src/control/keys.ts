@@ -1,0 +1,69 @@
+import { Key } from '../datastore';
+
+/**
+ * Every kind the tool keeps its own state in, and every key into them. All of them live in the
+ * control namespace (`controlNamespace`, '' by default), so two control namespaces never see or
+ * clear each other's state, even over the same migration files.
+ *
+ * Two words are kept apart: a *run* is one `migrate` that holds the lease (its Cloud Tasks state is a
+ * `_dsmigrate_run` entity); a *job* is one operation carried out in one direction: its shard plan and
+ * its shards' checkpoints.
+ */
+export const CONTROL_KINDS = {
+  /** A migration's record: state, direction, and what each operation has applied. */
+  migration: '_dsmigrate_migration',
+  /** The lease: one entity per control namespace. */
+  lease: '_dsmigrate_lock',
+  /** A job's shard plan. */
+  job: '_dsmigrate_job',
+  /** A shard's checkpoint, one root entity per shard so that shards never contend. */
+  shard: '_dsmigrate_shard',
+  /** The keys a shard held when it was cut from a key stream (Cloud Tasks slices read them). */
+  shardKeys: '_dsmigrate_shard_keys',
+  /** A Cloud Tasks run's state. */
+  run: '_dsmigrate_run',
+  /** Who moves a Cloud Tasks run past one of its operations. */
+  transition: '_dsmigrate_transition',
+} as const;
+
+/** Kinds that operations may never scan or write: the tool's own state, in any namespace. */
+export const RESERVED_KIND_PREFIX = '_dsmigrate_';
+
+/** One job: an operation of a migration in one direction, in a control namespace. */
+export interface JobRef {
+  readonly namespace: string;
+  readonly id: string;
+}
+
+/** A job id: the migration, the operation's index, and a sequence number that each new job of that operation takes. */
+export function jobRef(namespace: string, migrationId: string, operation: number, seq: number): JobRef {
+  return { namespace, id: `${migrationId}#${operation}.${seq}` };
+}
+
+export function jobKey(job: JobRef): Key {
+  return Key.of(CONTROL_KINDS.job, job.id, { namespace: job.namespace });
+}
+
+export function shardKey(job: JobRef, index: number): Key {
+  return Key.of(CONTROL_KINDS.shard, `${job.id}::${index}`, { namespace: job.namespace });
+}
+
+export function shardKeysKey(job: JobRef, index: number): Key {
+  return Key.of(CONTROL_KINDS.shardKeys, `${job.id}::${index}`, { namespace: job.namespace });
+}
+
+export function migrationKey(namespace: string, migrationId: string): Key {
+  return Key.of(CONTROL_KINDS.migration, migrationId, { namespace });
+}
+
+export function leaseKey(namespace: string): Key {
+  return Key.of(CONTROL_KINDS.lease, 'migrate', { namespace });
+}
+
+export function runKey(namespace: string, runId: string): Key {
+  return Key.of(CONTROL_KINDS.run, runId, { namespace });
+}
+
+export function transitionKey(namespace: string, runId: string, migration: number, operation: number): Key {
+  return Key.of(CONTROL_KINDS.transition, `${runId}#${migration}#${operation}`, { namespace });
+}

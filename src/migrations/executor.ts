@@ -1,0 +1,51 @@
+import type { JobRef } from '../control';
+import type { Datastore } from '../datastore';
+import { DsMigrateError } from '../errors';
+import type { Operation } from '../operations';
+import type { DryRunSample, JobProgress, KeyRange } from '../sharding';
+
+/** Where an operation stands: shards, and entities scanned, changed, deleted, skipped, failed. */
+export type OperationProgress = JobProgress;
+export type { DryRunSample };
+
+export interface OperationResult extends OperationProgress {
+  /** Dry runs: up to five entities as they are and as they would be. */
+  samples?: DryRunSample[];
+  /** E.g. copied entities whose parent is missing in the target namespace. */
+  warnings: string[];
+}
+
+export interface RunOperationRequest {
+  store: Datastore;
+  /** The job: its plan and checkpoints are keyed by it, so a second call resumes the first. */
+  job: JobRef;
+  /** Only these key ranges (what another job committed, to undo or redo); the whole scope when absent. */
+  bounds?: readonly KeyRange[];
+  operation: Operation;
+  /** Run the per-entity logic but write nothing (no data, no checkpoints); returns counts and samples. */
+  dryRun?: boolean;
+  /** Named in errors. */
+  migration?: string;
+  /** Called at least once per committed batch. */
+  onProgress?: (progress: OperationProgress) => void;
+  /** Stops the job within one batch (the lease was lost); the reason is thrown. */
+  signal?: AbortSignal;
+}
+
+/** Runs a job's shards somewhere, resumably. The local runner drives it (src/migrations/runner.ts). */
+export interface Executor {
+  runOperation(request: RunOperationRequest): Promise<OperationResult>;
+}
+
+/**
+ * The request's operation, checked to be one of ours. By shape rather than instanceof: a migration
+ * file may hold another copy of the classes (a test's module registry, a second install of the package).
+ */
+export function operationOf(request: Pick<RunOperationRequest, 'job' | 'operation'>): Operation {
+  const candidate = request.operation as Partial<Operation>;
+  const fits = typeof candidate.apply === 'function' && typeof candidate.relatedKeys === 'function' && typeof candidate.namespaces === 'function' && typeof candidate.scope === 'object';
+  if (!fits) {
+    throw new DsMigrateError('BAD_INPUT', `Job ${request.job.id} is not a datastore-migrate operation (such as new AddFieldData(...)).`, { job: request.job.id });
+  }
+  return request.operation;
+}

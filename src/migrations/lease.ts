@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeStored, leaseKey } from '../control';
+import { Entity, type Datastore, type Key, type Transaction } from '../datastore';
+import { DsMigrateError, errorMessage } from '../errors';
+
+export interface LeaseHolder {
+  owner: string;
+  command: string;
+  acquiredAt: Date;
+  expiresAt: Date;
+}
+
+/** A process's own owner name: host, pid and a random part (pids repeat across containers). */
+export function processOwner(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+/** The owner name of a Cloud Tasks run: the run, not any one process, holds the lease. */
+export function runOwner(runId: string): string {
+  return `run:${runId}`;
+}
+
+function decodeHolder(entity: Entity): LeaseHolder {
+  return decodeStored(entity, { owner: 'string', command: 'string', acquiredAt: 'date', expiresAt: 'date' });
+}
+
+/**
+ * The one lease of a control namespace: one entity with an owner and an expiry, taken, renewed and
+ * released in transactions. Whoever holds it may change the namespace's migrations; everyone else
+ * waits or is refused. The owner is a process (`dsmigrate migrate`) or a Cloud Tasks run, whose
+ * tasks renew it as they run. A holder that dies frees it when it expires; `dsmigrate unlock`
+ * breaks it at once, and the holder then stops: its next lifecycle step checks the lease in the
+ * same transaction (`assertHeld`), and a local run is aborted within one batch.
+ */
+export class Lease {
+  private readonly key: Key;
+  private renewal?: NodeJS.Timeout;
+  private readonly lost = new AbortController();
+  /** The expiry this holder last wrote: past it, a holder that could not renew must assume the lease gone. */
+  private expiresAt = 0;
+
+  constructor(
+    private readonly store: Datastore,
+    readonly namespace: string,
+    readonly owner: string,
+    private readonly ttlMs: number,
+  ) {
+    if (!(Number.isFinite(ttlMs) && ttlMs >= 1000)) throw new DsMigrateError('BAD_INPUT', `The lease's time to live must be at least 1 second, not ${ttlMs} ms (lockTtlSeconds).`, { field: 'lockTtlSeconds' });
+    this.key = leaseKey(namespace);
+  }
+
+  static async holder(store: Datastore | Transaction, namespace: string): Promise<LeaseHolder | undefined> {
+    const entity = await store.get(leaseKey(namespace));
+    return entity && decodeHolder(entity);
+  }
+
+  /** Breaks the lease whoever holds it (`dsmigrate unlock`). Returns the holder it removed. */
+  static async breakLease(store: Datastore, namespace: string): Promise<LeaseHolder | undefined> {
+    const holder = await Lease.holder(store, namespace);
+    await store.delete([leaseKey(namespace)]);
+    return holder;
+  }
+
+  /** Aborted when the lease is lost; its reason is the LOCKED error to stop with. */
+  get signal(): AbortSignal {
+    return this.lost.signal;
+  }
+
+  /** Takes the lease, waiting up to `waitMs` for another holder's; LOCKED, naming the holder, if it stays held. */
+  async acquire(command: string, waitMs = 0): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const holder = await this.store.transaction(async (tx) => {
+        const current = await Lease.holder(tx, this.namespace);
+        if (current && current.owner !== this.owner && current.expiresAt.getTime() > Date.now()) return current;
+        tx.upsert(this.entity(command, current?.owner === this.owner ? current.acquiredAt : new Date()));
+        return undefined;
+      });
+      if (!holder) return;
+      if (Date.now() >= deadline) {
+        throw new DsMigrateError(
+          'LOCKED',
+          `Another run holds the migration lock: ${holder.owner} (${holder.command}), since ${holder.acquiredAt.toISOString()}, lease until ${holder.expiresAt.toISOString()}. ` +
+            'Wait with --wait-lock SECONDS, or break it with `dsmigrate unlock` if that run is dead.',
+          { holder: holder.owner },
+        );
+      }
+      await sleep(Math.min(1000, Math.max(50, deadline - Date.now())));
+    }
+  }
+
+  /** Throws LOCKED unless this owner holds the lease; inside a lifecycle step's transaction, so the step and the check are one. */
+  async assertHeld(tx: Transaction | Datastore): Promise<void> {
+    const holder = await Lease.holder(tx, this.namespace);
+    if (!holder || holder.owner !== this.owner) throw this.lostError(holder);
+  }
+
+  /**
+   * Whether this owner still holds the lease, from one lookup; renewed (a transaction) only once a
+   * quarter of its time to live has passed, so that a busy Cloud Tasks run does not write it on every task.
+   */
+  async keep(): Promise<'held' | 'lost'> {
+    const holder = await Lease.holder(this.store, this.namespace);
+    if (!holder || holder.owner !== this.owner) return 'lost';
+    if (holder.expiresAt.getTime() - Date.now() > this.ttlMs * 0.75) return 'held';
+    return this.renew();
+  }
+
+  /** Extends the lease if this owner still holds it, even if it lapsed meanwhile and nobody took it. */
+  async renew(): Promise<'held' | 'lost'> {
+    return this.store.transaction(async (tx) => {
+      const holder = await Lease.holder(tx, this.namespace);
+      if (!holder || holder.owner !== this.owner) return 'lost';
+      tx.upsert(this.entity(holder.command, holder.acquiredAt));
+      return 'held';
+    });
+  }
+
+  /**
+   * Renews the lease in the background (a process holding it for a local run). When it is found
+   * broken or taken, or cannot be renewed before it expires, `signal` is aborted.
+   */
+  keepRenewed(): AbortSignal {
+    this.renewal = setInterval(() => void this.renewOrLose(), Math.max(200, this.ttlMs / 3));
+    // A finished CLI is never kept alive by the timer.
+    this.renewal.unref();
+    return this.signal;
+  }
+
+  private async renewOrLose(): Promise<void> {
+    try {
+      if ((await this.renew()) === 'lost') this.lose(this.lostError(await Lease.holder(this.store, this.namespace).catch(() => undefined)));
+    } catch (error) {
+      // A transient failure: try again at the next tick, unless the lease may already have lapsed.
+      if (Date.now() >= this.expiresAt) this.lose(new DsMigrateError('LOCKED', `The migration lock could not be renewed before it expired (${errorMessage(error)}); stopping.`));
+    }
+  }
+
+  private lose(error: DsMigrateError): void {
+    this.stopRenewing();
+    if (!this.lost.signal.aborted) this.lost.abort(error);
+  }
+
+  stopRenewing(): void {
+    if (this.renewal) clearInterval(this.renewal);
+    this.renewal = undefined;
+  }
+
+  async release(): Promise<void> {
+    this.stopRenewing();
+    await this.store.transaction(async (tx) => {
+      const holder = await Lease.holder(tx, this.namespace);
+      if (holder?.owner === this.owner) tx.delete(this.key);
+    });
+  }
+
+  private lostError(holder: LeaseHolder | undefined): DsMigrateError {
+    return new DsMigrateError('LOCKED', `The migration lock was taken from this run (now held by ${holder?.owner ?? 'nobody'}: broken with \`dsmigrate unlock\`, or expired and taken); stopping.`, {
+      holder: holder?.owner,
+    });
+  }
+
+  private entity(command: string, acquiredAt: Date): Entity {
+    const expiresAt = new Date(Date.now() + this.ttlMs);
+    this.expiresAt = expiresAt.getTime();
+    return Entity.from(this.key, { owner: this.owner, command, acquiredAt, expiresAt });
+  }
+}

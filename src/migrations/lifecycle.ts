@@ -1,0 +1,261 @@
+import { jobRef, type JobRef } from '../control';
+import type { Datastore, Transaction } from '../datastore';
+import { DsMigrateError, errorMessage } from '../errors';
+import type { Operation } from '../operations';
+import { clearJobState, clearMigrationJobs, closeJob, type KeyRange } from '../sharding';
+import { Coverage } from './coverage';
+import { planRun, type MigrationGraph } from './graph';
+import type { Lease } from './lease';
+import type { LoadedMigration } from './loader';
+import { Recorder, type Direction, type JobCounts, type MigrationRecord, type OperationRecord } from './recorder';
+
+/** One operation of a migration as a run carries it out: its place in the file, and the operation to run (the reverse, going back). */
+export interface MigrationStep {
+  index: number;
+  operation: Operation;
+}
+
+export interface PlannedMigration {
+  migration: LoadedMigration;
+  /** In the order to run them: the file's order forward, reversed going back. */
+  steps: MigrationStep[];
+}
+
+export interface Plan {
+  direction: Direction;
+  migrations: PlannedMigration[];
+}
+
+/** What a step needs: nothing (already in effect everywhere, or nowhere going back), or a job over the whole scope or these ranges. */
+export type StepStart = { skip: true } | { skip: false; job: JobRef; bounds?: KeyRange[] };
+
+/** Files edited after they were applied would make history lie; refuse unless told otherwise. */
+export function checkChecksums(graph: MigrationGraph, records: ReadonlyMap<string, MigrationRecord>, allowChanged = false): void {
+  if (allowChanged) return;
+  for (const m of graph.ordered) {
+    const record = records.get(m.id);
+    if (record && record.checksum !== m.checksum) {
+      throw new DsMigrateError(
+        'MIGRATION_LOAD',
+        `${m.file} was changed after it was ${record.state} (checksum ${record.checksum}, now ${m.checksum}). Revert the edit and add a new migration, pass --allow-changed, ` +
+          `or, if it failed, restart it with \`dsmigrate migrate --restart ${m.id}\`.`,
+        { file: m.file, migration: m.id },
+      );
+    }
+  }
+}
+
+/**
+ * The steps of a migration in a direction. Going back, an operation that never took effect is left
+ * out (it has nothing to undo), so a migration that failed before its irreversible operations ran
+ * can still be backed out; one whose irreversible operation did run is refused, before anything changes.
+ */
+export function stepsFor(m: LoadedMigration, direction: Direction, record?: MigrationRecord): MigrationStep[] {
+  const operations = m.definition.operations;
+  if (record && record.operations.length !== operations.length) {
+    throw new DsMigrateError(
+      'CONFLICT',
+      `${m.file} has ${operations.length} operation(s), but its record has ${record.operations.length}: the file changed while the migration was ${record.state}. ` +
+        `Restart it with \`dsmigrate migrate --restart ${m.id}\` (what it already changed stays changed).`,
+      { file: m.file, migration: m.id },
+    );
+  }
+  if (direction === 'forward') return operations.map((operation, index) => ({ index, operation }));
+  const ran = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => !record || !record.operations[index].applied.isNone);
+  const irreversible = ran.filter(({ operation }) => !operation.reversible);
+  if (irreversible.length > 0) {
+    throw new DsMigrateError(
+      'BAD_INPUT',
+      `Cannot unapply ${m.id} (${m.file}): ${irreversible.map(({ operation }) => operation.describe()).join('; ')} ${irreversible.length === 1 ? 'is' : 'are'} irreversible. ` +
+        'Declare a reverse on the operation, or use `dsmigrate migrate --fake <target>` to record it unapplied without changing data.',
+      { file: m.file, migration: m.id },
+    );
+  }
+  return ran.map(({ index, operation }) => ({ index, operation: operation.reverse() })).reverse();
+}
+
+/**
+ * A migration's life, the same for every executor and both directions: plan (under the lease),
+ * begin, start each step's job, complete each step, finish; or fail. Every step that changes a
+ * record runs in a transaction that first checks the lease, so a run that lost it writes nothing
+ * more; the Cloud Tasks driver passes its own transaction to make a step one commit with its run's
+ * state. The record says what ran (src/migrations/coverage.ts), so a back-out or a redo in the other
+ * direction touches exactly that.
+ */
+export class Lifecycle {
+  readonly namespace: string;
+
+  constructor(
+    readonly store: Datastore,
+    readonly lease: Lease,
+  ) {
+    this.namespace = lease.namespace;
+  }
+
+  /** The plan, made from the records as they are once the lease is held; every operation validated. Writes nothing. */
+  async prepare(graph: MigrationGraph, options: { target?: string; allowChanged?: boolean } = {}): Promise<Plan> {
+    await this.lease.assertHeld(this.store);
+    const records = await new Recorder(this.store, this.namespace).list();
+    return planWith(this.store, graph, records, options);
+  }
+
+  /** Starts (or resumes) a migration in a direction: its record becomes `running`. */
+  async begin(m: LoadedMigration, direction: Direction, tx?: Transaction): Promise<{ record: MigrationRecord; resumed: boolean }> {
+    return this.step(tx, async (recorder) => {
+      const existing = await recorder.get(m.id);
+      const record: MigrationRecord = existing
+        ? { ...existing, state: 'running', error: undefined, finishedAt: undefined, direction, checksum: m.checksum }
+        : Recorder.fresh(m.id, m.app, m.name, m.checksum, m.definition.operations, direction);
+      await recorder.save(record);
+      return { record, resumed: existing !== undefined };
+    });
+  }
+
+  /**
+   * Readies a step's job. A job of the other direction left by an interrupted run is closed first
+   * and what it committed is folded into the operation's coverage; then the step needs a job only
+   * over what is left to do in this direction. Repeatable: a crash anywhere here is resumed by the next call.
+   */
+  async startStep(m: LoadedMigration, step: MigrationStep, direction: Direction): Promise<StepStart> {
+    const i = step.index;
+    let op = await this.operationRecord(m, i);
+    const namespaces = await step.operation.namespaces(this.store);
+    if (op.job && op.job.direction !== direction) {
+      const stale = op.job;
+      const job = jobRef(this.namespace, m.id, i, stale.seq);
+      const committed = await closeJob(this.store, job);
+      op = await this.updateOperation(m, i, (o) => {
+        if (o.job?.seq !== stale.seq) return;
+        o.applied = o.applied.fold(stale.direction, committed, namespaces);
+        o.job = undefined;
+      });
+      await clearJobState(this.store, job);
+    }
+    const todo = op.applied.todo(direction, namespaces);
+    if (todo && todo.length === 0) return { skip: true };
+    if (!op.job) {
+      op = await this.updateOperation(m, i, (o) => {
+        o.job ??= { seq: o.nextSeq++, direction };
+      });
+    }
+    return { skip: false, job: jobRef(this.namespace, m.id, i, op.job!.seq), bounds: todo };
+  }
+
+  /** The step is done: the operation is in effect everywhere (forward) or nowhere (reverse). */
+  async completeStep(m: LoadedMigration, step: MigrationStep, direction: Direction, counts: JobCounts | undefined, tx?: Transaction): Promise<void> {
+    await this.step(tx, async (recorder) => {
+      const record = await this.requireRecord(recorder, m);
+      const op = record.operations[step.index];
+      op.applied = direction === 'forward' ? Coverage.all() : Coverage.none();
+      op.job = undefined;
+      if (counts) Object.assign(op, pickCounts(counts));
+      await recorder.save(record);
+    });
+  }
+
+  /** Every step done: the migration is `applied`, or, going back, its record is gone. Call `tidy` after. */
+  async finish(m: LoadedMigration, direction: Direction, tx?: Transaction): Promise<void> {
+    await this.step(tx, async (recorder) => {
+      const record = await this.requireRecord(recorder, m);
+      if (direction === 'reverse') await recorder.remove(m.id);
+      else await recorder.save({ ...record, state: 'applied', finishedAt: new Date(), error: undefined });
+    });
+  }
+
+  /** Drops the job state of a finished or restarted migration (only running it needed it). */
+  async tidy(m: LoadedMigration): Promise<void> {
+    await clearMigrationJobs(this.store, this.namespace, m.id);
+  }
+
+  /** The migration failed: recorded with the error, its coverage kept, so a re-run resumes and a back-out undoes exactly what ran. */
+  async fail(m: LoadedMigration, error: unknown, tx?: Transaction): Promise<void> {
+    await this.step(tx, async (recorder) => {
+      const record = await recorder.get(m.id);
+      if (record) await recorder.save({ ...record, state: 'failed', error: errorMessage(error).slice(0, 1500), finishedAt: new Date() });
+    });
+  }
+
+  /** `--fake`: recorded as applied (or unapplied) without running anything. */
+  async fake(m: LoadedMigration, direction: Direction): Promise<void> {
+    await this.step(undefined, async (recorder) => {
+      if (direction === 'reverse') return recorder.remove(m.id);
+      const record = Recorder.fresh(m.id, m.app, m.name, m.checksum, m.definition.operations, 'forward');
+      for (const op of record.operations) op.applied = Coverage.all();
+      await recorder.save({ ...record, state: 'faked', finishedAt: new Date() });
+    });
+    await this.tidy(m);
+  }
+
+  /**
+   * `--restart`: forgets a failed (or interrupted) migration so that its fixed file runs from the
+   * start. What it already changed stays changed; the fixed migration must be safe over that.
+   */
+  async restart(m: LoadedMigration): Promise<MigrationRecord | undefined> {
+    const record = await this.step(undefined, async (recorder) => {
+      const existing = await recorder.get(m.id);
+      if (existing && (existing.state === 'applied' || existing.state === 'faked')) {
+        throw new DsMigrateError('BAD_INPUT', `${m.id} is ${existing.state}, not failed: there is nothing to restart. To run it again, unapply it first (\`dsmigrate migrate <previous>\`).`, {
+          migration: m.id,
+        });
+      }
+      if (existing) await recorder.remove(m.id);
+      return existing;
+    });
+    await this.tidy(m);
+    return record;
+  }
+
+  /** Copies a step's counts into its record for `status`, unless the record moved on meanwhile. */
+  async saveProgress(m: LoadedMigration, step: MigrationStep, direction: Direction, counts: JobCounts): Promise<void> {
+    await this.step(undefined, async (recorder) => {
+      const record = await recorder.get(m.id);
+      const op = record?.operations[step.index];
+      // A final state, a removed record or another step's job is never overwritten.
+      if (!record || record.state !== 'running' || record.direction !== direction || op?.job?.direction !== direction) return;
+      Object.assign(op, pickCounts(counts));
+      await recorder.save(record);
+    });
+  }
+
+  private async operationRecord(m: LoadedMigration, index: number): Promise<OperationRecord> {
+    const record = await this.requireRecord(new Recorder(this.store, this.namespace), m);
+    return record.operations[index];
+  }
+
+  private async updateOperation(m: LoadedMigration, index: number, change: (op: OperationRecord) => void): Promise<OperationRecord> {
+    return this.step(undefined, async (recorder) => {
+      const record = await this.requireRecord(recorder, m);
+      change(record.operations[index]);
+      await recorder.save(record);
+      return record.operations[index];
+    });
+  }
+
+  private async requireRecord(recorder: Recorder, m: LoadedMigration): Promise<MigrationRecord> {
+    const record = await recorder.get(m.id);
+    if (!record) throw new DsMigrateError('CONFLICT', `The record of ${m.id} disappeared while it ran (was it restarted or unapplied by another run?).`, { migration: m.id });
+    return record;
+  }
+
+  /** One lifecycle step: in the caller's transaction or a new one, after checking that the lease is still ours. */
+  private step<T>(tx: Transaction | undefined, body: (recorder: Recorder) => Promise<T>): Promise<T> {
+    const run = async (t: Transaction) => {
+      await this.lease.assertHeld(t);
+      return body(new Recorder(t, this.namespace));
+    };
+    return tx ? run(tx) : this.store.transaction(run);
+  }
+}
+
+/** A plan from records already read (dry runs and `plan` read them without the lease). */
+export async function planWith(store: Datastore, graph: MigrationGraph, records: ReadonlyMap<string, MigrationRecord>, options: { target?: string; allowChanged?: boolean } = {}): Promise<Plan> {
+  checkChecksums(graph, records, options.allowChanged);
+  const { direction, migrations } = planRun(graph, records, options.target);
+  const planned = migrations.map((migration) => ({ migration, steps: stepsFor(migration, direction, records.get(migration.id)) }));
+  for (const { steps } of planned) for (const { operation } of steps) await operation.validate(store);
+  return { direction, migrations: planned };
+}
+
+function pickCounts(c: JobCounts): JobCounts {
+  return { scanned: c.scanned, changed: c.changed, deleted: c.deleted, skipped: c.skipped, failed: c.failed, shardsDone: c.shardsDone, shardsTotal: c.shardsTotal };
+}

@@ -1,0 +1,28 @@
+import { shardKey, type JobRef } from '../control';
+import type { Datastore } from '../datastore';
+import { decodeShard, encodeShard, freshShard } from './checkpoint';
+import { loadPlan } from './planner';
+import type { KeyRange } from './ranges';
+
+/**
+ * Closes a job and returns the ranges its batches committed. Each shard is closed in a transaction
+ * that reads its checkpoint, so the answer is final: a batch still in flight (a run that lost its
+ * lease, a late Cloud Task) reads the closed checkpoint in its own transaction and commits nothing.
+ * Safe to repeat: a closed shard reads the same.
+ */
+export async function closeJob(store: Datastore, job: JobRef): Promise<KeyRange[]> {
+  const plan = await loadPlan(store, job);
+  if (!plan) return [];
+  const committed: KeyRange[] = [];
+  for (const [index, range] of plan.shards.entries()) {
+    const state = await store.transaction(async (tx) => {
+      const entity = await tx.get(shardKey(job, index));
+      const current = entity ? decodeShard(entity) : freshShard(job, index, range);
+      if (!current.closed) tx.upsert(encodeShard({ ...current, closed: true }));
+      return current;
+    });
+    if (state.done) committed.push({ ...range });
+    else if (state.lastKey) committed.push({ namespace: range.namespace, start: range.start, startExclusive: range.startExclusive, end: state.lastKey, endInclusive: true });
+  }
+  return committed;
+}
