@@ -1,4 +1,4 @@
-import { Entity, type Datastore } from '../../src/datastore';
+import { Entity, GeoPoint, Key, type Datastore } from '../../src/datastore';
 import { DsMigrateError } from '../../src/errors';
 import { defineModel, field, UNIQUE_MARKER_KIND } from '../../src/model';
 import { describeEachFlavour } from '../support/emulators';
@@ -126,6 +126,46 @@ describeEachFlavour('unique fields', (ctx) => {
     await expect(StringCode.save(store, StringCode.create('long2', { v: long }))).rejects.toMatchObject({ code: 'UNIQUE_VIOLATION', context: { heldBy: '[types]Code:"long"' } });
     const hashed = (await markers(namespace)).find((m) => m.owner === '[types]Code:"long"')!;
     expect(hashed.name).toMatch(/^Code\|v\|s#[0-9a-f]{64}$/);
+  });
+
+  it('reads the same value back from a stored holder for every unique type, so a second holder is refused', async () => {
+    const namespace = 'scalars';
+    const values = {
+      at: new Date('2024-05-06T07:08:09.123Z'),
+      ref: Key.of('Team', 'red', { namespace: 'other' }),
+      where: new GeoPoint(51.5, -0.12),
+      flag: true,
+      ratio: 0.25,
+    };
+    const Thing = defineModel(
+      'Thing',
+      {
+        at: field.timestamp({ unique: true }),
+        ref: field.key({ unique: true }),
+        where: field.geoPoint({ unique: true }),
+        flag: field.boolean({ unique: true }),
+        ratio: field.double({ unique: true }),
+      },
+      { namespace },
+    );
+    await Thing.save(store, Thing.create('first', values));
+    expect((await markers(namespace)).map((m) => m.name)).toEqual([
+      'Thing|at|t:1714979289.123000000',
+      'Thing|flag|b:true',
+      'Thing|ratio|d:0.25',
+      'Thing|ref|k:[other]Team:"red"',
+      'Thing|where|g:51.5,-0.12',
+    ]);
+    for (const name of Object.keys(values) as (keyof typeof values)[]) {
+      const others = { at: new Date(0), ref: Key.of('Team', 'blue'), where: new GeoPoint(0, 0), flag: false, ratio: 0.5 };
+      await expect(Thing.save(store, Thing.create('second', { ...others, [name]: values[name] }))).rejects.toMatchObject({
+        code: 'UNIQUE_VIOLATION',
+        context: { field: name, heldBy: '[scalars]Thing:"first"' },
+      });
+    }
+    // Re-saving the holder unchanged keeps its markers.
+    await Thing.save(store, (await Thing.get(store, 'first'))!);
+    expect(await markers(namespace)).toHaveLength(5);
   });
 
   it('takes over a marker whose owner no longer holds the value (writes that bypassed the model)', async () => {
