@@ -1,6 +1,6 @@
+import pLimit from 'p-limit';
 import { Datastore, Entity, Key, type FilterOp, type IdOrName, type PropertyFilter, type QuerySpec, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import pLimit from 'p-limit';
 import { validateIndexes, type CompositeIndex, type IndexEntry } from './composite-indexes';
 import { checkValue, describeValue, fieldIndexed, isPlainObject, renameOf, storedValue, validateFieldSpec, type FieldSpec } from './fields';
 import { kindOf } from './kind-ref';
@@ -86,9 +86,7 @@ export class Model<F extends FieldMap = FieldMap> {
         kind: this.kind,
       });
     }
-    this.unique = uniqueFields.length
-      ? { kind: this.kind, fields: uniqueFields, valueOf: (entity, name) => uniqueValueOf(this.kind, name, entity, this.storedProperty(entity, name)) }
-      : undefined;
+    this.unique = uniqueFields.length ? { kind: this.kind, fields: uniqueFields, valueOf: (entity, name) => uniqueValueOf(this.kind, name, entity, this.storedProperty(entity, name)) } : undefined;
   }
 
   /** The property holding a field's value: its own, or during a rename the old one when the new is missing. */

@@ -1,7 +1,7 @@
 import { compareUtf8 } from '../datastore';
 import type { IndexEntry } from './composite-indexes';
 
-const HEADER = '# Written by `dsmigrate indexes` from the models\' declared indexes; change the models, not this file.\n';
+const HEADER = "# Written by `dsmigrate indexes` from the models' declared indexes; change the models, not this file.\n";
 
 /**
  * gcloud's index.yaml (deployed with `gcloud datastore indexes create index.yaml`): a list `indexes` of

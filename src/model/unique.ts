@@ -111,7 +111,10 @@ export async function saveWithMarkers(tx: Transaction, unique: UniqueFields, ent
 export async function deleteWithMarkers(tx: Transaction, unique: UniqueFields, key: Key): Promise<void> {
   const stored = await tx.get(key);
   const held = stored ? definedValues(unique, stored) : [];
-  const markers = await lookupDistinct(tx, held.map((v) => markerKey(key, v)));
+  const markers = await lookupDistinct(
+    tx,
+    held.map((v) => markerKey(key, v)),
+  );
   held.forEach((value, i) => {
     if (ownerOf(markers[i])?.equals(key)) tx.delete(markerKey(key, value));
   });
@@ -132,9 +135,11 @@ function definedValues(unique: UniqueFields, entity: Entity): UniqueValue[] {
 }
 
 function uniqueViolation(kind: string, key: Key, value: UniqueValue, holder: Key): DsMigrateError {
-  return new DsMigrateError(
-    'UNIQUE_VIOLATION',
-    `${kind}.${value.field} is unique: the value ${JSON.stringify(value.display)} is already held by ${holder}, so ${key} cannot take it.`,
-    { kind, field: value.field, value: value.display, key: key.toString(), heldBy: holder.toString() },
-  );
+  return new DsMigrateError('UNIQUE_VIOLATION', `${kind}.${value.field} is unique: the value ${JSON.stringify(value.display)} is already held by ${holder}, so ${key} cannot take it.`, {
+    kind,
+    field: value.field,
+    value: value.display,
+    key: key.toString(),
+    heldBy: holder.toString(),
+  });
 }

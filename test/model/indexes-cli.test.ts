@@ -77,7 +77,16 @@ describe('dsmigrate indexes', () => {
     expect(JSON.parse(json.stdout)).toEqual({
       file: path.join(app, 'out.yaml'),
       written: true,
-      indexes: [{ kind: 'Person', ancestor: false, properties: [{ name: 'age', direction: 'asc' }, { name: 'name', direction: 'desc' }] }],
+      indexes: [
+        {
+          kind: 'Person',
+          ancestor: false,
+          properties: [
+            { name: 'age', direction: 'asc' },
+            { name: 'name', direction: 'desc' },
+          ],
+        },
+      ],
     });
     expect(readFileSync(path.join(app, 'out.yaml'), 'utf8')).toContain('- kind: Person\n');
   });

@@ -104,7 +104,10 @@ describeEachFlavour('unique fields', (ctx) => {
   });
 
   it('does not mark nulls or missing values, and keeps values apart by namespace', async () => {
-    await Account.save(store, [Account.create(Account.key('n1', { namespace: 'nulls' }), { email: 'n1@example.com' }), Account.create(Account.key('n2', { namespace: 'nulls' }), { email: 'n2@example.com' })]);
+    await Account.save(store, [
+      Account.create(Account.key('n1', { namespace: 'nulls' }), { email: 'n1@example.com' }),
+      Account.create(Account.key('n2', { namespace: 'nulls' }), { email: 'n2@example.com' }),
+    ]);
     expect((await markers('nulls')).map((m) => m.name)).toEqual(['Account|email|s:n1@example.com', 'Account|email|s:n2@example.com']);
     await Account.save(store, Account.create(Account.key('n1', { namespace: 'nulls-b' }), { email: 'n1@example.com' }));
     expect((await markers('nulls-b')).map((m) => m.owner)).toEqual([Account.key('n1', { namespace: 'nulls-b' }).toString()]);
