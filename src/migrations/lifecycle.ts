@@ -61,7 +61,8 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record?: Migr
     );
   }
   if (direction === 'forward') return operations.map((operation, index) => ({ index, operation }));
-  const ran = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => !record || !record.operations[index].applied.isNone);
+  // An operation ran if it is in effect somewhere, or has a job that may have committed batches.
+  const ran = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => !record || !record.operations[index].applied.isNone || record.operations[index].job !== undefined);
   const irreversible = ran.filter(({ operation }) => !operation.reversible);
   if (irreversible.length > 0) {
     throw new DsMigrateError(

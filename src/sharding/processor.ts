@@ -8,6 +8,7 @@ import { addCounts, mergeWarnings, type Counts } from './counts';
 import { pushedDown } from './filters';
 import { KeyQueue } from './key-queue';
 import { decodePlan, type JobPlan } from './job-plan';
+import { afterCommittedBatch } from './test-pause';
 import type { ShardWork } from './work';
 
 export interface SliceOptions {
@@ -117,6 +118,7 @@ class Slice {
         this.queue.drop(outcome.consumed);
         this.state = outcome.state;
         if (outcome.delta) this.options.onBatch?.(outcome.delta, this.state);
+        if (outcome.wrote) await afterCommittedBatch();
         // A batch cut short by the time budget sets the size of the next ones; otherwise grow back.
         this.size = outcome.outOfTime ? Math.max(1, outcome.consumed) : Math.min(work.batchSize, this.size * 2);
         if (this.state.done) return { done: true, state: this.state };
