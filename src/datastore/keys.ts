@@ -13,6 +13,8 @@ export interface PathElement {
 export type IdOrName = string | number | bigint;
 
 const INT64_MAX = 9223372036854775807n;
+/** Datastore's partition rule: '' (the default namespace) or 1–100 of these characters. */
+const NAMESPACE_NAME = /^[A-Za-z0-9._-]{0,100}$/;
 /** Each key's toString, made once (outside the key, so that keys still compare equal field by field). */
 const keyStrings = new WeakMap<Key, string>();
 
@@ -40,7 +42,11 @@ export class Key {
     Object.freeze(this.path);
   }
 
-  /** `Key.of('Parent', 'p1', 'Child', 7, {namespace: 'tenant'})`: pairs of kind and id (number/bigint/digits) or name. */
+  /**
+   * `Key.of('Parent', 'p1', 'Child', 7, {namespace: 'tenant'})`: pairs of kind and identifier. A number or
+   * bigint is an id; a string is a name, even a string of digits, as in @google-cloud/datastore's
+   * `key(['Company', '123'])`, so that code and keys written with that client mean the same here.
+   */
   static of(...args: [...(string | IdOrName)[], { namespace?: string }] | (string | IdOrName)[]): Key {
     const last = args[args.length - 1];
     const options = typeof last === 'object' && last !== null && typeof last !== 'bigint' ? (last as { namespace?: string }) : undefined;
@@ -52,6 +58,18 @@ export class Key {
       path.push(ident === undefined ? { kind } : { kind, ...identifier(ident) });
     }
     return new Key(path, options?.namespace ?? '');
+  }
+
+  /**
+   * Why a namespace name would be refused by Datastore, or undefined when it is valid. Checked before any
+   * RPC, so that a bad name in an option or flag fails with that option's name rather than an RPC error.
+   */
+  static namespaceProblem(namespace: unknown): string | undefined {
+    if (typeof namespace !== 'string') return `${JSON.stringify(namespace)} is not a string`;
+    if (namespace.length > 100) return `${JSON.stringify(namespace.slice(0, 20) + '…')} is ${namespace.length} characters long, and a namespace has at most 100`;
+    if (!NAMESPACE_NAME.test(namespace)) return `${JSON.stringify(namespace)} holds characters other than letters, digits, '.', '-' and '_'`;
+    if (/^__.*__$/.test(namespace)) return `${JSON.stringify(namespace)} is reserved (Datastore keeps names like __name__ for itself)`;
+    return undefined;
   }
 
   get kind(): string {
@@ -136,12 +154,19 @@ export class Key {
 
 function identifier(ident: IdOrName): { id: string } | { name: string } {
   if (typeof ident === 'number') {
-    if (!Number.isSafeInteger(ident) || ident <= 0) throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is not a positive safe integer; pass a bigint or a string of digits.`);
+    if (!Number.isInteger(ident) || ident <= 0) throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is not a positive whole number.`);
+    // A number past 2^53 has already lost digits: only a bigint carries such an id exactly.
+    if (!Number.isSafeInteger(ident)) {
+      throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is beyond 2^53 and may have lost digits: pass it as a bigint, e.g. BigInt('5629499534213120') or 5629499534213120n (a string is a key name, never an id).`);
+    }
     return { id: String(ident) };
   }
   if (typeof ident === 'bigint') {
-    if (ident <= 0n || ident > INT64_MAX) throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is outside 1..2^63-1.`);
+    if (ident <= 0n || ident > INT64_MAX) throw new DsMigrateError('BAD_INPUT', `Key id ${ident}n is outside 1..2^63-1: ids are positive 64-bit integers.`);
     return { id: ident.toString() };
+  }
+  if (typeof ident !== 'string' || ident === '' || /^__.*__$/.test(ident)) {
+    throw new DsMigrateError('BAD_INPUT', `Key name ${JSON.stringify(ident)} is not a name: a name is a non-empty string, not reserved (__name__); an id is a number or a bigint.`);
   }
   return { name: ident };
 }
