@@ -1,5 +1,5 @@
-export { Datastore, type Mutation, type RpcEvent, type RpcMethod, type StoreOptions } from './store';
-export { Transaction } from './transaction';
+export { Datastore, type RpcEvent, type RpcMethod, type StoreOptions } from './store';
+export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
 export { Entity, type SetOptions } from './entity';
 export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';

@@ -10,10 +10,8 @@ import { Key } from './keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
 import { buildQuery, type QuerySpec } from './query';
 import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, withRetry, type RetryOptions } from './retry';
-import { Transaction } from './transaction';
+import { Transaction, type Mutation, type TransactionBackend } from './transaction';
 import { estimateEntityBytes, estimateKeyBytes, type EntityProto } from './values';
-
-export type Mutation = { upsert: Entity } | { insert: Entity } | { update: Entity } | { delete: Key };
 
 export type RpcMethod = 'lookup' | 'commit' | 'runQuery' | 'runAggregationQuery' | 'beginTransaction' | 'rollback' | 'allocateIds' | 'reserveIds';
 
@@ -168,7 +166,7 @@ export class Datastore {
 
   // ---- writes ----
 
-  mutationProto(mutation: Mutation): MutationProto {
+  private mutationProto(mutation: Mutation): MutationProto {
     if ('delete' in mutation) return { delete: mutation.delete.toProto(this.projectId, this.databaseId) };
     if ('insert' in mutation) {
       if (mutation.insert.partialOf) throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
@@ -203,18 +201,19 @@ export class Datastore {
     await this.commit(keys.map((k) => ({ delete: k })));
   }
 
-  /** Sends one transactional commit; used by Transaction. */
-  async commitTransaction(transaction: Uint8Array | string, mutations: readonly MutationProto[]): Promise<void> {
-    if (mutations.length > MAX_COMMIT_MUTATIONS) {
-      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${mutations.length}.`);
+  /** Sends one transaction's commit: its mutations must fit in one request, as they land together. */
+  private async commitTransaction(transaction: Uint8Array | string, mutations: readonly Mutation[]): Promise<void> {
+    const protos = mutations.map((m) => this.mutationProto(m));
+    if (protos.length > MAX_COMMIT_MUTATIONS) {
+      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${protos.length}.`);
     }
-    const bytes = mutations.reduce((n, m) => n + mutationBytes(m), 0);
+    const bytes = protos.reduce((n, m) => n + mutationBytes(m), 0);
     if (bytes > this.maxRequestBytes) {
       throw new DsMigrateError('BAD_INPUT', `A transaction's commit would be about ${(bytes / 1048576).toFixed(1)} MiB; the limit here is ${(this.maxRequestBytes / 1048576).toFixed(1)} MiB.`);
     }
-    this.emit({ method: 'commit', mutations: mutations.length, bytes, transactional: true });
+    this.emit({ method: 'commit', mutations: protos.length, bytes, transactional: true });
     try {
-      await this.client.commit({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: [...mutations] }, NO_GAX_RETRY);
+      await this.client.commit({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: protos }, NO_GAX_RETRY);
     } catch (error) {
       throw this.translate(error);
     }
@@ -238,6 +237,15 @@ export class Datastore {
     await this.client.rollback({ projectId: this.projectId, databaseId: this.databaseId, transaction }, NO_GAX_RETRY).catch(() => undefined);
   }
 
+  /** The calls a Transaction makes on this store, bound to its id. */
+  private transactionBackend(id: Uint8Array | string): TransactionBackend {
+    return {
+      lookup: (keys, properties) => this.lookup(keys, id, properties),
+      commit: (mutations) => this.commitTransaction(id, mutations),
+      rollback: () => this.rollback(id),
+    };
+  }
+
   /**
    * Runs `fn` in a read-write transaction and commits its mutations. ABORTED (contention) and transient
    * errors retry the whole function with backoff; `onRetry` lets the caller shrink its work first.
@@ -245,7 +253,8 @@ export class Datastore {
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: RetryOptions = {}): Promise<T> {
     return withRetry(
       async () => {
-        const tx = new Transaction(this, await this.beginTransaction());
+        const id = await this.beginTransaction();
+        const tx = new Transaction(this.transactionBackend(id), id);
         try {
           const result = await fn(tx);
           await tx.commit();

@@ -1,7 +1,19 @@
 import { DsMigrateError } from '../errors';
 import type { Entity } from './entity';
 import type { Key } from './keys';
-import type { Datastore, Mutation } from './store';
+
+export type Mutation = { upsert: Entity } | { insert: Entity } | { update: Entity } | { delete: Key };
+
+/**
+ * The calls a transaction makes on its store, bound to its id. Datastore (store.ts) hands one to each
+ * transaction it opens, so this file never imports the store back and the store keeps its transactional
+ * commit private.
+ */
+export interface TransactionBackend {
+  lookup(keys: readonly Key[], properties?: readonly string[]): Promise<(Entity | undefined)[]>;
+  commit(mutations: readonly Mutation[]): Promise<void>;
+  rollback(): Promise<void>;
+}
 
 /**
  * A read-write transaction. Reads see a consistent snapshot; writes are buffered and sent in one commit,
@@ -12,14 +24,14 @@ export class Transaction {
   private done = false;
 
   constructor(
-    private readonly store: Datastore,
+    private readonly backend: TransactionBackend,
     readonly id: Uint8Array | string,
   ) {}
 
   /** With `properties`, reads only those (see Datastore.lookup). */
   lookup(keys: readonly Key[], properties?: readonly string[]): Promise<(Entity | undefined)[]> {
     this.ensureOpen();
-    return this.store.lookup(keys, this.id, properties);
+    return this.backend.lookup(keys, properties);
   }
 
   async get(key: Key): Promise<Entity | undefined> {
@@ -54,13 +66,13 @@ export class Transaction {
   async commit(): Promise<void> {
     this.ensureOpen();
     this.done = true;
-    await this.store.commitTransaction(this.id, [...this.mutations.values()].map((m) => this.store.mutationProto(m)));
+    await this.backend.commit([...this.mutations.values()]);
     for (const m of this.mutations.values()) if (!('delete' in m)) Object.values(m)[0].markClean();
   }
 
   async rollback(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await this.store.rollback(this.id);
+    await this.backend.rollback();
   }
 }
