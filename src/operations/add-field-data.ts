@@ -3,20 +3,11 @@ import { DsMigrateError } from '../errors';
 import { checkValue, fieldIndexed, storedValue, type FieldSpec } from '../model';
 import type { EntityDecision } from '../sharding';
 import { showValue } from './describe';
+import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './field-data';
 import { Operation, type KindOrModel } from './operation';
 import type { ScanOptions } from './options';
-import { RemoveFieldData } from './remove-field-data';
 
-/** A value, or a function of the entity (read it; it may be async) that makes one per entity. */
-export type DefaultValue = Value | ((entity: Entity) => Value | Promise<Value>);
-
-export interface AddFieldDataOptions extends ScanOptions {
-  default: DefaultValue;
-  /** Also replace values already present (by default they are kept: new code may have written them). */
-  overwrite?: boolean;
-  /** Index setting for the new values; by default the model's, or indexed. */
-  indexed?: boolean;
-}
+export interface AddFieldDataOptions extends ScanOptions, FieldDefault {}
 
 /**
  * Writes a field's default into entities that lack it, so that queries can filter on it. Values
@@ -57,9 +48,10 @@ export class AddFieldData extends Operation {
     return true;
   }
 
-  override reverse(): RemoveFieldData {
+  /** A RemoveFieldData of the same field (made through field-data.ts, so that neither file imports the other). */
+  override reverse(): Operation {
     const { default: value, overwrite, indexed } = this.addOptions;
-    return new RemoveFieldData(this.ref, this.name, { ...this.scanOptions(), reverse: { default: value, overwrite, indexed } });
+    return fieldDataMaker('remove')(this.ref, this.name, { ...this.scanOptions(), reverse: { default: value, overwrite, indexed } });
   }
 
   /** A default made from the entity reads all of it. */
@@ -83,3 +75,5 @@ export class AddFieldData extends Operation {
     return { action: 'put', entity };
   }
 }
+
+registerFieldDataMaker('add', (kind, name, options) => new AddFieldData(kind, name, options));

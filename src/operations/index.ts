@@ -1,6 +1,7 @@
 export { Operation, type KindOrModel } from './operation';
 export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, DEFAULT_BATCH_SIZE } from './options';
-export { AddFieldData, type AddFieldDataOptions, type DefaultValue } from './add-field-data';
+export { AddFieldData, type AddFieldDataOptions } from './add-field-data';
+export { type DefaultValue } from './field-data';
 export { RemoveFieldData, type RemoveFieldDataOptions } from './remove-field-data';
 export { CopyFieldData, type CopyFieldDataOptions } from './copy-field-data';
 export { DeleteModelData } from './delete-model-data';

@@ -1,12 +1,12 @@
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { AddFieldData, type AddFieldDataOptions } from './add-field-data';
+import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './field-data';
 import { Operation, type KindOrModel } from './operation';
 import type { ScanOptions } from './options';
 
 export interface RemoveFieldDataOptions extends ScanOptions {
   /** Makes the removal reversible: its reverse is AddFieldData with these options. */
-  reverse?: Pick<AddFieldDataOptions, 'default' | 'overwrite' | 'indexed'>;
+  reverse?: FieldDefault;
 }
 
 /** Deletes a property from every entity that has it, reclaiming its storage and index entries. */
@@ -32,9 +32,10 @@ export class RemoveFieldData extends Operation {
     return this.removeOptions.reverse !== undefined;
   }
 
-  override reverse(): AddFieldData {
+  /** An AddFieldData of the same field (made through field-data.ts, so that neither file imports the other). */
+  override reverse(): Operation {
     if (!this.removeOptions.reverse) throw this.irreversible();
-    return new AddFieldData(this.ref, this.name, { ...this.scanOptions(), ...this.removeOptions.reverse });
+    return fieldDataMaker('add')(this.ref, this.name, { ...this.scanOptions(), ...this.removeOptions.reverse });
   }
 
   protected override irreversibleBecause(): string {
@@ -49,3 +50,5 @@ export class RemoveFieldData extends Operation {
     return entity.delete(this.name) ? { action: 'put', entity } : { action: 'skip' };
   }
 }
+
+registerFieldDataMaker('remove', (kind, name, options) => new RemoveFieldData(kind, name, options));
