@@ -33,6 +33,7 @@ export abstract class CopyOperation extends Operation {
     protected readonly copyOptions: CopyOptions,
   ) {
     super(type, kind, copyOptions);
+    if (target.toKind !== undefined) this.checkNotReserved(target.toKind, 'target kind');
   }
 
   override relatedKeys(key: Key): readonly Key[] {

@@ -1,4 +1,5 @@
 import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
+import { RESERVED_KIND_PREFIX } from '../control';
 import { DsMigrateError } from '../errors';
 import { kindOf, type FieldSpec } from '../model';
 import type { ApplyContext, EntityDecision, ShardWork } from '../sharding';
@@ -27,6 +28,7 @@ export abstract class Operation implements ShardWork {
     protected readonly options: ScanOptions,
   ) {
     this.kind = kindOf(ref);
+    this.checkNotReserved(this.kind);
     if (typeof ref === 'object' && ref.fields && typeof ref.fields === 'object') this.fields = ref.fields;
     this.scope = parseScope(options, { type, kind: this.kind });
   }
@@ -124,6 +126,16 @@ export abstract class Operation implements ShardWork {
   /** Property names: non-empty, and not reserved (`__name__`). */
   protected checkName(name: unknown, role = 'property'): void {
     if (typeof name !== 'string' || !name || /^__.*__$/.test(name)) throw this.fail(`needs a ${role} name, not ${JSON.stringify(name)}.`);
+  }
+
+  /** The tool's own kinds (records, lease, checkpoints, markers) change only through the tool: a migration that scanned or wrote them could break the very run it belongs to. */
+  protected checkNotReserved(kind: string, role = 'kind'): void {
+    if (kind.startsWith(RESERVED_KIND_PREFIX)) {
+      throw new DsMigrateError('BAD_INPUT', `${this.type} cannot take ${kind} as its ${role}: kinds starting with ${RESERVED_KIND_PREFIX} belong to datastore-migrate itself. Name one of the application's kinds.`, {
+        kind,
+        operation: this.type,
+      });
+    }
   }
 
   protected fail(message: string, context: Record<string, unknown> = {}): DsMigrateError {

@@ -1,4 +1,4 @@
-import type { PropertyFilter, Value } from '../datastore';
+import { Key, type PropertyFilter, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { MAX_BATCH } from '../sharding';
 
@@ -23,6 +23,8 @@ export interface ScanOptions {
 export const DEFAULT_BATCH_SIZE = 400;
 const MAX_SHARD_COUNT = 1000;
 const OPS = new Set(['=', '!=', '<', '<=', '>', '>=', 'IN', 'NOT_IN']);
+/** Every operation's on/off options: checked here, in one place, so that `overwrite: 'yes'` is refused wherever it is taken. */
+const BOOLEAN_OPTIONS = ['skipErrors', 'overwrite', 'overwriteExisting', 'indexed'] as const;
 
 export interface Scope {
   namespaces: readonly string[] | '*';
@@ -32,7 +34,10 @@ export interface Scope {
   skipErrors: boolean;
 }
 
-/** Checks and normalises the scan options; `where` names the operation and kind for messages. */
+/**
+ * Checks and normalises the scan options, and the type of every boolean option the operation takes
+ * next to them; `where` names the operation and kind for messages.
+ */
 export function parseScope(options: ScanOptions, where: { type: string; kind: string }): Scope {
   const fail: Fail = (message, extra = {}) => new DsMigrateError('BAD_INPUT', `${where.type} on ${where.kind}: ${message}`, { kind: where.kind, operation: where.type, ...extra });
   const { namespace = '', shardCount, batchSize = DEFAULT_BATCH_SIZE, skipErrors = false } = options;
@@ -46,6 +51,12 @@ export function parseScope(options: ScanOptions, where: { type: string; kind: st
     if (bad !== undefined) throw fail(`namespace list entry ${JSON.stringify(bad)} is not a namespace name ('*' stands alone, not in a list).`);
     namespaces = [...new Set(namespace)];
   } else throw fail(`namespace must be a name, a list of names or '*', not ${JSON.stringify(namespace)}.`);
+  if (namespaces !== '*') {
+    for (const name of namespaces) {
+      const problem = Key.namespaceProblem(name);
+      if (problem) throw fail(`namespace ${problem}. A namespace is '' (the default one) or up to 100 letters, digits, '.', '-' and '_'.`, { namespace: name });
+    }
+  }
 
   if (shardCount !== undefined && (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > MAX_SHARD_COUNT)) {
     throw fail(`shardCount must be a whole number from 1 to ${MAX_SHARD_COUNT}, not ${shardCount}.`);
@@ -53,7 +64,10 @@ export function parseScope(options: ScanOptions, where: { type: string; kind: st
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH) {
     throw fail(`batchSize must be a whole number from 1 to ${MAX_BATCH} (a transaction holds at most 500 writes, one is the checkpoint), not ${batchSize}.`);
   }
-  if (typeof skipErrors !== 'boolean') throw fail('skipErrors must be true or false.');
+  for (const name of BOOLEAN_OPTIONS) {
+    const value = (options as Record<string, unknown>)[name];
+    if (value !== undefined && typeof value !== 'boolean') throw fail(`${name} must be true or false, not ${JSON.stringify(value)}.`);
+  }
   return { namespaces, filters: parseFilters(options.filter, fail), shardCount, batchSize, skipErrors };
 }
 
@@ -71,6 +85,10 @@ function filterList(filter: FilterOption, fail: Fail): PropertyFilter[] {
     });
   }
   if (isFilter(filter)) return [filter];
+  // {property: 'status', op: '='} without a value would otherwise read as equalities on properties named property and op.
+  if (typeof filter === 'object' && filter !== null && ('property' in filter || 'op' in filter)) {
+    throw fail(`filter ${JSON.stringify(filter)} must be {property, op, value}, all three (for equality on a property named property or op, write {property: 'op', op: '=', value: ...}).`);
+  }
   if (typeof filter === 'object' && filter !== null) {
     return Object.entries(filter as Record<string, Value>).map(([property, value]) => ({ property, op: '=' as const, value }));
   }
@@ -82,6 +100,15 @@ function parseFilters(filter: FilterOption | undefined, fail: Fail): PropertyFil
   const list = filterList(filter, fail);
   for (const f of list) {
     if (typeof f.property !== 'string' || !f.property || f.property.startsWith('__')) throw fail(`filter property ${JSON.stringify(f.property)} is not a property name.`, { field: f.property });
+    // Datastore's index matches a dotted name inside embedded entities, but every entity read is checked
+    // against the filter again in its transaction, by top-level property: the two would disagree.
+    if (f.property.includes('.')) {
+      throw fail(
+        `filter on "${f.property}": Datastore filters on embedded properties only through its index, and this tool checks each filter again on every entity it reads, where "${f.property}" is no top-level property. ` +
+          `Filter on a top-level property, or test the embedded value in a MapFunctionOnEntities: (entity) => { const v = entity.get('${f.property.split('.')[0]}'); ... }.`,
+        { field: f.property },
+      );
+    }
     if (!OPS.has(f.op)) throw fail(`filter on ${f.property} has an unknown operator ${JSON.stringify(f.op)}.`, { field: f.property });
     if (f.value === undefined) throw fail(`filter on ${f.property} has no value.`, { field: f.property });
     if ((f.op === 'IN' || f.op === 'NOT_IN') && (!Array.isArray(f.value) || f.value.length === 0)) throw fail(`filter on ${f.property}: ${f.op} needs a non-empty list.`, { field: f.property });
