@@ -1,4 +1,5 @@
 import { Entity, type Key } from '../datastore';
+import { DsMigrateError } from '../errors';
 import type { ApplyContext, EntityDecision } from '../sharding';
 import { Operation, type KindOrModel } from './operation';
 import type { ScanOptions } from './options';
@@ -15,8 +16,10 @@ export interface MapContext {
 
 /**
  * Called once per entity, inside the batch's transaction (keep it free of other writes: a batch can
- * be retried). Change the entity to have it saved, return another Entity to save that, return null
- * or call `ctx.delete()` to delete it; change nothing and nothing is written.
+ * be retried). Change the entity (`entity.set('counter', n)`) to have it saved, return another Entity
+ * to save that, return null or call `ctx.delete()` to delete it; change nothing and nothing is written.
+ * Assigning `entity.counter = n`, as with @google-cloud/datastore, or returning a plain object fails
+ * on the first entity with a message saying so, rather than saving nothing.
  */
 export type MapFunction = (entity: Entity, ctx: MapContext) => void | Entity | null | Promise<void | Entity | null>;
 
@@ -59,6 +62,10 @@ export class MapFunctionOnEntities extends Operation {
   }
 
   async apply(entity: Entity, _related: readonly (Entity | undefined)[], context: ApplyContext): Promise<EntityDecision> {
+    // An Entity keeps its properties apart from the object. Code written for @google-cloud/datastore's
+    // plain objects (`entity.counter = n`) adds an own property to the instance instead, which would be
+    // dropped without a word: what the instance owns before the call tells such additions apart.
+    const own = new Set(Object.keys(entity));
     let deleted = false;
     const result = await this.fn(entity, {
       key: entity.key,
@@ -69,9 +76,34 @@ export class MapFunctionOnEntities extends Operation {
         deleted = true;
       },
     });
+    this.refuseAssignments(entity, own);
     if (deleted || result === null) return { action: 'delete', key: entity.key };
-    if (result instanceof Entity && result !== entity) return { action: 'put', entity: result };
-    if (result !== undefined && result !== entity) throw new TypeError(`the function returned ${typeof result}; return nothing, an Entity or null`);
+    if (result instanceof Entity && result !== entity) {
+      this.refuseAssignments(result, own);
+      return { action: 'put', entity: result };
+    }
+    if (result !== undefined && result !== entity) {
+      // A spread of the entity ({...entity, counter: n}) carries its internals too: name only what the function added.
+      const names = typeof result === 'object' ? Object.keys(result).filter((name) => !own.has(name)) : [];
+      throw this.misuse(entity, `returned ${typeof result === 'object' ? `a plain object${names.length ? ` ({${names.join(', ')}})` : ''}` : `a ${typeof result}`}, which is not saved`, names);
+    }
     return entity.changed ? { action: 'put', entity } : { action: 'skip' };
+  }
+
+  private refuseAssignments(entity: Entity, own: ReadonlySet<string>): void {
+    const assigned = Object.keys(entity).filter((name) => !own.has(name));
+    if (assigned.length > 0) throw this.misuse(entity, `assigned ${assigned.map((name) => `entity.${name}`).join(', ')}, which an Entity does not store`, assigned);
+  }
+
+  /** The fix comes first: a skipped entity's warning shows only the start of its message. */
+  private misuse(entity: Entity, what: string, names: readonly string[]): DsMigrateError {
+    const name = names.find((n) => n !== 'key') ?? 'field';
+    return new DsMigrateError(
+      'BAD_INPUT',
+      `the function ${what}: write entity.set('${name}', value) instead (read entity.get('${name}'), remove with entity.delete('${name}')). ` +
+        "Unlike @google-cloud/datastore's plain objects, an Entity's properties go through its methods, so that their types and index settings survive. " +
+        'Change the entity and return nothing, return another Entity to save that, or return null to delete it.',
+      { kind: this.kind, operation: this.type, key: entity.key.toString() },
+    );
   }
 }
