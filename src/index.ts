@@ -18,7 +18,7 @@ export {
   type IndexDirection,
   type IndexEntry,
 } from './model';
-export { defineMigration, type MigrationDefinition } from './migrations/definition';
+export { defineMigration, type MigrationDefinition } from './migrations';
 export { loadGraph, migrate, type MigrationGraph, type MigrationSource, type MigrateOptions } from './migrations';
 export { createWorker, type WorkerOptions } from './worker';
 export { resolveWorkerSettings, type CloudTasksConfig } from './executors/cloud-tasks';
