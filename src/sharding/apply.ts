@@ -54,6 +54,8 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   let consumed = 0;
   let outOfTime = false;
   const started = Date.now();
+  /** Keys written so far, and the source key that wrote each. */
+  const written = new Map<string, string>();
   for (const key of keys) {
     if (consumed > 0 && options.timeBudgetMs !== undefined && Date.now() - started >= options.timeBudgetMs) {
       outOfTime = true;
@@ -73,6 +75,17 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
         const size = decision.action === 'put' ? entityBytes(decision.entity) : keyBytes(decision.key);
         if (consumed > 0 && bytes + size > options.byteBudget) break;
         bytes += size;
+        const target = decision.action === 'put' ? decision.entity.key : decision.key;
+        if (written.has(target.toString())) {
+          // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
+          throw new DsMigrateError('OPERATION_FAILED', `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${written.get(target.toString())} and ${key}): each entity may be written once; make the function's writes go to distinct keys.`, {
+            key: target.toString(),
+            kind: work.kind,
+            operation: work.type,
+            migration: options.migration,
+          });
+        }
+        written.set(target.toString(), key.toString());
         if (decision.action === 'put') puts.push(decision.entity);
         else deletes.push(decision.key);
         if (sampling) options.samples!.into.push({ key: key.toString(), before, after: decision.action === 'put' ? decision.entity.toObject() : null });

@@ -170,6 +170,11 @@ class Slice {
         };
         // Keys all done by another worker: nothing to record.
         if (!state.done && lastKey === stored.lastKey) return { consumed: applied.consumed, state: stored, wrote: false };
+        // Writes to keys the batch did not read (a map returning another entity) are read now, inside the
+        // transaction, so that a concurrent write to them conflicts rather than being overwritten unseen.
+        const read = new Set([...others, ...batch].map(String));
+        const unread = applied.puts.filter((e) => !read.has(e.key.toString())).map((e) => e.key);
+        if (unread.length > 0) await tx.lookup(unread);
         tx.upsert(encodeShard(state));
         for (const entity of applied.puts) tx.upsert(entity);
         for (const key of applied.deletes) tx.delete(key);
