@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import type { StoreOptions } from '../datastore';
+import { Key, type StoreOptions } from '../datastore';
 import type { CloudTasksConfig } from '../executors/cloud-tasks';
 import { DsMigrateError, errorMessage } from '../errors';
 import type { MigrationSource } from '../migrations';
@@ -93,13 +93,21 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
     throw new DsMigrateError('BAD_INPUT', `cloudTasks in ${file} must be an object.`, { file });
   }
   const concurrency = flags.concurrency ?? numberFrom(env.DSMIGRATE_CONCURRENCY) ?? config.concurrency ?? 8;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new DsMigrateError('BAD_INPUT', `Concurrency must be a whole number of at least 1, not ${concurrency}.`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    const source = flags.concurrency !== undefined ? '--concurrency' : numberFrom(env.DSMIGRATE_CONCURRENCY) !== undefined ? 'DSMIGRATE_CONCURRENCY' : `concurrency in ${file}`;
+    throw new DsMigrateError('BAD_INPUT', `${source} must be a whole number of shards at once, at least 1 (the default is 8), not ${typeof concurrency === 'number' && Number.isNaN(concurrency) ? 'a number' : JSON.stringify(concurrency)}.`, { file, field: source });
+  }
+  const lockTtlSeconds = config.lockTtlSeconds ?? 60;
+  // Below a second the lease would expire before its first renewal; a string or NaN would expire at once.
+  if (typeof lockTtlSeconds !== 'number' || !Number.isFinite(lockTtlSeconds) || lockTtlSeconds < 1) {
+    throw new DsMigrateError('BAD_INPUT', `lockTtlSeconds in ${file} must be a number of seconds, at least 1 (the default is 60), not ${JSON.stringify(lockTtlSeconds)}.`, { file, field: 'lockTtlSeconds' });
+  }
   return {
     configFile: file,
     sources,
     concurrency,
-    controlNamespace: flags.controlNamespace ?? env.DSMIGRATE_CONTROL_NAMESPACE ?? config.controlNamespace ?? '',
-    lockTtlMs: (config.lockTtlSeconds ?? 60) * 1000,
+    controlNamespace: controlNamespace(flags, env, config, file),
+    lockTtlMs: lockTtlSeconds * 1000,
     cloudTasks: config.cloudTasks,
     store: {
       projectId: flags.project ?? env.DATASTORE_PROJECT_ID ?? env.GOOGLE_CLOUD_PROJECT ?? config.projectId,
@@ -109,6 +117,21 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
       maxEntityGroupsPerTransaction: config.maxEntityGroupsPerTransaction,
     },
   };
+}
+
+/** Checked before any RPC, naming where it came from, so that a bad name is not first met as an RPC error mid-run. */
+function controlNamespace(flags: ConfigFlags, env: NodeJS.ProcessEnv, config: DsMigrateConfig, file: string | undefined): string {
+  const [namespace, source] =
+    flags.controlNamespace !== undefined
+      ? [flags.controlNamespace, '--control-namespace']
+      : env.DSMIGRATE_CONTROL_NAMESPACE !== undefined
+        ? [env.DSMIGRATE_CONTROL_NAMESPACE, 'DSMIGRATE_CONTROL_NAMESPACE']
+        : [config.controlNamespace ?? '', `controlNamespace in ${file}`];
+  const problem = Key.namespaceProblem(namespace);
+  if (problem) {
+    throw new DsMigrateError('BAD_INPUT', `${source}: ${problem}. A namespace is '' (the default one) or up to 100 letters, digits, '.', '-' and '_'.`, { file, field: source });
+  }
+  return namespace;
 }
 
 function numberFrom(value: string | undefined): number | undefined {
