@@ -4,7 +4,7 @@ import { buildGraph, loadMigrationFiles, type MigrationSource } from '../../src/
 import { tempApp } from '../support/cli';
 
 const empty = (deps?: string[]) =>
-  `import { defineMigration } from 'datastore-migrate';\nexport default defineMigration({ ${deps ? `dependencies: ${JSON.stringify(deps)}, ` : ''}operations: [] });\n`;
+  `import { defineMigration, DeleteModelData } from 'datastore-migrate';\nexport default defineMigration({ ${deps ? `dependencies: ${JSON.stringify(deps)}, ` : ''}operations: [new DeleteModelData('Unused')] });\n`;
 
 async function load(files: Record<string, string>, apps: Record<string, string> = { default: 'migrations' }) {
   const root = tempApp(files);
@@ -16,9 +16,9 @@ describe('migration loader and graph', () => {
   it('loads .ts, .js, .mjs and .cjs files with no build step, defaulting to the previous file as dependency', async () => {
     const { graph } = await load({
       'migrations/0001_initial.ts': empty(),
-      'migrations/0002_second.js': `const { defineMigration } = require('datastore-migrate');\nmodule.exports = defineMigration({ operations: [] });\n`,
-      'migrations/0003_third.mjs': `import { defineMigration } from 'datastore-migrate';\nexport default defineMigration({ operations: [] });\n`,
-      'migrations/0004_fourth.cjs': `const { defineMigration } = require('datastore-migrate');\nmodule.exports = defineMigration({ operations: [] });\n`,
+      'migrations/0002_second.js': `const { defineMigration, DeleteModelData } = require('datastore-migrate');\nmodule.exports = defineMigration({ operations: [new DeleteModelData('Unused')] });\n`,
+      'migrations/0003_third.mjs': `import { defineMigration, DeleteModelData } from 'datastore-migrate';\nexport default defineMigration({ operations: [new DeleteModelData('Unused')] });\n`,
+      'migrations/0004_fourth.cjs': `const { defineMigration, DeleteModelData } = require('datastore-migrate');\nmodule.exports = defineMigration({ operations: [new DeleteModelData('Unused')] });\n`,
       'migrations/README.md': 'ignored',
       'migrations/helpers.ts': 'export const x = 1;',
     });

@@ -12,12 +12,21 @@ interface CreateFlags extends GlobalFlags {
   app?: string;
 }
 
-const TEMPLATE = `import { defineMigration, AddFieldData } from 'datastore-migrate';
+// The examples stay commented out: a template that ran as written would change real data (an
+// AddFieldData on 'Kind' once did), and a file left with no operations is refused when it loads.
+const TEMPLATE = `import { defineMigration } from 'datastore-migrate';
+// import { AddFieldData, RemoveFieldData, CopyFieldData, MapFunctionOnEntities } from 'datastore-migrate';
 
 export default defineMigration({
   description: '__DESCRIPTION__',
   operations: [
-    new AddFieldData('Kind', 'field', { default: 'value' }),
+    // Add at least one operation (a migration without any is refused), for example:
+    // new AddFieldData('Person', 'colour', { default: 'blue' }),
+    // new RemoveFieldData('Person', 'legacy'),
+    // new CopyFieldData('Person', 'nickname', 'displayName'),
+    // new MapFunctionOnEntities('Person', (person) => {
+    //   person.set('email', String(person.get('email')).toLowerCase());
+    // }),
   ],
 });
 `;
@@ -26,6 +35,7 @@ const EMPTY_TEMPLATE = `import { defineMigration } from 'datastore-migrate';
 
 export default defineMigration({
   description: '__DESCRIPTION__',
+  // Add at least one operation: a migration without any is refused.
   operations: [],
 });
 `;
@@ -36,7 +46,7 @@ export const createCommand: CommandModule<GlobalFlags, CreateFlags> = {
   builder: (y) =>
     y
       .positional('name', { type: 'string', demandOption: true, describe: 'Words for the file name, e.g. add_colour' })
-      .option('empty', { type: 'boolean', default: false, describe: 'No example operation' })
+      .option('empty', { type: 'boolean', default: false, describe: 'No commented examples of operations' })
       .option('app', { type: 'string', describe: 'Which app directory, when there are several' }),
   handler: async (argv) => {
     const config = await resolveConfig(argv);
