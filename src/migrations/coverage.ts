@@ -1,5 +1,7 @@
 import { KeySet, type KeyRange } from '../sharding';
-import type { Direction } from './recorder';
+
+/** 'forward' applies a migration, 'reverse' unapplies it. */
+export type Direction = 'forward' | 'reverse';
 
 export type StoredCoverage = { all: true } | { none: true } | { ranges: unknown[] };
 

@@ -2,10 +2,10 @@ import { hostname } from 'node:os';
 import { CONTROL_KINDS, corrupt, decodeJson, decodeStored, migrationKey } from '../control';
 import { Entity, Transaction, type Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { Coverage, type StoredCoverage } from './coverage';
+import { Coverage, type Direction, type StoredCoverage } from './coverage';
 
 export type MigrationState = 'running' | 'applied' | 'failed' | 'faked';
-export type Direction = 'forward' | 'reverse';
+export type { Direction };
 
 const STATES: readonly MigrationState[] = ['running', 'applied', 'failed', 'faked'];
 
