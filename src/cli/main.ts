@@ -3,12 +3,14 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DsMigrateError, errorMessage } from '../errors';
 import { createCommand } from './commands/create';
+import { emulatorCommand } from './commands/emulator';
 import { indexesCommand } from './commands/indexes';
 import { introspectCommand } from './commands/introspect';
 import { migrateCommand } from './commands/migrate';
 import { planCommand } from './commands/plan';
 import { statusCommand } from './commands/status';
 import { unlockCommand } from './commands/unlock';
+import { verifyCommand } from './commands/verify';
 import { workerCommand } from './commands/worker';
 import { globalFlags } from './flags';
 import { jsonLine } from './output';
@@ -24,14 +26,17 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(planCommand)
       .command(createCommand)
       .command(unlockCommand)
+      .command(verifyCommand)
       .command(workerCommand)
       .command(introspectCommand)
       .command(indexesCommand)
-      .demandCommand(1, 'Name a command: migrate, status, plan, create, unlock, introspect, worker.')
+      .command(emulatorCommand)
+      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, worker.')
       .strict()
       .help()
       .fail((message, error) => {
-        throw error ?? new DsMigrateError('BAD_INPUT', message);
+        // yargs wraps a coerce's error (--wait-lock abc) in a YError: that is bad usage too, exit 2.
+        throw error && error.name !== 'YError' ? error : new DsMigrateError('BAD_INPUT', error?.message ?? message);
       })
       .parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
