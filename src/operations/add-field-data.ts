@@ -4,7 +4,7 @@ import { checkValue, fieldIndexed, storedValue, type FieldSpec } from '../model'
 import type { EntityDecision } from '../sharding';
 import { showValue } from './describe';
 import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './field-data';
-import { Operation, type KindOrModel } from './operation';
+import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
 export interface AddFieldDataOptions extends ScanOptions, FieldDefault {}
@@ -57,6 +57,10 @@ export class AddFieldData extends Operation {
   /** A default made from the entity reads all of it. */
   override get touchedProperties(): readonly string[] | undefined {
     return typeof this.addOptions.default === 'function' ? undefined : this.touching(this.name);
+  }
+
+  override get postcondition(): Postcondition {
+    return (entity) => (entity.has(this.name) ? undefined : `lacks ${this.name}`);
   }
 
   async apply(entity: Entity): Promise<EntityDecision> {

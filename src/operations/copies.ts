@@ -1,6 +1,6 @@
 import type { Datastore, Entity, Key } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel } from './operation';
+import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
 /** Where a copy goes: the same path (ids, names, ancestors), with the leaf kind and/or namespace changed. */
@@ -53,6 +53,11 @@ export abstract class CopyOperation extends Operation {
   /** Deletes the target key of every source entity: the copies this operation made. */
   override reverse(): Operation {
     return new DeleteCopiedData(this.ref, this.target, this.scanOptions());
+  }
+
+  /** Every source has its copy at the same key path. */
+  override get postcondition(): Postcondition {
+    return (entity, [copy]) => (copy ? undefined : `has no copy at ${targetKey(entity.key, this.target)}`);
   }
 
   apply(entity: Entity, related: readonly (Entity | undefined)[]): EntityDecision {

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel } from './operation';
+import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
 export interface CopyFieldDataOptions extends ScanOptions {
@@ -42,6 +42,10 @@ export class CopyFieldData extends Operation {
 
   override get touchedProperties(): readonly string[] {
     return this.touching(this.from, this.to);
+  }
+
+  override get postcondition(): Postcondition {
+    return (entity) => (entity.has(this.from) && !entity.has(this.to) ? `has ${this.from} but no ${this.to}` : undefined);
   }
 
   apply(entity: Entity): EntityDecision {

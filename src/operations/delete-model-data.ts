@@ -1,6 +1,6 @@
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel } from './operation';
+import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
 /** Deletes every entity of a kind (in the scanned namespaces, matching the filter): DROP TABLE. */
@@ -19,6 +19,10 @@ export class DeleteModelData extends Operation {
 
   protected override irreversibleBecause(): string {
     return 'deleted entities cannot be brought back; copy them first (CopyModelData) if they may be needed.';
+  }
+
+  override get postcondition(): Postcondition {
+    return () => 'still exists';
   }
 
   apply(entity: Entity): EntityDecision {

@@ -1,4 +1,4 @@
-export { Operation, type KindOrModel } from './operation';
+export { Operation, type KindOrModel, type Postcondition } from './operation';
 export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, DEFAULT_BATCH_SIZE } from './options';
 export { AddFieldData, type AddFieldDataOptions } from './add-field-data';
 export { type DefaultValue } from './field-data';

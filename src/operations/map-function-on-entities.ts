@@ -1,7 +1,7 @@
 import { Entity, type Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { ApplyContext, EntityDecision } from '../sharding';
-import { Operation, type KindOrModel } from './operation';
+import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
 export interface MapContext {
@@ -26,6 +26,8 @@ export type MapFunction = (entity: Entity, ctx: MapContext) => void | Entity | n
 export interface MapOptions extends ScanOptions {
   /** Makes the operation reversible: this function is run by the reverse. */
   reverse?: MapFunction;
+  /** What must hold of every entity once the function ran, for `dsmigrate verify` (e.g. `(e) => e.get('email') === String(e.get('email')).toLowerCase()`). */
+  verify?: (entity: Entity) => boolean;
 }
 
 /** Runs a function on every entity of a kind: any custom change. */
@@ -38,6 +40,7 @@ export class MapFunctionOnEntities extends Operation {
     super('MapFunctionOnEntities', kind, mapOptions);
     if (typeof fn !== 'function') throw this.fail(`needs a function (entity, ctx) => ..., not ${typeof fn}.`);
     if (mapOptions.reverse !== undefined && typeof mapOptions.reverse !== 'function') throw this.fail('has a reverse that is not a function.');
+    if (mapOptions.verify !== undefined && typeof mapOptions.verify !== 'function') throw this.fail('has a verify that is not a function (entity) => boolean.');
   }
 
   protected summary(): string {
@@ -45,7 +48,7 @@ export class MapFunctionOnEntities extends Operation {
   }
 
   protected args(): Record<string, unknown> {
-    return { fn: this.fn, reverse: this.mapOptions.reverse };
+    return { fn: this.fn, reverse: this.mapOptions.reverse, verify: this.mapOptions.verify };
   }
 
   override get reversible(): boolean {
@@ -54,7 +57,12 @@ export class MapFunctionOnEntities extends Operation {
 
   override reverse(): MapFunctionOnEntities {
     if (!this.mapOptions.reverse) throw this.irreversible();
-    return new MapFunctionOnEntities(this.ref, this.mapOptions.reverse, { ...this.scanOptions(), reverse: this.fn });
+    return new MapFunctionOnEntities(this.ref, this.mapOptions.reverse, { ...this.scanOptions(), reverse: this.fn, verify: undefined });
+  }
+
+  override get postcondition(): Postcondition | undefined {
+    const verify = this.mapOptions.verify;
+    return verify && ((entity) => (verify(entity) ? undefined : `fails verify()`));
   }
 
   protected override irreversibleBecause(): string {

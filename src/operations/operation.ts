@@ -6,6 +6,9 @@ import type { ApplyContext, EntityDecision, ShardWork } from '../sharding';
 import { jsonOf, showScope } from './describe';
 import { parseScope, type ScanOptions, type Scope } from './options';
 
+/** A check of one entity (and its related entities, read alongside): a problem, or undefined. */
+export type Postcondition = (entity: Entity, related: readonly (Entity | undefined)[]) => string | undefined;
+
 /** A kind name, or a model (anything with `.kind`; its `fields`, when present, let values be type-checked). */
 export type KindOrModel = string | { readonly kind: string; readonly fields?: Readonly<Record<string, FieldSpec>> };
 
@@ -96,6 +99,15 @@ export abstract class Operation implements ShardWork {
       );
     }
     return all;
+  }
+
+  /**
+   * What must hold of every entity the operation scans once it has run (`dsmigrate verify`): the
+   * check returns a problem to report, or undefined. Undefined when the operation cannot tell (a map
+   * function without a declared `verify`).
+   */
+  get postcondition(): Postcondition | undefined {
+    return undefined;
   }
 
   relatedKeys(_key: Key): readonly Key[] {

@@ -1,7 +1,7 @@
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
 import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './field-data';
-import { Operation, type KindOrModel } from './operation';
+import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
 export interface RemoveFieldDataOptions extends ScanOptions {
@@ -44,6 +44,10 @@ export class RemoveFieldData extends Operation {
 
   override get touchedProperties(): readonly string[] {
     return this.touching(this.name);
+  }
+
+  override get postcondition(): Postcondition {
+    return (entity) => (entity.has(this.name) ? `still has ${this.name}` : undefined);
   }
 
   apply(entity: Entity): EntityDecision {

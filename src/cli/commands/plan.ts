@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { planRun, Recorder } from '../../migrations';
+import { planRun, Recorder, stepsFor } from '../../migrations';
 import { openContext } from '../context';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -20,11 +20,11 @@ export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
       const plan = [];
       for (const m of migrations) {
         const operations = [];
-        for (const op of direction === 'forward' ? m.definition.operations : [...m.definition.operations].reverse()) {
-          const shown = direction === 'forward' ? op : op.reversible ? op.reverse() : op;
+        // The steps `migrate` would take: going back, only operations that ran, each reversed (or the refusal).
+        for (const { index, operation: shown } of stepsFor(m, direction, records.get(m.id))) {
           // Counting is one aggregation query where the backend has it, and skipped where it would mean a scan.
           const entities = await ctx.store.count({ kind: shown.kind });
-          operations.push({ description: shown.describe(), reversible: op.reversible, entities, ...shown.toJSON() });
+          operations.push({ description: shown.describe(), reversible: m.definition.operations[index].reversible, entities, ...shown.toJSON() });
         }
         plan.push({ id: m.id, file: m.file, direction, description: m.definition.description, operations });
       }
