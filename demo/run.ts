@@ -64,6 +64,8 @@ async function main(): Promise<void> {
     if (code !== 0) throw new Error(`dsmigrate migrate exited ${code}`);
     say('dsmigrate status');
     dsmigrate(['status'], env);
+    say('dsmigrate verify: every operation\'s postcondition, checked on the data as it is now');
+    if (dsmigrate(['verify'], env) !== 0) throw new Error('dsmigrate verify found entities the migrations missed');
 
     say('After');
     const after = (await Person.get(store, 'user-2'))!;
