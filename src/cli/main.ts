@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { DsMigrateError, errorMessage } from '../errors';
 import { createCommand } from './commands/create';
 import { emulatorCommand } from './commands/emulator';
+import { emulatorCommand } from './commands/emulator';
 import { indexesCommand } from './commands/indexes';
 import { introspectCommand } from './commands/introspect';
 import { migrateCommand } from './commands/migrate';
@@ -30,6 +31,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(workerCommand)
       .command(introspectCommand)
       .command(indexesCommand)
+      .command(emulatorCommand)
       .command(emulatorCommand)
       .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, worker.')
       .strict()

@@ -51,7 +51,7 @@ test('reset() forgets queues, tasks, tombstones and counters', async () => {
 
 test('npm run emulator -- --no-datastore prints CLOUD_TASKS_EMULATOR_HOST, serves the API and exits cleanly on SIGTERM', async () => {
   const root = path.resolve(__dirname, '..', '..');
-  const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['emulator/cli.ts', '--no-datastore'], {
+  const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['src/cli/main.ts', 'emulator', '--no-datastore'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -214,7 +214,7 @@ describe('overlappingDuplicateFraction', () => {
 describe('npm run emulator flags', () => {
   const root = path.resolve(__dirname, '..', '..');
   const startCli = (args: string[]): { child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; stderr: () => string } => {
-    const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['emulator/cli.ts', '--no-datastore', ...args], { cwd: root });
+    const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), ['src/cli/main.ts', 'emulator', '--no-datastore', ...args], { cwd: root });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))), stderr: () => stderr };
@@ -257,6 +257,6 @@ describe('npm run emulator flags', () => {
   test('a fraction out of range is refused with exit code 2', async () => {
     const cli = startCli(['--overlapping-duplicate-fraction', '2']);
     expect(await cli.exited).toBe(2);
-    expect(cli.stderr()).toMatch(/overlappingDuplicateFraction must be between 0 and 1, got 2/);
+    expect(cli.stderr()).toMatch(/--overlapping-duplicate-fraction takes a fraction between 0 and 1, not "2"/);
   });
 });
