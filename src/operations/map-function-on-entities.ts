@@ -110,7 +110,8 @@ export class MapFunctionOnEntities extends Operation {
       'BAD_INPUT',
       `the function ${what}: write entity.set('${name}', value) instead (read entity.get('${name}'), remove with entity.delete('${name}')). ` +
         "Unlike @google-cloud/datastore's plain objects, an Entity's properties go through its methods, so that their types and index settings survive. " +
-        'Change the entity and return nothing, return another Entity to save that, or return null to delete it.',
+        // No full stop: the shard engine's message goes on after this one.
+        'Change the entity and return nothing, return another Entity to save that, or return null to delete it',
       { kind: this.kind, operation: this.type, key: entity.key.toString() },
     );
   }

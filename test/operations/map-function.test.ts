@@ -60,7 +60,7 @@ describeEachFlavour('MapFunctionOnEntities written as with @google-cloud/datasto
       message: expect.stringContaining("the function returned a plain object ({counter}), which is not saved: write entity.set('counter', value) instead"),
     });
     const rebuilt = ((entity: Entity) => ({ ...entity.toObject(), counter: 5 })) as unknown as MapFunction;
-    await expect(run('Returned', rebuilt)).rejects.toMatchObject({ message: expect.stringMatching(/the function returned a plain object \(\{n, counter, .*\}\), which is not saved/) });
+    await expect(run('Returned', rebuilt)).rejects.toMatchObject({ message: expect.stringMatching(/the function returned a plain object \(\{[^)]*\bcounter\b[^)]*\}\), which is not saved/) });
     expect(await versions(ctx, keys)).toEqual(before);
   });
 
@@ -113,6 +113,6 @@ export default defineMigration({
     expect(result.stderr).toContain("the function assigned entity.counter, which an Entity does not store: write entity.set('counter', value) instead");
     expect((await readKind(own, 'Company')).map((e) => e.get('counter'))).toEqual(Array(N).fill(0));
     const records = await readKind(own, '_dsmigrate_migration');
-    expect(records.map((r) => r.get('state'))).not.toContain('applied');
+    expect(records.map((r) => r.get('state'))).toEqual(['failed']);
   });
 });
