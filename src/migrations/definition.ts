@@ -24,7 +24,6 @@ export function defineMigration(definition: MigrationDefinition): DefinedMigrati
   if (!Array.isArray(definition.operations)) {
     throw new DsMigrateError('BAD_INPUT', 'defineMigration: `operations` must be an array of operations.');
   }
-  if (definition.operations.length === 0) throw new DsMigrateError('BAD_INPUT', 'defineMigration: `operations` is empty; add at least one operation (e.g. new AddFieldData(...)), or delete the file.');
   definition.operations.forEach((op, i) => {
     if (!isOperation(op)) {
       throw new DsMigrateError('BAD_INPUT', `defineMigration: operations[${i}] is not an operation (such as new AddFieldData(...)).`);

@@ -60,6 +60,8 @@ export async function loadMigrationFiles(sources: readonly MigrationSource[]): P
       if (!isDefinedMigration(exported)) {
         throw loadError(file, 'has no default export made by defineMigration (export default defineMigration({ operations: [...] }))');
       }
+      // A file with nothing to run would be recorded applied all the same: most likely a template never filled in.
+      if (exported.operations.length === 0) throw loadError(file, 'has no operations: add at least one to its operations list (e.g. new AddFieldData(...)), or delete the file');
       const dependencies = (exported.dependencies ?? (previous ? [previous] : [])).map((dep) => (dep.includes(':') ? dep : migrationId(source.app, dep)));
       loaded.push({ id, app: source.app, name, file, checksum: checksumOf(file), dependencies, definition: exported });
       previous = name;

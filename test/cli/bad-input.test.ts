@@ -45,36 +45,150 @@ const rows: [string, Row][] = [
   ['--control-namespace with a space', { args: ['migrate', '--control-namespace', 'bad name'], message: /--control-namespace: "bad name" holds characters other than letters, digits/ }],
   ['--control-namespace reserved', { args: ['migrate', '--control-namespace', '__ops__'], message: /--control-namespace: "__ops__" is reserved/ }],
   ['--control-namespace too long', { args: ['migrate', '--control-namespace', 'n'.repeat(101)], message: /--control-namespace: .* is 101 characters long, and a namespace has at most 100/ }],
-  ['controlNamespace in the config file', { files: { ...GOOD, 'dsmigrate.config.json': '{"controlNamespace": "ops/1"}' }, message: /controlNamespace in .*dsmigrate\.config\.json: "ops\/1" holds characters/ }],
+  [
+    'controlNamespace in the config file',
+    { files: { ...GOOD, 'dsmigrate.config.json': '{"controlNamespace": "ops/1"}' }, message: /controlNamespace in .*dsmigrate\.config\.json: "ops\/1" holds characters/ },
+  ],
   ['--executor nope', { args: ['migrate', '--executor', 'nope'], message: /Argument: executor, Given: "nope", Choices: "local", "cloud-tasks"/ }],
   ['an unknown target', { args: ['migrate', '0042_nope'], message: /Unknown target "0042_nope"/ }],
-  ['lockTtlSeconds 0', { files: { ...GOOD, 'dsmigrate.config.json': '{"lockTtlSeconds": 0}' }, message: /lockTtlSeconds in .*dsmigrate\.config\.json must be a number of seconds, at least 1 .*not 0/ }],
+  [
+    'lockTtlSeconds 0',
+    { files: { ...GOOD, 'dsmigrate.config.json': '{"lockTtlSeconds": 0}' }, message: /lockTtlSeconds in .*dsmigrate\.config\.json must be a number of seconds, at least 1 .*not 0/ },
+  ],
   ['lockTtlSeconds -5', { files: { ...GOOD, 'dsmigrate.config.json': '{"lockTtlSeconds": -5}' }, message: /lockTtlSeconds .* at least 1 .*not -5/ }],
   ['lockTtlSeconds "60"', { files: { ...GOOD, 'dsmigrate.config.json': '{"lockTtlSeconds": "60"}' }, message: /lockTtlSeconds .*must be a number of seconds.*not "60"/ }],
-  ['shardCount 0', { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: 0 })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not 0') }],
-  ['shardCount -1', { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: -1 })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not -1') }],
-  ["shardCount 'x'", { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: 'x' as never })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not x') }],
-  ['batchSize 0', { files: bad("new RemoveFieldData('Person', 'x', { batchSize: 0 })", 'RemoveFieldData'), message: loadError('RemoveFieldData on Person: batchSize must be a whole number from 1 to 499') }],
-  ['batchSize 600', { files: bad("new RemoveFieldData('Person', 'x', { batchSize: 600 })", 'RemoveFieldData'), message: loadError('RemoveFieldData on Person: batchSize must be a whole number from 1 to 499 .*not 600') }],
-  ["skipErrors 'yes'", { files: bad("new DeleteModelData('Person', { skipErrors: 'yes' as never })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: skipErrors must be true or false, not "yes"') }],
-  ["overwrite 'yes'", { files: bad("new AddFieldData('Person', 'x', { default: 1, overwrite: 'yes' as never })"), message: loadError('AddFieldData on Person: overwrite must be true or false, not "yes"') }],
-  ["CopyFieldData overwrite 'yes'", { files: bad("new CopyFieldData('Person', 'a', 'b', { overwrite: 'yes' as never })", 'CopyFieldData'), message: loadError('CopyFieldData on Person: overwrite must be true or false') }],
-  ['overwriteExisting 1', { files: bad("new CopyModelData('Person', 'People', { overwriteExisting: 1 as never })", 'CopyModelData'), message: loadError('CopyModelData on Person: overwriteExisting must be true or false, not 1') }],
+  [
+    'shardCount 0',
+    { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: 0 })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not 0') },
+  ],
+  [
+    'shardCount -1',
+    { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: -1 })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not -1') },
+  ],
+  [
+    "shardCount 'x'",
+    { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: 'x' as never })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not x') },
+  ],
+  [
+    'batchSize 0',
+    { files: bad("new RemoveFieldData('Person', 'x', { batchSize: 0 })", 'RemoveFieldData'), message: loadError('RemoveFieldData on Person: batchSize must be a whole number from 1 to 499') },
+  ],
+  [
+    'batchSize 600',
+    {
+      files: bad("new RemoveFieldData('Person', 'x', { batchSize: 600 })", 'RemoveFieldData'),
+      message: loadError('RemoveFieldData on Person: batchSize must be a whole number from 1 to 499 .*not 600'),
+    },
+  ],
+  [
+    "skipErrors 'yes'",
+    { files: bad("new DeleteModelData('Person', { skipErrors: 'yes' as never })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: skipErrors must be true or false, not "yes"') },
+  ],
+  [
+    "overwrite 'yes'",
+    { files: bad("new AddFieldData('Person', 'x', { default: 1, overwrite: 'yes' as never })"), message: loadError('AddFieldData on Person: overwrite must be true or false, not "yes"') },
+  ],
+  [
+    "CopyFieldData overwrite 'yes'",
+    { files: bad("new CopyFieldData('Person', 'a', 'b', { overwrite: 'yes' as never })", 'CopyFieldData'), message: loadError('CopyFieldData on Person: overwrite must be true or false') },
+  ],
+  [
+    'overwriteExisting 1',
+    {
+      files: bad("new CopyModelData('Person', 'People', { overwriteExisting: 1 as never })", 'CopyModelData'),
+      message: loadError('CopyModelData on Person: overwriteExisting must be true or false, not 1'),
+    },
+  ],
   ["indexed 'no'", { files: bad("new AddFieldData('Person', 'x', { default: 1, indexed: 'no' as never })"), message: loadError('AddFieldData on Person: indexed must be true or false, not "no"') }],
-  ['a filter that is a string', { files: bad("new DeleteModelData('Person', { filter: 'status' as never })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: filter must be an object of equalities or a list of \\{property, op, value\\}') }],
-  ['a filter without a value', { files: bad("new DeleteModelData('Person', { filter: { property: 'status', op: '=' } as never })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: filter \\{.*\\} must be \\{property, op, value\\}, all three') }],
-  ['a filter list entry without an op', { files: bad("new DeleteModelData('Person', { filter: [{ property: 'status', value: 1 }] as never })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: filter\\[0\\] must be \\{property, op, value\\}') }],
-  ['a filter with an unknown operator', { files: bad("new DeleteModelData('Person', { filter: { property: 'status', op: '~' as never, value: 1 } })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: filter on status has an unknown operator "~"') }],
-  ['an IN filter without a list', { files: bad("new DeleteModelData('Person', { filter: { property: 'status', op: 'IN', value: 'a' } })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: filter on status: IN needs a non-empty list') }],
-  ['a filter on an embedded property', { files: bad("new DeleteModelData('Person', { filter: { 'address.city': 'Paris' } })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: filter on "address.city": Datastore filters on embedded properties only through its index') }],
-  ['an invalid namespace option', { files: bad("new DeleteModelData('Person', { namespace: ['', 'tenant b'] })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: namespace "tenant b" holds characters other than letters') }],
-  ['a reserved namespace option', { files: bad("new DeleteModelData('Person', { namespace: '__system__' })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: namespace "__system__" is reserved') }],
-  ['an invalid toNamespace', { files: bad("new CopyModelDataToNamespace('Person', 'tenant/b')", 'CopyModelDataToNamespace'), message: loadError('CopyModelDataToNamespace on Person has a toNamespace that Datastore refuses: "tenant/b" holds characters') }],
-  ['a _dsmigrate_ kind as source', { files: bad("new DeleteModelData('_dsmigrate_migration')", 'DeleteModelData'), message: loadError('DeleteModelData cannot take _dsmigrate_migration as its kind: kinds starting with _dsmigrate_ belong to datastore-migrate itself') }],
-  ['a _dsmigrate_ kind as copy target', { files: bad("new CopyModelData('Person', '_dsmigrate_lock')", 'CopyModelData'), message: loadError('CopyModelData cannot take _dsmigrate_lock as its target kind') }],
-  ['a _dsmigrate_ kind as toKind', { files: bad("new CopyModelDataToNamespace('Person', 'archive', { toKind: '_dsmigrate_shard' })", 'CopyModelDataToNamespace'), message: loadError('CopyModelDataToNamespace cannot take _dsmigrate_shard as its target kind') }],
-  ['a map function that is not a function', { files: bad("new MapFunctionOnEntities('Person', 'fn' as never)", 'MapFunctionOnEntities'), message: loadError('MapFunctionOnEntities on Person needs a function') }],
-  ['a migration with no operations', { files: { ...GOOD, 'migrations/0002_bad.ts': "import { defineMigration } from 'datastore-migrate';\nexport default defineMigration({ operations: [] });\n" }, message: loadError('defineMigration: `operations` is empty; add at least one operation') }],
+  [
+    'a filter that is a string',
+    {
+      files: bad("new DeleteModelData('Person', { filter: 'status' as never })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: filter must be an object of equalities or a list of \\{property, op, value\\}'),
+    },
+  ],
+  [
+    'a filter without a value',
+    {
+      files: bad("new DeleteModelData('Person', { filter: { property: 'status', op: '=' } as never })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: filter \\{.*\\} must be \\{property, op, value\\}, all three'),
+    },
+  ],
+  [
+    'a filter list entry without an op',
+    {
+      files: bad("new DeleteModelData('Person', { filter: [{ property: 'status', value: 1 }] as never })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: filter\\[0\\] must be \\{property, op, value\\}'),
+    },
+  ],
+  [
+    'a filter with an unknown operator',
+    {
+      files: bad("new DeleteModelData('Person', { filter: { property: 'status', op: '~' as never, value: 1 } })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: filter on status has an unknown operator "~"'),
+    },
+  ],
+  [
+    'an IN filter without a list',
+    {
+      files: bad("new DeleteModelData('Person', { filter: { property: 'status', op: 'IN', value: 'a' } })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: filter on status: IN needs a non-empty list'),
+    },
+  ],
+  [
+    'a filter on an embedded property',
+    {
+      files: bad("new DeleteModelData('Person', { filter: { 'address.city': 'Paris' } })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: filter on "address.city": Datastore filters on embedded properties only through its index'),
+    },
+  ],
+  [
+    'an invalid namespace option',
+    {
+      files: bad("new DeleteModelData('Person', { namespace: ['', 'tenant b'] })", 'DeleteModelData'),
+      message: loadError('DeleteModelData on Person: namespace "tenant b" holds characters other than letters'),
+    },
+  ],
+  [
+    'a reserved namespace option',
+    { files: bad("new DeleteModelData('Person', { namespace: '__system__' })", 'DeleteModelData'), message: loadError('DeleteModelData on Person: namespace "__system__" is reserved') },
+  ],
+  [
+    'an invalid toNamespace',
+    {
+      files: bad("new CopyModelDataToNamespace('Person', 'tenant/b')", 'CopyModelDataToNamespace'),
+      message: loadError('CopyModelDataToNamespace on Person has a toNamespace that Datastore refuses: "tenant/b" holds characters'),
+    },
+  ],
+  [
+    'a _dsmigrate_ kind as source',
+    {
+      files: bad("new DeleteModelData('_dsmigrate_migration')", 'DeleteModelData'),
+      message: loadError('DeleteModelData cannot take _dsmigrate_migration as its kind: kinds starting with _dsmigrate_ belong to datastore-migrate itself'),
+    },
+  ],
+  [
+    'a _dsmigrate_ kind as copy target',
+    { files: bad("new CopyModelData('Person', '_dsmigrate_lock')", 'CopyModelData'), message: loadError('CopyModelData cannot take _dsmigrate_lock as its target kind') },
+  ],
+  [
+    'a _dsmigrate_ kind as toKind',
+    {
+      files: bad("new CopyModelDataToNamespace('Person', 'archive', { toKind: '_dsmigrate_shard' })", 'CopyModelDataToNamespace'),
+      message: loadError('CopyModelDataToNamespace cannot take _dsmigrate_shard as its target kind'),
+    },
+  ],
+  [
+    'a map function that is not a function',
+    { files: bad("new MapFunctionOnEntities('Person', 'fn' as never)", 'MapFunctionOnEntities'), message: loadError('MapFunctionOnEntities on Person needs a function') },
+  ],
+  [
+    'a migration with no operations',
+    {
+      files: { ...GOOD, 'migrations/0002_bad.ts': "import { defineMigration } from 'datastore-migrate';\nexport default defineMigration({ operations: [] });\n" },
+      message: /0002_bad\.ts has no operations: add at least one to its operations list/,
+    },
+  ],
 ];
 
 async function snapshot(store: Datastore): Promise<Record<string, unknown>> {
@@ -94,11 +208,7 @@ describe('bad CLI and config input exits 2, naming the flag or option, and chang
   let before: Record<string, unknown>;
   beforeAll(async () => {
     store = await Datastore.connect({ emulatorHost: host, projectId });
-    await store.save(
-      Array.from({ length: PEOPLE }, (_, i) =>
-        Entity.from(Key.of('Person', i + 1), { name: `p${i}`, status: i % 2 ? 'active' : 'gone', address: { city: i % 3 ? 'Paris' : 'Oslo' } }),
-      ),
-    );
+    await store.save(Array.from({ length: PEOPLE }, (_, i) => Entity.from(Key.of('Person', i + 1), { name: `p${i}`, status: i % 2 ? 'active' : 'gone', address: { city: i % 3 ? 'Paris' : 'Oslo' } })));
     before = await snapshot(store);
   });
   afterAll(async () => {

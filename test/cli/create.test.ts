@@ -34,7 +34,7 @@ describe('dsmigrate create', () => {
     const refused = await runCli(['migrate'], { cwd: app, env });
     expect({ code: refused.code, stderr: refused.stderr }).toEqual({
       code: 2,
-      stderr: expect.stringContaining(`${file} cannot be loaded: defineMigration: \`operations\` is empty; add at least one operation`) as string,
+      stderr: expect.stringContaining(`${file} has no operations: add at least one to its operations list`) as string,
     });
     expect((await store.get(Key.of('Kind', 1)))?.toObject()).toEqual({ name: 'k' });
     const records: Entity[] = [];
@@ -42,7 +42,7 @@ describe('dsmigrate create', () => {
     expect(records).toEqual([]);
 
     // Every commented example is valid code: uncommented, plan lists them all.
-    const uncommented = text.replace(/^(\s*)\/\/ (import|new|  |\}\))/gm, '$1$2');
+    const uncommented = text.replace(/^(\s*)\/\/ (import|new| {2}|\}\))/gm, '$1$2');
     writeFileSync(file, uncommented);
     const plan = await runCli(['plan', '--json'], { cwd: app, env });
     expect(plan.code).toBe(0);
@@ -50,7 +50,10 @@ describe('dsmigrate create', () => {
     expect(step.operations.map((op) => op.type)).toEqual(['AddFieldData', 'RemoveFieldData', 'CopyFieldData', 'MapFunctionOnEntities']);
 
     // With one of them kept, migrate applies it.
-    writeFileSync(file, text.replace("// import { AddFieldData, RemoveFieldData, CopyFieldData, MapFunctionOnEntities }", 'import { AddFieldData }').replace("// new AddFieldData('Person'", "new AddFieldData('Person'"));
+    writeFileSync(
+      file,
+      text.replace('// import { AddFieldData, RemoveFieldData, CopyFieldData, MapFunctionOnEntities }', 'import { AddFieldData }').replace("// new AddFieldData('Person'", "new AddFieldData('Person'"),
+    );
     const applied = await runCli(['migrate'], { cwd: app, env });
     expect({ code: applied.code, stderr: applied.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('applied default:0001_add_thing') as string });
     expect((await store.get(Key.of('Person', 1)))?.get('colour')).toBe('blue');
