@@ -95,12 +95,19 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
   const concurrency = flags.concurrency ?? numberFrom(env.DSMIGRATE_CONCURRENCY) ?? config.concurrency ?? 8;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     const source = flags.concurrency !== undefined ? '--concurrency' : numberFrom(env.DSMIGRATE_CONCURRENCY) !== undefined ? 'DSMIGRATE_CONCURRENCY' : `concurrency in ${file}`;
-    throw new DsMigrateError('BAD_INPUT', `${source} must be a whole number of shards at once, at least 1 (the default is 8), not ${typeof concurrency === 'number' && Number.isNaN(concurrency) ? 'a number' : JSON.stringify(concurrency)}.`, { file, field: source });
+    throw new DsMigrateError(
+      'BAD_INPUT',
+      `${source} must be a whole number of shards at once, at least 1 (the default is 8), not ${typeof concurrency === 'number' && Number.isNaN(concurrency) ? 'a number' : JSON.stringify(concurrency)}.`,
+      { file, field: source },
+    );
   }
   const lockTtlSeconds = config.lockTtlSeconds ?? 60;
   // Below a second the lease would expire before its first renewal; a string or NaN would expire at once.
   if (typeof lockTtlSeconds !== 'number' || !Number.isFinite(lockTtlSeconds) || lockTtlSeconds < 1) {
-    throw new DsMigrateError('BAD_INPUT', `lockTtlSeconds in ${file} must be a number of seconds, at least 1 (the default is 60), not ${JSON.stringify(lockTtlSeconds)}.`, { file, field: 'lockTtlSeconds' });
+    throw new DsMigrateError('BAD_INPUT', `lockTtlSeconds in ${file} must be a number of seconds, at least 1 (the default is 60), not ${JSON.stringify(lockTtlSeconds)}.`, {
+      file,
+      field: 'lockTtlSeconds',
+    });
   }
   return {
     configFile: file,

@@ -157,7 +157,10 @@ function identifier(ident: IdOrName): { id: string } | { name: string } {
     if (!Number.isInteger(ident) || ident <= 0) throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is not a positive whole number.`);
     // A number past 2^53 has already lost digits: only a bigint carries such an id exactly.
     if (!Number.isSafeInteger(ident)) {
-      throw new DsMigrateError('BAD_INPUT', `Key id ${ident} is beyond 2^53 and may have lost digits: pass it as a bigint, e.g. BigInt('5629499534213120') or 5629499534213120n (a string is a key name, never an id).`);
+      throw new DsMigrateError(
+        'BAD_INPUT',
+        `Key id ${ident} is beyond 2^53 and may have lost digits: pass it as a bigint, e.g. BigInt('5629499534213120') or 5629499534213120n (a string is a key name, never an id).`,
+      );
     }
     return { id: String(ident) };
   }

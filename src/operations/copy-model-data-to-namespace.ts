@@ -22,7 +22,8 @@ export class CopyModelDataToNamespace extends CopyOperation {
     super('CopyModelDataToNamespace', kind, { toNamespace, toKind }, options);
     if (typeof toNamespace !== 'string' || toNamespace === '*') throw this.fail(`needs a target namespace name ('' is the default namespace), not ${JSON.stringify(toNamespace)}.`);
     const problem = Key.namespaceProblem(toNamespace);
-    if (problem) throw this.fail(`has a toNamespace that Datastore refuses: ${problem}. A namespace is '' (the default one) or up to 100 letters, digits, '.', '-' and '_'.`, { namespace: toNamespace });
+    if (problem)
+      throw this.fail(`has a toNamespace that Datastore refuses: ${problem}. A namespace is '' (the default one) or up to 100 letters, digits, '.', '-' and '_'.`, { namespace: toNamespace });
     if (Array.isArray(this.scope.namespaces) && this.scope.namespaces.includes(toNamespace) && (toKind === undefined || toKind === this.kind)) {
       throw this.fail(`copies namespace '${toNamespace}' onto itself; scan other namespaces ({namespace}) or give a toKind.`);
     }

@@ -143,10 +143,14 @@ export abstract class Operation implements ShardWork {
   /** The tool's own kinds (records, lease, checkpoints, markers) change only through the tool: a migration that scanned or wrote them could break the very run it belongs to. */
   protected checkNotReserved(kind: string, role = 'kind'): void {
     if (kind.startsWith(RESERVED_KIND_PREFIX)) {
-      throw new DsMigrateError('BAD_INPUT', `${this.type} cannot take ${kind} as its ${role}: kinds starting with ${RESERVED_KIND_PREFIX} belong to datastore-migrate itself. Name one of the application's kinds.`, {
-        kind,
-        operation: this.type,
-      });
+      throw new DsMigrateError(
+        'BAD_INPUT',
+        `${this.type} cannot take ${kind} as its ${role}: kinds starting with ${RESERVED_KIND_PREFIX} belong to datastore-migrate itself. Name one of the application's kinds.`,
+        {
+          kind,
+          operation: this.type,
+        },
+      );
     }
   }
 

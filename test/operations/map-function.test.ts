@@ -46,7 +46,9 @@ describeEachFlavour('MapFunctionOnEntities written as with @google-cloud/datasto
     const before = await versions(ctx, keys);
     await expect(run('Assigned', officialStyle)).rejects.toMatchObject({
       code: 'OPERATION_FAILED',
-      message: expect.stringMatching(/^MapFunctionOnEntities on Assigned failed at key Assigned:\S+ in migration 0002_counter: the function assigned entity\.counter, which an Entity does not store: write entity\.set\('counter', value\) instead/),
+      message: expect.stringMatching(
+        /^MapFunctionOnEntities on Assigned failed at key Assigned:\S+ in migration 0002_counter: the function assigned entity\.counter, which an Entity does not store: write entity\.set\('counter', value\) instead/,
+      ),
     });
     expect(await versions(ctx, keys)).toEqual(before);
     expect((await readKind(store, 'Assigned')).map((e) => e.get('counter'))).toEqual(Array(N).fill(0));

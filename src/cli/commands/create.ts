@@ -50,7 +50,11 @@ export const createCommand: CommandModule<GlobalFlags, CreateFlags> = {
       .option('app', { type: 'string', describe: 'Which app directory, when there are several' }),
   handler: async (argv) => {
     const config = await resolveConfig(argv);
-    const slug = argv.name.trim().toLowerCase().replace(/[^a-z0-9_-]+/g, '_').replace(/^_+|_+$/g, '');
+    const slug = argv.name
+      .trim()
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '_')
+      .replace(/^_+|_+$/g, '');
     if (!slug) throw new DsMigrateError('BAD_INPUT', `"${argv.name}" has no letters or digits to name a file with.`);
     const source = argv.app ? config.sources.find((s) => s.app === argv.app) : config.sources[0];
     if (!source) throw new DsMigrateError('BAD_INPUT', `No migrations directory has the app label "${argv.app}" (known: ${config.sources.map((s) => s.app).join(', ')}).`);
