@@ -1,17 +1,55 @@
-import { Entity, Key, TRANSIENT_CODES, type Datastore } from '../datastore';
+import { decodeJson, decodeStored } from '../control';
+import { Entity, Key, TRANSIENT_CODES, type Datastore, type Transaction } from '../datastore';
 import { DsMigrateError, isDsMigrateError } from '../errors';
 import { definitionHash, normalizeDefinition, type FieldInput, type ModelDefinition, type ModelShape } from './definition';
 import { canonicalJson } from './hash';
+import type { Orphan, SchemaPlan } from './schema-plan';
 
 /** The control kind holding one entity per definition, keyed by the definition's name: its current version. */
 export const DEFINITION_KIND = '_dsmigrate_model';
 /** Every version ever written, as children of the definition (id = version): the memory of compare-and-set. */
 export const DEFINITION_VERSION_KIND = '_dsmigrate_model_version';
 
+/**
+ * A definition change's schema migration: its plan and whether it may run, one child of the definition
+ * per version (id = the version it migrates to), inserted in the same transaction as that version, so a
+ * version never exists without its plan. (A control kind: it belongs in src/control/keys.ts's CONTROL_KINDS.)
+ */
+export const SCHEMA_MIGRATION_KIND = '_dsmigrate_schema_migration';
+/** The highest version whose plan (and every earlier one) has run: until then models read through fallbacks. */
+export const SCHEMA_STATE_KIND = '_dsmigrate_schema_state';
+
 /** What a check needs from a stored definition: enough to tell whether a cached model is current. */
 export interface DefinitionHead {
   version: number;
   hash: string;
+  /** A deleted definition's head stays, as a tombstone, so that its version numbers are never reused. */
+  deleted: boolean;
+  /** The latest version whose plan moves data models must read around (renames, conversions, kind copies); 0 if none. */
+  fallbackVersion: number;
+}
+
+/** `pending` waits for approval (some step is lossy or forced); `approved` may run; `applied` has run. */
+export type SchemaMigrationStatus = 'pending' | 'approved' | 'applied';
+
+export interface StoredSchemaMigration {
+  plan: SchemaPlan;
+  status: SchemaMigrationStatus;
+  createdAt: Date;
+  approvedBy?: string;
+}
+
+/** What is written with a version, in the same transaction. */
+export interface VersionExtras {
+  /** Orphans not yet cleaned up, carried from version to version. */
+  orphans: readonly Orphan[];
+  deleted?: boolean;
+  /** The plan from the previous version; absent for a first definition (or one defined again after a delete). */
+  migration?: StoredSchemaMigration;
+  /** Set for a first definition: nothing is pending from any earlier version. */
+  appliedVersion?: number;
+  /** See DefinitionHead.fallbackVersion; carried from version to version like the orphans. */
+  fallbackVersion: number;
 }
 
 /**
@@ -49,13 +87,16 @@ export class DefinitionStore {
    * (A read in the transaction would serve too, but the Firestore emulator resolves two such readers
    * that both write only by a two-second lock timeout.) Version 1 also inserts the head.
    */
-  async insertVersion(definition: ModelDefinition): Promise<void> {
-    const head = this.encode(definition, this.key(definition.name));
+  async insertVersion(definition: ModelDefinition, extras: VersionExtras): Promise<void> {
+    const head = this.encode(definition, this.key(definition.name), extras);
     await this.store.transaction(
       async (tx) => {
-        tx.insert(this.encode(definition, this.versionKey(definition.name, definition.version)));
+        tx.insert(this.encode(definition, this.versionKey(definition.name, definition.version), extras));
         if (definition.version === 1) tx.insert(head);
         else tx.upsert(head);
+        // The plan commits with its version or not at all: no crash can leave a change without its migration.
+        if (extras.migration) tx.insert(this.encodeMigration(definition.name, extras.migration));
+        if (extras.appliedVersion !== undefined) tx.upsert(this.encodeState(definition.name, extras.appliedVersion));
       },
       // ABORTED is contention on this very definition: the caller must read again, not repeat the write.
       { codes: TRANSIENT_CODES },
@@ -68,7 +109,100 @@ export class DefinitionStore {
     if ((typeof version !== 'number' && typeof version !== 'bigint') || typeof hash !== 'string') {
       throw this.corrupt(entity, 'has no integer version or no hash');
     }
-    return { version: Number(version), hash };
+    const fallback = entity.get('fallbackVersion');
+    return { version: Number(version), hash, deleted: entity.get('deleted') === true, fallbackVersion: typeof fallback === 'number' ? fallback : 0 };
+  }
+
+  /**
+   * The version the data can be read as: the definition's own once every plan that moves data has run,
+   * else the last version whose plans all ran (models then read through fallbacks from it). Plans that
+   * only add defaults need no fallbacks, so they cost reads nothing.
+   */
+  readableVersion(head: Entity, appliedVersion: number): number {
+    const { version, fallbackVersion } = this.head(head);
+    return fallbackVersion > appliedVersion ? appliedVersion : version;
+  }
+
+  orphans(entity: Entity): Orphan[] {
+    const text = entity.get('orphans');
+    if (text === undefined) return [];
+    if (typeof text !== 'string') throw this.corrupt(entity, 'has orphans that are not text');
+    return decodeJson<{ orphans: Orphan[] }>(entity, 'orphans', `{"orphans":${text}}`, (v) => Array.isArray(v.orphans)).orphans;
+  }
+
+  stateKey(name: string): Key {
+    return this.key(name).child(SCHEMA_STATE_KIND, 'state');
+  }
+
+  migrationKey(name: string, toVersion: number): Key {
+    return this.key(name).child(SCHEMA_MIGRATION_KIND, toVersion);
+  }
+
+  /** The head and the schema state in one lookup, for a check. */
+  async readWithState(name: string): Promise<{ head: Entity | undefined; appliedVersion: number }> {
+    const [head, state] = await this.store.lookup([this.key(name), this.stateKey(name)]);
+    return { head, appliedVersion: this.appliedVersion(state) };
+  }
+
+  /** Absent state: a definition made before schema migrations existed, or at version 1, where nothing is pending. */
+  appliedVersion(state: Entity | undefined): number {
+    return state === undefined ? 1 : decodeStored(state, { appliedVersion: 'number' }).appliedVersion;
+  }
+
+  /** Every definition in the namespace, tombstones included (kind queries work on every backend). */
+  async listHeads(): Promise<Entity[]> {
+    const out: Entity[] = [];
+    for await (const entity of this.store.query({ kind: DEFINITION_KIND, namespace: this.namespace })) out.push(entity);
+    return out;
+  }
+
+  async readMigration(name: string, toVersion: number, tx?: Transaction): Promise<StoredSchemaMigration | undefined> {
+    const entity = await (tx ?? this.store).get(this.migrationKey(name, toVersion));
+    return entity && this.decodeMigration(entity);
+  }
+
+  /** Marks a plan approved or applied, and moves the state past it when it has run; one transaction. */
+  async setStatus(name: string, toVersion: number, status: SchemaMigrationStatus, approvedBy?: string): Promise<StoredSchemaMigration> {
+    return this.store.transaction(async (tx) => {
+      const current = await this.readMigration(name, toVersion, tx);
+      if (!current) throw new DsMigrateError('UNKNOWN_KIND', `Model definition "${name}" has no schema migration to version ${toVersion}.`, { model: name, version: toVersion });
+      const next: StoredSchemaMigration = { ...current, status, ...(approvedBy !== undefined && { approvedBy }) };
+      tx.upsert(this.encodeMigration(name, next));
+      if (status === 'applied') {
+        const applied = this.appliedVersion(await tx.get(this.stateKey(name)));
+        if (toVersion > applied) tx.upsert(this.encodeState(name, toVersion));
+      }
+      return next;
+    });
+  }
+
+  private encodeMigration(name: string, migration: StoredSchemaMigration): Entity {
+    const { plan } = migration;
+    return Entity.from(
+      this.migrationKey(name, plan.toVersion),
+      {
+        model: name,
+        fromVersion: plan.fromVersion,
+        toVersion: plan.toVersion,
+        plan: canonicalJson(plan),
+        status: migration.status,
+        needsApproval: plan.needsApproval,
+        createdAt: migration.createdAt,
+        ...(migration.approvedBy !== undefined && { approvedBy: migration.approvedBy }),
+      },
+      { excludeFromIndexes: ['plan'] },
+    );
+  }
+
+  private decodeMigration(entity: Entity): StoredSchemaMigration {
+    const stored = decodeStored(entity, { plan: 'string', status: 'string', createdAt: 'date', approvedBy: 'string?' });
+    if (!['pending', 'approved', 'applied'].includes(stored.status)) throw this.corrupt(entity, `has status "${stored.status}"`);
+    const plan = decodeJson<SchemaPlan>(entity, 'plan', stored.plan, (v) => Array.isArray(v.steps) && typeof v.toVersion === 'number' && typeof v.checksum === 'string');
+    return { plan, status: stored.status as SchemaMigrationStatus, createdAt: stored.createdAt, ...(stored.approvedBy !== undefined && { approvedBy: stored.approvedBy }) };
+  }
+
+  private encodeState(name: string, appliedVersion: number): Entity {
+    return Entity.from(this.stateKey(name), { appliedVersion });
   }
 
   /** The full definition, checked: its fields must validate and hash to the stored hash. */
@@ -94,7 +228,7 @@ export class DefinitionStore {
     return { ...shape, version, hash, updatedAt, updatedBy, nextFieldId };
   }
 
-  private encode(definition: ModelDefinition, key: Key): Entity {
+  private encode(definition: ModelDefinition, key: Key, extras: VersionExtras): Entity {
     return Entity.from(
       key,
       {
@@ -105,8 +239,12 @@ export class DefinitionStore {
         hash: definition.hash,
         updatedAt: definition.updatedAt,
         updatedBy: definition.updatedBy,
+        // Not hashed: bookkeeping of the data, not the shape of the model.
+        orphans: canonicalJson(extras.orphans),
+        fallbackVersion: extras.fallbackVersion,
+        ...(extras.deleted && { deleted: true }),
       },
-      { excludeFromIndexes: ['fields', 'nextFieldId'] },
+      { excludeFromIndexes: ['fields', 'nextFieldId', 'orphans', 'fallbackVersion'] },
     );
   }
 
