@@ -9,6 +9,7 @@ import { indexesCommand } from './commands/indexes';
 import { introspectCommand } from './commands/introspect';
 import { migrateCommand } from './commands/migrate';
 import { planCommand } from './commands/plan';
+import { schemaCommand } from './commands/schema';
 import { statusCommand } from './commands/status';
 import { unlockCommand } from './commands/unlock';
 import { verifyCommand } from './commands/verify';
@@ -31,6 +32,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(workerCommand)
       .command(introspectCommand)
       .command(indexesCommand)
+      .command(schemaCommand)
       .command(emulatorCommand)
       .command(emulatorCommand)
       .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, worker.')
