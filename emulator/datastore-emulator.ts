@@ -20,7 +20,7 @@ export interface StartOptions {
   port?: number;
   /** Milliseconds to wait for the health check. */
   timeoutMs?: number;
-  /** Forward the emulator's own output (useful with `npm run emulator`). */
+  /** Forward the emulator's own output, to stderr: stdout stays for what `dsmigrate emulator` prints (its --json line). */
   verbose?: boolean;
 }
 
@@ -129,7 +129,7 @@ export async function startDatastoreEmulator(options: StartOptions = {}): Promis
   const port = options.port ?? (await freePort());
   const child = spawn(script, LAUNCHERS[flavour].args(port), {
     detached: true,
-    stdio: ['ignore', options.verbose ? 'inherit' : 'pipe', options.verbose ? 'inherit' : 'pipe'],
+    stdio: ['ignore', options.verbose ? process.stderr.fd : 'pipe', options.verbose ? process.stderr.fd : 'pipe'],
     env: { ...process.env, JAVA_TOOL_OPTIONS: process.env.JAVA_TOOL_OPTIONS ?? '-Xss4m' },
   });
   let output = '';
