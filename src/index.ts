@@ -31,6 +31,7 @@ export {
   CopyModelData,
   CopyModelDataToNamespace,
   MapFunctionOnEntities,
+  BuildUniqueMarkers,
   type MapFunction,
   type MapContext,
   type ScanOptions,

@@ -137,6 +137,11 @@ export class Entity {
     });
   }
 
+  /** The entity as it is now, partial as it was read, for code that must see it before a change (src/sharding/apply.ts). */
+  snapshot(): Entity {
+    return new Entity(this.key, new Map(this.properties), this.partialOf);
+  }
+
   /** A copy with every property byte-for-byte, under another key (copies of kinds and namespaces). */
   copy(key: Key = this.key): Entity {
     if (this.partialOf) throw new DsMigrateError('BAD_INPUT', `${this.key} was read with only some properties (${this.partialOf.join(', ')}), so it cannot be copied.`, { key: this.key.toString() });

@@ -64,7 +64,8 @@ export class Model<F extends FieldMap = FieldMap> {
   readonly namespace: string;
   /** The composite indexes, checked against the fields. */
   readonly indexes: readonly IndexEntry[];
-  private readonly unique: UniqueFields | undefined;
+  /** Its unique fields, for the code that keeps their markers (saves here; the operations in src/sharding/processor.ts). */
+  readonly unique: UniqueFields | undefined;
 
   constructor(kind: string, fields: F, options: ModelOptions<F> = {}) {
     this.kind = kindOf(kind);

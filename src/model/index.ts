@@ -15,8 +15,8 @@ export {
   type RenamedFrom,
 } from './fields';
 export { kindOf, type KindRef } from './kind-ref';
-export { modelFor, hasModel, registerModel, registeredModels } from './registry';
-export { UNIQUE_MARKER_KIND, uniqueValueOf, markerKey, type UniqueValue, type UniqueFields } from './unique';
+export { modelFor, hasModel, registerModel, registeredModels, uniqueFieldsOf } from './registry';
+export { UNIQUE_MARKER_KIND, uniqueValueOf, markerKey, keepMarkers, type UniqueValue, type UniqueFields, type MarkerChange } from './unique';
 export { validateIndexes, type CompositeIndex, type IndexDirection, type IndexEntry } from './composite-indexes';
 export { indexYaml, sortIndexes } from './index-yaml';
 export { loadModels } from './load-models';

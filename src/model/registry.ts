@@ -1,4 +1,5 @@
 import { DsMigrateError } from '../errors';
+import type { UniqueFields } from './unique';
 
 interface Named {
   readonly kind: string;
@@ -19,6 +20,12 @@ export function modelFor<M extends Named = Named>(kind: string): M {
     throw new DsMigrateError('UNKNOWN_KIND', `No model is defined for kind "${kind}". Known kinds: ${known.length ? known.join(', ') : 'none'}.`, { kind });
   }
   return model as M;
+}
+
+/** The unique fields of the kind's registered model, if it has any (the operations keep their markers). */
+export function uniqueFieldsOf(kind: string): UniqueFields | undefined {
+  const model = models.get(kind) as { unique?: UniqueFields } | undefined;
+  return model?.unique;
 }
 
 export function hasModel(kind: string): boolean {

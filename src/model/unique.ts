@@ -121,6 +121,59 @@ export async function deleteWithMarkers(tx: Transaction, unique: UniqueFields, k
   tx.delete(key);
 }
 
+/** One entity's change, as a batch of an operation makes it: `after` undefined for a deletion, or for dropping its markers. */
+export interface MarkerChange {
+  unique: UniqueFields;
+  key: Key;
+  /** The entity as read in the transaction, if it existed. */
+  before: Entity | undefined;
+  after: Entity | undefined;
+}
+
+/**
+ * Keeps the markers of a whole batch in step inside its transaction, in two lookups: every value an
+ * entity holds after the change has a marker owned by it, and markers of values it no longer holds are
+ * dropped. A value held by another entity (outside the batch, still holding it; or by two entities of
+ * the batch) is a UNIQUE_VIOLATION, and the batch writes nothing. As in saveWithMarkers, a marker whose
+ * owner no longer holds the value is stale and taken over.
+ */
+export async function keepMarkers(tx: Transaction, changes: readonly MarkerChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const afterByKey = new Map(changes.map((c) => [c.key.toString(), c.after]));
+  const claims = changes.flatMap((c) => (c.after ? definedValues(c.unique, c.after).map((value) => ({ change: c, value })) : []));
+  const drops = changes.flatMap((c) => (c.before ? definedValues(c.unique, c.before).filter((p) => !claims.some((n) => n.change === c && n.value.markerName === p.markerName)).map((value) => ({ change: c, value })) : []));
+  const claimedBy = new Map<string, Key>();
+  for (const { change, value } of claims) {
+    const name = markerKey(change.key, value).toString();
+    const other = claimedBy.get(name);
+    if (other && !other.equals(change.key)) throw uniqueViolation(change.unique.kind, change.key, value, other);
+    claimedBy.set(name, change.key);
+  }
+  const markerKeys = [...claims, ...drops].map(({ change, value }) => markerKey(change.key, value));
+  const markers = await lookupDistinct(tx, markerKeys);
+  const claimMarkers = markers.slice(0, claims.length);
+  const dropMarkers = markers.slice(claims.length);
+  // Owners of claimed markers that are not the claimant: do they still hold the value? Their state after this batch if it changes them.
+  const foreign = claims.map(({ change, value }, i) => ({ change, value, owner: ownerOf(claimMarkers[i]) })).filter((f) => f.owner && !f.owner.equals(f.change.key));
+  const outside = foreign.filter((f) => !afterByKey.has(f.owner!.toString()));
+  const holders = await lookupDistinct(
+    tx,
+    outside.map((f) => f.owner!),
+  );
+  const holderOf = new Map(outside.map((f, i) => [f.owner!.toString(), holders[i]]));
+  for (const { change, value, owner } of foreign) {
+    const holder = afterByKey.has(owner!.toString()) ? afterByKey.get(owner!.toString()) : holderOf.get(owner!.toString());
+    if (holder && change.unique.valueOf(holder, value.field)?.markerName === value.markerName) throw uniqueViolation(change.unique.kind, change.key, value, owner!);
+  }
+  drops.forEach(({ change, value }, i) => {
+    const key = markerKey(change.key, value);
+    if (ownerOf(dropMarkers[i])?.equals(change.key) && !claimedBy.has(key.toString())) tx.delete(key);
+  });
+  claims.forEach(({ change, value }, i) => {
+    if (!ownerOf(claimMarkers[i])?.equals(change.key)) tx.upsert(markerEntity(change.unique.kind, change.key, value));
+  });
+}
+
 /** A lookup that sends each key once (two foreign markers may share an owner), and nothing when there are none. */
 async function lookupDistinct(tx: Transaction, keys: readonly Key[]): Promise<(Entity | undefined)[]> {
   if (keys.length === 0) return [];

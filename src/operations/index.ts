@@ -9,3 +9,4 @@ export { CopyModelData } from './copy-model-data';
 export { CopyModelDataToNamespace, type CopyToNamespaceOptions } from './copy-model-data-to-namespace';
 export { DeleteCopiedData, CopyOperation, targetKey, type CopyOptions, type CopyTarget } from './copies';
 export { MapFunctionOnEntities, type MapFunction, type MapContext, type MapOptions } from './map-function-on-entities';
+export { BuildUniqueMarkers, DropUniqueMarkers, type DuplicateGroup } from './build-unique-markers';

@@ -1,5 +1,6 @@
 import { Key, type Entity } from '../datastore';
 import { DsMigrateError, errorMessage } from '../errors';
+import { uniqueFieldsOf, type UniqueFields } from '../model';
 import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
 import { entityBytes, keyBytes } from './entity-size';
 import { matchesFilters } from './filters';
@@ -36,6 +37,10 @@ export interface AppliedBatch {
   /** Entities to write and keys to delete. */
   puts: Entity[];
   deletes: Key[];
+  /** Entities whose unique markers alone change. */
+  markers: { entity: Entity; claim: boolean }[];
+  /** The scanned entities of a kind with unique fields, as they were before the operation changed them (for their markers). */
+  originals: Map<string, Entity>;
   /** The time budget ended the batch early. */
   outOfTime: boolean;
 }
@@ -50,6 +55,9 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const warnings: Warnings = {};
   const puts: Entity[] = [];
   const deletes: Key[] = [];
+  const markers: AppliedBatch['markers'] = [];
+  const originals = new Map<string, Entity>();
+  const keepsMarkers = uniqueFieldsFor(work, work.kind) !== undefined;
   let bytes = 0;
   let consumed = 0;
   let outOfTime = false;
@@ -70,8 +78,11 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
       const sampling = options.samples && options.samples.into.length < options.samples.limit;
       const before = sampling ? entity.toObject() : null;
       const related = work.relatedKeys(key).map((k) => found.get(k.toString()));
+      // Operations change entities in place: the markers to drop are those of the values held before.
+      if (keepsMarkers) originals.set(key.toString(), entity.snapshot());
       const decision = await decide(work, entity, related, options, delta, warnings);
-      if (decision && decision.action !== 'skip') {
+      if (decision?.action === 'markers') markers.push({ entity: decision.entity, claim: decision.claim });
+      else if (decision && decision.action !== 'skip') {
         const size = decision.action === 'put' ? entityBytes(decision.entity) : keyBytes(decision.key);
         if (consumed > 0 && bytes + size > options.byteBudget) break;
         bytes += size;
@@ -95,7 +106,12 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
     }
     consumed++;
   }
-  return { consumed, delta, warnings, puts, deletes, outOfTime };
+  return { consumed, delta, warnings, puts, deletes, markers, originals, outOfTime };
+}
+
+/** The unique fields whose markers a batch keeps for entities of `kind`: the operation's own say, else the kind's registered model's. */
+export function uniqueFieldsFor(work: ShardWork, kind: string): UniqueFields | undefined {
+  return work.uniqueFields ? work.uniqueFields(kind) : uniqueFieldsOf(kind);
 }
 
 /** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */
@@ -127,8 +143,8 @@ async function decide(
 }
 
 function count(decision: EntityDecision, delta: Counts, warnings: Warnings): void {
-  if (decision.action === 'put') delta.changed++;
+  if (decision.action === 'put' || decision.action === 'markers') delta.changed++;
   else if (decision.action === 'delete') delta.deleted++;
   else delta.skipped++;
-  if (decision.action !== 'delete' && decision.warning) addWarning(warnings, decision.warning.topic, decision.warning.key.toString());
+  if ((decision.action === 'put' || decision.action === 'skip') && decision.warning) addWarning(warnings, decision.warning.topic, decision.warning.key.toString());
 }

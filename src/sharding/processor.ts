@@ -1,7 +1,8 @@
 import { jobKey, shardKey, type JobRef } from '../control';
 import { honoursPropertyMasks, Key, type Datastore, type Entity, type Transaction } from '../datastore';
+import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
-import { applyBatch } from './apply';
+import { applyBatch, uniqueFieldsFor, type AppliedBatch } from './apply';
 import { batchLength } from './batcher';
 import { decodeShard, encodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, type Counts } from './counts';
@@ -174,7 +175,8 @@ class Slice {
         // transaction, so that a concurrent write to them conflicts rather than being overwritten unseen.
         const read = new Set([...others, ...batch].map(String));
         const unread = applied.puts.filter((e) => !read.has(e.key.toString())).map((e) => e.key);
-        if (unread.length > 0) await tx.lookup(unread);
+        if (unread.length > 0) (await tx.lookup(unread)).forEach((entity, i) => entity && found.set(unread[i].toString(), entity));
+        await keepMarkers(tx, markerChanges(work, applied, found));
         tx.upsert(encodeShard(state));
         for (const entity of applied.puts) tx.upsert(entity);
         for (const key of applied.deletes) tx.delete(key);
@@ -205,6 +207,19 @@ class Slice {
     }
     return stored;
   }
+}
+
+/** What the batch changes of entities whose kind has unique fields, for their markers (src/model/unique.ts). */
+function markerChanges(work: ShardWork, applied: AppliedBatch, found: ReadonlyMap<string, Entity>): MarkerChange[] {
+  const changes: MarkerChange[] = [];
+  const add = (key: Key, after: Entity | undefined, before = applied.originals.get(key.toString()) ?? found.get(key.toString())) => {
+    const unique = uniqueFieldsFor(work, key.kind);
+    if (unique) changes.push({ unique, key, before, after });
+  };
+  for (const entity of applied.puts) add(entity.key, entity);
+  for (const key of applied.deletes) add(key, undefined);
+  for (const { entity, claim } of applied.markers) add(entity.key, claim ? entity : undefined, entity);
+  return changes;
 }
 
 /**

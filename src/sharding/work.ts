@@ -1,4 +1,5 @@
 import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
+import type { UniqueFields } from '../model';
 
 /** Something worth telling the user about one entity, aggregated per topic (e.g. a parent missing in the target namespace). */
 export interface EntityWarning {
@@ -10,7 +11,9 @@ export interface EntityWarning {
 export type EntityDecision =
   | { action: 'put'; entity: Entity; warning?: EntityWarning }
   | { action: 'delete'; key: Key }
-  | { action: 'skip'; warning?: EntityWarning };
+  | { action: 'skip'; warning?: EntityWarning }
+  /** Only the entity's unique markers change: claimed for the values it holds, or dropped. Counted as changed. */
+  | { action: 'markers'; entity: Entity; claim: boolean };
 
 export interface ApplyContext {
   readonly migration?: string;
@@ -37,6 +40,11 @@ export interface ShardWork {
   relatedKeys(key: Key): readonly Key[];
   /** Decides one entity, given the related entities read in the same transaction (undefined where missing). */
   apply(entity: Entity, related: readonly (Entity | undefined)[], context: ApplyContext): EntityDecision | Promise<EntityDecision>;
+  /**
+   * The unique fields whose markers the batch keeps in step for entities of `kind` (src/model/unique.ts);
+   * by default those of the kind's registered model.
+   */
+  uniqueFields?(kind: string): UniqueFields | undefined;
   /** Runs before a batch's transaction; it must be idempotent (reserving a copy's ids). */
   prepareBatch?(store: Datastore, keys: readonly Key[]): Promise<void>;
 }
