@@ -1,5 +1,5 @@
 import { Key, type Entity } from '../datastore';
-import { DsMigrateError, errorMessage } from '../errors';
+import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { uniqueFieldsOf, type UniqueFields } from '../model';
 import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
 import { entityBytes, keyBytes } from './entity-size';
@@ -126,12 +126,15 @@ async function decide(
   try {
     return await work.apply(entity, related, { migration: options.migration, dryRun: options.dryRun });
   } catch (error) {
-    if (!work.skipErrors) {
+    // A mistake in how the operation is written (BAD_INPUT, e.g. a map function assigning entity.x) is
+    // the same on every entity: it stops the run even with skipErrors, which is for bad data.
+    const misuse = isDsMigrateError(error, 'BAD_INPUT');
+    if (!work.skipErrors || misuse) {
       const where = options.migration ? ` in migration ${options.migration}` : '';
       throw new DsMigrateError(
         'OPERATION_FAILED',
-        `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${errorMessage(error)}. Fix the data or the function and re-run; done batches are kept. ` +
-          'Pass {skipErrors: true} to count such entities as failed and go on.',
+        `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${errorMessage(error)}. Fix the ${misuse ? 'function' : 'data or the function'} and re-run; done batches are kept.` +
+          (misuse ? '' : ' Pass {skipErrors: true} to count such entities as failed and go on.'),
         { key: entity.key.toString(), migration: options.migration, kind: work.kind, operation: work.type },
         { cause: error },
       );

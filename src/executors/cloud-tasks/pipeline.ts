@@ -36,6 +36,8 @@ export function isPermanent(error: unknown): boolean {
 }
 
 const PROGRESS_EVERY_MS = 2000;
+/** A transition's claim older than this belongs to a task that died holding it (a transition takes well under a second). */
+const CLAIM_STALE_MS = 60_000;
 const DISPATCH_PARALLELISM = 16;
 
 /**
@@ -221,7 +223,17 @@ export class Pipeline {
       if (!totals?.complete) return false;
     }
     const key = transitionKey(run.namespace, run.id, run.current, run.op);
-    if (!(await claim(store, key, claimant))) return false;
+    if (!(await claim(store, key, claimant, CLAIM_STALE_MS))) {
+      // Another task is moving the run. It may have moved it and failed after its commit applied, in a
+      // delivery nobody retries (a duplicate): then what follows is ours to do. Or it is still at it, or
+      // died: then this task is retried until the run has moved on or the claim is stale.
+      const now = await loadRun(store, run.namespace, run.id);
+      if (!now || !isCurrentStep(now, migration.id, run.op)) {
+        if (now) await this.ensureFollowUp(now);
+        return false;
+      }
+      throw new DsMigrateError('CLOUD_TASKS', `Another task is completing ${migration.id} step ${run.op} of run ${run.id}; retried until the run has moved on.`, { migration: migration.id });
+    }
     const advanced = await store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || !isCurrentStep(fresh, migration.id, run.op)) return undefined;
@@ -234,6 +246,11 @@ export class Pipeline {
       }
       tx.upsert(encodeRunState(next));
       return next;
+    }).catch(async (error: unknown) => {
+      // Applied or not, the claim must not outlive this attempt: a delivery that is not retried would
+      // otherwise keep every other task of the step from moving the run until it is stale.
+      await releaseClaim(store, key).catch(() => undefined);
+      throw error;
     });
     await releaseClaim(store, key);
     if (advanced) await this.afterAdvance(run, advanced, lifecycle);

@@ -10,15 +10,26 @@ import { Entity, GrpcCode, grpcCode, type Datastore, type Key } from '../../data
  * exactly-once rests on the transaction. Claims are `_dsmigrate_transition` entities (src/control/keys.ts).
  */
 
-/** True if `claimant` holds the claim: it just made it, or made it before (a retry of its own task). */
-export async function claim(store: Datastore, key: Key, claimant: string): Promise<boolean> {
+/**
+ * True if `claimant` holds the claim: it just made it, made it before (a retry of its own task), or took
+ * over one older than `staleMs`, whose holder died in a delivery that Cloud Tasks does not retry (a
+ * duplicate) before it could release it.
+ */
+export async function claim(store: Datastore, key: Key, claimant: string, staleMs: number): Promise<boolean> {
   try {
     await store.commit([{ insert: Entity.from(key, { claimant, at: new Date() }) }]);
     return true;
   } catch (error) {
     if (grpcCode(error) !== GrpcCode.ALREADY_EXISTS) throw error;
-    return (await store.get(key))?.get('claimant') === claimant;
   }
+  return store.transaction(async (tx) => {
+    const held = await tx.get(key);
+    if (!held || held.get('claimant') === claimant) return true;
+    const at = held.get('at');
+    if (at instanceof Date && Date.now() - at.getTime() < staleMs) return false;
+    tx.upsert(Entity.from(key, { claimant, at: new Date() }));
+    return true;
+  });
 }
 
 /** Once the transition is done: a task that sees the step complete later finds the run moved on. */
