@@ -26,6 +26,25 @@ export const CONTROL_KINDS = {
   transition: '_dsmigrate_transition',
 } as const;
 
+/**
+ * The tool's kinds that live beside the application's data rather than in the control namespace: unique
+ * markers (in their entities' namespace) and the runtime model factory's definitions, versions and schema
+ * migrations (in the factory's namespace). (`_dsmigrate_probe`, written and deleted once per connection to
+ * learn whether property masks are honoured, is named in src/datastore/property-masks.ts, below this layer.)
+ */
+export const DATA_SIDE_KINDS = {
+  /** One per (kind, field, value) of a unique field: src/model/unique.ts. */
+  uniqueMarker: '_dsmigrate_unique',
+  /** A runtime model's current definition: src/dynamic/store.ts. */
+  modelDefinition: '_dsmigrate_model',
+  /** Every version of a definition, children of it. */
+  modelVersion: '_dsmigrate_model_version',
+  /** The schema migration a definition change planned, a child of the definition. */
+  schemaMigration: '_dsmigrate_schema_migration',
+  /** Where a model's schema migrations stand, a child of the definition. */
+  schemaState: '_dsmigrate_schema_state',
+} as const;
+
 /** Kinds that operations may never scan or write: the tool's own state, in any namespace. */
 export const RESERVED_KIND_PREFIX = '_dsmigrate_';
 

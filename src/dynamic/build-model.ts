@@ -99,6 +99,8 @@ class TransitionalModel extends Model {
 function fieldSpec(field: FieldDefinition): FieldSpec {
   const spec: FieldSpec = { type: field.type, nullable: field.nullable, indexed: field.indexed };
   if (field.items) spec.items = { type: field.items.type, nullable: field.items.nullable };
+  // Enforced by the model like a defineModel field: markers on save (src/model/unique.ts), kept by the operations.
+  if (field.unique) spec.unique = true;
   if (field.default !== undefined) {
     const value = toFieldValue(field.type, field.items, field.default);
     // A Date is mutable and the model clones only arrays and objects: give each entity its own.

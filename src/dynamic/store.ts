@@ -1,4 +1,4 @@
-import { decodeJson, decodeStored } from '../control';
+import { DATA_SIDE_KINDS, decodeJson, decodeStored } from '../control';
 import { Entity, Key, TRANSIENT_CODES, type Datastore, type Transaction } from '../datastore';
 import { DsMigrateError, isDsMigrateError } from '../errors';
 import { definitionHash, normalizeDefinition, type FieldInput, type ModelDefinition, type ModelShape } from './definition';
@@ -6,18 +6,18 @@ import { canonicalJson } from './hash';
 import type { Orphan, SchemaPlan } from './schema-plan';
 
 /** The control kind holding one entity per definition, keyed by the definition's name: its current version. */
-export const DEFINITION_KIND = '_dsmigrate_model';
+export const DEFINITION_KIND = DATA_SIDE_KINDS.modelDefinition;
 /** Every version ever written, as children of the definition (id = version): the memory of compare-and-set. */
-export const DEFINITION_VERSION_KIND = '_dsmigrate_model_version';
+export const DEFINITION_VERSION_KIND = DATA_SIDE_KINDS.modelVersion;
 
 /**
  * A definition change's schema migration: its plan and whether it may run, one child of the definition
  * per version (id = the version it migrates to), inserted in the same transaction as that version, so a
  * version never exists without its plan. (A control kind: it belongs in src/control/keys.ts's CONTROL_KINDS.)
  */
-export const SCHEMA_MIGRATION_KIND = '_dsmigrate_schema_migration';
+export const SCHEMA_MIGRATION_KIND = DATA_SIDE_KINDS.schemaMigration;
 /** The highest version whose plan (and every earlier one) has run: until then models read through fallbacks. */
-export const SCHEMA_STATE_KIND = '_dsmigrate_schema_state';
+export const SCHEMA_STATE_KIND = DATA_SIDE_KINDS.schemaState;
 
 /** What a check needs from a stored definition: enough to tell whether a cached model is current. */
 export interface DefinitionHead {

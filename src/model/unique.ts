@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Entity, GeoPoint, Key, type Transaction } from '../datastore';
+import { DATA_SIDE_KINDS } from '../control';
 import { DsMigrateError } from '../errors';
 
 /**
  * The kind of the marker entities behind unique fields: one per (kind, field, value), a root entity in the
  * namespace of the entity that holds the value ("markers live beside their entities"), holding its key in `owner`.
  */
-export const UNIQUE_MARKER_KIND = '_dsmigrate_unique';
+export const UNIQUE_MARKER_KIND = DATA_SIDE_KINDS.uniqueMarker;
 
 /** A unique field's value as its marker sees it. */
 export interface UniqueValue {
