@@ -4,7 +4,6 @@ import { hideBin } from 'yargs/helpers';
 import { DsMigrateError, errorMessage } from '../errors';
 import { createCommand } from './commands/create';
 import { emulatorCommand } from './commands/emulator';
-import { emulatorCommand } from './commands/emulator';
 import { indexesCommand } from './commands/indexes';
 import { introspectCommand } from './commands/introspect';
 import { migrateCommand } from './commands/migrate';
@@ -33,7 +32,6 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(introspectCommand)
       .command(indexesCommand)
       .command(schemaCommand)
-      .command(emulatorCommand)
       .command(emulatorCommand)
       .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, worker.')
       .strict()
