@@ -1,4 +1,5 @@
 import { unsignedOidcToken } from '../../emulator/cloud-tasks';
+import { CONTROL_KINDS as STORED_KINDS } from '../../src/control';
 import { encodePayload, signBody, SIGNATURE_HEADER, type PlanPayload } from '../../src/executors/cloud-tasks';
 import { shardedEngine, startRun, type RunState } from '../../src/executors/cloud-tasks';
 import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../src/worker';
@@ -9,7 +10,9 @@ import { graphOf, INCREMENT_MIGRATION, SECRET, seedCounters, singleFlavour, snap
 
 const ACCOUNT = 'tasks@proj.iam.gserviceaccount.com';
 const AUDIENCE = 'https://worker.example/';
-const CONTROL_KINDS = ['Counter', '_dsmigrate_migration', '_dsmigrate_run', '_dsmigrate_lock', '_dsmigrate_operation', '_dsmigrate_shard'];
+const CONTROL_KINDS = ['Counter', ...Object.values(STORED_KINDS)];
+/** What a task that is refused after authentication must leave as it was (the lease may be renewed by any task). */
+const RUN_KINDS = ['Counter', STORED_KINDS.migration, STORED_KINDS.run, STORED_KINDS.job, STORED_KINDS.shard];
 
 let h: TasksHarness;
 let store: Datastore;
@@ -117,6 +120,26 @@ describe('malformed payloads', () => {
     expect(await post(hmacWorker.url, bad, { [SIGNATURE_HEADER]: signBody(SECRET, bad) })).toBe(400);
     expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 400, message: expect.stringMatching(/Malformed task payload: "op"/) }));
     expect(await snapshot(store, CONTROL_KINDS)).toEqual(before);
+  });
+
+  test('naming a migration, step or shard the run does not have get 400, and the run is untouched', async () => {
+    const signed = async (payload: object) => {
+      const body = Buffer.from(JSON.stringify(payload));
+      return post(hmacWorker.url, body, { [SIGNATURE_HEADER]: signBody(SECRET, body) });
+    };
+    // Plan the run's first step ourselves (its slices wait in the paused queue), so that it has a job with shards.
+    expect(await signed(planTask())).toBe(200);
+    const before = await snapshot(store, RUN_KINDS);
+    log.length = 0;
+    expect(await signed({ ...planTask(), migration: 'default:9999_nope' })).toBe(400);
+    expect(await signed({ ...planTask(), op: 7 })).toBe(400);
+    expect(await signed({ v: 1, type: 'slice', ns: '', run: run.id, migration: run.migrations[0].id, op: 0, shard: 999, slice: 0 })).toBe(400);
+    expect(log.filter((e) => e.status === 400).map((e) => e.message)).toEqual([
+      expect.stringMatching(/has no migration default:9999_nope/),
+      expect.stringMatching(/has 1 step\(s\) in run .*, not a step 7/),
+      expect.stringMatching(/has no shard 999/),
+    ]);
+    expect(await snapshot(store, RUN_KINDS)).toEqual(before);
   });
 });
 
