@@ -33,7 +33,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(indexesCommand)
       .command(schemaCommand)
       .command(emulatorCommand)
-      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, worker.')
+      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, schema, worker, emulator.')
       .strict()
       .help()
       .fail((message, error) => {

@@ -57,7 +57,7 @@ async function checkEmulator(host: string): Promise<void> {
     throw new DsMigrateError(
       'CONNECTION',
       `No Datastore emulator answers at ${host} (from DATASTORE_EMULATOR_HOST or --emulator-host): ${errorMessage(error)}. ` +
-        'Start one with `npm run emulator`, or unset DATASTORE_EMULATOR_HOST to use a real project.',
+        'Start one with `dsmigrate emulator`, or unset DATASTORE_EMULATOR_HOST to use a real project.',
       { emulatorHost: host },
     );
   }
