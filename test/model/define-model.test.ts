@@ -93,6 +93,6 @@ describeEachFlavour('models on the emulator', (ctx) => {
 describe('unreachable emulator', () => {
   it('fails fast with a message naming the host and what to do', async () => {
     const { Datastore } = await import('../../src/datastore');
-    await expect(Datastore.connect({ emulatorHost: '127.0.0.1:1', projectId: 'p' })).rejects.toThrow(/No Datastore emulator answers at 127.0.0.1:1 .*npm run emulator/);
+    await expect(Datastore.connect({ emulatorHost: '127.0.0.1:1', projectId: 'p' })).rejects.toThrow(/No Datastore emulator answers at 127.0.0.1:1 .*dsmigrate emulator/);
   });
 });
