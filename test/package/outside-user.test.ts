@@ -144,6 +144,17 @@ describe(`a user outside the repo [${flavour}]`, () => {
     const status = run(['status', '--json']);
     expect(status.status).toBe(0);
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ app: 'default', name: '0001_add_colour', state: 'applied' })]);
+
+    // dsmigrate verify passes on the migrated data, and names the key an old writer left without the field.
+    const verified = run(['verify']);
+    expect(verified.status).toBe(0);
+    expect(verified.stdout).toMatch(/ok .*0001_add_colour.*40 entities/);
+    await store.save([Entity.from(Key.of('Person', 'written-behind'), { name: 'old code' })]);
+    const caught = run(['verify', '--json']);
+    expect(caught.status).toBe(1);
+    const summary = JSON.parse(caught.stdout.split('\n').find((l) => l.includes('"summary"'))!) as { ok: boolean; verdicts: { failed: number; samples: { key: string; problem: string }[] }[] };
+    expect(summary.ok).toBe(false);
+    expect(summary.verdicts[0]).toMatchObject({ failed: 1, samples: [{ key: 'Person:"written-behind"', problem: 'lacks colour' }] });
   }, 120_000);
 
   it('refuses the migration `dsmigrate create` writes until operations are added to it: exit 2, naming the file', async () => {
