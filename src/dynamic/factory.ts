@@ -37,6 +37,11 @@ export interface ModelFactoryOptions {
   schemaBatchSize?: number;
   /** How long a schema run waits for another run's lease before LOCKED. Default 30 s. */
   lockWaitMs?: number;
+  /**
+   * The time to live of the lease a schema run holds (renewed while it runs), as `lockTtlSeconds`: how
+   * long the next run waits after a process died holding it. At least 1 s. Default the runner's (60 s).
+   */
+  lockTtlMs?: number;
 }
 
 /** A change for update(): the fields given replace the current ones, in their order. */
@@ -152,6 +157,7 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
       executor: options.executor,
       batchSize: options.schemaBatchSize,
       lockWaitMs: options.lockWaitMs ?? 30_000,
+      lockTtlMs: options.lockTtlMs,
     });
   }
 

@@ -19,6 +19,8 @@ export interface SchemaRunOptions {
   executor?: Executor;
   /** Wait this long for another run's lease before failing with LOCKED. */
   lockWaitMs?: number;
+  /** The lease's time to live (default the runner's): how long a dead run's lease blocks the next. */
+  lockTtlMs?: number;
   /** Entities per transaction of each step. */
   batchSize?: number;
   onEvent?: (event: RunEvent) => void;
@@ -92,7 +94,7 @@ export async function runAsMigration(options: SchemaRunOptions, migration: { id:
   };
   await migrate(
     { store: options.store, graph: buildGraph([loaded]), executor: options.executor ?? new LocalExecutor(), controlNamespace: options.controlNamespace },
-    { lockWaitMs: options.lockWaitMs, onEvent: options.onEvent },
+    { lockWaitMs: options.lockWaitMs, lockTtlMs: options.lockTtlMs, onEvent: options.onEvent },
   );
 }
 
