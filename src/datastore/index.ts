@@ -9,4 +9,4 @@ export { type ConnectionOptions, EMULATOR_DEFAULT_PROJECT } from './connection';
 export { withRetry, isRetryable, grpcCode, GrpcCode, backoffDelay, TRANSIENT_CODES, type RetryOptions } from './retry';
 export { chunkBy } from './batching';
 export * from './limits';
-export { describeKind, listKinds, type KindShape, type PropertyShape } from './introspect';
+export { describeKind, listKinds, listProperties, type KindShape, type PropertyShape } from './introspect';

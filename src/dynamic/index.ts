@@ -20,3 +20,4 @@ export { builtinConverter, type BuiltinConverter, type ConverterFunction, type T
 export { SCHEMA_MIGRATION_KIND, SCHEMA_STATE_KIND, type SchemaMigrationStatus, type StoredSchemaMigration } from './store';
 export { schemaMigrationId } from './schema-run';
 export { type ApplyOptions } from './schema-migrations';
+export { compareWithModels, runtimeModels, type DescribedModel, type ModelOrigin, type StoredVersusModels, type KindVersusModels, type StoredVersusModelsOptions } from './introspect';
