@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { DsMigrateError } from '../errors';
+import { checkRate } from '../sharding';
 import type { ConfigFlags } from './config';
 
 export interface GlobalFlags extends ConfigFlags {
@@ -25,4 +26,9 @@ export function nonNegativeSeconds(flag: string): (value: unknown) => number {
     if (!(Number.isFinite(n) && n >= 0)) throw new DsMigrateError('BAD_INPUT', `${flag} takes a number of seconds (0 or more), not ${Number.isNaN(value) ? 'a number' : JSON.stringify(value)}.`, { flag });
     return n;
   };
+}
+
+/** A yargs coerce for a rate in entities per second: 0, a negative number or `abc` (NaN) would write without a limit. */
+export function positiveRate(flag: string): (value: unknown) => number | undefined {
+  return (value) => (value === undefined ? undefined : checkRate(value, flag));
 }

@@ -5,6 +5,7 @@ import { operationOf, type Executor, type OperationProgress, type OperationResul
 import type { Operation } from '../operations';
 import {
   addCounts,
+  checkRate,
   appendPage,
   cutFromStream,
   ensurePlan,
@@ -12,12 +13,14 @@ import {
   loadPlan,
   loadShardStates,
   PAGE_KEYS,
+  RateLimiter,
   requirePlan,
   runShardSlice,
   summarize,
   zeroCounts,
   type Counts,
   type JobPlan,
+  type RateOption,
 } from '../sharding';
 import { dryRunOperation } from './dry-run';
 
@@ -26,6 +29,19 @@ export interface LocalExecutorOptions {
   concurrency?: number;
   /** A slice's time budget: after it the shard checkpoints and carries on in a new slice (as a Cloud Task would). */
   sliceBudgetMs?: number;
+  /** Entities per second for every operation that sets no `rate` of its own (`migrate --max-rate`). */
+  maxEntitiesPerSecond?: number;
+  /** Makes each operation's limiter: tests pass one with a clock that only moves when it sleeps, and read its grants. */
+  makeLimiter?: (rate: RateOption) => RateLimiter;
+}
+
+/** Copies usually write a new kind, which Datastore wants ramped up to (500/50/5). */
+const RAMPED_BY_DEFAULT = new Set(['CopyModelData', 'CopyModelDataToNamespace']);
+
+/** The operation's rate, else the run-wide one; ramped up by default for copies. */
+export function rateFor(operation: Operation, runWide?: number): RateOption | undefined {
+  const rate = operation.scope.rate ?? (runWide === undefined ? undefined : { maxEntitiesPerSecond: runWide });
+  return rate && { maxEntitiesPerSecond: rate.maxEntitiesPerSecond, rampUp: rate.rampUp ?? RAMPED_BY_DEFAULT.has(operation.type) };
 }
 
 const NEXT_PAGE_AT = PAGE_KEYS / 2;
@@ -39,11 +55,12 @@ export class LocalExecutor implements Executor {
   private readonly concurrency: number;
   private readonly sliceBudgetMs: number;
 
-  constructor(options: LocalExecutorOptions = {}) {
+  constructor(private readonly options: LocalExecutorOptions = {}) {
     this.concurrency = options.concurrency ?? 8;
     this.sliceBudgetMs = options.sliceBudgetMs ?? 60_000;
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: concurrency must be a whole number ≥ 1, not ${options.concurrency}.`);
     if (!(this.sliceBudgetMs > 0)) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: sliceBudgetMs must be positive, not ${options.sliceBudgetMs}.`);
+    if (options.maxEntitiesPerSecond !== undefined) checkRate(options.maxEntitiesPerSecond, 'LocalExecutor: maxEntitiesPerSecond');
   }
 
   async runOperation(request: RunOperationRequest): Promise<OperationResult> {
@@ -60,7 +77,10 @@ export class LocalExecutor implements Executor {
       filters: operation.filters,
       shardCount: operation.scope.shardCount,
     });
-    await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs).run(plan);
+    // One limiter for all the job's shards in this process, its ramp starting with the operation.
+    const rate = rateFor(operation, this.options.maxEntitiesPerSecond);
+    const limiter = rate && (this.options.makeLimiter?.(rate) ?? new RateLimiter(rate));
+    await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs, limiter).run(plan);
     const stored = await requirePlan(request.store, request.job);
     const { warnings, ...progress } = summarize(stored, await loadShardStates(request.store, stored));
     return { ...progress, warnings: formatWarnings(warnings) };
@@ -88,6 +108,7 @@ class LocalRun {
     private readonly operation: Operation,
     concurrency: number,
     private readonly sliceBudgetMs: number,
+    private readonly limiter: RateLimiter | undefined,
   ) {
     this.limit = pLimit(concurrency);
   }
@@ -159,6 +180,7 @@ class LocalRun {
           prefetched,
           migration: this.request.migration,
           signal: this.stop.signal,
+          limiter: this.limiter,
           onBatch: (delta) => {
             addCounts(this.counts, delta);
             this.report();
@@ -224,7 +246,7 @@ class LocalRun {
   }
 
   private report(): void {
-    const progress: OperationProgress = { shardsTotal: this.shardsTotal, shardsDone: this.shardsDone, ...this.counts, estimatedTotal: this.estimatedTotal };
+    const progress: OperationProgress = { shardsTotal: this.shardsTotal, shardsDone: this.shardsDone, ...this.counts, estimatedTotal: this.estimatedTotal, rateLimit: this.limiter?.currentRate };
     this.request.onProgress?.(progress);
   }
 }

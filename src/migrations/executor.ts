@@ -5,7 +5,10 @@ import type { Operation } from '../operations';
 import type { DryRunSample, JobProgress, KeyRange } from '../sharding';
 
 /** Where an operation stands: shards, and entities scanned, changed, deleted, skipped, failed. */
-export type OperationProgress = JobProgress;
+export type OperationProgress = JobProgress & {
+  /** The write limit in force, entities per second over all shards (see docs/operations.md, "Write rate"). */
+  rateLimit?: number;
+};
 export type { DryRunSample };
 
 export interface OperationResult extends OperationProgress {

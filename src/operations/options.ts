@@ -1,6 +1,6 @@
 import { Key, type PropertyFilter, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { MAX_BATCH } from '../sharding';
+import { MAX_BATCH, rateProblem, type RateOption } from '../sharding';
 
 /** One namespace, a list, or '*' for every namespace; '' is the default namespace. */
 export type NamespaceOption = string | readonly string[];
@@ -18,6 +18,8 @@ export interface ScanOptions {
   batchSize?: number;
   /** Count entities whose processing throws as failed and go on, instead of failing the operation. */
   skipErrors?: boolean;
+  /** The most entities per second written over all shards, ramped up by 500/50/5 if asked (see docs/operations.md, "Write rate"). */
+  rate?: RateOption;
 }
 
 export const DEFAULT_BATCH_SIZE = 400;
@@ -32,6 +34,7 @@ export interface Scope {
   shardCount?: number;
   batchSize: number;
   skipErrors: boolean;
+  rate?: RateOption;
 }
 
 /**
@@ -68,10 +71,19 @@ export function parseScope(options: ScanOptions, where: { type: string; kind: st
     const value = (options as Record<string, unknown>)[name];
     if (value !== undefined && typeof value !== 'boolean') throw fail(`${name} must be true or false, not ${JSON.stringify(value)}.`);
   }
-  return { namespaces, filters: parseFilters(options.filter, fail), shardCount, batchSize, skipErrors };
+  return { namespaces, filters: parseFilters(options.filter, fail), shardCount, batchSize, skipErrors, rate: parseRate(options.rate, fail) };
 }
 
 type Fail = (message: string, extra?: Record<string, unknown>) => DsMigrateError;
+
+function parseRate(rate: RateOption | undefined, fail: Fail): RateOption | undefined {
+  if (rate === undefined) return undefined;
+  if (typeof rate !== 'object' || rate === null) throw fail(`rate must be {maxEntitiesPerSecond, rampUp?}, not ${JSON.stringify(rate)}.`, { option: 'rate' });
+  const problem = rateProblem(rate.maxEntitiesPerSecond, 'rate.maxEntitiesPerSecond');
+  if (problem) throw fail(problem, { option: 'rate.maxEntitiesPerSecond' });
+  if (rate.rampUp !== undefined && typeof rate.rampUp !== 'boolean') throw fail(`rate.rampUp must be true or false, not ${JSON.stringify(rate.rampUp)}.`, { option: 'rate.rampUp' });
+  return { maxEntitiesPerSecond: rate.maxEntitiesPerSecond, rampUp: rate.rampUp };
+}
 
 function isFilter(f: unknown): f is PropertyFilter {
   return typeof f === 'object' && f !== null && !Array.isArray(f) && 'property' in f && 'op' in f && 'value' in f;

@@ -7,6 +7,7 @@ import { batchLength } from './batcher';
 import { decodeShard, encodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, type Counts } from './counts';
 import { pushedDown } from './filters';
+import type { RateLimiter } from './rate-limit';
 import { KeyQueue } from './key-queue';
 import { decodePlan, type JobPlan } from './job-plan';
 import { afterCommittedBatch } from './test-pause';
@@ -23,6 +24,8 @@ export interface SliceOptions {
   prefetched?: readonly Key[];
   migration?: string;
   signal?: AbortSignal;
+  /** Paces the batches: each waits for its size before its transaction (shared by the shards of a job). */
+  limiter?: RateLimiter;
   /** Called after every committed batch with what it added. */
   onBatch?: (delta: Counts, state: ShardState) => void;
 }
@@ -76,6 +79,8 @@ class Slice {
   private readonly source: AsyncGenerator<Key[]>;
   private exhausted = false;
   private size: number;
+  /** The batch size, or less where the limiter grants less at once. */
+  private readonly maxSize: number;
 
   constructor(
     private readonly options: SliceOptions,
@@ -85,7 +90,8 @@ class Slice {
     /** The only properties the batches read and write (a property mask), or all. */
     private readonly touched: readonly string[] | undefined,
   ) {
-    this.size = options.work.batchSize;
+    this.maxSize = Math.min(options.work.batchSize, options.limiter?.largestGrant ?? options.work.batchSize);
+    this.size = this.maxSize;
     this.source = keySource(options.store, options.work, state, options.prefetched);
   }
 
@@ -101,6 +107,8 @@ class Slice {
         let outcome: BatchOutcome;
         try {
           if (keys.length > 0) await work.prepareBatch?.(store, keys);
+          // Paid before the transaction, for every key it may write: a retried batch pays again (never under budget).
+          if (keys.length > 0 && this.options.limiter && !(await this.options.limiter.acquire(keys.length, signal))) return { done: false, state: this.state };
           outcome = await this.commit(keys, this.exhausted && keys.length === this.queue.length);
         } catch (error) {
           if (isDsMigrateError(error, 'TOO_MANY_ENTITY_GROUPS')) {
@@ -121,7 +129,7 @@ class Slice {
         if (outcome.delta) this.options.onBatch?.(outcome.delta, this.state);
         if (outcome.wrote) await afterCommittedBatch();
         // A batch cut short by the time budget sets the size of the next ones; otherwise grow back.
-        this.size = outcome.outOfTime ? Math.max(1, outcome.consumed) : Math.min(work.batchSize, this.size * 2);
+        this.size = outcome.outOfTime ? Math.max(1, outcome.consumed) : Math.min(this.maxSize, this.size * 2);
         if (this.state.done) return { done: true, state: this.state };
         if (budgetMs !== undefined && Date.now() - started >= budgetMs) return { done: false, state: this.state };
       }

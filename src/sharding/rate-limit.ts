@@ -30,12 +30,17 @@ export interface Grant {
   entities: number;
 }
 
-/** Checks a rate the way every entry point does; `name` is the option or flag named in the error. */
+/** Why `value` is no rate (entities per second, more than 0), or undefined if it is one; `name` is the option or flag. */
+export function rateProblem(value: unknown, name: string): string | undefined {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return undefined;
+  return `${name} must be a positive number of entities per second, not ${typeof value === 'number' && Number.isNaN(value) ? 'a number' : JSON.stringify(value)}.`;
+}
+
+/** The rate, checked as every entry point checks it. */
 export function checkRate(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new DsMigrateError('BAD_INPUT', `${name} must be a positive number of entities per second, not ${typeof value === 'number' && Number.isNaN(value) ? 'a number' : JSON.stringify(value)}.`, { flag: name });
-  }
-  return value;
+  const problem = rateProblem(value, name);
+  if (problem) throw new DsMigrateError('BAD_INPUT', problem, { flag: name });
+  return value as number;
 }
 
 /**

@@ -3,7 +3,8 @@ import { migrate, planRun, Recorder } from '../../migrations';
 import { migrateWithCloudTasks } from '../cloud-tasks';
 import { openContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
-import { nonNegativeSeconds, type GlobalFlags } from '../flags';
+import { nonNegativeSeconds, positiveRate, type GlobalFlags } from '../flags';
+import { LocalExecutor } from '../../executors';
 
 interface MigrateFlags extends GlobalFlags {
   target?: string;
@@ -15,6 +16,7 @@ interface MigrateFlags extends GlobalFlags {
   waitLock: number;
   executor: 'local' | 'cloud-tasks';
   wait: boolean;
+  maxRate?: number;
 }
 
 export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
@@ -30,6 +32,7 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
       .option('restart', { type: 'string', array: true, describe: 'Forget a failed migration\'s state so that its fixed file runs from the start (repeatable); what it changed stays changed' })
       .option('wait-lock', { type: 'number', default: 0, coerce: nonNegativeSeconds('--wait-lock'), describe: 'Seconds to wait for another run to release the lock (else exit 3)' })
       .option('executor', { choices: ['local', 'cloud-tasks'], default: 'local', describe: 'Run shards in this process, or as Cloud Tasks on the worker (see docs/cloud-tasks.md)' })
+      .option('max-rate', { type: 'number', coerce: positiveRate('--max-rate'), describe: 'Entities written per second, at most, by every operation that sets no rate of its own (see docs/operations.md, "Write rate")' })
       .option('wait', { type: 'boolean', default: true, describe: 'With cloud-tasks: follow the run to its end (--no-wait returns once dispatched)' }) as unknown as Argv<MigrateFlags>, // yargs types omit the camelCase aliases it adds
   handler: async (argv) => {
     const ctx = await openContext(argv);
@@ -47,7 +50,12 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
         // Fake and dry runs write no data: they stay in this process whatever the executor.
         if (argv.executor === 'cloud-tasks' && !argv.fake && !argv.dryRun) return await migrateWithCloudTasks(ctx, argv, reporter);
         const summary = await migrate(
-          { store: ctx.store, graph: ctx.graph, executor: ctx.executor, controlNamespace: ctx.config.controlNamespace },
+          {
+            store: ctx.store,
+            graph: ctx.graph,
+            executor: argv.maxRate === undefined ? ctx.executor : new LocalExecutor({ concurrency: ctx.config.concurrency, maxEntitiesPerSecond: argv.maxRate }),
+            controlNamespace: ctx.config.controlNamespace,
+          },
           {
             target: argv.target,
             fake: argv.fake,
