@@ -9,6 +9,7 @@ export interface CloudTasksMigrateFlags {
   waitLock: number;
   wait: boolean;
   json: boolean;
+  maxRate?: number;
 }
 
 /** `migrate --executor cloud-tasks`: start the run, then follow it to its end unless --no-wait. */
@@ -28,6 +29,7 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       allowChanged: flags.allowChanged,
       restart: flags.restart,
       lockWaitMs: flags.waitLock * 1000,
+      maxEntitiesPerSecond: flags.maxRate,
       onEvent: (e) => reporter.event(e),
     });
     for (const warning of started.warnings) if (flags.json) jsonLine({ event: 'warning', message: warning }); else say(`warning: ${warning}`);

@@ -3,7 +3,8 @@ import { isDsMigrateError } from '../../src/errors';
 import { LocalExecutor } from '../../src/executors';
 import { rateFor } from '../../src/executors/local';
 import { AddFieldData, CopyModelData, RemoveFieldData } from '../../src/operations';
-import { RATE_WINDOW_MS, RateLimiter } from '../../src/sharding';
+import { decodeRunState, encodeRunState, type RunState } from '../../src/executors/cloud-tasks/run-state';
+import { RATE_WINDOW_MS, RateLimiter, sliceShare } from '../../src/sharding';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, emulatorHosts, uniqueProject } from '../support/emulators';
 
@@ -105,5 +106,36 @@ export default defineMigration({ operations: [new AddFieldData('Person', 'colour
   ])('refuses --max-rate %s with exit 2, naming the flag', async (value, message) => {
     const result = await runCli(['migrate', `--max-rate=${value}`], { cwd: app, env });
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(message) as string });
+  });
+});
+
+describe('a Cloud Tasks run-wide rate', () => {
+  const run: RunState = {
+    id: 'run-rate',
+    namespace: '',
+    status: 'running',
+    direction: 'forward',
+    migrations: [{ id: 'default:0001_colour', checksum: 'c', steps: [0] }],
+    current: 0,
+    op: 0,
+    started: -1,
+    job: null,
+    shards: null,
+    dispatch: { queue: 'q', url: 'http://w', auth: { kind: 'hmac' }, dispatchDeadlineMs: 600_000, sliceBudgetMs: 60_000, maxStepAttempts: 5, maxEntitiesPerSecond: 400 },
+    leaseTtlMs: 60_000,
+    command: 'migrate --executor cloud-tasks --max-rate 400',
+    createdAt: new Date(0),
+  };
+
+  it("is kept in the run's dispatch spec, and a stored rate that is not positive is refused as corrupt", () => {
+    expect(decodeRunState(encodeRunState(run)).dispatch.maxEntitiesPerSecond).toBe(400);
+    const { maxEntitiesPerSecond: _, ...without } = run.dispatch;
+    expect(decodeRunState(encodeRunState({ ...run, dispatch: without })).dispatch.maxEntitiesPerSecond).toBeUndefined();
+    expect(() => decodeRunState(encodeRunState({ ...run, dispatch: { ...run.dispatch, maxEntitiesPerSecond: 0 } }))).toThrow(/dispatch/);
+  });
+
+  it('gives each of the step’s slices its share: eight shards at 400/s write 50/s each', () => {
+    const rate = rateFor(new AddFieldData('Person', 'colour', { default: 'blue' }), run.dispatch.maxEntitiesPerSecond)!;
+    expect(sliceShare(rate, 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
   });
 });

@@ -3,6 +3,7 @@ import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../../errors';
 import { Lease, Lifecycle, runOwner, type MigrationGraph, type MigrationStep } from '../../migrations';
+import { rateFor } from '../local';
 import { TaskDispatcher } from './dispatcher';
 import { MalformedPayloadError, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
 import { currentMigration, encodeRunState, isCurrentStep, loadRun, type RunState } from './run-state';
@@ -168,7 +169,15 @@ export class Pipeline {
     const job = { namespace: run.namespace, id: run.job };
     let done: boolean;
     try {
-      ({ done } = await this.deps.engine.runSlice({ store: this.deps.store, operation: step.operation, job, shard: payload.shard, budgetMs: run.dispatch.sliceBudgetMs, migration: payload.migration }));
+      ({ done } = await this.deps.engine.runSlice({
+        store: this.deps.store,
+        operation: step.operation,
+        job,
+        shard: payload.shard,
+        budgetMs: run.dispatch.sliceBudgetMs,
+        migration: payload.migration,
+        rate: rateFor(step.operation, run.dispatch.maxEntitiesPerSecond),
+      }));
     } catch (error) {
       // A shard the job does not have: a task we never sent. Refused without touching the run.
       if (isDsMigrateError(error, 'BAD_INPUT') && error.context.shard === payload.shard && error.context.job === job.id) throw new MalformedPayloadError(errorMessage(error));

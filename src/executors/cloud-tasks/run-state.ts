@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CONTROL_KINDS, corrupt, decodeJson, decodeStored, runKey } from '../../control';
 import { Entity, type Datastore, type Transaction } from '../../datastore';
 import type { Direction } from '../../migrations';
+import { rateProblem } from '../../sharding';
 
 /**
  * A Cloud Tasks run: the migrations one `migrate --executor cloud-tasks` set out to apply (or unapply),
@@ -31,6 +32,8 @@ export interface DispatchSpec {
   sliceBudgetMs: number;
   /** A step failing this many times fails its migration (cloudTasks.maxStepAttempts). */
   maxStepAttempts: number;
+  /** `migrate --max-rate`: entities per second over all the slices of a step whose operation sets no rate. */
+  maxEntitiesPerSecond?: number;
 }
 
 export interface RunState {
@@ -118,7 +121,12 @@ export function decodeRunState(entity: Entity): RunState {
     entity,
     'dispatch',
     v.dispatch,
-    (d) => typeof d.queue === 'string' && typeof d.url === 'string' && typeof d.auth === 'object' && [d.dispatchDeadlineMs, d.sliceBudgetMs, d.maxStepAttempts].every((n) => typeof n === 'number'),
+    (d) =>
+      typeof d.queue === 'string' &&
+      typeof d.url === 'string' &&
+      typeof d.auth === 'object' &&
+      [d.dispatchDeadlineMs, d.sliceBudgetMs, d.maxStepAttempts].every((n) => typeof n === 'number') &&
+      (d.maxEntitiesPerSecond === undefined || rateProblem(d.maxEntitiesPerSecond, 'maxEntitiesPerSecond') === undefined),
   );
   return {
     id: entity.key.name!,

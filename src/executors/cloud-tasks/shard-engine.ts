@@ -11,12 +11,15 @@ import {
   loadManifest,
   loadPlan,
   loadShardStates,
+  RateLimiter,
   requirePlan,
   runShardSlice,
   saveManifests,
+  sliceShare,
   summarize,
   type JobPlan,
   type KeyRange,
+  type RateOption,
 } from '../../sharding';
 
 /** What the pipeline needs of the sharded engine (src/sharding), all of it from ids and the operation. */
@@ -39,7 +42,8 @@ export interface ShardEngine {
   /** Cuts the next page of shards from a pending key stream. */
   extendPlan(store: Datastore, operation: Operation, job: JobRef): Promise<PlanView>;
   /** One time-boxed slice of one shard, from its checkpoint; `done` once the shard has finished. */
-  runSlice(request: { store: Datastore; operation: Operation; job: JobRef; shard: number; budgetMs: number; migration: string }): Promise<{ done: boolean }>;
+  /** `rate` is the step's, over all its slices: a slice writes at its share of it. */
+  runSlice(request: { store: Datastore; operation: Operation; job: JobRef; shard: number; budgetMs: number; migration: string; rate?: RateOption }): Promise<{ done: boolean }>;
   /** Counts summed over the shards' checkpoints; undefined before the job has a plan. */
   totals(store: Datastore, job: JobRef): Promise<OperationTotals | undefined>;
   /** Forgets the job's plan and checkpoints. */
@@ -88,10 +92,12 @@ export const shardedEngine: ShardEngine = {
     return viewOf(await requirePlan(store, job));
   },
 
-  async runSlice({ store, operation, job, shard, budgetMs, migration }) {
+  async runSlice({ store, operation, job, shard, budgetMs, migration, rate }) {
     const plan = await requirePlan(store, job);
     const prefetched = await loadManifest(store, plan, shard);
-    const { done } = await runShardSlice({ store, work: operationOf({ job, operation }), job, index: shard, budgetMs, migration, prefetched });
+    // Every shard's slice may run at once, each with its own limiter: each takes its share, and ramps from the job's start.
+    const limiter = rate && new RateLimiter({ ...sliceShare(rate, plan.shards.length), rampFrom: plan.createdAt.getTime() });
+    const { done } = await runShardSlice({ store, work: operationOf({ job, operation }), job, index: shard, budgetMs, migration, prefetched, limiter });
     return { done };
   },
 

@@ -17,6 +17,8 @@ export interface StartRunOptions {
   controlNamespace?: string;
   target?: string;
   allowChanged?: boolean;
+  /** Entities per second for every step whose operation sets no rate (`--max-rate`), shared by its slices. */
+  maxEntitiesPerSecond?: number;
   /** Forget these failed migrations' state first (`--restart`). */
   restart?: readonly string[];
   lockWaitMs?: number;
@@ -86,6 +88,7 @@ export async function startRun(options: StartRunOptions): Promise<StartedRun> {
         dispatchDeadlineMs: settings.dispatchDeadlineMs,
         sliceBudgetMs: settings.sliceBudgetMs,
         maxStepAttempts: settings.maxStepAttempts,
+        maxEntitiesPerSecond: options.maxEntitiesPerSecond,
       },
       leaseTtlMs: settings.leaseTtlMs,
       command,
