@@ -34,7 +34,9 @@ describeEachFlavour('dsmigrate introspect with models', (ctx) => {
     });
     const person = (id: number, age: number | string) => Entity.from(Key.of('Person', id, { namespace }), { name: `p${id}`, age, nick: `n${id}`, legacy: 'old' });
     const answer = (id: number, score: number | string) => Entity.from(Key.of('Answer', id, { namespace }), { title: `t${id}`, score, stale: true }, { excludeFromIndexes: ['stale'] });
-    await store.save([person(1, 30), person(2, 'seven'), person(3, 41), answer(1, 5), answer(2, 'high'), Entity.from(Key.of('Stray', 'x', { namespace }), { anything: 1 })]);
+    // Person 4 alone holds `late`: a sample of 2 misses it, the metadata (where there is any) does not.
+    const late = person(4, 52).set('late', 'x');
+    await store.save([person(1, 30), person(2, 'seven'), person(3, 41), late, answer(1, 5), answer(2, 'high'), Entity.from(Key.of('Stray', 'x', { namespace }), { anything: 1 })]);
     cwd = tempApp({ 'models.ts': MODELS, 'dsmigrate.config.json': JSON.stringify({ models: ['models.ts'] }) });
   });
 
@@ -50,9 +52,9 @@ describeEachFlavour('dsmigrate introspect with models', (ctx) => {
 
     expect(person).toMatchObject({
       models: [{ name: 'Person', origin: 'defineModel' }],
-      sampled: 3,
+      sampled: 4,
       // nick is displayName's old name: in use, so neither orphaned nor making displayName "never stored".
-      orphaned: [expect.objectContaining({ property: 'legacy', count: 3 })],
+      orphaned: [expect.objectContaining({ property: 'late', count: 1 }), expect.objectContaining({ property: 'legacy', count: 4 })],
       mismatched: [{ field: 'age', property: 'age', expected: 'integer or null', stored: 'string', count: 1, examples: [`${Key.of('Person', 2, { namespace })}`] }],
       neverStored: ['email'],
     });
@@ -86,15 +88,17 @@ describeEachFlavour('dsmigrate introspect with models', (ctx) => {
     expect(report.unknownKinds).toEqual([{ kind: 'Stray', sampled: 1, properties: ['anything'] }]);
     expect(report.notStored).toEqual(['Nowhere']);
     // A sample of 2 misses Person 3 but still finds every finding above (Person 2 holds the string age).
-    expect(report.kinds.find((k) => k.kind === 'Person')).toMatchObject({ sampled: 2, mismatched: [expect.objectContaining({ field: 'age', count: 1 })] });
+    const person = report.kinds.find((k) => k.kind === 'Person')!;
+    expect(person).toMatchObject({ sampled: 2, mismatched: [expect.objectContaining({ field: 'age', count: 1 })] });
+    expect(person.orphaned.find((o) => o.property === 'late')).toEqual(ctx.flavour === 'classic' ? { property: 'late', count: 0, representations: ['STRING'] } : undefined);
   });
 
   it('prints a readable table; a bad --sample exits 2 naming the flag', async () => {
     const result = await cli('Stray');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Stray\s+unknown kind/);
-    expect(result.stdout).toMatch(/Person\s+orphaned property\s+legacy\s+3 of 3/);
-    expect(result.stdout).toMatch(/Person\s+wrong type\s+age\s+1 of 3\s+string where field age is integer or null/);
+    expect(result.stdout).toMatch(/Person\s+orphaned property\s+legacy\s+4 of 4/);
+    expect(result.stdout).toMatch(/Person\s+wrong type\s+age\s+1 of 4\s+string where field age is integer or null/);
     expect(result.stdout).toMatch(/Answer\s+field never stored\s+comment/);
 
     for (const bad of ['0', '1.5', 'many']) {
