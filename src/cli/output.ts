@@ -35,6 +35,11 @@ export function formatCounts(p: OperationProgress): string {
   return parts.join(', ');
 }
 
+/** The write limit in force, for a progress line: empty when the operation has none. */
+export function formatLimit(p: OperationProgress): string {
+  return p.rateLimit === undefined ? '' : ` (limit ${Math.round(p.rateLimit)}/s)`;
+}
+
 /** Rate over the operation so far, in entities per second. */
 class Rate {
   private readonly started = Date.now();
@@ -67,7 +72,7 @@ class LineReporter implements Reporter {
       case 'progress':
         if (Date.now() - this.lastLine > 5000) {
           this.lastLine = Date.now();
-          out(`    ${formatCounts(e.progress)}; shards ${e.progress.shardsDone}/${e.progress.shardsTotal}; ${this.rate.perSecond(e.progress.scanned)} entities/s`);
+          out(`    ${formatCounts(e.progress)}; shards ${e.progress.shardsDone}/${e.progress.shardsTotal}; ${this.rate.perSecond(e.progress.scanned)} entities/s${formatLimit(e.progress)}`);
         }
         break;
       case 'operation-done':
@@ -92,7 +97,7 @@ class LineReporter implements Reporter {
 /** For a terminal: a bar per operation with entities/s and an ETA where the total is known. */
 class BarReporter implements Reporter {
   private readonly bars = new MultiBar(
-    { format: ' {label} |{bar}| {value}/{total} entities | {speed}/s | ETA {eta_formatted}', hideCursor: true, clearOnComplete: false, etaBuffer: 50, stream: process.stderr },
+    { format: ' {label} |{bar}| {value}/{total} entities | {speed}/s{limit} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: false, etaBuffer: 50, stream: process.stderr },
     Presets.shades_classic,
   );
   private bar?: SingleBar;
@@ -103,13 +108,13 @@ class BarReporter implements Reporter {
     switch (e.type) {
       case 'operation-start':
         this.rate = new Rate();
-        this.bar = this.bars.create(1, 0, { label: `${e.migration} ${e.operation + 1}/${e.operations}`, speed: 0 });
+        this.bar = this.bars.create(1, 0, { label: `${e.migration} ${e.operation + 1}/${e.operations}`, speed: 0, limit: '' });
         this.bars.log(`${e.migration}: ${e.description}\n`);
         break;
       case 'progress': {
         const p = e.progress;
         this.bar?.setTotal(Math.max(p.estimatedTotal ?? 0, p.scanned, 1));
-        this.bar?.update(p.scanned, { speed: this.rate.perSecond(p.scanned) });
+        this.bar?.update(p.scanned, { speed: this.rate.perSecond(p.scanned), limit: formatLimit(p) });
         break;
       }
       case 'operation-done':

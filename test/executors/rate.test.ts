@@ -5,6 +5,7 @@ import { rateFor } from '../../src/executors/local';
 import { AddFieldData, CopyModelData, RemoveFieldData } from '../../src/operations';
 import { decodeRunState, encodeRunState, type RunState } from '../../src/executors/cloud-tasks/run-state';
 import { RATE_WINDOW_MS, RateLimiter, sliceShare } from '../../src/sharding';
+import { formatLimit } from '../../src/cli/output';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, emulatorHosts, uniqueProject } from '../support/emulators';
 
@@ -137,5 +138,13 @@ describe('a Cloud Tasks run-wide rate', () => {
   it('gives each of the step’s slices its share: eight shards at 400/s write 50/s each', () => {
     const rate = rateFor(new AddFieldData('Person', 'colour', { default: 'blue' }), run.dispatch.maxEntitiesPerSecond)!;
     expect(sliceShare(rate, 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
+  });
+});
+
+describe('the progress line', () => {
+  const progress = { shardsTotal: 4, shardsDone: 1, scanned: 10, changed: 10, deleted: 0, skipped: 0, failed: 0 };
+  it('shows the limit in force when there is one, and nothing otherwise', () => {
+    expect(formatLimit({ ...progress, rateLimit: 749.6 })).toBe(' (limit 750/s)');
+    expect(formatLimit(progress)).toBe('');
   });
 });
