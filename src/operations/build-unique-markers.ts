@@ -18,30 +18,19 @@ function uniqueOf(kind: string, field: string): UniqueFields {
   return { kind, fields: [field], valueOf: (entity, name) => uniqueValueOf(kind, name, entity, entity.has(name) ? name : undefined) };
 }
 
-/**
- * Builds the unique markers of one field for the entities that already exist (src/model/unique.ts), so
- * that the field can be declared `unique` on data written before. Duplicates are found before anything
- * is written: the command fails listing the duplicate groups, or with `skipErrors` builds markers for
- * the first entity of each group and reports the others. Reversed by dropping the markers again.
- */
-export class BuildUniqueMarkers extends Operation {
-  private readonly unique: UniqueFields;
-  /** With skipErrors: the keys that share a value with an earlier entity, left without a marker. */
-  private duplicates = new Set<string>();
+/** What building and dropping a field's markers share: the field, its markers' shape, and reversibility. */
+abstract class UniqueMarkersOperation extends Operation {
+  protected readonly unique: UniqueFields;
 
-  constructor(
+  protected constructor(
+    type: string,
     kind: KindOrModel,
     readonly field: string,
-    options: ScanOptions = {},
+    options: ScanOptions,
   ) {
-    super('BuildUniqueMarkers', kind, options);
+    super(type, kind, options);
     this.checkName(field, 'unique field');
-    if (this.fields && !(field in this.fields)) throw this.fail(`builds markers for "${field}", which is not a field of the model (fields: ${Object.keys(this.fields).join(', ')}).`, { field });
     this.unique = uniqueOf(this.kind, field);
-  }
-
-  protected summary(): string {
-    return `Build the unique markers of ${this.kind}.${this.field}`;
   }
 
   protected args(): Record<string, unknown> {
@@ -52,16 +41,36 @@ export class BuildUniqueMarkers extends Operation {
     return true;
   }
 
-  override reverse(): Operation {
-    return new DropUniqueMarkers(this.ref, this.field, this.scanOptions());
-  }
-
   uniqueFields(kind: string): UniqueFields | undefined {
     return kind === this.kind ? this.unique : undefined;
   }
 
   override get touchedProperties(): readonly string[] {
     return this.touching(this.field);
+  }
+}
+
+/**
+ * Builds the unique markers of one field for the entities that already exist (src/model/unique.ts), so
+ * that the field can be declared `unique` on data written before. Duplicates are found before anything
+ * is written: the command fails listing the duplicate groups, or with `skipErrors` builds markers for
+ * the first entity of each group and reports the others. Reversed by dropping the markers again.
+ */
+export class BuildUniqueMarkers extends UniqueMarkersOperation {
+  /** With skipErrors: the keys that share a value with an earlier entity, left without a marker. */
+  private duplicates = new Set<string>();
+
+  constructor(kind: KindOrModel, field: string, options: ScanOptions = {}) {
+    super('BuildUniqueMarkers', kind, field, options);
+    if (this.fields && !(field in this.fields)) throw this.fail(`builds markers for "${field}", which is not a field of the model (fields: ${Object.keys(this.fields).join(', ')}).`, { field });
+  }
+
+  protected summary(): string {
+    return `Build the unique markers of ${this.kind}.${this.field}`;
+  }
+
+  override reverse(): Operation {
+    return new DropUniqueMarkers(this.ref, this.field, this.scanOptions());
   }
 
   /** Finds every group of entities sharing a value, by one scan ordered on the field (adjacent values), before anything is written. */
@@ -109,41 +118,17 @@ export class BuildUniqueMarkers extends Operation {
 }
 
 /** The reverse of BuildUniqueMarkers: drops the markers the field's values own. */
-export class DropUniqueMarkers extends Operation {
-  private readonly unique: UniqueFields;
-
-  constructor(
-    kind: KindOrModel,
-    readonly field: string,
-    options: ScanOptions = {},
-  ) {
-    super('DropUniqueMarkers', kind, options);
-    this.checkName(field, 'unique field');
-    this.unique = uniqueOf(this.kind, field);
+export class DropUniqueMarkers extends UniqueMarkersOperation {
+  constructor(kind: KindOrModel, field: string, options: ScanOptions = {}) {
+    super('DropUniqueMarkers', kind, field, options);
   }
 
   protected summary(): string {
     return `Drop the unique markers of ${this.kind}.${this.field}`;
   }
 
-  protected args(): Record<string, unknown> {
-    return { field: this.field };
-  }
-
-  override get reversible(): boolean {
-    return true;
-  }
-
   override reverse(): Operation {
     return new BuildUniqueMarkers(this.ref, this.field, this.scanOptions());
-  }
-
-  uniqueFields(kind: string): UniqueFields | undefined {
-    return kind === this.kind ? this.unique : undefined;
-  }
-
-  override get touchedProperties(): readonly string[] {
-    return this.touching(this.field);
   }
 
   apply(entity: Entity): EntityDecision {
