@@ -35,10 +35,10 @@ describeEachFlavour('Schema plans killed midway', (ctx) => {
     return { store, factory, job, namespace, control };
   }
 
+  /** Every Answer seeded, by key lookups (strongly consistent, unlike the classic emulator's queries). */
   async function answers(store: Datastore, namespace: string): Promise<Entity[]> {
-    const out: Entity[] = [];
-    for await (const e of store.query({ kind: 'Answer', namespace })) out.push(e);
-    return out.sort((a, b) => Number(a.key.id) - Number(b.key.id));
+    const found = await store.lookup(Array.from({ length: N }, (_, i) => Key.of('Answer', i + 1, { namespace })));
+    return found.filter((e): e is Entity => e !== undefined);
   }
 
   /** The ids of every record in the control namespace's _dsmigrate_migration. */
@@ -64,7 +64,8 @@ describeEachFlavour('Schema plans killed midway', (ctx) => {
     rmSync(pause.file, { force: true });
     expect(exit.signal).toBe('SIGKILL');
     expect(exit.outcome).toBeUndefined();
-    expect(partial).toBeGreaterThanOrEqual(batches * BATCH);
+    // Part of the work, not all: batches end at shard boundaries too, so `batches` of them may hold fewer than batches × BATCH.
+    expect(partial).toBeGreaterThanOrEqual(batches);
     expect(partial).toBeLessThan(N);
     return partial;
   }
