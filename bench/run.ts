@@ -1,4 +1,4 @@
-// npm run bench [-- --entities N] [-- --scaling] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory]
+// npm run bench [-- --entities N] [-- --scaling] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]]
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
 // (a) AddFieldData through the framework, (b) a bulk script (one stream, parallel batched upserts, no
 // transactions), (c) the usual hand-written limit(500)+cursor loop. Every measurement gets a fresh
@@ -13,6 +13,7 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { startDatastoreEmulator, type RunningEmulator } from '../emulator/datastore-emulator';
+import { positiveRate } from '../src/cli/flags';
 import { Datastore, Entity, Key } from '../src/datastore';
 import type { Measurement } from './measure';
 
@@ -163,7 +164,7 @@ function log(message: string): void {
   process.stdout.write(`${message}\n`);
 }
 
-const SECTIONS = ['comparison', 'scaling', 'cloud-tasks', 'factory'] as const;
+const SECTIONS = ['comparison', 'scaling', 'cloud-tasks', 'factory', 'rate'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** Rewrites results.md with a fresh header and this section, keeping the other sections as they were. */
@@ -198,6 +199,20 @@ async function cloudTasks(n: number): Promise<string> {
   });
 }
 
+/** `--rate N`: the achieved write rate against the limit, on 40 s of work at that rate (bench/rate.ts). No warm-up: the limit, not the emulator, sets the pace. */
+async function rateSection(limit: number, rampUp: boolean, max: number): Promise<string> {
+  const { runRateBench, formatRateBench } = await import('./rate');
+  const n = Math.min(max, Math.round(limit * 40));
+  const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
+  try {
+    await seed(emulator.host, n);
+    const result = await runRateBench({ connection: { emulatorHost: emulator.host, projectId: PROJECT }, kind: KIND, rate: limit, rampUp });
+    return [`### AddFieldData at a limit of ${fmt(limit)} entities/s${rampUp ? ', ramped up (500/50/5)' : ''}, LocalExecutor with 8 shards at once`, '', formatRateBench(result)].join('\n');
+  } finally {
+    await emulator.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const argv = yargs(hideBin(process.argv))
     .option('entities', { type: 'number', default: 100_000, describe: 'entities to seed' })
@@ -206,10 +221,13 @@ async function main(): Promise<void> {
     .option('repeat', { type: 'number', default: 1, describe: 'runs of (a) and (b), interleaved; the fastest of each is kept' })
     .option('executor', { choices: ['local', 'cloud-tasks'] as const, default: 'local' as const, describe: 'cloud-tasks: compare AddFieldData through Cloud Tasks with the in-process executor' })
     .option('factory', { type: 'boolean', default: false, describe: "measure the model factory's gets instead" })
+    .option('rate', { type: 'number', coerce: positiveRate('--rate'), describe: 'measure the achieved write rate against this limit (entities/s) instead' })
+    .option('ramp-up', { type: 'boolean', default: false, describe: 'with --rate: ramp up to it by 500/50/5' })
     .strict()
     .parseSync();
   const options: Options = { entities: argv.entities, scaling: argv.scaling, handWrittenCap: argv['hand-written-cap'], repeat: argv.repeat };
   if (argv.factory) writeSection('factory', await factory());
+  else if (argv.rate !== undefined) writeSection('rate', await rateSection(argv.rate, argv['ramp-up'], options.entities));
   else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(options.entities));
   else if (options.scaling) writeSection('scaling', await scaling());
   else writeSection('comparison', await comparison(options));
