@@ -122,7 +122,8 @@ export class RateLimiter {
 
   /**
    * Waits until `entities` may be written. Resolves false, granting nothing, if the signal aborts
-   * first. A request larger than `largestGrant` is granted alone in its window (an entity is never split).
+   * first. A request larger than the window's whole budget (a rate below one entity per 10 s) is granted
+   * alone in its window: an entity is never split.
    */
   acquire(entities: number, signal?: AbortSignal): Promise<boolean> {
     const turn = this.queue.then(() => this.grant(entities, signal));
