@@ -144,3 +144,18 @@ function controlNamespace(flags: ConfigFlags, env: NodeJS.ProcessEnv, config: Ds
 function numberFrom(value: string | undefined): number | undefined {
   return value === undefined || value === '' ? undefined : Number(value);
 }
+
+/**
+ * The modules that define the app's models (for `indexes` and `introspect`): `--models` paths relative to
+ * the working directory, else the config file's `models`, relative to the file. Empty when neither names any.
+ */
+export async function modelModules(flags: { models?: string[]; config?: string }, cwd = process.cwd()): Promise<string[]> {
+  if (flags.models?.length) return flags.models.map((p) => path.resolve(cwd, p));
+  const { file, config } = await loadConfigFile(cwd, flags.config);
+  if (config.models === undefined) return [];
+  const configured = typeof config.models === 'string' ? [config.models] : config.models;
+  if (!Array.isArray(configured) || configured.some((p) => typeof p !== 'string')) {
+    throw new DsMigrateError('BAD_INPUT', `models in ${file} must be a path or a list of paths to the modules that define the models.`, { file, field: 'models' });
+  }
+  return configured.map((p) => path.resolve(file ? path.dirname(file) : cwd, p));
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DsMigrateError } from '../../errors';
 import { indexYaml, loadModels, sortIndexes } from '../../model';
-import { loadConfigFile } from '../config';
+import { modelModules } from '../config';
 import type { GlobalFlags } from '../flags';
 import { jsonLine } from '../output';
 
@@ -23,12 +23,7 @@ export const indexesCommand: CommandModule<GlobalFlags, IndexesFlags> = {
       .option('check', { type: 'boolean', default: false, describe: 'Exit 1 if the file differs from the models; write nothing' }) as unknown as Argv<IndexesFlags>,
   handler: async (argv) => {
     const cwd = process.cwd();
-    const { file, config } = await loadConfigFile(cwd, argv.config);
-    const configured = config.models === undefined ? [] : typeof config.models === 'string' ? [config.models] : config.models;
-    if (!Array.isArray(configured) || configured.some((p) => typeof p !== 'string')) {
-      throw new DsMigrateError('BAD_INPUT', `models in ${file} must be a path or a list of paths to the modules that define the models.`, { file });
-    }
-    const paths = argv.models?.length ? argv.models.map((p) => path.resolve(cwd, p)) : configured.map((p) => path.resolve(file ? path.dirname(file) : cwd, p));
+    const paths = await modelModules(argv, cwd);
     if (paths.length === 0) {
       throw new DsMigrateError('BAD_INPUT', "No models to read: list the modules that define them in dsmigrate.config (models: ['src/models.ts']) or pass --models src/models.ts.");
     }

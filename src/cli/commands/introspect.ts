@@ -1,10 +1,9 @@
-import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { Datastore, describeKind, listKinds, type KindShape } from '../../datastore';
 import { compareWithModels, ModelFactory, runtimeModels, type DescribedModel, type StoredVersusModels } from '../../dynamic';
 import { DsMigrateError } from '../../errors';
 import { loadModels } from '../../model';
-import { loadConfigFile, resolveConfig, type ResolvedConfig } from '../config';
+import { modelModules, resolveConfig, type ResolvedConfig } from '../config';
 import { jsonLine, table } from '../output';
 import type { GlobalFlags } from '../flags';
 
@@ -44,18 +43,6 @@ export const introspectCommand: CommandModule<GlobalFlags, IntrospectFlags> = {
 };
 
 /** `--models`, else the config file's `models` (relative to the file), as `dsmigrate indexes` reads them. */
-async function modelModules(argv: IntrospectFlags): Promise<string[]> {
-  const cwd = process.cwd();
-  if (argv.models?.length) return argv.models.map((p) => path.resolve(cwd, p));
-  const { file, config } = await loadConfigFile(cwd, argv.config);
-  if (config.models === undefined) return [];
-  const configured = typeof config.models === 'string' ? [config.models] : config.models;
-  if (!Array.isArray(configured) || configured.some((p) => typeof p !== 'string')) {
-    throw new DsMigrateError('BAD_INPUT', `models in ${file} must be a path or a list of paths to the modules that define the models.`, { file, field: 'models' });
-  }
-  return configured.map((p) => path.resolve(file ? path.dirname(file) : cwd, p));
-}
-
 async function describeKinds(store: Datastore, argv: IntrospectFlags): Promise<void> {
   const kinds = argv.kinds?.length ? argv.kinds : await listKinds(store, argv.namespace);
   if (!kinds) throw new DsMigrateError('BAD_INPUT', 'This backend does not list kinds (the Firestore-mode emulator answers no metadata queries): name them, e.g. dsmigrate introspect Person.');

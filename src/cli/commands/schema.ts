@@ -46,7 +46,7 @@ export const schemaCommand: CommandModule<GlobalFlags, SchemaFlags> = {
     }
     const store = await Datastore.connect(config.store);
     try {
-      const factory = new ModelFactory(store, { namespace: argv['models-namespace'], controlNamespace: config.controlNamespace, register: false });
+      const factory = new ModelFactory(store, { namespace: argv['models-namespace'], controlNamespace: config.controlNamespace, register: false, lockTtlMs: config.lockTtlMs });
       if (argv.action === 'plan') {
         const migrations = (await factory.schemaMigrations(argv.model)).filter((m) => m.status !== 'applied');
         if (argv.json) return jsonLine(migrations);
