@@ -46,7 +46,11 @@ const layerZones = [
   { target: './src/errors.ts', from: LAYERS.map((folder) => `./src/${folder}`), message: 'src/errors.ts is the bottom layer: it imports no folder of src/.' },
   // The package ships emulator/ (built beside src/) for `dsmigrate emulator` alone: the library must
   // not depend on it, and the command enters it only through emulator/index.ts.
-  { target: ['./src/*.ts', ...LAYERS.filter((layer) => layer !== 'cli').map((layer) => `./src/${layer}`)], from: './emulator', message: 'Only src/cli/ may import emulator/ (for `dsmigrate emulator`): the library does not depend on the emulators.' },
+  {
+    target: ['./src/*.ts', ...LAYERS.filter((layer) => layer !== 'cli').map((layer) => `./src/${layer}`)],
+    from: './emulator',
+    message: 'Only src/cli/ may import emulator/ (for `dsmigrate emulator`): the library does not depend on the emulators.',
+  },
   { target: './src/cli', from: './emulator', except: ['./index.ts'], message: 'Import emulator/ through emulator/index.ts (add the name there), not its internals.' },
 ];
 

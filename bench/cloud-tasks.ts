@@ -71,7 +71,14 @@ export async function runCloudTasksBench(options: CloudTasksBenchOptions): Promi
     path.join(app, 'migrations', '0001_bench.ts'),
     `import { defineMigration, AddFieldData } from 'datastore-migrate';\nexport default defineMigration({ operations: [new AddFieldData(${JSON.stringify(options.kind)}, ${JSON.stringify(field)}, { default: 'blue' })] });\n`,
   );
-  const env = { ...process.env, DATASTORE_EMULATOR_HOST: emulatorHost, DATASTORE_PROJECT_ID: projectId, CLOUD_TASKS_EMULATOR_HOST: tasksEmulator.host, DSMIGRATE_TASKS_QUEUE: queue, DSMIGRATE_WORKER_SECRET: secret };
+  const env = {
+    ...process.env,
+    DATASTORE_EMULATOR_HOST: emulatorHost,
+    DATASTORE_PROJECT_ID: projectId,
+    CLOUD_TASKS_EMULATOR_HOST: tasksEmulator.host,
+    DSMIGRATE_TASKS_QUEUE: queue,
+    DSMIGRATE_WORKER_SECRET: secret,
+  };
   const port = await freePort();
   const store = await Datastore.connect({ emulatorHost, projectId });
   const tasks = createTasksClient(tasksEmulator.host);
@@ -162,7 +169,15 @@ export function formatCloudTasksBench(r: CloudTasksBenchResult): string {
     row(['AddFieldData', 'entities', 'seconds', 'entities/s', 'vs in-process', 'tasks dispatched', 'peak RSS']),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:']),
     row(['in-process executor', String(r.inProcess.entities), (r.inProcess.ms / 1000).toFixed(1), r.inProcessEntitiesPerSecond.toFixed(0), '1.00×', '', `${r.inProcess.peakRssMb.toFixed(0)} MB`]),
-    row([`Cloud Tasks emulator + 1 worker (${r.shards} shards)`, String(r.entities), (r.ms / 1000).toFixed(1), r.entitiesPerSecond.toFixed(0), `${r.ratio.toFixed(2)}×`, String(r.dispatches), `${r.workerPeakRssMb.toFixed(0)} MB (worker)`]),
+    row([
+      `Cloud Tasks emulator + 1 worker (${r.shards} shards)`,
+      String(r.entities),
+      (r.ms / 1000).toFixed(1),
+      r.entitiesPerSecond.toFixed(0),
+      `${r.ratio.toFixed(2)}×`,
+      String(r.dispatches),
+      `${r.workerPeakRssMb.toFixed(0)} MB (worker)`,
+    ]),
   ].join('\n');
 }
 

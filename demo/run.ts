@@ -64,13 +64,20 @@ async function main(): Promise<void> {
     if (code !== 0) throw new Error(`dsmigrate migrate exited ${code}`);
     say('dsmigrate status');
     dsmigrate(['status'], env);
-    say('dsmigrate verify: every operation\'s postcondition, checked on the data as it is now');
+    say("dsmigrate verify: every operation's postcondition, checked on the data as it is now");
     if (dsmigrate(['verify'], env) !== 0) throw new Error('dsmigrate verify found entities the migrations missed');
 
     say('After');
     const after = (await Person.get(store, 'user-2'))!;
-    process.stdout.write(`${after.key}: ${JSON.stringify({ colour: after.values.colour, email: after.values.email, displayName: after.values.displayName, nickname: after.entity.get('nickname') ?? '(removed)' })}\n`);
-    for (const [kind, namespace] of [['Person', ''], ['PersonArchive', ''], ['Person', 'tenant-b'], ['LegacyLog', '']] as const) {
+    process.stdout.write(
+      `${after.key}: ${JSON.stringify({ colour: after.values.colour, email: after.values.email, displayName: after.values.displayName, nickname: after.entity.get('nickname') ?? '(removed)' })}\n`,
+    );
+    for (const [kind, namespace] of [
+      ['Person', ''],
+      ['PersonArchive', ''],
+      ['Person', 'tenant-b'],
+      ['LegacyLog', ''],
+    ] as const) {
       let n = 0;
       for await (const batch of store.keys({ kind, namespace })) n += batch.length;
       process.stdout.write(`${kind}${namespace ? ` [${namespace}]` : ''}: ${n} entities\n`);

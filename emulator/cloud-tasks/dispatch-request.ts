@@ -23,8 +23,7 @@ export interface TokenSources {
 /** Headers Cloud Tasks sets or ignores itself, whatever the task says. */
 const RESERVED = /^(host|content-length|connection|transfer-encoding|x-google-.*|x-appengine-.*|x-cloudtasks-.*)$/i;
 
-const hasHeader = (headers: Record<string, string>, name: string): boolean =>
-  Object.keys(headers).some((key) => key.toLowerCase() === name);
+const hasHeader = (headers: Record<string, string>, name: string): boolean => Object.keys(headers).some((key) => key.toLowerCase() === name);
 
 /** The request one attempt sends: the task's own method, URL, headers and body plus what Cloud Tasks adds. */
 export function buildDispatchRequest(target: HttpTarget, info: AttemptInfo, tokens: TokenSources): OutgoingRequest {

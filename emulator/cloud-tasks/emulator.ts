@@ -69,9 +69,7 @@ export async function startCloudTasksEmulator(options: CloudTasksEmulatorOptions
   server.addService(cloudTasksService(), cloudTasksImplementation(queues, tasks, onError));
   const address = hostname.includes(':') ? `[${hostname}]` : hostname;
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${address}:${options.port ?? 0}`, ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
+    server.bindAsync(`${address}:${options.port ?? 0}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
 
   const describePending = (queueName?: string): string => {
@@ -98,8 +96,7 @@ export async function startCloudTasksEmulator(options: CloudTasksEmulatorOptions
     port,
     stop,
     stats: () => ({ ...stats }),
-    idle: (idleOptions = {}) =>
-      scheduler.idle(idleOptions.queue, idleOptions.timeoutMs ?? 30_000, () => describePending(idleOptions.queue)),
+    idle: (idleOptions = {}) => scheduler.idle(idleOptions.queue, idleOptions.timeoutMs ?? 30_000, () => describePending(idleOptions.queue)),
     setFaults: (changes) => faults.update(changes),
     faults: () => faults.current(),
     reset: () => {

@@ -2,11 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { OutgoingRequest } from './outgoing-request';
 
-export type HttpOutcome =
-  | { kind: 'response'; status: number }
-  | { kind: 'timeout' }
-  | { kind: 'network-error'; message: string }
-  | { kind: 'aborted' };
+export type HttpOutcome = { kind: 'response'; status: number } | { kind: 'timeout' } | { kind: 'network-error'; message: string } | { kind: 'aborted' };
 
 // No keep-alive: a reused socket that the target closed meanwhile would fail an attempt that
 // never reached the handler, and tests count attempts. Connections to local targets are cheap.

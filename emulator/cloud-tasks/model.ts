@@ -29,9 +29,7 @@ export interface QueueConfig {
   stackdriverLoggingConfig?: { samplingRatio: number };
 }
 
-export type TaskAuth =
-  | { kind: 'oidc'; serviceAccountEmail: string; audience: string }
-  | { kind: 'oauth'; serviceAccountEmail: string; scope: string };
+export type TaskAuth = { kind: 'oidc'; serviceAccountEmail: string; audience: string } | { kind: 'oauth'; serviceAccountEmail: string; scope: string };
 
 export interface HttpTarget {
   url: string;

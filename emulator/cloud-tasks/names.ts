@@ -43,9 +43,7 @@ export interface TaskName {
 export function parseTaskName(name: string | undefined): TaskName {
   const match = name ? TASK.exec(name) : null;
   if (!name || !match) {
-    throw invalidArgument(
-      `Invalid task name "${name ?? ''}": expected projects/PROJECT_ID/locations/LOCATION_ID/queues/QUEUE_ID/tasks/TASK_ID`,
-    );
+    throw invalidArgument(`Invalid task name "${name ?? ''}": expected projects/PROJECT_ID/locations/LOCATION_ID/queues/QUEUE_ID/tasks/TASK_ID`);
   }
   const [, queueName = '', taskId = ''] = match;
   parseQueueName(queueName);

@@ -34,9 +34,7 @@ function rateLimitsFromWire(queue: WireQueue): RateLimits {
   }
   const concurrent = orDefault(given.maxConcurrentDispatches, DEFAULT_RATE_LIMITS.maxConcurrentDispatches);
   if (!(Number.isInteger(concurrent) && concurrent >= 1 && concurrent <= MAX_CONCURRENT_DISPATCHES)) {
-    throw invalidArgument(
-      `rate_limits.max_concurrent_dispatches must be between 1 and ${MAX_CONCURRENT_DISPATCHES}, got ${concurrent}`,
-    );
+    throw invalidArgument(`rate_limits.max_concurrent_dispatches must be between 1 and ${MAX_CONCURRENT_DISPATCHES}, got ${concurrent}`);
   }
   return { maxDispatchesPerSecond: rate, maxBurstSize: burstSizeFor(rate), maxConcurrentDispatches: concurrent };
 }

@@ -4,9 +4,7 @@ import type { OutgoingRequest } from './outgoing-request';
 import { TokenBucket } from './token-bucket';
 
 /** Something the scheduler may start: an attempt of a task, or a repeat delivery of one that succeeded. */
-export type Delivery =
-  | { kind: 'task'; task: TaskRecord }
-  | { kind: 'duplicate'; request: OutgoingRequest; deadlineMs: number };
+export type Delivery = { kind: 'task'; task: TaskRecord } | { kind: 'duplicate'; request: OutgoingRequest; deadlineMs: number };
 
 interface DueEntry {
   at: number;

@@ -99,9 +99,7 @@ export function dispatchDeadlineOf(task: WireTask, range: DeadlineRange): number
   const requested = durationToMs(task.dispatchDeadline, 'task.dispatch_deadline');
   if (requested === undefined || requested === 0) return DEFAULT_DISPATCH_DEADLINE_MS;
   if (requested < range.minMs || requested > range.maxMs) {
-    throw invalidArgument(
-      `task.dispatch_deadline must be between ${range.minMs / 1000}s and ${range.maxMs / 1000}s, got ${requested / 1000}s`,
-    );
+    throw invalidArgument(`task.dispatch_deadline must be between ${range.minMs / 1000}s and ${range.maxMs / 1000}s, got ${requested / 1000}s`);
   }
   return requested;
 }

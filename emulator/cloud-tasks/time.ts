@@ -13,8 +13,7 @@ export function durationToMs(value: WireDuration | undefined, field: string): nu
   return seconds * 1000 + Math.round(nanos / 1e6);
 }
 
-export const timestampToMs = (value: WireTimestamp | undefined, field: string): number | undefined =>
-  durationToMs(value, field);
+export const timestampToMs = (value: WireTimestamp | undefined, field: string): number | undefined => durationToMs(value, field);
 
 export function msToDuration(ms: number): { seconds: number; nanos: number } {
   const seconds = Math.floor(ms / 1000);

@@ -35,5 +35,4 @@ export const unsignedOidcToken: OidcTokenFor = ({ serviceAccountEmail, audience 
 };
 
 /** An opaque stand-in for an OAuth access token; it names the account and scope for debugging. */
-export const fakeAccessToken: OAuthTokenFor = ({ serviceAccountEmail, scope }) =>
-  `emulator-access-token.${base64url({ email: serviceAccountEmail, scope })}`;
+export const fakeAccessToken: OAuthTokenFor = ({ serviceAccountEmail, scope }) => `emulator-access-token.${base64url({ email: serviceAccountEmail, scope })}`;

@@ -32,7 +32,9 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       maxEntitiesPerSecond: flags.maxRate,
       onEvent: (e) => reporter.event(e),
     });
-    for (const warning of started.warnings) if (flags.json) jsonLine({ event: 'warning', message: warning }); else say(`warning: ${warning}`);
+    for (const warning of started.warnings)
+      if (flags.json) jsonLine({ event: 'warning', message: warning });
+      else say(`warning: ${warning}`);
     const run = started.run;
     if (!run) {
       if (flags.json) jsonLine({ event: 'summary', applied: [], unapplied: [], faked: [], restarted: started.restarted, dryRun: [] });

@@ -23,7 +23,8 @@ export function globalFlags(y: Argv): Argv<GlobalFlags> {
 export function nonNegativeSeconds(flag: string): (value: unknown) => number {
   return (value) => {
     const n = typeof value === 'number' ? value : Number.NaN;
-    if (!(Number.isFinite(n) && n >= 0)) throw new DsMigrateError('BAD_INPUT', `${flag} takes a number of seconds (0 or more), not ${Number.isNaN(value) ? 'a number' : JSON.stringify(value)}.`, { flag });
+    if (!(Number.isFinite(n) && n >= 0))
+      throw new DsMigrateError('BAD_INPUT', `${flag} takes a number of seconds (0 or more), not ${Number.isNaN(value) ? 'a number' : JSON.stringify(value)}.`, { flag });
     return n;
   };
 }

@@ -45,7 +45,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   } catch (error) {
     const code = error instanceof DsMigrateError ? error.exitCode : 1;
     if (json) jsonLine({ error: errorMessage(error), code: error instanceof DsMigrateError ? error.code : 'INTERNAL', context: error instanceof DsMigrateError ? error.context : undefined });
-    else process.stderr.write(`dsmigrate: ${error instanceof DsMigrateError ? error.message : (error as Error)?.stack ?? String(error)}\n`);
+    else process.stderr.write(`dsmigrate: ${error instanceof DsMigrateError ? error.message : ((error as Error)?.stack ?? String(error))}\n`);
     return code;
   }
 }

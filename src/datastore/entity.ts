@@ -132,8 +132,7 @@ export class Entity {
       deleteProperty: (_, name) => (typeof name === 'string' ? (this.delete(name), true) : false),
       has: (_, name) => typeof name === 'string' && this.has(name),
       ownKeys: () => this.names(),
-      getOwnPropertyDescriptor: (_, name) =>
-        typeof name === 'string' && this.has(name) ? { enumerable: true, configurable: true, writable: true, value: this.get(name) } : undefined,
+      getOwnPropertyDescriptor: (_, name) => (typeof name === 'string' && this.has(name) ? { enumerable: true, configurable: true, writable: true, value: this.get(name) } : undefined),
     });
   }
 

@@ -57,7 +57,11 @@ export function buildQuery(spec: QuerySpec, projectId: string, databaseId: strin
   if (spec.through) keyFilter('<=', spec.through);
   if (spec.ancestor) {
     filters.push({
-      propertyFilter: { property: { name: '__key__' }, op: 'HAS_ANCESTOR' as unknown as google.datastore.v1.PropertyFilter.Operator, value: { keyValue: spec.ancestor.toProto(projectId, databaseId) } },
+      propertyFilter: {
+        property: { name: '__key__' },
+        op: 'HAS_ANCESTOR' as unknown as google.datastore.v1.PropertyFilter.Operator,
+        value: { keyValue: spec.ancestor.toProto(projectId, databaseId) },
+      },
     });
   }
   for (const f of spec.filters ?? []) {

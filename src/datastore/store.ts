@@ -169,7 +169,8 @@ export class Datastore {
   private mutationProto(mutation: Mutation): MutationProto {
     if ('delete' in mutation) return { delete: mutation.delete.toProto(this.projectId, this.databaseId) };
     if ('insert' in mutation) {
-      if (mutation.insert.partialOf) throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
+      if (mutation.insert.partialOf)
+        throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
       return { insert: mutation.insert.toProto(this.projectId, this.databaseId) };
     }
     const [kind, entity] = 'upsert' in mutation ? (['upsert', mutation.upsert] as const) : (['update', mutation.update] as const);
@@ -223,10 +224,7 @@ export class Datastore {
     this.emit({ method: 'beginTransaction' });
     const response = (
       await this.retrying(() =>
-      this.client.beginTransaction(
-        { projectId: this.projectId, databaseId: this.databaseId, transactionOptions: readOnly ? { readOnly: {} } : { readWrite: {} } },
-        NO_GAX_RETRY,
-      ),
+        this.client.beginTransaction({ projectId: this.projectId, databaseId: this.databaseId, transactionOptions: readOnly ? { readOnly: {} } : { readWrite: {} } }, NO_GAX_RETRY),
       )
     )[0];
     return response.transaction!;
@@ -313,8 +311,7 @@ export class Datastore {
         const { items, endCursor, moreResults } = await next;
         next = undefined;
         if (remaining !== undefined) remaining -= items.length;
-        const finished =
-          items.length === 0 || moreResults === 'NO_MORE_RESULTS' || moreResults === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
+        const finished = items.length === 0 || moreResults === 'NO_MORE_RESULTS' || moreResults === 'MORE_RESULTS_AFTER_CURSOR' || (remaining !== undefined && remaining <= 0);
         // Ask for the next page while the caller works on this one.
         if (!finished) next = fetch(endCursor);
         if (items.length > 0) yield items;
@@ -332,12 +329,12 @@ export class Datastore {
     try {
       this.emit({ method: 'runAggregationQuery' });
       const response = (
-      await this.retrying(() =>
-        this.client.runAggregationQuery(
-          { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(spec.namespace), aggregationQuery: { nestedQuery, aggregations: [{ alias: 'n', count: {} }] } },
-          NO_GAX_RETRY,
-        ),
-      )
+        await this.retrying(() =>
+          this.client.runAggregationQuery(
+            { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(spec.namespace), aggregationQuery: { nestedQuery, aggregations: [{ alias: 'n', count: {} }] } },
+            NO_GAX_RETRY,
+          ),
+        )
       )[0];
       this.aggregationSupported = true;
       const value = response.batch?.aggregationResults?.[0]?.aggregateProperties?.n?.integerValue;
@@ -372,9 +369,7 @@ export class Datastore {
     const withIds = keys.filter((k) => k.id !== undefined);
     for (const batch of chunkBy(withIds, 500)) {
       this.emit({ method: 'reserveIds', keys: batch.length });
-      await this.retrying(() =>
-        this.client.reserveIds({ projectId: this.projectId, databaseId: this.databaseId, keys: batch.map((k) => k.toProto(this.projectId, this.databaseId)) }, NO_GAX_RETRY),
-      );
+      await this.retrying(() => this.client.reserveIds({ projectId: this.projectId, databaseId: this.databaseId, keys: batch.map((k) => k.toProto(this.projectId, this.databaseId)) }, NO_GAX_RETRY));
     }
   }
 
@@ -382,9 +377,7 @@ export class Datastore {
     this.emit({ method: 'allocateIds', keys: count });
     const proto = incomplete.toProto(this.projectId, this.databaseId);
     const response = (
-      await this.retrying(() =>
-      this.client.allocateIds({ projectId: this.projectId, databaseId: this.databaseId, keys: Array.from({ length: count }, () => proto) }, NO_GAX_RETRY),
-      )
+      await this.retrying(() => this.client.allocateIds({ projectId: this.projectId, databaseId: this.databaseId, keys: Array.from({ length: count }, () => proto) }, NO_GAX_RETRY))
     )[0];
     return (response.keys ?? []).map((k) => Key.fromProto(k));
   }

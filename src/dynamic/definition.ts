@@ -129,7 +129,7 @@ function checkField(definition: string, raw: unknown, index: number): CheckedFie
   const fail = (why: string): never => {
     throw definitionError(definition, `field "${name}" ${why}`, name);
   };
-  if (RESERVED.test(name)) fail('has a reserved name (__name__ is Datastore\'s)');
+  if (RESERVED.test(name)) fail("has a reserved name (__name__ is Datastore's)");
   if (Buffer.byteLength(name) > MAX_NAME_BYTES) fail(`has a name longer than ${MAX_NAME_BYTES} bytes`);
   rejectUnknown(input, FIELD_ATTRIBUTES, (key) => fail(`has an unknown attribute "${key}"; allowed: ${[...FIELD_ATTRIBUTES].join(', ')}`));
   if (input.id !== undefined && (typeof input.id !== 'string' || input.id === '')) fail('has an id that is not a non-empty string');
@@ -196,7 +196,7 @@ function defaultFailure(why: string): never {
 
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name === '') throw definitionError(String(name ?? ''), 'needs a non-empty string name');
-  if (RESERVED.test(name)) throw definitionError(name, 'has a reserved name (__name__ is Datastore\'s)');
+  if (RESERVED.test(name)) throw definitionError(name, "has a reserved name (__name__ is Datastore's)");
   if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw definitionError(name, `has a name longer than ${MAX_NAME_BYTES} bytes`);
   return name;
 }

@@ -24,7 +24,7 @@ export function canonicalJson(value: unknown): string {
       .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
     return `{${entries.join(',')}}`;
   }
-  throw new DsMigrateError('BAD_INPUT', `Cannot hash a value of type ${typeof value === 'object' ? value.constructor?.name ?? 'object' : typeof value}: only JSON values are hashed.`);
+  throw new DsMigrateError('BAD_INPUT', `Cannot hash a value of type ${typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value}: only JSON values are hashed.`);
 }
 
 function isPlain(value: object): boolean {

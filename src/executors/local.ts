@@ -125,7 +125,10 @@ class LocalRun {
   private async runPlan(plan: JobPlan): Promise<void> {
     const states = await loadShardStates(this.request.store, plan);
     for (const state of states) addCounts(this.counts, state.counts);
-    this.adopt(plan, states.filter((s) => s.done).map((s) => s.index));
+    this.adopt(
+      plan,
+      states.filter((s) => s.done).map((s) => s.index),
+    );
     if (plan.pending.length > 0) {
       try {
         for (const { namespace } of plan.pending) await this.cut(namespace);
@@ -136,7 +139,7 @@ class LocalRun {
       }
     }
     // Shards scheduled while waiting join the list, so wait until it stops growing.
-    for (let seen = 0; seen < this.running.length; ) {
+    for (let seen = 0; seen < this.running.length;) {
       const waiting = this.running.slice(seen);
       seen = this.running.length;
       await Promise.all(waiting);

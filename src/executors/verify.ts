@@ -57,7 +57,9 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
     const m = resolveTarget(graph, options.target);
     const state = records.get(m.id)?.state;
     if (state !== 'applied') {
-      throw new DsMigrateError('BAD_INPUT', `${m.id} is ${state ?? 'pending'}, not applied: there is nothing to verify${isApplied(records.get(m.id)) ? ' (a faked migration changed no data)' : ''}.`, { migration: m.id });
+      throw new DsMigrateError('BAD_INPUT', `${m.id} is ${state ?? 'pending'}, not applied: there is nothing to verify${isApplied(records.get(m.id)) ? ' (a faked migration changed no data)' : ''}.`, {
+        migration: m.id,
+      });
     }
     migrations = [m];
   }
@@ -69,7 +71,10 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
     for (const [i, operation] of operations.entries()) {
       const description = operation.describe();
       emit({ type: 'operation-start', migration: m.id, operation: i, operations: operations.length, description });
-      const verdict = await verifyOperation(store, operation, { concurrency: options.concurrency, onProgress: (scanned, failed, shards) => emit({ type: 'progress', migration: m.id, operation: i, progress: progressOf(scanned, failed, shards) }) });
+      const verdict = await verifyOperation(store, operation, {
+        concurrency: options.concurrency,
+        onProgress: (scanned, failed, shards) => emit({ type: 'progress', migration: m.id, operation: i, progress: progressOf(scanned, failed, shards) }),
+      });
       verdicts.push({ migration: m.id, operation: i, description, ...verdict });
       const result: OperationResult = { ...progressOf(verdict.scanned, verdict.failed, { done: 1, total: 1 }), warnings: verdict.samples.map((s) => `${s.key} ${s.problem}`) };
       emit({ type: 'operation-done', migration: m.id, operation: i, result });
@@ -120,7 +125,10 @@ async function checkBatch(store: Datastore, operation: Operation, keys: readonly
     const entity = byKey.get(key.toString());
     if (!entity || !matchesFilters(entity, operation.filters)) continue;
     tally.scanned++;
-    const problem = operation.postcondition!(entity, related[i].map((k) => byKey.get(k.toString())));
+    const problem = operation.postcondition!(
+      entity,
+      related[i].map((k) => byKey.get(k.toString())),
+    );
     if (problem === undefined) continue;
     tally.failed++;
     if (tally.samples.length < SAMPLES) tally.samples.push({ key: key.toString(), problem });

@@ -45,7 +45,10 @@ export function buildGraph(migrations: readonly LoadedMigration[]): MigrationGra
     }
   }
   if (ordered.length < migrations.length) {
-    const cycle = findCycle(migrations.filter((m) => remaining.get(m.id)! > 0), byId);
+    const cycle = findCycle(
+      migrations.filter((m) => remaining.get(m.id)! > 0),
+      byId,
+    );
     throw new DsMigrateError('MIGRATION_LOAD', `Migrations depend on each other in a cycle: ${cycle.map((m) => m.id).join(' -> ')} (files: ${cycle.map((m) => m.file).join(', ')}).`, {
       file: cycle[0].file,
       migration: cycle[0].id,

@@ -47,7 +47,8 @@ export class Lease {
     readonly owner: string,
     private readonly ttlMs: number,
   ) {
-    if (!(Number.isFinite(ttlMs) && ttlMs >= 1000)) throw new DsMigrateError('BAD_INPUT', `The lease's time to live must be at least 1 second, not ${ttlMs} ms (lockTtlSeconds).`, { field: 'lockTtlSeconds' });
+    if (!(Number.isFinite(ttlMs) && ttlMs >= 1000))
+      throw new DsMigrateError('BAD_INPUT', `The lease's time to live must be at least 1 second, not ${ttlMs} ms (lockTtlSeconds).`, { field: 'lockTtlSeconds' });
     this.key = leaseKey(namespace);
   }
 

@@ -142,7 +142,13 @@ export async function keepMarkers(tx: Transaction, changes: readonly MarkerChang
   if (changes.length === 0) return;
   const afterByKey = new Map(changes.map((c) => [c.key.toString(), c.after]));
   const claims = changes.flatMap((c) => (c.after ? definedValues(c.unique, c.after).map((value) => ({ change: c, value })) : []));
-  const drops = changes.flatMap((c) => (c.before ? definedValues(c.unique, c.before).filter((p) => !claims.some((n) => n.change === c && n.value.markerName === p.markerName)).map((value) => ({ change: c, value })) : []));
+  const drops = changes.flatMap((c) =>
+    c.before
+      ? definedValues(c.unique, c.before)
+          .filter((p) => !claims.some((n) => n.change === c && n.value.markerName === p.markerName))
+          .map((value) => ({ change: c, value }))
+      : [],
+  );
   const claimedBy = new Map<string, Key>();
   for (const { change, value } of claims) {
     const name = markerKey(change.key, value).toString();

@@ -89,12 +89,16 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
         const target = decision.action === 'put' ? decision.entity.key : decision.key;
         if (written.has(target.toString())) {
           // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
-          throw new DsMigrateError('OPERATION_FAILED', `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${written.get(target.toString())} and ${key}): each entity may be written once; make the function's writes go to distinct keys.`, {
-            key: target.toString(),
-            kind: work.kind,
-            operation: work.type,
-            migration: options.migration,
-          });
+          throw new DsMigrateError(
+            'OPERATION_FAILED',
+            `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${written.get(target.toString())} and ${key}): each entity may be written once; make the function's writes go to distinct keys.`,
+            {
+              key: target.toString(),
+              kind: work.kind,
+              operation: work.type,
+              migration: options.migration,
+            },
+          );
         }
         written.set(target.toString(), key.toString());
         if (decision.action === 'put') puts.push(decision.entity);
@@ -115,14 +119,7 @@ export function uniqueFieldsFor(work: ShardWork, kind: string): UniqueFields | u
 }
 
 /** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */
-async function decide(
-  work: ShardWork,
-  entity: Entity,
-  related: (Entity | undefined)[],
-  options: ApplyOptions,
-  delta: Counts,
-  warnings: Warnings,
-): Promise<EntityDecision | undefined> {
+async function decide(work: ShardWork, entity: Entity, related: (Entity | undefined)[], options: ApplyOptions, delta: Counts, warnings: Warnings): Promise<EntityDecision | undefined> {
   try {
     return await work.apply(entity, related, { migration: options.migration, dryRun: options.dryRun });
   } catch (error) {

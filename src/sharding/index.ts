@@ -1,6 +1,19 @@
 export { type ShardWork, type EntityDecision, type EntityWarning, type ApplyContext, MAX_BATCH } from './work';
 export { type KeyRange, inRange, pickSplitPoints, rangesBetween } from './ranges';
-export { splitNamespace, scatterSample, cutFromStream, cutPage, keyPages, shardCountFromSample, OVERSAMPLING, PAGE_KEYS, STREAM_SHARD_KEYS, MAX_DEFAULT_SHARDS, type CutPage, type SplitTarget } from './splitter';
+export {
+  splitNamespace,
+  scatterSample,
+  cutFromStream,
+  cutPage,
+  keyPages,
+  shardCountFromSample,
+  OVERSAMPLING,
+  PAGE_KEYS,
+  STREAM_SHARD_KEYS,
+  MAX_DEFAULT_SHARDS,
+  type CutPage,
+  type SplitTarget,
+} from './splitter';
 export { ensurePlan, newPlan, appendPage, loadPlan, requirePlan, type PlanRequest } from './planner';
 export { type JobPlan, type PlannedShard, type PendingNamespace } from './job-plan';
 export { type ShardState } from './checkpoint';

@@ -204,7 +204,8 @@ class Slice {
   private storedState(entity: Entity | undefined, expected: ShardState): ShardState {
     const { job, index } = expected;
     if (!entity) {
-      if (this.hasCheckpoint) throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${job.id} disappeared mid-run (was the migration's state cleared?).`, { job: job.id, shard: index });
+      if (this.hasCheckpoint)
+        throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${job.id} disappeared mid-run (was the migration's state cleared?).`, { job: job.id, shard: index });
       return expected;
     }
     const stored = decodeShard(entity);

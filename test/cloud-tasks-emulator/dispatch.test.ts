@@ -112,9 +112,7 @@ describe('retries', () => {
     expect(h.emulator.stats().dropped).toBe(droppedBefore + 1);
     expect(await codeOf(h.client.getTask({ name: `${queue}/tasks/doomed` }))).toBe(status.NOT_FOUND);
     // A dropped task's name is reserved like any other.
-    expect(
-      await codeOf(h.client.createTask({ parent: queue, task: { name: `${queue}/tasks/doomed`, httpRequest: { url: h.target.url() } } })),
-    ).toBe(status.ALREADY_EXISTS);
+    expect(await codeOf(h.client.createTask({ parent: queue, task: { name: `${queue}/tasks/doomed`, httpRequest: { url: h.target.url() } } }))).toBe(status.ALREADY_EXISTS);
   });
 
   test('a task that fails and then succeeds records its attempts and is removed', async () => {

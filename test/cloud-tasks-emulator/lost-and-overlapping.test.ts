@@ -19,7 +19,10 @@ async function taskWhen(h: Harness, name: string, done: (task: Task) => boolean,
   throw new Error(`task ${name}: timed out waiting for ${what}`);
 }
 
-const answered = (attempts: number) => (task: Task): boolean => Number(task.dispatchCount) === attempts && task.lastAttempt?.responseTime != null;
+const answered =
+  (attempts: number) =>
+  (task: Task): boolean =>
+    Number(task.dispatchCount) === attempts && task.lastAttempt?.responseTime != null;
 
 async function expectGone(h: Harness, queue: string, ids: readonly string[]): Promise<void> {
   expect((await h.client.listTasks({ parent: queue }))[0]).toHaveLength(0);
@@ -245,7 +248,12 @@ describe('npm run emulator flags', () => {
         if (tries > 1000) throw new Error('the task was never dropped');
         await sleep(10);
       }
-      expect(target.requestsFor('t0').map((r) => r.retryCount).sort()).toEqual([0, 0, 1, 1]);
+      expect(
+        target
+          .requestsFor('t0')
+          .map((r) => r.retryCount)
+          .sort(),
+      ).toEqual([0, 0, 1, 1]);
       await client.close();
     } finally {
       cli.child.kill('SIGTERM');

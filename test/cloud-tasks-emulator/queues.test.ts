@@ -55,12 +55,8 @@ describe('queue CRUD', () => {
     expect(missing.details).toContain('queues/nope');
 
     expect(await codeOf(h.client.createQueue({ parent, queue: { name: `${parent}/queues/bad_id` } }))).toBe(status.INVALID_ARGUMENT);
-    expect(await codeOf(h.client.createQueue({ parent, queue: { name: `${uniqueParent()}/queues/elsewhere` } }))).toBe(
-      status.INVALID_ARGUMENT,
-    );
-    const tooFast = await errorOf(
-      h.client.createQueue({ parent, queue: { name: `${parent}/queues/fast`, rateLimits: { maxDispatchesPerSecond: 501 } } }),
-    );
+    expect(await codeOf(h.client.createQueue({ parent, queue: { name: `${uniqueParent()}/queues/elsewhere` } }))).toBe(status.INVALID_ARGUMENT);
+    const tooFast = await errorOf(h.client.createQueue({ parent, queue: { name: `${parent}/queues/fast`, rateLimits: { maxDispatchesPerSecond: 501 } } }));
     expect(tooFast.code).toBe(status.INVALID_ARGUMENT);
     expect(tooFast.details).toContain('max_dispatches_per_second');
     expect(
@@ -188,9 +184,7 @@ describe('pause, resume, purge', () => {
     expect(purged.state).toBe('PAUSED');
     expect((await h.client.listTasks({ parent: name }))[0]).toHaveLength(0);
     expect(await codeOf(h.client.getTask({ name: `${name}/tasks/t0` }))).toBe(status.NOT_FOUND);
-    expect(await codeOf(h.client.createTask({ parent: name, task: httpTask(h.target.url(), `${name}/tasks/t1`) }))).toBe(
-      status.ALREADY_EXISTS,
-    );
+    expect(await codeOf(h.client.createTask({ parent: name, task: httpTask(h.target.url(), `${name}/tasks/t1`) }))).toBe(status.ALREADY_EXISTS);
 
     await h.client.resumeQueue({ name });
     await h.emulator.idle({ queue: name });
@@ -212,7 +206,5 @@ test('IAM methods are UNIMPLEMENTED', async () => {
   const error = await errorOf(h.client.getIamPolicy({ resource: name }));
   expect(error.code).toBe(status.UNIMPLEMENTED);
   expect(error.details).toContain('not supported');
-  expect(await codeOf(h.client.testIamPermissions({ resource: name, permissions: ['cloudtasks.tasks.create'] }))).toBe(
-    status.UNIMPLEMENTED,
-  );
+  expect(await codeOf(h.client.testIamPermissions({ resource: name, permissions: ['cloudtasks.tasks.create'] }))).toBe(status.UNIMPLEMENTED);
 });

@@ -52,14 +52,9 @@ describe('create, get, list, delete', () => {
 
     const [firstPage, , response] = await h.client.listTasks({ parent: queue, pageSize: 2 }, { autoPaginate: false });
     expect(firstPage.map((t) => t.name)).toEqual(names.slice(0, 2));
-    const [secondPage] = await h.client.listTasks(
-      { parent: queue, pageSize: 2, pageToken: response?.nextPageToken ?? '' },
-      { autoPaginate: false },
-    );
+    const [secondPage] = await h.client.listTasks({ parent: queue, pageSize: 2, pageToken: response?.nextPageToken ?? '' }, { autoPaginate: false });
     expect(secondPage.map((t) => t.name)).toEqual(names.slice(2, 4));
-    expect(await codeOf(h.client.listTasks({ parent: queue, pageToken: 'garbage!' }, { autoPaginate: false }))).toBe(
-      status.INVALID_ARGUMENT,
-    );
+    expect(await codeOf(h.client.listTasks({ parent: queue, pageToken: 'garbage!' }, { autoPaginate: false }))).toBe(status.INVALID_ARGUMENT);
   });
 
   test('DeleteTask removes the task; a second delete is NOT_FOUND', async () => {
@@ -81,12 +76,7 @@ describe('create, get, list, delete', () => {
       ['body on GET', { httpRequest: { url, httpMethod: 'GET', body: Buffer.from('x') } }, status.INVALID_ARGUMENT, 'body'],
       ['deadline too short', { httpRequest: { url }, dispatchDeadline: seconds(5) }, status.INVALID_ARGUMENT, 'dispatch_deadline'],
       ['deadline too long', { httpRequest: { url }, dispatchDeadline: seconds(31 * 60) }, status.INVALID_ARGUMENT, 'dispatch_deadline'],
-      [
-        'schedule too far ahead',
-        { httpRequest: { url }, scheduleTime: seconds(Date.now() / 1000 + 31 * 86400) },
-        status.INVALID_ARGUMENT,
-        '30 days',
-      ],
+      ['schedule too far ahead', { httpRequest: { url }, scheduleTime: seconds(Date.now() / 1000 + 31 * 86400) }, status.INVALID_ARGUMENT, '30 days'],
       ['name in another queue', { name: `${uniqueParent()}/queues/q/tasks/t`, httpRequest: { url } }, status.INVALID_ARGUMENT, 'not in queue'],
       ['bad task id', { name: `${queue}/tasks/has.dot`, httpRequest: { url } }, status.INVALID_ARGUMENT, 'task ID'],
       ['oidc without account', { httpRequest: { url, oidcToken: { audience: 'x' } } }, status.INVALID_ARGUMENT, 'service_account_email'],
@@ -99,9 +89,7 @@ describe('create, get, list, delete', () => {
     }
     const [ok] = await h.client.createTask({ parent: queue, task: { httpRequest: { url }, dispatchDeadline: seconds(20) } });
     expect(millis(ok.dispatchDeadline)).toBe(20_000);
-    expect(await codeOf(h.client.createTask({ parent: `${uniqueParent()}/queues/none`, task: { httpRequest: { url } } }))).toBe(
-      status.NOT_FOUND,
-    );
+    expect(await codeOf(h.client.createTask({ parent: `${uniqueParent()}/queues/none`, task: { httpRequest: { url } } }))).toBe(status.NOT_FOUND);
   });
 });
 
@@ -121,9 +109,7 @@ describe('task names are unique, and stay reserved after the task is gone', () =
     await h.client.pauseQueue({ name: queue });
     await h.client.createTask({ parent: queue, task: { name: deleted, httpRequest: { url: h.target.url() } } });
     await h.client.deleteTask({ name: deleted });
-    expect(await codeOf(h.client.createTask({ parent: queue, task: { name: deleted, httpRequest: { url: h.target.url() } } }))).toBe(
-      status.ALREADY_EXISTS,
-    );
+    expect(await codeOf(h.client.createTask({ parent: queue, task: { name: deleted, httpRequest: { url: h.target.url() } } }))).toBe(status.ALREADY_EXISTS);
 
     await h.client.resumeQueue({ name: queue });
     const done = `${queue}/tasks/done`;

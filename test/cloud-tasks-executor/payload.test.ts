@@ -1,4 +1,15 @@
-import { decodePayload, encodePayload, MalformedPayloadError, resolveDispatchSettings, resolveWorkerSettings, signBody, taskIdFor, verifySignature, type SlicePayload, type TaskPayload } from '../../src/executors/cloud-tasks';
+import {
+  decodePayload,
+  encodePayload,
+  MalformedPayloadError,
+  resolveDispatchSettings,
+  resolveWorkerSettings,
+  signBody,
+  taskIdFor,
+  verifySignature,
+  type SlicePayload,
+  type TaskPayload,
+} from '../../src/executors/cloud-tasks';
 
 const slice: SlicePayload = { v: 1, type: 'slice', ns: '', run: 'run-20260101-000000-abcd', migration: 'default:0001_add_colour', op: 0, shard: 3, slice: 7 };
 

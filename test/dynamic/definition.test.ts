@@ -5,7 +5,13 @@ const normalize = (input: unknown) => normalizeDefinition(input as DefinitionInp
 
 describe('normalizeDefinition', () => {
   it('makes every attribute explicit and numbers new fields from the counter', () => {
-    const { shape, nextFieldId } = normalize({ name: 'Survey', fields: [{ name: 'title', type: 'string' }, { name: 'blob', type: 'blob' }] });
+    const { shape, nextFieldId } = normalize({
+      name: 'Survey',
+      fields: [
+        { name: 'title', type: 'string' },
+        { name: 'blob', type: 'blob' },
+      ],
+    });
     expect(shape).toEqual({
       name: 'Survey',
       kind: 'Survey',
@@ -18,17 +24,41 @@ describe('normalizeDefinition', () => {
   });
 
   it('keeps ids by name on an update and never hands out an id again', () => {
-    const v1 = normalize({ name: 'S', fields: [{ name: 'a', type: 'string' }, { name: 'b', type: 'string' }] });
+    const v1 = normalize({
+      name: 'S',
+      fields: [
+        { name: 'a', type: 'string' },
+        { name: 'b', type: 'string' },
+      ],
+    });
     const base = { fields: v1.shape.fields, nextFieldId: v1.nextFieldId };
     // b removed, a renamed by id, c and b added: the new b is a new field.
-    const v2 = normalizeDefinition({ name: 'S', fields: [{ id: 'f1', name: 'a2', type: 'string' }, { name: 'c', type: 'string' }] }, base);
-    expect(v2.shape.fields.map((f) => [f.id, f.name])).toEqual([['f1', 'a2'], ['f3', 'c']]);
+    const v2 = normalizeDefinition(
+      {
+        name: 'S',
+        fields: [
+          { id: 'f1', name: 'a2', type: 'string' },
+          { name: 'c', type: 'string' },
+        ],
+      },
+      base,
+    );
+    expect(v2.shape.fields.map((f) => [f.id, f.name])).toEqual([
+      ['f1', 'a2'],
+      ['f3', 'c'],
+    ]);
     const v3 = normalizeDefinition({ name: 'S', fields: [...v2.shape.fields, { name: 'b', type: 'integer' }] }, { fields: v2.shape.fields, nextFieldId: v2.nextFieldId });
     expect(v3.shape.fields.map((f) => f.id)).toEqual(['f1', 'f3', 'f4']);
   });
 
   it('moves the counter past an explicit id shaped like a generated one', () => {
-    const { shape, nextFieldId } = normalize({ name: 'S', fields: [{ name: 'a', type: 'string' }, { id: 'f7', name: 'b', type: 'string' }] });
+    const { shape, nextFieldId } = normalize({
+      name: 'S',
+      fields: [
+        { name: 'a', type: 'string' },
+        { id: 'f7', name: 'b', type: 'string' },
+      ],
+    });
     expect(shape.fields.map((f) => f.id)).toEqual(['f8', 'f7']);
     expect(nextFieldId).toBe(9);
   });
@@ -55,8 +85,28 @@ describe('normalizeDefinition', () => {
 
   describe('bad definitions: a clear MODEL_DEFINITION error naming the definition and field', () => {
     it.each([
-      ['duplicate field names', { name: 'S', fields: [{ name: 'a', type: 'string' }, { name: 'a', type: 'integer' }] }, /Model definition "S" has two fields named "a"/],
-      ['duplicate field ids', { name: 'S', fields: [{ id: 'x', name: 'a', type: 'string' }, { id: 'x', name: 'b', type: 'string' }] }, /two fields with id "x"/],
+      [
+        'duplicate field names',
+        {
+          name: 'S',
+          fields: [
+            { name: 'a', type: 'string' },
+            { name: 'a', type: 'integer' },
+          ],
+        },
+        /Model definition "S" has two fields named "a"/,
+      ],
+      [
+        'duplicate field ids',
+        {
+          name: 'S',
+          fields: [
+            { id: 'x', name: 'a', type: 'string' },
+            { id: 'x', name: 'b', type: 'string' },
+          ],
+        },
+        /two fields with id "x"/,
+      ],
       ['an unknown type', { name: 'S', fields: [{ name: 'age', type: 'int' }] }, /field "age" has unknown type "int"; valid types are string, integer/],
       ['an unknown item type', { name: 'S', fields: [{ name: 't', type: 'array', items: { type: 'str' } }] }, /field "t" has unknown item type "str"/],
       ['an array of arrays', { name: 'S', fields: [{ name: 't', type: 'array', items: { type: 'array' } }] }, /array of arrays/],

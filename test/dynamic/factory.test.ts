@@ -45,7 +45,10 @@ describeEachFlavour('ModelFactory', (ctx) => {
     const { model, definition } = await factory.define(survey);
     expect(definition).toMatchObject({ name: 'Survey', kind: 'SurveyResponse', version: 1, nextFieldId: 3 });
     expect(definition.hash).toBe(definitionHash(definition));
-    expect(definition.fields.map((f) => [f.id, f.name])).toEqual([['f1', 'title'], ['f2', 'score']]);
+    expect(definition.fields.map((f) => [f.id, f.name])).toEqual([
+      ['f1', 'title'],
+      ['f2', 'score'],
+    ]);
 
     const got = await factory.get('Survey');
     expect(got).toBe(model);
@@ -194,7 +197,10 @@ describeEachFlavour('ModelFactory', (ctx) => {
     await reader.get('Survey');
     expect(remote).toHaveLength(0); // learning a definition is not a change
     const { definition: v2 } = await writer.update('Survey', (d) => ({
-      fields: [{ ...d.fields[0], name: 'heading' }, { name: 'tags', type: 'array', items: { type: 'string' } }],
+      fields: [
+        { ...d.fields[0], name: 'heading' },
+        { name: 'tags', type: 'array', items: { type: 'string' } },
+      ],
     }));
     const model = await reader.get('Survey');
 
@@ -215,7 +221,17 @@ describeEachFlavour('ModelFactory', (ctx) => {
 
   describe('bad definitions: a clear error and nothing stored', () => {
     it.each([
-      ['duplicate field names', { name: 'Bad', fields: [{ name: 'a', type: 'string' }, { name: 'a', type: 'string' }] }, /has two fields named "a"/],
+      [
+        'duplicate field names',
+        {
+          name: 'Bad',
+          fields: [
+            { name: 'a', type: 'string' },
+            { name: 'a', type: 'string' },
+          ],
+        },
+        /has two fields named "a"/,
+      ],
       ['an unknown type', { name: 'Bad', fields: [{ name: 'a', type: 'text' }] }, /field "a" has unknown type "text"/],
       ['a reserved field name', { name: 'Bad', fields: [{ name: '__scatter__', type: 'string' }] }, /field "__scatter__" has a reserved name/],
       ['an invalid kind name', { name: 'Bad', kind: '__Bad__', fields: [] }, /Invalid kind "__Bad__"/],

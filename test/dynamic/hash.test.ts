@@ -5,7 +5,11 @@ import vectors from './hash-vectors.json';
 function reverseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reverseKeys);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reverseKeys(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .reverse()
+      .map(([k, v]) => [k, reverseKeys(v)]),
+  );
 }
 
 const hashOf = (input: unknown) => definitionHash(normalizeDefinition(input as DefinitionInput).shape);
@@ -24,7 +28,13 @@ describe('definition hash', () => {
   });
 
   it('does not change when implied attributes are written out', () => {
-    const implied = { name: 'P', fields: [{ name: 'a', type: 'string' }, { name: 'j', type: 'json' }] };
+    const implied = {
+      name: 'P',
+      fields: [
+        { name: 'a', type: 'string' },
+        { name: 'j', type: 'json' },
+      ],
+    };
     const explicit = {
       name: 'P',
       kind: 'P',
@@ -37,7 +47,13 @@ describe('definition hash', () => {
   });
 
   it('changes with field order, attributes, ids and kind', () => {
-    const base = { name: 'P', fields: [{ name: 'a', type: 'string' }, { name: 'b', type: 'integer' }] };
+    const base = {
+      name: 'P',
+      fields: [
+        { name: 'a', type: 'string' },
+        { name: 'b', type: 'integer' },
+      ],
+    };
     const variants = [
       { ...base, fields: [base.fields[1], base.fields[0]] },
       { ...base, fields: [base.fields[0], { ...base.fields[1], nullable: true }] },

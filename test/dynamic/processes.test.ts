@@ -36,9 +36,7 @@ describeEachFlavour('ModelFactory across processes', (ctx) => {
   it('loses no update among 20 concurrent updaters in 4 processes, and versions strictly increase', async () => {
     const initial: FieldInput[] = [{ name: 'base', type: 'string', nullable: true }];
     await workers[0].call({ op: 'define', definition: { name: 'Contended', fields: initial } });
-    const results = (
-      await Promise.all(workers.map((w, p) => w.call<AddFieldResult[]>({ op: 'addFields', name: 'Contended', prefix: `p${p}u`, count: UPDATERS_PER_PROCESS })))
-    ).flat();
+    const results = (await Promise.all(workers.map((w, p) => w.call<AddFieldResult[]>({ op: 'addFields', name: 'Contended', prefix: `p${p}u`, count: UPDATERS_PER_PROCESS })))).flat();
 
     // Every update committed exactly one version, each the next: a strict, gapless sequence 2..21.
     const total = PROCESSES * UPDATERS_PER_PROCESS;

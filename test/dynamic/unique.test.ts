@@ -9,7 +9,10 @@ describeEachFlavour('a runtime model with a unique field', (ctx) => {
     const factory = new ModelFactory(store, { namespace: 'forms' });
     const { model } = await factory.define({ name: 'Signup', kind: 'Signup', fields: [{ name: 'email', type: 'string', unique: true }] });
     await model.save(store, model.create(model.key(1), { email: 'a@x.org' }));
-    await expect(model.save(store, model.create(model.key(2), { email: 'a@x.org' }))).rejects.toMatchObject({ code: 'UNIQUE_VIOLATION', context: { kind: 'Signup', field: 'email', heldBy: '[forms]Signup:1' } });
+    await expect(model.save(store, model.create(model.key(2), { email: 'a@x.org' }))).rejects.toMatchObject({
+      code: 'UNIQUE_VIOLATION',
+      context: { kind: 'Signup', field: 'email', heldBy: '[forms]Signup:1' },
+    });
     await model.save(store, model.create(model.key(1), { email: 'b@x.org' }));
     await model.save(store, model.create(model.key(2), { email: 'a@x.org' }));
     const markers: string[] = [];

@@ -65,7 +65,11 @@ describeEachFlavour('the engine under concurrent writers and entity-group limits
       const store = await ctx.connect({ onRpc: (e) => events.push(e) });
       expect(store.maxEntityGroupsPerTransaction).toBeUndefined();
       await seedRoots(store, 'Learned', 300);
-      const result = await new LocalExecutor({ concurrency: 1 }).runOperation({ store, job: { namespace: '', id: 'learn#1' }, operation: new CopyModelData('Learned', 'LearnedCopy', { shardCount: 1 }) });
+      const result = await new LocalExecutor({ concurrency: 1 }).runOperation({
+        store,
+        job: { namespace: '', id: 'learn#1' },
+        operation: new CopyModelData('Learned', 'LearnedCopy', { shardCount: 1 }),
+      });
       expect(store.maxEntityGroupsPerTransaction).toBe(25);
       expect(result).toMatchObject({ scanned: 300, changed: 300 });
       expect(events.filter((e) => e.method === 'rollback')).toHaveLength(1);

@@ -13,14 +13,24 @@ describeEachFlavour('dry runs', (ctx) => {
     events.length = 0;
 
     const executor = new LocalExecutor();
-    const added = await executor.runOperation({ store, job: { namespace: '', id: 'dry#1' }, dryRun: true, operation: new AddFieldData('Dry', 'colour', { default: 'blue', namespace: ['', 'tenant-b'] }) });
+    const added = await executor.runOperation({
+      store,
+      job: { namespace: '', id: 'dry#1' },
+      dryRun: true,
+      operation: new AddFieldData('Dry', 'colour', { default: 'blue', namespace: ['', 'tenant-b'] }),
+    });
     expect(added).toMatchObject({ scanned: 400, changed: 360, skipped: 40 });
     expect(added.samples).toHaveLength(5);
     for (const sample of added.samples!) {
       expect(sample.before).not.toHaveProperty('colour');
       expect(sample.after).toMatchObject({ ...sample.before, colour: 'blue' });
     }
-    const mapped = await executor.runOperation({ store, job: { namespace: '', id: 'dry#2' }, dryRun: true, operation: new MapFunctionOnEntities('Dry', (e) => ((e.get('n') as number) < 3 ? null : undefined)) });
+    const mapped = await executor.runOperation({
+      store,
+      job: { namespace: '', id: 'dry#2' },
+      dryRun: true,
+      operation: new MapFunctionOnEntities('Dry', (e) => ((e.get('n') as number) < 3 ? null : undefined)),
+    });
     expect(mapped).toMatchObject({ scanned: 300, deleted: 3, skipped: 297 });
     expect(mapped.samples!.map((s) => s.after)).toEqual([null, null, null]);
     const copied = await executor.runOperation({ store, job: { namespace: '', id: 'dry#3' }, dryRun: true, operation: new CopyModelData('Dry', 'DryCopy') });

@@ -47,7 +47,12 @@ describe('the rate option', () => {
   });
 
   it('is refused by LocalExecutor when not positive', () => {
-    expect(isDsMigrateError(refusal(() => new LocalExecutor({ maxEntitiesPerSecond: 0 })), 'BAD_INPUT')).toBe(true);
+    expect(
+      isDsMigrateError(
+        refusal(() => new LocalExecutor({ maxEntitiesPerSecond: 0 })),
+        'BAD_INPUT',
+      ),
+    ).toBe(true);
   });
 });
 

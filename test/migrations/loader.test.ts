@@ -46,7 +46,11 @@ describe('migration loader and graph', () => {
     ['an unknown dependency', { 'migrations/0001_a.ts': empty(['0000_nope']) }, /0001_a\.ts depends on unknown migration "default:0000_nope"/],
     ['a cycle', { 'migrations/0001_a.ts': empty(['0002_b']), 'migrations/0002_b.ts': empty(['0001_a']) }, /cycle: default:0001_a -> default:0002_b -> default:0001_a .*0001_a\.ts/],
     ['duplicate names', { 'migrations/0001_a.ts': empty(), 'migrations/0001_a.js': empty() }, /0001_a\.ts duplicate migration name "0001_a" .*0001_a\.js/],
-    ['two leaves in one app', { 'migrations/0001_a.ts': empty(), 'migrations/0002_b.ts': empty(['0001_a']), 'migrations/0002_c.ts': empty(['0001_a']) }, /2 latest migrations .*0002_b\.ts, .*0002_c\.ts/],
+    [
+      'two leaves in one app',
+      { 'migrations/0001_a.ts': empty(), 'migrations/0002_b.ts': empty(['0001_a']), 'migrations/0002_c.ts': empty(['0001_a']) },
+      /2 latest migrations .*0002_b\.ts, .*0002_c\.ts/,
+    ],
     ['a badly named file', { 'migrations/1_first.ts': empty() }, /1_first\.ts is not named NNNN_name/],
   ];
   it.each(cases)('rejects %s, naming the file', async (_, files, message) => {

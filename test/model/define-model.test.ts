@@ -8,9 +8,7 @@ describe('defineModel: bad definitions', () => {
   });
 
   it('rejects a default of the wrong type', () => {
-    expect(() => defineModel('Person', { age: field.integer({ default: 'ten' as never }) })).toThrow(
-      /Model Person: field "age" has a default that is a string \("ten"\), expected integer/,
-    );
+    expect(() => defineModel('Person', { age: field.integer({ default: 'ten' as never }) })).toThrow(/Model Person: field "age" has a default that is a string \("ten"\), expected integer/);
     expect(() => defineModel('Person', { tags: field.array(field.string(), { default: [1] as never }) })).toThrow(/field "tags" has a default that \[0\]/);
   });
 
@@ -41,7 +39,10 @@ describeEachFlavour('models on the emulator', (ctx) => {
   it('reads old entities with defaults applied in memory, writes nothing, and a save writes them', async () => {
     const events: RpcEvent[] = [];
     const store = await ctx.connect({ onRpc: (e) => events.push(e) });
-    await Old.save(store, [1, 2, 3].map((id) => Old.create(id, { name: `p${id}` })));
+    await Old.save(
+      store,
+      [1, 2, 3].map((id) => Old.create(id, { name: `p${id}` })),
+    );
     events.length = 0;
 
     const [p1] = await New.getMany(store, [1]);

@@ -61,7 +61,13 @@ export async function controlEntities(store: Datastore): Promise<number> {
 /** Datastore's version of each entity (it changes on every write), read with the raw client. */
 export async function versions(ctx: FlavourContext, keys: readonly Key[]): Promise<Map<string, string>> {
   const [host, port] = ctx.host.split(':');
-  const client = new v1.DatastoreClient({ servicePath: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), projectId: ctx.projectId, clientOptions: { universeDomain: 'googleapis.com' } });
+  const client = new v1.DatastoreClient({
+    servicePath: host,
+    port: Number(port),
+    sslCreds: grpc.credentials.createInsecure(),
+    projectId: ctx.projectId,
+    clientOptions: { universeDomain: 'googleapis.com' },
+  });
   const out = new Map<string, string>();
   try {
     for (let i = 0; i < keys.length; i += 1000) {

@@ -19,7 +19,9 @@ const RICH: Record<string, google.datastore.v1.IValue> = {
   blob: { blobValue: Buffer.from([0, 1, 2, 254, 255]), excludeFromIndexes: true },
   geo: { geoPointValue: { latitude: 51.5074, longitude: -0.1278 } },
   nested: {
-    entityValue: { properties: { inner: { stringValue: 'x'.repeat(1600), excludeFromIndexes: true }, n: { integerValue: '7' }, deeper: { entityValue: { properties: { flag: { booleanValue: true } } } } } },
+    entityValue: {
+      properties: { inner: { stringValue: 'x'.repeat(1600), excludeFromIndexes: true }, n: { integerValue: '7' }, deeper: { entityValue: { properties: { flag: { booleanValue: true } } } } },
+    },
     excludeFromIndexes: true,
   },
   nothing: { nullValue: 'NULL_VALUE' },
@@ -92,8 +94,16 @@ describeEachFlavour('operations are lossless on every value type', (ctx) => {
 
   async function expectLossless(before: Map<string, RawEntity>, projectId: string): Promise<void> {
     const after = await rawLookup(ctx, projectId, keys);
-    const copies = await rawLookup(ctx, projectId, keys.map((k) => new Key(k.path.map((e) => ({ ...e, kind: e.kind === 'Rich' ? 'RichCopy' : e.kind })))));
-    const moved = await rawLookup(ctx, projectId, keys.map((k) => new Key(k.path, 'rich-ns')));
+    const copies = await rawLookup(
+      ctx,
+      projectId,
+      keys.map((k) => new Key(k.path.map((e) => ({ ...e, kind: e.kind === 'Rich' ? 'RichCopy' : e.kind })))),
+    );
+    const moved = await rawLookup(
+      ctx,
+      projectId,
+      keys.map((k) => new Key(k.path, 'rich-ns')),
+    );
     expect(after.size).toBe(N);
     expect(copies.size).toBe(N);
     expect(moved.size).toBe(N);

@@ -1,15 +1,6 @@
 import { Entity, Key, type Datastore, type RpcEvent } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
-import {
-  AddFieldData,
-  CopyFieldData,
-  CopyModelData,
-  CopyModelDataToNamespace,
-  DeleteModelData,
-  MapFunctionOnEntities,
-  RemoveFieldData,
-  type Operation,
-} from '../../src/operations';
+import { AddFieldData, CopyFieldData, CopyModelData, CopyModelDataToNamespace, DeleteModelData, MapFunctionOnEntities, RemoveFieldData, type Operation } from '../../src/operations';
 import { describeEachFlavour } from '../support/emulators';
 import { LONG_TEXT, NAMESPACES, controlEntities, readKind, seedMixed, versions } from './dataset';
 
@@ -26,8 +17,7 @@ describeEachFlavour('the seven operations on 5,000 mixed entities', (ctx) => {
   let store: Datastore;
   const events: RpcEvent[] = [];
   const executor = new LocalExecutor({ concurrency: 4 });
-  const run = (id: string, operation: Operation) =>
-    executor.runOperation({ store, job: { namespace: '', id: `ops:${id}` }, operation, migration: `0001_${id}` });
+  const run = (id: string, operation: Operation) => executor.runOperation({ store, job: { namespace: '', id: `ops:${id}` }, operation, migration: `0001_${id}` });
 
   beforeAll(async () => {
     store = await ctx.connect({ onRpc: (e) => events.push(e) });
@@ -70,7 +60,10 @@ describeEachFlavour('the seven operations on 5,000 mixed entities', (ctx) => {
   });
 
   it('MapFunctionOnEntities saves what it changes, deletes what it calls ctx.delete() on, writes nothing else', async () => {
-    const before = await versions(ctx, (await all()).map((p) => p.key));
+    const before = await versions(
+      ctx,
+      (await all()).map((p) => p.key),
+    );
     const result = await run(
       'normalise',
       new MapFunctionOnEntities(
@@ -88,7 +81,10 @@ describeEachFlavour('the seven operations on 5,000 mixed entities', (ctx) => {
     expect(people).toHaveLength(TOTAL - 50);
     for (const p of people) expect(p.get('email')).toBe((p.get('n') as number) % 2 === 0 ? `user${p.get('n')}@example.com` : `User${p.get('n')}@Example.COM`);
     // Entities the function left alone were not written: their versions did not move.
-    const after = await versions(ctx, people.map((p) => p.key));
+    const after = await versions(
+      ctx,
+      people.map((p) => p.key),
+    );
     for (const p of people) expect(after.get(p.key.toString()) === before.get(p.key.toString())).toBe((p.get('n') as number) % 2 === 1);
   });
 

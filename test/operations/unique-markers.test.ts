@@ -24,7 +24,8 @@ async function checkMarkers(store: Datastore, kind: string, property = 'email'):
   }
   const markers: { owner: string; name: string }[] = [];
   for await (const m of store.query({ kind: UNIQUE_MARKER_KIND })) if (m.get('kind') === kind && m.get('field') === property) markers.push({ owner: String(m.get('owner')), name: m.key.name! });
-  for (const { owner, name } of markers) expect({ name, heldBy: owner, value: holders.get(owner) !== undefined && name.endsWith(`|s:${holders.get(owner)!}`) }).toEqual({ name, heldBy: owner, value: true });
+  for (const { owner, name } of markers)
+    expect({ name, heldBy: owner, value: holders.get(owner) !== undefined && name.endsWith(`|s:${holders.get(owner)!}`) }).toEqual({ name, heldBy: owner, value: true });
   expect(markers).toHaveLength(holders.size);
   return markers.length;
 }
@@ -78,7 +79,10 @@ describeEachFlavour('operations keep unique markers consistent', (ctx) => {
     await store.transaction(async (tx) => {
       tx.upsert(Entity.from(Key.of(UNIQUE_MARKER_KIND, 'MemberCopy|email|s:m5@x.org'), { kind: 'MemberCopy', field: 'email', owner: Key.of('MemberCopy', 'squatter') }));
     });
-    await expect(run(store, new CopyModelData('Member', 'MemberCopy', { batchSize: 20 }), 'copy#0.2')).rejects.toMatchObject({ code: 'UNIQUE_VIOLATION', message: expect.stringContaining('m5@x.org') });
+    await expect(run(store, new CopyModelData('Member', 'MemberCopy', { batchSize: 20 }), 'copy#0.2')).rejects.toMatchObject({
+      code: 'UNIQUE_VIOLATION',
+      message: expect.stringContaining('m5@x.org'),
+    });
   });
 
   it('BuildUniqueMarkers reports exactly the planted duplicate groups, then marks the rest with skipErrors', async () => {

@@ -1,15 +1,7 @@
 import { Entity, Key } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
 import { defineModel, field } from '../../src/model';
-import {
-  AddFieldData,
-  CopyFieldData,
-  CopyModelData,
-  CopyModelDataToNamespace,
-  DeleteModelData,
-  MapFunctionOnEntities,
-  RemoveFieldData,
-} from '../../src/operations';
+import { AddFieldData, CopyFieldData, CopyModelData, CopyModelDataToNamespace, DeleteModelData, MapFunctionOnEntities, RemoveFieldData } from '../../src/operations';
 import { describeEachFlavour } from '../support/emulators';
 import { controlEntities, readKind } from './dataset';
 
@@ -112,10 +104,14 @@ describeEachFlavour('operations check the data before running, and a failing ent
     // The whole batch holding key 7 (here: every entity) was rolled back.
     expect((await readKind(store, 'Checked')).filter((e) => e.has('touched'))).toHaveLength(0);
 
-    const skipping = new MapFunctionOnEntities('Checked', (e) => {
-      e.set('touched', true);
-      if (e.key.id === '7') throw new Error('cannot handle seven');
-    }, { skipErrors: true });
+    const skipping = new MapFunctionOnEntities(
+      'Checked',
+      (e) => {
+        e.set('touched', true);
+        if (e.key.id === '7') throw new Error('cannot handle seven');
+      },
+      { skipErrors: true },
+    );
     const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'throws#2' }, operation: skipping, migration: '0009_touch' });
     expect(result).toMatchObject({ scanned: 60, changed: 59, failed: 1 });
     expect(result.warnings).toEqual(['Failed and skipped: 1 entity (e.g. Checked:7 (cannot handle seven))']);

@@ -97,8 +97,22 @@ describe('batches', () => {
 
   it('count the groups of related keys (a copy into another namespace) too', () => {
     const roots = Array.from({ length: 100 }, (_, i) => Key.of('P', i + 1));
-    expect(batchLength(roots, work((k) => [k.withNamespace('other')]), 400, 25)).toBe(12);
-    expect(batchLength(roots, work((k) => [k.withKind('Q')]), 400, 25)).toBe(12);
+    expect(
+      batchLength(
+        roots,
+        work((k) => [k.withNamespace('other')]),
+        400,
+        25,
+      ),
+    ).toBe(12);
+    expect(
+      batchLength(
+        roots,
+        work((k) => [k.withKind('Q')]),
+        400,
+        25,
+      ),
+    ).toBe(12);
     expect(batchLength(roots, work(), 400, 1)).toBe(1); // never stalls
   });
 });
@@ -109,7 +123,12 @@ describe('filters re-checked on the entity', () => {
   it('match as Datastore does: equality, ranges, arrays by element, unindexed never', () => {
     expect(matchesFilters(entity, [{ property: 'status', op: '=', value: 'active' }])).toBe(true);
     expect(matchesFilters(entity, [{ property: 'status', op: '=', value: 'gone' }])).toBe(false);
-    expect(matchesFilters(entity, [{ property: 'age', op: '>=', value: 30 }, { property: 'age', op: '<', value: 31 }])).toBe(true);
+    expect(
+      matchesFilters(entity, [
+        { property: 'age', op: '>=', value: 30 },
+        { property: 'age', op: '<', value: 31 },
+      ]),
+    ).toBe(true);
     expect(matchesFilters(entity, [{ property: 'age', op: '>', value: 'text' }])).toBe(false);
     expect(matchesFilters(entity, [{ property: 'tags', op: '=', value: 'b' }])).toBe(true);
     expect(matchesFilters(entity, [{ property: 'status', op: 'IN', value: ['x', 'active'] }])).toBe(true);

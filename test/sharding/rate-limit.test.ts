@@ -49,9 +49,11 @@ describe('RateLimiter', () => {
   it('keeps the budget when several shards ask at once', async () => {
     const clock = fakeClock();
     const limiter = new RateLimiter({ maxEntitiesPerSecond: 120, now: clock.now, sleep: clock.sleep });
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      for (let i = 0; i < 20; i++) await limiter.acquire(limiter.largestGrant);
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 20; i++) await limiter.acquire(limiter.largestGrant);
+      }),
+    );
     expect(limiter.grants.reduce((n, g) => n + g.entities, 0)).toBe(160 * limiter.largestGrant);
     expect(worstWindow(limiter.grants)).toBeLessThanOrEqual(1200);
   });

@@ -53,7 +53,12 @@ describeEachFlavour('the splitter on mixed keys (ids, names, ancestors)', (ctx) 
     expect(pages).toHaveLength(3); // 500 + 500 + 200
     const shards = pages.flatMap((p) => p.shards);
     expect(shards.flatMap((s) => s.keys)).toHaveLength(N);
-    expect(sizes(shards.map((s) => s.range), keys)).toEqual(shards.map((s) => s.keys.length));
+    expect(
+      sizes(
+        shards.map((s) => s.range),
+        keys,
+      ),
+    ).toEqual(shards.map((s) => s.keys.length));
     for (let i = 1; i < shards.length; i++) expect(shards[i].range.start!.equals(shards[i - 1].range.end!)).toBe(true);
     // The classic emulator pages by itself (300 a page); Firestore mode answers a page in one response.
     if (ctx.flavour === 'firestore') expect(events.filter((e) => e.method === 'runQuery')).toHaveLength(3);

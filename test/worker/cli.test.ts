@@ -3,11 +3,28 @@ import { loadRun } from '../../src/executors/cloud-tasks';
 import type { RunningWorker } from '../../src/worker';
 import { runCli, tempApp } from '../support/cli';
 import type { Datastore } from '../../src/datastore';
-import { counterValues, FAST_QUEUE, graphOf, INCREMENT_MIGRATION, inProcessWorker, SECRET, seedCounters, singleFlavour, startTasks, TAG_MIGRATION, type TasksHarness, waitForRun } from './support/harness';
+import {
+  counterValues,
+  FAST_QUEUE,
+  graphOf,
+  INCREMENT_MIGRATION,
+  inProcessWorker,
+  SECRET,
+  seedCounters,
+  singleFlavour,
+  startTasks,
+  TAG_MIGRATION,
+  type TasksHarness,
+  waitForRun,
+} from './support/harness';
 
 const SLOW_INCREMENT = INCREMENT_MIGRATION('{ shardCount: 3, batchSize: 20 }', 5);
 
-const lines = (stdout: string): Record<string, unknown>[] => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const lines = (stdout: string): Record<string, unknown>[] =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** One flavour: these tests are about the CLI; the engine under it is tested on both. */
 describe('dsmigrate migrate --executor cloud-tasks', () => {
@@ -72,7 +89,16 @@ describe('dsmigrate migrate --executor cloud-tasks', () => {
     const result = await runCli(['migrate', '0001', '--executor', 'cloud-tasks', '--json'], { cwd: dir, env });
     expect(result.code).toBe(0);
     const events = lines(result.stdout);
-    expect(events.map((e) => e.event)).toEqual(['plan', 'dispatched', 'migration-start', 'operation-start', ...events.slice(4, -3).map(() => 'progress'), 'operation-done', 'migration-done', 'summary']);
+    expect(events.map((e) => e.event)).toEqual([
+      'plan',
+      'dispatched',
+      'migration-start',
+      'operation-start',
+      ...events.slice(4, -3).map(() => 'progress'),
+      'operation-done',
+      'migration-done',
+      'summary',
+    ]);
     expect(events.at(-1)).toMatchObject({ unapplied: ['default:0002_tag'] });
     expect(await new Recorder(store, '').get('default:0002_tag')).toBeUndefined();
     for await (const c of store.query({ kind: 'Counter' })) expect(c.has('tag')).toBe(false);

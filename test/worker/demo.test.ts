@@ -24,7 +24,13 @@ async function seed(store: Datastore): Promise<void> {
 }
 
 const recordsOf = async (store: Datastore) =>
-  [...(await new Recorder(store, '').list()).values()].map((r: MigrationRecord) => ({ id: r.id, state: r.state, operationsDone: operationsDone(r), operations: r.operations.map((op) => ({ ...op, applied: op.applied.toJSON() })), direction: r.direction }));
+  [...(await new Recorder(store, '').list()).values()].map((r: MigrationRecord) => ({
+    id: r.id,
+    state: r.state,
+    operationsDone: operationsDone(r),
+    operations: r.operations.map((op) => ({ ...op, applied: op.applied.toJSON() })),
+    direction: r.direction,
+  }));
 
 describe("the demo's migrations", () => {
   const local = singleFlavour('firestore', 'demo-local');

@@ -23,7 +23,10 @@ beforeAll(async () => {
   emulator = await startCloudTasksEmulator();
   tasks = tasksClientFor(emulator);
   const pipeline = { run: ran } as unknown as WorkerHandlerOptions['pipeline'];
-  worker = await startWorkerServer(createWorkerHandler({ pipeline, authenticator: hmacAuthenticator(SECRET, 3_600_000), tasks, queue: CONFIGURED, log: (e) => log.push(e) }), { port: 0, host: '127.0.0.1' });
+  worker = await startWorkerServer(createWorkerHandler({ pipeline, authenticator: hmacAuthenticator(SECRET, 3_600_000), tasks, queue: CONFIGURED, log: (e) => log.push(e) }), {
+    port: 0,
+    host: '127.0.0.1',
+  });
   // The configured queue retries fast, so that a task not deleted would show as a second dispatch; the
   // other waits an hour after a failed attempt, so that a task not deleted is still there to list.
   await tasks.createQueue({ parent: LOCATION, queue: { name: CONFIGURED.name, retryConfig: { minBackoff: { nanos: 50e6 }, maxBackoff: { nanos: 50e6 } } } });

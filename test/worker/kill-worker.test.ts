@@ -45,7 +45,7 @@ test('a worker killed mid-run and started again finishes the run, every entity +
   const opRun = jobRef('', 'default:0001_slow_increment', 0, 0);
 
   // Kill it once some, but not all, of the work is committed.
-  for (const started = Date.now(); ; ) {
+  for (const started = Date.now(); ;) {
     const totals = await shardedEngine.totals(store, opRun);
     if (totals && totals.scanned >= 60) break;
     if (Date.now() - started > 20_000) throw new Error(`no progress: ${JSON.stringify(totals)}\n${worker.output()}\n${JSON.stringify(h.emulator.stats())}`);
@@ -64,7 +64,10 @@ test('a worker killed mid-run and started again finishes the run, every entity +
   const values = await counterValues(store);
   expect(values).toHaveLength(n);
   expect(values.filter((v) => v !== 1)).toEqual([]);
-  expect(await new Recorder(store, '').get('default:0001_slow_increment')).toMatchObject({ state: 'applied', operations: [expect.objectContaining({ scanned: n, changed: n, applied: expect.objectContaining({ isAll: true }) })] });
+  expect(await new Recorder(store, '').get('default:0001_slow_increment')).toMatchObject({
+    state: 'applied',
+    operations: [expect.objectContaining({ scanned: n, changed: n, applied: expect.objectContaining({ isAll: true }) })],
+  });
   expect(await worker.stop()).toBe(0);
   worker = undefined;
 }, 180_000);

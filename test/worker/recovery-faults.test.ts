@@ -85,11 +85,7 @@ describeEachFlavour('Datastore faults in the worker, through Cloud Tasks', (ctx)
    * duplicate delivery whose failure Cloud Tasks never retries (the step's other finishing tasks are
    * retried until the run has moved on: src/executors/cloud-tasks/pipeline.ts, completeIfDone).
    */
-  test(
-    'a transition whose commit reports DEADLINE_EXCEEDED after it was applied still finishes the run, exactly +1 (retried by Cloud Tasks)',
-    transitionsLoseTheirAnswer({ codes: [10] }),
-    RUN_MS * 2,
-  );
+  test('a transition whose commit reports DEADLINE_EXCEEDED after it was applied still finishes the run, exactly +1 (retried by Cloud Tasks)', transitionsLoseTheirAnswer({ codes: [10] }), RUN_MS * 2);
 
   test(
     'a step whose reads keep failing with UNAVAILABLE fails after maxStepAttempts, its run failed and the lock released',

@@ -97,7 +97,12 @@ describe('requests that are not ours change nothing, and learn only the status (
     ['an expired token', 401, /used too late/, () => signer.token({ email: ACCOUNT, aud: AUDIENCE, iat: now() - 7200, exp: now() - 3600 })],
     ['a token signed by another key', 401, /Invalid token signature/, () => new LocalSigner(signer.kid).token({ email: ACCOUNT, aud: AUDIENCE })],
     ['a token for another audience', 403, /wrong recipient/i, () => signer.token({ email: ACCOUNT, aud: 'https://another-service.example/' })],
-    ['a token of an account not allowed', 403, /account intruder@proj\.iam\.gserviceaccount\.com is not allowed/, () => signer.token({ email: 'intruder@proj.iam.gserviceaccount.com', aud: AUDIENCE })],
+    [
+      'a token of an account not allowed',
+      403,
+      /account intruder@proj\.iam\.gserviceaccount\.com is not allowed/,
+      () => signer.token({ email: 'intruder@proj.iam.gserviceaccount.com', aud: AUDIENCE }),
+    ],
     ['a token whose email is not verified', 403, /no verified email/, () => signer.token({ email: ACCOUNT, aud: AUDIENCE, email_verified: false })],
   ] as const)('OIDC: %s -> %i', async (_, expected, reason, token) => {
     const t = token();

@@ -83,8 +83,10 @@ function readable(report: StoredVersusModels): string {
   for (const kind of report.kinds) {
     const models = kind.models.map((m) => `${m.name} (${m.origin})`).join(', ');
     if (kind.orphaned.length + kind.mismatched.length + kind.neverStored.length === 0) rows.push([kind.kind, 'matches', '', `${kind.sampled} sampled`, models]);
-    for (const o of kind.orphaned) rows.push([kind.kind, 'orphaned property', o.property, `${o.count} of ${kind.sampled}`, o.count === 0 ? `outside the sample (metadata: ${(o.representations ?? []).join(', ')})` : '']);
-    for (const m of kind.mismatched) rows.push([kind.kind, 'wrong type', m.property, `${m.count} of ${kind.sampled}`, `${m.stored} where field ${m.field} is ${m.expected}; e.g. ${m.examples.join(', ')}`]);
+    for (const o of kind.orphaned)
+      rows.push([kind.kind, 'orphaned property', o.property, `${o.count} of ${kind.sampled}`, o.count === 0 ? `outside the sample (metadata: ${(o.representations ?? []).join(', ')})` : '']);
+    for (const m of kind.mismatched)
+      rows.push([kind.kind, 'wrong type', m.property, `${m.count} of ${kind.sampled}`, `${m.stored} where field ${m.field} is ${m.expected}; e.g. ${m.examples.join(', ')}`]);
     for (const field of kind.neverStored) rows.push([kind.kind, 'field never stored', field, `0 of ${kind.sampled}`, '']);
   }
   lines.push(rows.length ? table(['KIND', 'FINDING', 'PROPERTY', 'COUNT', 'DETAIL'], rows) : 'No kinds to compare: no model was found and no kind was named.');

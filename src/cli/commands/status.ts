@@ -87,10 +87,17 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boo
         )}\n`,
       );
       for (const r of rows.filter((x) => x.error)) {
-        process.stdout.write(`\n${r.app}:${r.name} failed: ${r.error}\nFix the cause and run \`dsmigrate migrate\` again to resume it, back it out with \`dsmigrate migrate <previous>\`, or, after changing its file, \`dsmigrate migrate --restart ${r.app}:${r.name}\`.\n`);
+        process.stdout.write(
+          `\n${r.app}:${r.name} failed: ${r.error}\nFix the cause and run \`dsmigrate migrate\` again to resume it, back it out with \`dsmigrate migrate <previous>\`, or, after changing its file, \`dsmigrate migrate --restart ${r.app}:${r.name}\`.\n`,
+        );
       }
       if (runs.length > 0) {
-        process.stdout.write(`\nLast Cloud Tasks runs:\n${table(['RUN', 'STATUS', 'DIRECTION', 'MIGRATIONS', 'STARTED'], runs.map((r) => [r.id, r.status, r.direction, r.migrations.join(' '), r.createdAt]))}\n`);
+        process.stdout.write(
+          `\nLast Cloud Tasks runs:\n${table(
+            ['RUN', 'STATUS', 'DIRECTION', 'MIGRATIONS', 'STARTED'],
+            runs.map((r) => [r.id, r.status, r.direction, r.migrations.join(' '), r.createdAt]),
+          )}\n`,
+        );
         for (const r of runs.filter((x) => x.error && x.status !== 'done')) process.stdout.write(`${r.id} ${r.status}: ${r.error}\n`);
       }
     } finally {

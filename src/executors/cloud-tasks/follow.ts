@@ -58,7 +58,7 @@ export async function followRun(options: FollowOptions): Promise<MigrateSummary>
 
 /** The worker lets go of the lease just after it records the end: wait for that, so a command run next is not refused. */
 async function leaseReleased(store: Datastore, run: RunState, timeoutMs = 10_000): Promise<void> {
-  for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
+  for (const until = Date.now() + timeoutMs; Date.now() < until;) {
     if ((await Lease.holder(store, run.namespace))?.owner !== runOwner(run.id)) return;
     await sleep(50);
   }

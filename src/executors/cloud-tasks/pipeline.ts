@@ -82,7 +82,8 @@ export class Pipeline {
       }
       const exhausted = attempt + 1 >= run.dispatch.maxStepAttempts;
       if (!isPermanent(error) && !exhausted) throw error;
-      const reason = exhausted && !isPermanent(error) ? `${errorMessage(error)} (the step failed ${attempt + 1} times; cloudTasks.maxStepAttempts is ${run.dispatch.maxStepAttempts})` : errorMessage(error);
+      const reason =
+        exhausted && !isPermanent(error) ? `${errorMessage(error)} (the step failed ${attempt + 1} times; cloudTasks.maxStepAttempts is ${run.dispatch.maxStepAttempts})` : errorMessage(error);
       await this.fail(run, lifecycle, reason);
       return { result: 'failed', detail: reason };
     }
@@ -243,24 +244,26 @@ export class Pipeline {
       }
       throw new DsMigrateError('CLOUD_TASKS', `Another task is completing ${migration.id} step ${run.op} of run ${run.id}; retried until the run has moved on.`, { migration: migration.id });
     }
-    const advanced = await store.transaction(async (tx) => {
-      const fresh = await loadRun(tx, run.namespace, run.id);
-      if (!fresh || !isCurrentStep(fresh, migration.id, run.op)) return undefined;
-      if (step) await lifecycle.completeStep(migration, step, fresh.direction, totals, tx);
-      const next: RunState = { ...fresh, op: fresh.op + 1, shards: null, job: null };
-      if (next.op >= steps.length) {
-        await lifecycle.finish(migration, fresh.direction, tx);
-        Object.assign(next, { current: fresh.current + 1, op: 0 });
-        if (next.current >= next.migrations.length) Object.assign(next, { status: 'done', finishedAt: new Date() });
-      }
-      tx.upsert(encodeRunState(next));
-      return next;
-    }).catch(async (error: unknown) => {
-      // Applied or not, the claim must not outlive this attempt: a delivery that is not retried would
-      // otherwise keep every other task of the step from moving the run until it is stale.
-      await releaseClaim(store, key).catch(() => undefined);
-      throw error;
-    });
+    const advanced = await store
+      .transaction(async (tx) => {
+        const fresh = await loadRun(tx, run.namespace, run.id);
+        if (!fresh || !isCurrentStep(fresh, migration.id, run.op)) return undefined;
+        if (step) await lifecycle.completeStep(migration, step, fresh.direction, totals, tx);
+        const next: RunState = { ...fresh, op: fresh.op + 1, shards: null, job: null };
+        if (next.op >= steps.length) {
+          await lifecycle.finish(migration, fresh.direction, tx);
+          Object.assign(next, { current: fresh.current + 1, op: 0 });
+          if (next.current >= next.migrations.length) Object.assign(next, { status: 'done', finishedAt: new Date() });
+        }
+        tx.upsert(encodeRunState(next));
+        return next;
+      })
+      .catch(async (error: unknown) => {
+        // Applied or not, the claim must not outlive this attempt: a delivery that is not retried would
+        // otherwise keep every other task of the step from moving the run until it is stale.
+        await releaseClaim(store, key).catch(() => undefined);
+        throw error;
+      });
     await releaseClaim(store, key);
     if (advanced) await this.afterAdvance(run, advanced, lifecycle);
     // Not moved by us: moved already, perhaps by an attempt of this very task whose commit answered

@@ -65,7 +65,14 @@ export async function ensureQueue(api: TasksApi, queue: QueuePath, settings: Que
     [existing] = await api.getQueue({ name: queue.name });
   } catch (error) {
     if (grpcCode(error) !== GrpcCode.NOT_FOUND) {
-      throw cloudTasksError('read queue', queue.name, error, grpcCode(error) === GrpcCode.PERMISSION_DENIED ? 'Grant the Cloud Tasks Viewer role (roles/cloudtasks.viewer) on the queue, or cloudtasks.queues.get, and check that the Cloud Tasks API is enabled.' : undefined);
+      throw cloudTasksError(
+        'read queue',
+        queue.name,
+        error,
+        grpcCode(error) === GrpcCode.PERMISSION_DENIED
+          ? 'Grant the Cloud Tasks Viewer role (roles/cloudtasks.viewer) on the queue, or cloudtasks.queues.get, and check that the Cloud Tasks API is enabled.'
+          : undefined,
+      );
     }
   }
   if (!existing) {

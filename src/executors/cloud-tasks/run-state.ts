@@ -114,8 +114,11 @@ export function decodeRunState(entity: Entity): RunState {
   });
   if (!STATUSES.includes(v.status as RunStatus)) throw corrupt(entity, `its status "${v.status}" is unknown`);
   if (v.direction !== 'forward' && v.direction !== 'reverse') throw corrupt(entity, `its direction "${v.direction}" is unknown`);
-  const { list } = decodeJson<{ list: RunMigration[] }>(entity, 'migrations', `{"list":${v.migrations}}`, (x) =>
-    Array.isArray(x.list) && x.list.every((m: Record<string, unknown>) => typeof m.id === 'string' && typeof m.checksum === 'string' && isIndexList(m.steps)),
+  const { list } = decodeJson<{ list: RunMigration[] }>(
+    entity,
+    'migrations',
+    `{"list":${v.migrations}}`,
+    (x) => Array.isArray(x.list) && x.list.every((m: Record<string, unknown>) => typeof m.id === 'string' && typeof m.checksum === 'string' && isIndexList(m.steps)),
   );
   const dispatch = decodeJson<DispatchSpec>(
     entity,

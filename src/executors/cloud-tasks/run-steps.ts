@@ -16,7 +16,9 @@ export interface RunSteps {
 export function runSteps(graph: MigrationGraph, planned: RunMigration, direction: Direction): RunSteps {
   const migration = graph.byId.get(planned.id);
   if (!migration) {
-    throw new DsMigrateError('MIGRATION_LOAD', `Migration ${planned.id} is not among this process's migration files; deploy the worker with the same migrations as the run.`, { migration: planned.id });
+    throw new DsMigrateError('MIGRATION_LOAD', `Migration ${planned.id} is not among this process's migration files; deploy the worker with the same migrations as the run.`, {
+      migration: planned.id,
+    });
   }
   if (migration.checksum !== planned.checksum) {
     throw new DsMigrateError(

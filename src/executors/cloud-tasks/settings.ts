@@ -52,9 +52,7 @@ export interface DispatchSettings {
   queueSettings: QueueSettings;
 }
 
-export type WorkerAuth =
-  | { kind: 'oidc'; audience: string; allowedServiceAccounts: string[] }
-  | { kind: 'hmac'; secret: string; maxAgeMs: number };
+export type WorkerAuth = { kind: 'oidc'; audience: string; allowedServiceAccounts: string[] } | { kind: 'hmac'; secret: string; maxAgeMs: number };
 
 /** What the worker needs: how to authenticate requests, how to reach Cloud Tasks. */
 export interface WorkerSettings {
@@ -89,7 +87,8 @@ function seconds(value: number | undefined, fallback: number, name: string, rang
 
 function attempts(value: number | undefined): number {
   const n = value ?? 20;
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new DsMigrateError('BAD_INPUT', `cloudTasks.maxStepAttempts must be a whole number from 1 to 1000, not ${String(value)}.`, { field: 'maxStepAttempts' });
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new DsMigrateError('BAD_INPUT', `cloudTasks.maxStepAttempts must be a whole number from 1 to 1000, not ${String(value)}.`, { field: 'maxStepAttempts' });
   return n;
 }
 
@@ -126,7 +125,10 @@ export function resolveDispatchSettings(config: CloudTasksConfig | undefined, en
   const sliceBudgetMs = seconds(c.sliceSeconds, 60, 'sliceSeconds', [0.05, 1500]);
   const dispatchDeadlineMs = seconds(c.dispatchDeadlineSeconds, 600, 'dispatchDeadlineSeconds', [15, 1800]);
   if (sliceBudgetMs > dispatchDeadlineMs / 2) {
-    throw new DsMigrateError('BAD_INPUT', `cloudTasks.sliceSeconds (${sliceBudgetMs / 1000}) must be at most half of dispatchDeadlineSeconds (${dispatchDeadlineMs / 1000}): a slice finishes its batch after the budget.`);
+    throw new DsMigrateError(
+      'BAD_INPUT',
+      `cloudTasks.sliceSeconds (${sliceBudgetMs / 1000}) must be at most half of dispatchDeadlineSeconds (${dispatchDeadlineMs / 1000}): a slice finishes its batch after the budget.`,
+    );
   }
   return {
     queue,

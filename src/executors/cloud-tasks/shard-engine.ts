@@ -85,7 +85,12 @@ export const shardedEngine: ShardEngine = {
       const page = await pages.next();
       // undefined: another process cut this page first; the reloaded plan shows what it added.
       const indexes = page.done ? undefined : await appendPage(store, job, next.namespace, next.cursor, page.value);
-      if (indexes && !page.done) await saveManifests(store, plan, indexes.map((index, i) => ({ index, ...page.value.shards[i] })));
+      if (indexes && !page.done)
+        await saveManifests(
+          store,
+          plan,
+          indexes.map((index, i) => ({ index, ...page.value.shards[i] })),
+        );
     } finally {
       await pages.return(undefined);
     }

@@ -47,9 +47,7 @@ export class TargetServer {
 
   /** Resolves once at least `count` requests arrived. */
   waitForRequests(count: number, timeoutMs = 15_000): Promise<ReceivedRequest[]> {
-    return this.waitUntil(() => this.requests.length >= count, `${count} requests (got ${this.requests.length})`, timeoutMs).then(
-      () => this.requests,
-    );
+    return this.waitUntil(() => this.requests.length >= count, `${count} requests (got ${this.requests.length})`, timeoutMs).then(() => this.requests);
   }
 
   /** Resolves once `condition` holds; re-checked on every request and every response. */

@@ -123,7 +123,14 @@ export async function snapshot(store: Datastore, kinds: readonly string[], names
   const out: Record<string, unknown> = {};
   for (const namespace of namespaces) {
     for (const kind of kinds) {
-      for await (const e of store.query({ kind, namespace })) out[e.key.toString()] = { ...e.toObject(), __unindexed: e.names().filter((n) => e.isIndexed(n) === false).sort() };
+      for await (const e of store.query({ kind, namespace }))
+        out[e.key.toString()] = {
+          ...e.toObject(),
+          __unindexed: e
+            .names()
+            .filter((n) => e.isIndexed(n) === false)
+            .sort(),
+        };
     }
   }
   return out;
