@@ -5,25 +5,37 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
 import { defineModel, field, UNIQUE_MARKER_KIND } from '../../src/model';
-import { BuildUniqueMarkers, CopyModelData, DeleteModelData, MapFunctionOnEntities, RemoveFieldData, type Operation } from '../../src/operations';
+import {
+  AddFieldData,
+  BuildUniqueMarkers,
+  CopyFieldData,
+  CopyModelData,
+  CopyModelDataToNamespace,
+  DeleteModelData,
+  MapFunctionOnEntities,
+  RemoveFieldData,
+  type Operation,
+} from '../../src/operations';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 
 const Member = defineModel('Member', { email: field.string({ unique: true }), name: field.string() });
+defineModel('Ticket', { code: field.string({ unique: true }) });
 defineModel('MemberCopy', { email: field.string({ unique: true }), name: field.string() });
 
 /**
  * Checks the markers of `kind.field` against the data with a scan: every entity holding a value owns its
  * marker, and every marker is owned by an entity that holds its value. Returns the number of markers.
  */
-async function checkMarkers(store: Datastore, kind: string, property = 'email'): Promise<number> {
+async function checkMarkers(store: Datastore, kind: string, property = 'email', namespace = ''): Promise<number> {
   const holders = new Map<string, string>();
-  for await (const e of store.query({ kind })) {
+  for await (const e of store.query({ kind, namespace })) {
     const value = e.get(property);
     if (typeof value === 'string') holders.set(e.key.toString(), value);
   }
   const markers: { owner: string; name: string }[] = [];
-  for await (const m of store.query({ kind: UNIQUE_MARKER_KIND })) if (m.get('kind') === kind && m.get('field') === property) markers.push({ owner: String(m.get('owner')), name: m.key.name! });
+  for await (const m of store.query({ kind: UNIQUE_MARKER_KIND, namespace }))
+    if (m.get('kind') === kind && m.get('field') === property) markers.push({ owner: String(m.get('owner')), name: m.key.name! });
   for (const { owner, name } of markers)
     expect({ name, heldBy: owner, value: holders.get(owner) !== undefined && name.endsWith(`|s:${holders.get(owner)!}`) }).toEqual({ name, heldBy: owner, value: true });
   expect(markers).toHaveLength(holders.size);
@@ -83,6 +95,24 @@ describeEachFlavour('operations keep unique markers consistent', (ctx) => {
       code: 'UNIQUE_VIOLATION',
       message: expect.stringContaining('m5@x.org'),
     });
+  });
+
+  it('claims markers for values AddFieldData and CopyFieldData write, and for copies into another namespace', async () => {
+    const store = await ctx.connect({ projectId: uniqueProject('a') });
+    await store.save(Array.from({ length: 30 }, (_, i) => Entity.from(Key.of('Ticket', i + 1), { n: i })));
+    await run(store, new AddFieldData('Ticket', 'code', { default: (e) => `T-${String(e.key.id)}`, batchSize: 10 }), 'add#0.0');
+    expect(await checkMarkers(store, 'Ticket', 'code')).toBe(30);
+    // A constant default for a unique field: the second entity to take it fails the batch.
+    await store.save([Entity.from(Key.of('Ticket', 100), {}), Entity.from(Key.of('Ticket', 101), {})]);
+    await expect(run(store, new AddFieldData('Ticket', 'code', { default: 'SAME', batchSize: 10 }), 'add#1.0')).rejects.toMatchObject({ code: 'UNIQUE_VIOLATION' });
+    expect(await checkMarkers(store, 'Ticket', 'code')).toBe(30);
+
+    await store.save(Array.from({ length: 25 }, (_, i) => Entity.from(Key.of('Member', i + 1), { legacyEmail: `l${i}@x.org`, name: `n${i}` })));
+    await run(store, new CopyFieldData('Member', 'legacyEmail', 'email', { batchSize: 10 }), 'copyfield#0.0');
+    expect(await checkMarkers(store, 'Member')).toBe(25);
+    await run(store, new CopyModelDataToNamespace('Member', 'elsewhere', { batchSize: 10 }), 'ns#0.0');
+    expect(await checkMarkers(store, 'Member', 'email', 'elsewhere')).toBe(25);
+    expect(await checkMarkers(store, 'Member')).toBe(25);
   });
 
   it('BuildUniqueMarkers reports exactly the planted duplicate groups, then marks the rest with skipErrors', async () => {
