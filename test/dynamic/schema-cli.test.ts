@@ -38,6 +38,9 @@ describeEachFlavour('dsmigrate schema', (ctx) => {
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
     expect((await store.get(Key.of('Answer', 2, { namespace })))!.get('heading')).toBe('t2');
+    // status lists it with the migration files, named by the two versions it moved between.
+    const status = await runCli(['status', '--json'], { cwd, env: ctx.env() });
+    expect(JSON.parse(status.stdout)).toContainEqual(expect.objectContaining({ app: 'schema', name: `${namespace}/Survey@v1-v2`, state: 'applied', schema: true }));
 
     // The forced conversion's function lives only in the process that was given it: the CLI refuses, and converts nothing.
     const forced = await cli('apply', 'Survey', '--version', '3');

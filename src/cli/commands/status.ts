@@ -16,8 +16,13 @@ export interface StatusRow {
   error?: string;
   /** The record exists but its file is gone. */
   missingFile?: boolean;
+  /** A runtime model's schema migration, recorded with the two versions it moves between. */
+  schema?: boolean;
   operations?: { type: string; kind: string; applied: 'all' | 'none' | 'part'; scanned: number; changed: number; deleted: number; shardsDone: number; shardsTotal: number }[];
 }
+
+/** The app of runtime models' schema migrations (src/dynamic/schema-run.ts). */
+const SCHEMA_APP = 'schema';
 
 /** How many of the last Cloud Tasks runs `status` lists. */
 const RUNS_SHOWN = 5;
@@ -65,7 +70,18 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boo
         };
       });
       for (const [id, r] of records) {
-        if (!ctx.graph.byId.has(id)) rows.push({ app: r.app, name: r.name, state: r.state, progress: progressOf(r, r.operations.length), appliedAt: r.finishedAt?.toISOString(), missingFile: true });
+        if (ctx.graph.byId.has(id)) continue;
+        // A runtime model's schema migration (app `schema`, src/dynamic/schema-run.ts) has no file by design.
+        const schema = r.app === SCHEMA_APP;
+        rows.push({
+          app: r.app,
+          name: r.name,
+          state: r.state,
+          progress: progressOf(r, r.operations.length),
+          appliedAt: r.finishedAt?.toISOString(),
+          error: r.error,
+          ...(schema ? { schema } : { missingFile: true }),
+        });
       }
       const runs = (await recentRuns(ctx.store, ctx.config.controlNamespace, RUNS_SHOWN)).map((r) => ({
         id: r.id,
@@ -83,7 +99,7 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boo
       process.stdout.write(
         `${table(
           ['APP', 'NAME', 'STATE', 'PROGRESS', 'APPLIED'],
-          rows.map((r) => [r.app, r.name + (r.missingFile ? ' (file missing)' : ''), r.state, r.progress, r.appliedAt ?? '']),
+          rows.map((r) => [r.app, r.name + (r.missingFile ? ' (file missing)' : r.schema ? ' (runtime model)' : ''), r.state, r.progress, r.appliedAt ?? '']),
         )}\n`,
       );
       for (const r of rows.filter((x) => x.error)) {
