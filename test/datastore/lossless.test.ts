@@ -1,19 +1,11 @@
-import { v1 } from '@google-cloud/datastore';
-import { grpc } from 'google-gax';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Entity, Key, type RpcEvent } from '../../src/datastore';
 import { describeEachFlavour, type FlavourContext } from '../support/emulators';
+import { rawClient } from '../support/raw-client';
 
 /** A raw protobuf lookup that bypasses our codec, so the test sees exactly what Datastore stored. */
 async function rawLookup(ctx: FlavourContext, key: Key): Promise<google.datastore.v1.IEntity> {
-  const [host, port] = ctx.host.split(':');
-  const client = new v1.DatastoreClient({
-    servicePath: host,
-    port: Number(port),
-    sslCreds: grpc.credentials.createInsecure(),
-    projectId: ctx.projectId,
-    clientOptions: { universeDomain: 'googleapis.com' },
-  });
+  const client = rawClient(ctx.host, ctx.projectId);
   try {
     const [response]: [google.datastore.v1.ILookupResponse] = await client.lookup({ projectId: ctx.projectId, keys: [key.toProto(ctx.projectId)] });
     return response.found![0].entity!;

@@ -3,47 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTROL_KINDS } from '../../src/control';
-import { Entity, Key, type Datastore } from '../../src/datastore';
+import type { Datastore } from '../../src/datastore';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 import { runCli, tempApp, type CliResult } from '../support/cli';
+import { countOf as count, incrementOp as increment, migrationOf as migration, personValues as values, seedPeople, throwingAtOp as throwingAt } from '../support/people';
 
 const N = 300;
-
-/** Adds 1 to `field` on every Person; its declared reverse takes 1 away. */
-const increment = (field: string, options = '{ batchSize: 25, shardCount: 2 }') => `
-  new MapFunctionOnEntities('Person', (p) => void p.set('${field}', Number(p.get('${field}') ?? 0) + 1), {
-    reverse: (p) => void p.set('${field}', Number(p.get('${field}') ?? 0) - 1),
-    ...${options},
-  })`;
-
-const migration = (...operations: string[]) => `
-import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
-export default defineMigration({ operations: [${operations.join(',')}] });
-`;
-
-/** Throws on one entity: batches of its shard before it are committed, the rest of the shard is not. */
-const throwingAt = (field: string, name: string) => `
-  new MapFunctionOnEntities('Person', (p) => {
-    if (p.key.name === '${name}') throw new Error('cannot handle ${name}');
-    p.set('${field}', Number(p.get('${field}') ?? 0) + 1);
-  }, {
-    reverse: (p) => void p.set('${field}', Number(p.get('${field}') ?? 0) - 1),
-    batchSize: 25,
-    shardCount: 1,
-  })`;
-
-async function seed(store: Datastore, namespace = ''): Promise<void> {
-  await store.save(Array.from({ length: N }, (_, i) => Entity.from(i % 2 ? Key.of('Person', i + 1, { namespace }) : Key.of('Person', `p${i + 1}`, { namespace }), { name: `n${i}` })));
-}
-
-/** Every Person's value of `field` (0 when missing), in key order; the length is the entity count. */
-async function values(store: Datastore, field: string, namespace = ''): Promise<number[]> {
-  const out: number[] = [];
-  for await (const e of store.query({ kind: 'Person', namespace })) out.push(Number(e.get(field) ?? 0));
-  return out;
-}
-
-const count = (xs: number[], v: number) => xs.filter((x) => x === v).length;
 
 async function waitFor(file: string, run: Promise<CliResult>, timeoutMs = 90_000): Promise<void> {
   let ended: CliResult | undefined;
@@ -58,7 +23,7 @@ describeEachFlavour('recovery paths', (ctx) => {
   async function fresh(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {
     const projectId = uniqueProject('rec');
     const store = await ctx.connect({ projectId });
-    await seed(store);
+    await seedPeople(store, N);
     return { store, env: { ...ctx.env(), DATASTORE_PROJECT_ID: projectId, GOOGLE_CLOUD_PROJECT: projectId } };
   }
   const cli = (args: string[], cwd: string, env: NodeJS.ProcessEnv, onSpawn?: (kill: () => void) => void) => runCli(args, { cwd, env, onSpawn });
@@ -182,7 +147,7 @@ describeEachFlavour('recovery paths', (ctx) => {
 
   it('keeps two control namespaces apart over the same files and different data namespaces', async () => {
     const { store, env } = await fresh();
-    await Promise.all([seed(store, 'ta'), seed(store, 'tb')]);
+    await Promise.all([seedPeople(store, N, 'ta'), seedPeople(store, N, 'tb')]);
     const tenantIncrement = increment('a', "{ batchSize: 25, namespace: process.env.TENANT ?? '' }");
     const app = tempApp({ 'migrations/0001_a.ts': migration(tenantIncrement) });
     const [ra, rb] = await Promise.all([

@@ -1,7 +1,7 @@
-import { v1 } from '@google-cloud/datastore';
-import { grpc } from 'google-gax';
+import { CONTROL_KINDS } from '../../src/control';
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import type { FlavourContext } from '../support/emulators';
+import { rawClient } from '../support/raw-client';
 
 /** The namespaces the mixed datasets live in: the default one and a tenant. */
 export const NAMESPACES = ['', 'tenant-b'] as const;
@@ -54,20 +54,13 @@ export async function readKind(store: Datastore, kind: string, namespace = ''): 
 /** Entities of the migration engine's own control kinds, to check that something wrote nothing. */
 export async function controlEntities(store: Datastore): Promise<number> {
   let n = 0;
-  for (const kind of ['_dsmigrate_operation', '_dsmigrate_shard']) n += (await readKind(store, kind)).length;
+  for (const kind of Object.values(CONTROL_KINDS)) n += (await readKind(store, kind)).length;
   return n;
 }
 
 /** Datastore's version of each entity (it changes on every write), read with the raw client. */
 export async function versions(ctx: FlavourContext, keys: readonly Key[]): Promise<Map<string, string>> {
-  const [host, port] = ctx.host.split(':');
-  const client = new v1.DatastoreClient({
-    servicePath: host,
-    port: Number(port),
-    sslCreds: grpc.credentials.createInsecure(),
-    projectId: ctx.projectId,
-    clientOptions: { universeDomain: 'googleapis.com' },
-  });
+  const client = rawClient(ctx.host, ctx.projectId);
   const out = new Map<string, string>();
   try {
     for (let i = 0; i < keys.length; i += 1000) {

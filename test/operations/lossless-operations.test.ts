@@ -1,12 +1,11 @@
 import path from 'node:path';
-import { v1 } from '@google-cloud/datastore';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import { grpc } from 'google-gax';
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
 import { loadGraph, migrate, type MigrationGraph } from '../../src/migrations';
 import { tempApp } from '../support/cli';
 import { describeEachFlavour, type FlavourContext } from '../support/emulators';
+import { rawClient } from '../support/raw-client';
 import { inProcessWorker, runThroughTasks, startTasks, type TasksHarness } from '../worker/support/harness';
 
 type RawEntity = google.datastore.v1.IEntity;
@@ -54,8 +53,7 @@ const N = 6;
 const keys = Array.from({ length: N }, (_, i) => (i % 2 ? Key.of('Rich', i + 1) : Key.of('Holder', 'h', 'Rich', `r${i}`)));
 
 async function rawLookup(ctx: FlavourContext, projectId: string, lookup: Key[]): Promise<Map<string, RawEntity>> {
-  const [host, port] = ctx.host.split(':');
-  const client = new v1.DatastoreClient({ servicePath: host, port: Number(port), sslCreds: grpc.credentials.createInsecure(), projectId, clientOptions: { universeDomain: 'googleapis.com' } });
+  const client = rawClient(ctx.host, projectId);
   try {
     const [response]: [google.datastore.v1.ILookupResponse] = await client.lookup({ projectId, keys: lookup.map((k) => k.toProto(projectId)) });
     const out = new Map<string, RawEntity>();
