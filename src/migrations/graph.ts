@@ -99,6 +99,26 @@ export function isApplied(record: PlanningRecord | undefined): boolean {
   return record !== undefined && APPLIED.has(record.state);
 }
 
+/**
+ * Finds a migration by its id, in a process that did not plan the run (a Cloud Tasks worker): the
+ * migrations of its files, or migrations rebuilt from what is stored (runtime models' schema
+ * migrations, src/dynamic). Undefined: this resolver does not know the id.
+ */
+export type MigrationResolver = (id: string) => Promise<LoadedMigration | undefined>;
+
+/** Resolves from the graph, then from each of `others` in turn: the first that knows the id wins. */
+export function resolverOf(graph: MigrationGraph, ...others: readonly MigrationResolver[]): MigrationResolver {
+  return async (id) => {
+    const own = graph.byId.get(id);
+    if (own) return own;
+    for (const other of others) {
+      const found = await other(id);
+      if (found) return found;
+    }
+    return undefined;
+  };
+}
+
 /** Finds a migration by `app:name`, by name alone when only one app has it, or by its number prefix. */
 export function resolveTarget(graph: MigrationGraph, target: string): LoadedMigration {
   const exact = graph.byId.get(target);

@@ -1,6 +1,6 @@
 export { defineMigration, isDefinedMigration, type MigrationDefinition, type DefinedMigration } from './definition';
 export { loadMigrationFiles, migrationId, checksumOf, type LoadedMigration, type MigrationSource } from './loader';
-export { buildGraph, planRun, resolveTarget, isApplied, type MigrationGraph } from './graph';
+export { buildGraph, planRun, resolveTarget, resolverOf, isApplied, type MigrationGraph, type MigrationResolver } from './graph';
 export { Recorder, operationsDone, type MigrationRecord, type MigrationState, type OperationRecord, type JobCounts, type Direction } from './recorder';
 export { Coverage } from './coverage';
 export { Lease, processOwner, runOwner, type LeaseHolder } from './lease';

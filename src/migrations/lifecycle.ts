@@ -169,7 +169,7 @@ export class Lifecycle {
   }
 
   /** The migration failed: recorded with the error, its coverage kept, so a re-run resumes and a back-out undoes exactly what ran. */
-  async fail(m: LoadedMigration, error: unknown, tx?: Transaction): Promise<void> {
+  async fail(m: Pick<LoadedMigration, 'id'>, error: unknown, tx?: Transaction): Promise<void> {
     await this.step(tx, async (recorder) => {
       const record = await recorder.get(m.id);
       if (record) await recorder.save({ ...record, state: 'failed', error: errorMessage(error).slice(0, 1500), finishedAt: new Date() });

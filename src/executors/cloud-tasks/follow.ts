@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
-import { Lease, Recorder, runOwner, type MigrateSummary, type MigrationGraph, type OperationResult, type RunEvent } from '../../migrations';
+import { Lease, Recorder, resolverOf, runOwner, type MigrateSummary, type MigrationGraph, type OperationResult, type RunEvent } from '../../migrations';
 import { loadRun, type RunState } from './run-state';
 import { runSteps } from './run-steps';
 import type { ShardEngine } from './shard-engine';
@@ -85,7 +85,7 @@ async function catchUp(options: FollowOptions, run: RunState, c: Cursor, emit: (
   const total = run.migrations.length;
   while (c.migration < total && (c.migration < run.current || run.started >= c.migration)) {
     const planned = run.migrations[c.migration];
-    const { steps } = runSteps(options.graph, planned, run.direction);
+    const { steps } = await runSteps(resolverOf(options.graph), planned, run.direction);
     const finished = c.migration < run.current;
     if (!c.migrationOpen) {
       emit({ type: 'migration-start', migration: planned.id, index: c.migration, total, resumed: false });

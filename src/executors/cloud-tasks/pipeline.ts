@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../../errors';
-import { Lease, Lifecycle, runOwner, type MigrationGraph, type MigrationStep } from '../../migrations';
+import { Lease, Lifecycle, resolverOf, runOwner, type MigrationGraph, type MigrationResolver, type MigrationStep } from '../../migrations';
 import { rateFor } from '../local';
 import { TaskDispatcher } from './dispatcher';
 import { MalformedPayloadError, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
@@ -16,6 +16,11 @@ export interface PipelineDeps {
   store: Datastore;
   /** The migrations as this process loaded them from its files. */
   graph: MigrationGraph;
+  /**
+   * Finds a run's migration by id; default: in `graph`. The worker adds runtime models' schema
+   * migrations, rebuilt from what is stored (src/dynamic), which this layer does not know.
+   */
+  resolve?: MigrationResolver;
   engine: ShardEngine;
   tasks: TasksApi;
   /** Signs the next tasks of runs that use the shared secret (the emulator). */
@@ -54,8 +59,11 @@ const DISPATCH_PARALLELISM = 16;
  */
 export class Pipeline {
   private readonly progressSavedAt = new Map<string, number>();
+  private readonly resolve: MigrationResolver;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.resolve = deps.resolve ?? resolverOf(deps.graph);
+  }
 
   /** Runs one task. `attempt` counts its deliveries so far (0 the first); past the run's limit a failing step fails the migration. */
   async run(payload: TaskPayload, attempt = 0): Promise<StepOutcome> {
@@ -94,7 +102,7 @@ export class Pipeline {
     return this.deps.store.transaction(async (tx) => {
       const run = await loadRun(tx, runRef.namespace, runRef.id);
       if (!run || run.status !== 'running' || run.started >= run.current) return run;
-      const { migration } = this.stepsOf(run);
+      const { migration } = await this.stepsOf(run);
       await this.lifecycle(run).begin(migration, run.direction, tx);
       const begun: RunState = { ...run, started: run.current, op: 0, shards: null, job: null };
       tx.upsert(encodeRunState(begun));
@@ -128,7 +136,7 @@ export class Pipeline {
       }
       run = begun;
     }
-    const { migration, steps } = this.stepsOf(run);
+    const { migration, steps } = await this.stepsOf(run);
     const claimant = `plan/${payload.page}`;
     const step = steps[run.op];
     if (!step) {
@@ -165,7 +173,7 @@ export class Pipeline {
 
   private async slice(run: RunState, lifecycle: Lifecycle, payload: SlicePayload): Promise<StepOutcome> {
     if (run.started < run.current || run.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.op} is not planned yet` };
-    const { steps } = this.stepsOf(run);
+    const { steps } = await this.stepsOf(run);
     const step = steps[run.op];
     const job = { namespace: run.namespace, id: run.job };
     let done: boolean;
@@ -226,7 +234,7 @@ export class Pipeline {
    */
   private async completeIfDone(run: RunState, lifecycle: Lifecycle, step: MigrationStep | undefined, claimant: string): Promise<boolean> {
     const { store, engine } = this.deps;
-    const { migration, steps } = this.stepsOf(run);
+    const { migration, steps } = await this.stepsOf(run);
     let totals: OperationTotals | undefined;
     if (step && run.job !== null) {
       totals = await engine.totals(store, { namespace: run.namespace, id: run.job });
@@ -277,7 +285,7 @@ export class Pipeline {
 
   /** What follows a transition; also repeated by later tasks of the run (ensureFollowUp) if it was lost. */
   private async afterAdvance(before: RunState, after: RunState, lifecycle: Lifecycle): Promise<void> {
-    const { migration } = this.stepsOf(before);
+    const { migration } = await this.stepsOf(before);
     const finished = after.current !== before.current;
     this.deps.log?.(`run ${after.id}: ${migration.id} step ${before.op} done${finished ? `; migration ${before.direction === 'forward' ? 'applied' : 'unapplied'}` : ''}`);
     if (finished) await lifecycle.tidy(migration).catch((error) => this.deps.log?.(`could not tidy up after ${migration.id}: ${errorMessage(error)}`));
@@ -295,7 +303,8 @@ export class Pipeline {
 
   private async fail(run: RunState, lifecycle: Lifecycle, message: string): Promise<void> {
     this.deps.log?.(`run ${run.id}: ${currentMigration(run)?.id} failed: ${message}`);
-    const { migration } = this.stepsOf(run);
+    // By id only: a migration this process cannot resolve (not deployed, not rebuildable) must still fail.
+    const migration = currentMigration(run)!;
     await this.deps.store.transaction(async (tx) => {
       const fresh = await loadRun(tx, run.namespace, run.id);
       if (!fresh || fresh.status !== 'running') return;
@@ -320,8 +329,8 @@ export class Pipeline {
 
   // ---- upkeep ----
 
-  private stepsOf(run: RunState): RunSteps {
-    return runSteps(this.deps.graph, currentMigration(run)!, run.direction);
+  private stepsOf(run: RunState): Promise<RunSteps> {
+    return runSteps(this.resolve, currentMigration(run)!, run.direction);
   }
 
   private lifecycle(run: RunState): Lifecycle {
@@ -349,7 +358,7 @@ export class Pipeline {
     if (run.job === null || Date.now() - (this.progressSavedAt.get(key) ?? 0) < PROGRESS_EVERY_MS) return;
     this.progressSavedAt.set(key, Date.now());
     const totals = await this.deps.engine.totals(this.deps.store, { namespace: run.namespace, id: run.job });
-    if (totals) await lifecycle.saveProgress(this.stepsOf(run).migration, step, run.direction, totals);
+    if (totals) await lifecycle.saveProgress((await this.stepsOf(run)).migration, step, run.direction, totals);
   }
 }
 

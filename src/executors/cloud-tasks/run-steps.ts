@@ -1,5 +1,5 @@
 import { DsMigrateError } from '../../errors';
-import type { Direction, LoadedMigration, MigrationGraph, MigrationStep } from '../../migrations';
+import type { Direction, LoadedMigration, MigrationResolver, MigrationStep } from '../../migrations';
 import type { RunMigration } from './run-state';
 
 export interface RunSteps {
@@ -9,12 +9,12 @@ export interface RunSteps {
 }
 
 /**
- * A run's migration as this process loaded it from its own files, with the steps the run planned. A
- * worker deployed with another version of a file than the one the run was planned with refuses,
- * rather than run other code.
+ * A run's migration as this process resolves it (from its own files, or rebuilt from what is stored),
+ * with the steps the run planned. A worker deployed with another version of a file than the one the
+ * run was planned with, or a stored plan that no longer matches, refuses rather than run other code.
  */
-export function runSteps(graph: MigrationGraph, planned: RunMigration, direction: Direction): RunSteps {
-  const migration = graph.byId.get(planned.id);
+export async function runSteps(resolve: MigrationResolver, planned: RunMigration, direction: Direction): Promise<RunSteps> {
+  const migration = await resolve(planned.id);
   if (!migration) {
     throw new DsMigrateError('MIGRATION_LOAD', `Migration ${planned.id} is not among this process's migration files; deploy the worker with the same migrations as the run.`, {
       migration: planned.id,
