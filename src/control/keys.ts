@@ -43,6 +43,8 @@ export const DATA_SIDE_KINDS = {
   schemaMigration: '_dsmigrate_schema_migration',
   /** Where a model's schema migrations stand, a child of the definition. */
   schemaState: '_dsmigrate_schema_state',
+  /** What a schema cleanup removes (key name = its checksum), so that any process (a Cloud Tasks worker) can rebuild its operations. */
+  schemaCleanup: '_dsmigrate_schema_cleanup',
 } as const;
 
 /** Kinds that operations may never scan or write: the tool's own state, in any namespace. */

@@ -10,6 +10,7 @@ import type { ConverterFunction } from './converters';
 import { definitionHash, normalizeDefinition, type DefinitionInput, type FieldInput, type ModelDefinition } from './definition';
 import { diffDefinitions, type SchemaDiff } from './schema-diff';
 import { SchemaMigrations, type ApplyOptions } from './schema-migrations';
+import type { SchemaCloudTasks } from './schema-run';
 import { DEFAULT_RETENTION_MS, deletionOrphan, planSchemaChange, type Orphan, type SchemaPlan } from './schema-plan';
 import { DEFINITION_KIND, DefinitionStore, type StoredSchemaMigration, type VersionExtras } from './store';
 
@@ -33,6 +34,12 @@ export interface ModelFactoryOptions {
   controlNamespace?: string;
   /** Runs schema migrations' shards. Default a LocalExecutor. */
   executor?: Executor;
+  /**
+   * Run schema migrations (and cleanups) as Cloud Tasks runs, as `migrate --executor cloud-tasks`: the
+   * worker (`dsmigrate worker`, or startWorker) rebuilds each plan's operations from what is stored.
+   * A plan with a forced conversion's function cannot run there and is refused. Default: locally, with `executor`.
+   */
+  cloudTasks?: SchemaCloudTasks;
   /** Entities per transaction in schema migrations. Default the operations' own (400). */
   schemaBatchSize?: number;
   /** How long a schema run waits for another run's lease before LOCKED. Default 30 s. */
@@ -155,6 +162,7 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
       namespace: this.namespace,
       controlNamespace: options.controlNamespace ?? '',
       executor: options.executor,
+      cloudTasks: options.cloudTasks,
       batchSize: options.schemaBatchSize,
       lockWaitMs: options.lockWaitMs ?? 30_000,
       lockTtlMs: options.lockTtlMs,
@@ -314,7 +322,7 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
    * BAD_INPUT error naming it, and nothing runs. The model is rebuilt without fallbacks once done.
    */
   async applyPendingSchema(name: string, options: ApplyOptions = {}): Promise<SchemaPlan[]> {
-    const ran = await this.schema.apply(name, { ...options, converters: { ...this.converters.get(name), ...options.converters } });
+    const ran = await this.schema.apply(name, { ...options, converters: { ...this.converters.get(name), ...options.converters }, approvedBy: this.updatedBy });
     this.inFlight.delete(name);
     const entry = this.cache.get(name);
     if (entry) entry.checkedAt = -Infinity;

@@ -18,6 +18,6 @@ export { buildModel } from './build-model';
 export { planSchemaChange, deletionOrphan, describeStep, DEFAULT_RETENTION_MS, type SchemaPlan, type SchemaStep, type Orphan, type PlanInput } from './schema-plan';
 export { builtinConverter, type BuiltinConverter, type ConverterFunction, type TypeRef } from './converters';
 export { SCHEMA_MIGRATION_KIND, SCHEMA_STATE_KIND, type SchemaMigrationStatus, type StoredSchemaMigration } from './store';
-export { schemaMigrationId } from './schema-run';
+export { schemaMigrationId, schemaMigrationResolver, type SchemaCloudTasks } from './schema-run';
 export { type ApplyOptions } from './schema-migrations';
 export { compareWithModels, runtimeModels, type DescribedModel, type ModelOrigin, type StoredVersusModels, type KindVersusModels, type StoredVersusModelsOptions } from './introspect';

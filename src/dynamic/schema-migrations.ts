@@ -3,7 +3,7 @@ import { DsMigrateError } from '../errors';
 import type { RunEvent } from '../migrations';
 import type { ConverterFunction } from './converters';
 import type { ModelDefinition } from './definition';
-import { runCleanup, runPlan, schemaMigrationId, type SchemaRunOptions } from './schema-run';
+import { checkConverters, runCleanup, runPlan, schemaMigrationId, type SchemaRunOptions } from './schema-run';
 import type { Orphan, SchemaPlan } from './schema-plan';
 import { SCHEMA_MIGRATION_KIND, type DefinitionStore, type StoredSchemaMigration } from './store';
 
@@ -12,6 +12,11 @@ export interface ApplyOptions {
   version?: number;
   /** Forced conversions' functions by field name, when this process was not the one given them. */
   converters?: Readonly<Record<string, ConverterFunction>>;
+  /**
+   * Approve the plan to `version` if it waits for approval, once every check has passed (as `dsmigrate
+   * schema apply` does): a refused apply then leaves it pending, as it was.
+   */
+  approve?: boolean;
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -43,7 +48,7 @@ export class SchemaMigrations {
     return { ...approved, id: schemaMigrationId(this.definitions.namespace, approved.plan) };
   }
 
-  async apply(name: string, options: ApplyOptions): Promise<SchemaPlan[]> {
+  async apply(name: string, options: ApplyOptions & { approvedBy: string }): Promise<SchemaPlan[]> {
     const { head, appliedVersion } = await this.definitions.readWithState(name);
     if (head === undefined || this.definitions.head(head).deleted) {
       throw new DsMigrateError('UNKNOWN_KIND', `No model definition named "${name}" is stored (namespace ${JSON.stringify(this.definitions.namespace)}).`, { model: name });
@@ -55,9 +60,12 @@ export class SchemaMigrations {
     }
     // Check every plan first, so that a refusal changes nothing.
     const plans: StoredSchemaMigration[] = [];
+    const converters = options.converters ?? {};
+    let approve = false;
     for (let version = appliedVersion + 1; version <= upTo; version++) {
       const stored = await this.require(name, version);
-      if (stored.status === 'pending') {
+      approve = stored.status === 'pending' && options.approve === true && options.version === version;
+      if (stored.status === 'pending' && !approve) {
         if (options.version === undefined) break;
         throw new DsMigrateError(
           'BAD_INPUT',
@@ -66,14 +74,16 @@ export class SchemaMigrations {
           { model: name, version, fromVersion: stored.plan.fromVersion, toVersion: version },
         );
       }
+      if (stored.status !== 'applied') checkConverters(stored.plan, converters, this.run.cloudTasks ? 'cloud-tasks' : 'local');
       plans.push(stored);
     }
+    if (approve) plans[plans.length - 1] = await this.definitions.setStatus(name, upTo, 'approved', options.approvedBy);
     const ran: SchemaPlan[] = [];
     for (const stored of plans) {
       const { plan } = stored;
       if (stored.status === 'approved') {
         const target: ModelDefinition = this.definitions.decode((await this.definitions.readVersion(name, plan.toVersion))!);
-        await runPlan({ ...this.run, onEvent: options.onEvent ?? this.run.onEvent }, plan, target, options.converters ?? {});
+        await runPlan({ ...this.run, onEvent: options.onEvent ?? this.run.onEvent }, plan, target, converters);
         ran.push(plan);
       }
       await this.definitions.setStatus(name, plan.toVersion, 'applied');
@@ -112,7 +122,7 @@ export class SchemaMigrations {
     }
     const orphans = due.map((d) => d.orphan);
     if (options.dryRun || orphans.length === 0) return orphans;
-    await runCleanup({ ...this.run, onEvent: options.onEvent ?? this.run.onEvent }, orphans);
+    await runCleanup({ ...this.run, onEvent: options.onEvent ?? this.run.onEvent }, this.definitions, orphans);
     for (const owner of new Set(due.map((d) => d.owner))) await this.forget(owner, new Set(due.filter((d) => d.owner === owner).map((d) => d.orphan.id)), options.updatedBy);
     return orphans;
   }

@@ -19,6 +19,9 @@ export const SCHEMA_MIGRATION_KIND = DATA_SIDE_KINDS.schemaMigration;
 /** The highest version whose plan (and every earlier one) has run: until then models read through fallbacks. */
 export const SCHEMA_STATE_KIND = DATA_SIDE_KINDS.schemaState;
 
+/** The orphans a cleanup removes, keyed by the cleanup's checksum (root entities in the factory's namespace). */
+export const SCHEMA_CLEANUP_KIND = DATA_SIDE_KINDS.schemaCleanup;
+
 /** What a check needs from a stored definition: enough to tell whether a cached model is current. */
 export interface DefinitionHead {
   version: number;
@@ -174,6 +177,20 @@ export class DefinitionStore {
       }
       return next;
     });
+  }
+
+  /** Keeps what a cleanup removes before it runs; the same checksum always names the same orphans. */
+  async saveCleanup(checksum: string, orphans: readonly Orphan[]): Promise<void> {
+    await this.store.save([
+      Entity.from(Key.of(SCHEMA_CLEANUP_KIND, checksum, { namespace: this.namespace }), { orphans: canonicalJson(orphans), createdAt: new Date() }, { excludeFromIndexes: ['orphans'] }),
+    ]);
+  }
+
+  async readCleanup(checksum: string): Promise<Orphan[] | undefined> {
+    const entity = await this.store.get(Key.of(SCHEMA_CLEANUP_KIND, checksum, { namespace: this.namespace }));
+    if (entity === undefined) return undefined;
+    const { orphans } = decodeStored(entity, { orphans: 'string' });
+    return decodeJson<{ orphans: Orphan[] }>(entity, 'orphans', `{"orphans":${orphans}}`, (v) => Array.isArray(v.orphans)).orphans;
   }
 
   private encodeMigration(name: string, migration: StoredSchemaMigration): Entity {
