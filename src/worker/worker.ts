@@ -1,13 +1,17 @@
 import type { Datastore } from '../datastore';
 import { createTasksClient, Pipeline, shardedEngine, type ShardEngine, type TasksApi, type WorkerSettings } from '../executors/cloud-tasks';
-import type { MigrationGraph } from '../migrations';
+import { schemaMigrationResolver } from '../dynamic';
+import { resolverOf, type MigrationGraph } from '../migrations';
 import { authenticatorFor, type CertSource } from './auth';
 import { createWorkerHandler, jsonLog, type RequestHandler, type WorkerLogEntry } from './handler';
 import { startWorkerServer, type WorkerServer } from './server';
 
 export interface WorkerOptions {
   store: Datastore;
-  /** The same migrations as the runs it serves (loadGraph of the app's migrations directory). */
+  /**
+   * The same migrations as the runs it serves (loadGraph of the app's migrations directory). Runtime
+   * models' schema migrations (src/dynamic) need no files: the worker rebuilds them from what is stored.
+   */
   graph: MigrationGraph;
   settings: WorkerSettings;
   /** Default: a client for settings.emulatorHost, or for Cloud Tasks with the ambient credentials. */
@@ -25,6 +29,7 @@ export function createWorker(options: WorkerOptions): { handler: RequestHandler;
   const pipeline = new Pipeline({
     store: options.store,
     graph: options.graph,
+    resolve: resolverOf(options.graph, schemaMigrationResolver(options.store)),
     engine: options.engine ?? shardedEngine,
     tasks,
     secret: settings.auth.kind === 'hmac' ? settings.auth.secret : undefined,
