@@ -2,6 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { Datastore } from '../../datastore';
 import { describeStep, ModelFactory } from '../../dynamic';
 import { DsMigrateError } from '../../errors';
+import { resolveDispatchSettings } from '../../executors/cloud-tasks';
 import { resolveConfig } from '../config';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -13,6 +14,7 @@ interface SchemaFlags extends GlobalFlags {
   'models-namespace': string;
   'older-than': string;
   'dry-run': boolean;
+  executor: 'local' | 'cloud-tasks';
 }
 
 const DURATION = /^(\d+)(d|h|m|s)$/;
@@ -37,16 +39,23 @@ export const schemaCommand: CommandModule<GlobalFlags, SchemaFlags> = {
       .option('version', { type: 'number', describe: 'apply: approve and run the plan to this version (and every earlier one that may run)' })
       .option('models-namespace', { type: 'string', default: '', describe: "The namespace holding the definitions (the factory's namespace)" })
       .option('older-than', { type: 'string', default: '30d', describe: 'cleanup: only orphans older than this (30d, 12h, 0s)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'cleanup: list what would be removed, remove nothing' }) as unknown as Argv<SchemaFlags>,
+      .option('dry-run', { type: 'boolean', default: false, describe: 'cleanup: list what would be removed, remove nothing' })
+      .option('executor', {
+        choices: ['local', 'cloud-tasks'] as const,
+        default: 'local' as const,
+        describe: 'apply, cleanup: run the shards in this process, or as Cloud Tasks on the worker (as migrate --executor; see docs/cloud-tasks.md)',
+      }) as unknown as Argv<SchemaFlags>,
   handler: async (argv) => {
     const config = await resolveConfig(argv);
     const olderThanMs = argv.action === 'cleanup' ? durationMs(argv['older-than']) : 0;
     if (argv.action === 'apply' && (argv.model === undefined || argv.version === undefined)) {
       throw new DsMigrateError('BAD_INPUT', 'schema apply needs the model and the version: dsmigrate schema apply <model> --version N.');
     }
+    // Checked before connecting: a Cloud Tasks run needs a queue and a worker URL.
+    const cloudTasks = argv.executor === 'cloud-tasks' && argv.action !== 'plan' ? { settings: resolveDispatchSettings(config.cloudTasks) } : undefined;
     const store = await Datastore.connect(config.store);
     try {
-      const factory = new ModelFactory(store, { namespace: argv['models-namespace'], controlNamespace: config.controlNamespace, register: false, lockTtlMs: config.lockTtlMs });
+      const factory = new ModelFactory(store, { namespace: argv['models-namespace'], controlNamespace: config.controlNamespace, register: false, lockTtlMs: config.lockTtlMs, cloudTasks });
       if (argv.action === 'plan') {
         const migrations = (await factory.schemaMigrations(argv.model)).filter((m) => m.status !== 'applied');
         if (argv.json) return jsonLine(migrations);
@@ -59,8 +68,8 @@ export const schemaCommand: CommandModule<GlobalFlags, SchemaFlags> = {
         return;
       }
       if (argv.action === 'apply') {
-        await factory.approveSchema(argv.model!, argv.version!);
-        const ran = await factory.applyPendingSchema(argv.model!, { version: argv.version });
+        // Approved only once every check passed: a refused apply leaves the plan as it was.
+        const ran = await factory.applyPendingSchema(argv.model!, { version: argv.version, approve: true });
         if (argv.json) return jsonLine({ applied: ran.map((p) => ({ model: p.model, fromVersion: p.fromVersion, toVersion: p.toVersion })) });
         process.stdout.write(ran.length === 0 ? 'Nothing to run: the plans up to that version have run.\n' : ran.map((p) => `Applied ${p.model} v${p.fromVersion}→v${p.toVersion}.\n`).join(''));
         return;
