@@ -38,6 +38,8 @@ export interface SchemaCloudTasks {
   settings: DispatchSettings;
   /** Default: a client for settings.emulatorHost (or Cloud Tasks itself), closed after the run. */
   tasks?: TasksApi;
+  /** What the queue's check found worth telling the operator (its settings differ from the ones asked for). */
+  onWarning?: (message: string) => void;
 }
 
 /** The record id of a plan: `schema:<model>@v<from>-v<to>` (the namespace is named when it is not the default). */
@@ -199,6 +201,7 @@ async function runMigration(options: SchemaRunOptions, migration: LoadedMigratio
       command: `schema ${migration.id} --executor cloud-tasks`,
       onEvent: options.onEvent,
     });
+    for (const warning of started.warnings) options.cloudTasks.onWarning?.(warning);
     if (started.run === undefined) return; // applied already
     await followRun({ store: options.store, graph, engine: shardedEngine, namespace: started.run.namespace, runId: started.run.id, onEvent: options.onEvent });
   } finally {

@@ -52,7 +52,13 @@ export const schemaCommand: CommandModule<GlobalFlags, SchemaFlags> = {
       throw new DsMigrateError('BAD_INPUT', 'schema apply needs the model and the version: dsmigrate schema apply <model> --version N.');
     }
     // Checked before connecting: a Cloud Tasks run needs a queue and a worker URL.
-    const cloudTasks = argv.executor === 'cloud-tasks' && argv.action !== 'plan' ? { settings: resolveDispatchSettings(config.cloudTasks) } : undefined;
+    const cloudTasks =
+      argv.executor === 'cloud-tasks' && argv.action !== 'plan'
+        ? {
+            settings: resolveDispatchSettings(config.cloudTasks),
+            onWarning: (message: string) => (argv.json ? jsonLine({ event: 'warning', message }) : process.stderr.write(`warning: ${message}\n`)),
+          }
+        : undefined;
     const store = await Datastore.connect(config.store);
     try {
       const factory = new ModelFactory(store, { namespace: argv['models-namespace'], controlNamespace: config.controlNamespace, register: false, lockTtlMs: config.lockTtlMs, cloudTasks });
