@@ -74,7 +74,7 @@ function parseSchemaMigrationId(id: string): ParsedId[] {
  * Refuses, before anything runs, a plan with a forced conversion whose function is not at hand: in this
  * process (`converters`), or at all under Cloud Tasks, where the worker that runs the shards holds none.
  */
-export function checkConverters(plan: SchemaPlan, converters: Readonly<Record<string, ConverterFunction>>, where: 'local' | 'cloud-tasks' | 'worker'): void {
+export function checkConverters(plan: SchemaPlan, converters: Readonly<Record<string, ConverterFunction>>, where: 'local' | 'cloud-tasks'): void {
   for (const step of plan.steps) {
     if (step.type !== 'ConvertField' || step.converter !== 'custom') continue;
     if (where === 'local' && converters[step.field] !== undefined) continue;
@@ -83,9 +83,7 @@ export function checkConverters(plan: SchemaPlan, converters: Readonly<Record<st
     const fix = `Apply it from code with the local executor: factory.applyPendingSchema(${JSON.stringify(plan.model)}, {converters: {${JSON.stringify(step.field)}: fn}}).`;
     throw new DsMigrateError(
       'BAD_INPUT',
-      where === 'local'
-        ? `${what}, which this process does not hold. ${fix}`
-        : `${what}; a Cloud Tasks worker does not hold that function, so this plan cannot run under Cloud Tasks${where === 'worker' ? '' : ' and nothing was run'}. ${fix}`,
+      where === 'local' ? `${what}, which this process does not hold. ${fix}` : `${what}; a Cloud Tasks worker does not hold that function, so this plan cannot run under Cloud Tasks. ${fix}`,
       context,
     );
   }
@@ -246,7 +244,7 @@ export function schemaMigrationResolver(store: Datastore, options: { batchSize?:
         const stored = await definitions.readMigration(parsed.model, parsed.toVersion);
         const version = stored?.plan.fromVersion === parsed.fromVersion ? await definitions.readVersion(parsed.model, parsed.toVersion) : undefined;
         if (stored && version) {
-          checkConverters(stored.plan, {}, 'worker');
+          checkConverters(stored.plan, {}, 'cloud-tasks');
           migration = planMigration(parsed.namespace, stored.plan, definitions.decode(version), {}, options.batchSize);
         }
       }

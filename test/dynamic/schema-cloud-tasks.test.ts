@@ -131,6 +131,25 @@ describeEachFlavour('dsmigrate schema --executor cloud-tasks', (ctx) => {
   );
 
   test(
+    'a factory configured for Cloud Tasks runs a safe plan it applies automatically as a run on the worker',
+    async () => {
+      const namespace = 'ct-factory';
+      const factory = new ModelFactory(store, { namespace, stalenessMs: 0, register: false, cloudTasks: { settings: h.dispatch(worker.url), tasks: h.tasks } });
+      await factory.define({ name: 'Note', kind: 'Answer', fields: [{ name: 'body', type: 'string', nullable: true }] });
+      await store.save(Array.from({ length: 40 }, (_, i) => Entity.from(Key.of('Answer', i + 1, { namespace }), { body: `b${i + 1}` })));
+
+      await factory.update('Note', (d) => ({ fields: d.fields.map((f) => ({ ...f, name: 'text' })) }), { autoApply: true });
+
+      expect((await answers(namespace)).map((e) => e.get('text'))).toEqual(Array.from({ length: 40 }, (_, i) => `b${i + 1}`));
+      const id = `schema:${namespace}/Note@v1-v2`;
+      expect((await new Recorder(store, '').get(id))?.state).toBe('applied');
+      expect((await recentRuns(store, '', 20)).find((r) => r.migrations.some((m) => m.id === id))?.status).toBe('done');
+      expect((await factory.schemaMigrations('Note')).map((m) => m.status)).toEqual(['applied']);
+    },
+    RUN_MS,
+  );
+
+  test(
     'a plan with a forced conversion function is refused under Cloud Tasks with exit 2, and nothing changes',
     async () => {
       const namespace = 'ct-forced';
