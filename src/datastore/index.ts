@@ -3,6 +3,7 @@ export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
 export { Entity, type SetOptions } from './entity';
 export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';
+export { PackedKeys, type KeyList } from './packed-keys';
 export { GeoPoint, Double, decodeValue, encodeValue, valueTypeOf, isIndexed, type Value, type ValueType, type ValueProto, type EntityProto } from './values';
 export { type QuerySpec, type PropertyFilter, type FilterOp } from './query';
 export { type ConnectionOptions, EMULATOR_DEFAULT_PROJECT } from './connection';

@@ -7,6 +7,7 @@ import { openConnection, type ConnectionOptions, type ResolvedConnection } from 
 import type { KeysQueryRpc } from './keys-query';
 import { Entity } from './entity';
 import { Key } from './keys';
+import type { PackedKeys } from './packed-keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
 import { buildQuery, type QuerySpec } from './query';
 import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, withRetry, type RetryOptions } from './retry';
@@ -39,8 +40,8 @@ export interface StoreOptions extends ConnectionOptions {
 type MutationProto = google.datastore.v1.IMutation;
 type RawClient = ResolvedConnection['client'];
 
-interface QueryPage<T> {
-  items: T[];
+interface QueryPage<T extends { length: number }> {
+  items: T;
   endCursor?: Uint8Array | string;
   moreResults: string;
 }
@@ -288,14 +289,19 @@ export class Datastore {
   }
 
   /** Like queryBatches, keys only, decoded straight from the wire. */
-  keys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<Key[]> {
+  async *keys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<Key[]> {
+    for await (const keys of this.packedKeys(spec)) yield keys.toArray();
+  }
+
+  /** Like keys, each batch kept as the keys' wire bytes: for callers that hold many keys a while (src/datastore/packed-keys.ts). */
+  packedKeys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<PackedKeys> {
     return this.pages({ ...spec, keysOnly: true }, async (request) => {
       const page = await this.keysQuery(request, QUERY_CALL.timeout!);
       return { items: page.keys, endCursor: page.endCursor, moreResults: page.moreResults };
     });
   }
 
-  private async *pages<T>(spec: QuerySpec, run: (request: google.datastore.v1.IRunQueryRequest) => Promise<QueryPage<T>>): AsyncGenerator<T[]> {
+  private async *pages<T extends { length: number }>(spec: QuerySpec, run: (request: google.datastore.v1.IRunQueryRequest) => Promise<QueryPage<T>>): AsyncGenerator<T> {
     const query = buildQuery(spec, this.projectId, this.databaseId);
     const partitionId = this.partition(spec.namespace);
     let remaining = spec.limit;

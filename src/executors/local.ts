@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { Key } from '../datastore';
+import type { KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
 import type { Operation } from '../operations';
@@ -164,14 +164,14 @@ class LocalRun {
     plan.shards.forEach((_, index) => this.schedule(index));
   }
 
-  private schedule(index: number, prefetched?: Key[]): void {
+  private schedule(index: number, prefetched?: KeyList): void {
     if (this.scheduled.has(index)) return;
     this.scheduled.add(index);
     this.keysInFlight += prefetched?.length ?? 0;
     this.running.push(this.limit(() => this.runShard(index, prefetched)));
   }
 
-  private async runShard(index: number, prefetched?: Key[]): Promise<void> {
+  private async runShard(index: number, prefetched?: KeyList): Promise<void> {
     try {
       while (!this.stop.signal.aborted) {
         const slice = await runShardSlice({

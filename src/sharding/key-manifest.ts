@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { CONTROL_KINDS, decodeJson, decodeStored, shardKeysKey, type JobRef } from '../control';
-import { Entity, Key, type Datastore } from '../datastore';
+import { Entity, Key, type Datastore, type KeyList } from '../datastore';
 import type { JobPlan } from './job-plan';
 import { keyFromJson, keyToJson, type KeyJson } from './key-json';
 import type { KeyRange } from './ranges';
@@ -26,7 +26,7 @@ interface StoredManifest {
 export interface CutShard {
   index: number;
   range: KeyRange;
-  keys: readonly Key[];
+  keys: KeyList;
 }
 
 export async function saveManifests(store: Datastore, plan: JobPlan, shards: readonly CutShard[]): Promise<void> {
@@ -34,7 +34,7 @@ export async function saveManifests(store: Datastore, plan: JobPlan, shards: rea
   for (const shard of shards) {
     const stored: StoredManifest = {
       range: { ns: shard.range.namespace, s: shard.range.start && keyToJson(shard.range.start), e: shard.range.end && keyToJson(shard.range.end) },
-      keys: shard.keys.map(keyToJson),
+      keys: Array.from(shard.keys, keyToJson),
     };
     const blob = gzipSync(JSON.stringify(stored));
     if (blob.length > MAX_MANIFEST_BYTES) continue;

@@ -1,5 +1,5 @@
 import { jobKey, shardKey, type JobRef } from '../control';
-import { honoursPropertyMasks, Key, type Datastore, type Entity, type Transaction } from '../datastore';
+import { honoursPropertyMasks, Key, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
 import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch, uniqueFieldsFor, type AppliedBatch } from './apply';
@@ -21,7 +21,7 @@ export interface SliceOptions {
   /** Return (with more to do) after the first batch that ends past this many milliseconds. */
   budgetMs?: number;
   /** The shard's keys, already read by the planner from its stream (in-process runs only). */
-  prefetched?: readonly Key[];
+  prefetched?: KeyList;
   migration?: string;
   signal?: AbortSignal;
   /** Paces the batches: each waits for its size before its transaction (shared by the shards of a job). */
@@ -253,9 +253,12 @@ async function readAll(tx: Transaction, keys: readonly Key[], properties?: reado
 }
 
 /** The shard's keys after its checkpoint: the planner's copy if given, otherwise one key-ordered stream. */
-async function* keySource(store: Datastore, work: ShardWork, state: ShardState, prefetched?: readonly Key[]): AsyncGenerator<Key[]> {
+async function* keySource(store: Datastore, work: ShardWork, state: ShardState, prefetched?: KeyList): AsyncGenerator<Key[]> {
   if (prefetched) {
-    yield state.lastKey ? prefetched.filter((k) => Key.compare(k, state.lastKey!) > 0) : [...prefetched];
+    // Decoded a chunk at a time: packed keys stay packed until their batch comes.
+    for (let i = state.lastKey ? firstAfter(prefetched, state.lastKey) : 0; i < prefetched.length; i += PREFETCHED_CHUNK) {
+      yield [...prefetched.slice(i, i + PREFETCHED_CHUNK)];
+    }
     return;
   }
   const after = state.lastKey ?? (state.startExclusive ? state.start : undefined);
@@ -269,6 +272,20 @@ async function* keySource(store: Datastore, work: ShardWork, state: ShardState, 
     through: state.endInclusive ? state.end : undefined,
     orderByKey: true,
   });
+}
+
+const PREFETCHED_CHUNK = 1000;
+
+/** The index of the first key after `key` in an ordered list. */
+function firstAfter(keys: KeyList, key: Key): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (Key.compare(keys.at(middle)!, key) > 0) high = middle;
+    else low = middle + 1;
+  }
+  return low;
 }
 
 function checkPlanMatches(plan: JobPlan, work: ShardWork, index: number): void {

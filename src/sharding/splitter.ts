@@ -1,4 +1,4 @@
-import { grpcCode, GrpcCode, Key, type Datastore, type PropertyFilter } from '../datastore';
+import { grpcCode, GrpcCode, Key, PackedKeys, type Datastore, type KeyList, type PropertyFilter } from '../datastore';
 import { pushedDown } from './filters';
 import { pickSplitPoints, rangesBetween, type KeyRange } from './ranges';
 
@@ -18,7 +18,7 @@ export const MAX_DEFAULT_SHARDS = 32;
 /**
  * Keys per page when cutting from the stream: few queries (each costs a scan and sort of the whole kind
  * on the Firestore-mode emulator, and one started mid-run also sorts the versions written since) against
- * bounded memory (a page's keys take ~250 bytes each; see keys-query.ts).
+ * bounded memory (a page's keys are held packed, ~40 bytes each: src/datastore/packed-keys.ts).
  */
 export const PAGE_KEYS = 250_000;
 /** Target keys per shard when cutting from the stream. */
@@ -105,7 +105,7 @@ async function thinnedSample(store: Datastore, target: SplitTarget, size: number
 
 /** A page of the stream cut into shards, each with the keys it holds. */
 export interface CutPage {
-  shards: { range: KeyRange; keys: Key[] }[];
+  shards: { range: KeyRange; keys: KeyList }[];
   /** The first key of the next page; undefined after the last page. */
   next?: Key;
 }
@@ -118,28 +118,27 @@ export interface CutPage {
 export async function* cutFromStream(store: Datastore, target: SplitTarget, cursor?: Key, pageKeys = PAGE_KEYS): AsyncGenerator<CutPage> {
   let start = cursor;
   for (;;) {
-    const page: Key[] = [];
-    for await (const keys of store.keys({ kind: target.kind, namespace: target.namespace, filters: pushedDown(target.filters), from: start, orderByKey: true, limit: pageKeys + 1 })) {
-      // One batch can be the whole page: too many keys to spread as arguments.
-      for (const key of keys) page.push(key);
+    const batches: PackedKeys[] = [];
+    for await (const keys of store.packedKeys({ kind: target.kind, namespace: target.namespace, filters: pushedDown(target.filters), from: start, orderByKey: true, limit: pageKeys + 1 })) {
+      batches.push(keys);
     }
-    const next = page.length > pageKeys ? page[pageKeys] : undefined;
-    if (next) page.length = pageKeys;
-    yield { shards: cutPage(target.namespace, page, start, next), next };
+    const page = PackedKeys.concat(batches);
+    const next = page.at(pageKeys);
+    yield { shards: cutPage(target.namespace, next ? page.slice(0, pageKeys) : page, start, next), next };
     if (!next) return;
     start = next;
   }
 }
 
 /** Equal runs of consecutive keys, as shards that together cover [start, end). */
-export function cutPage(namespace: string, keys: readonly Key[], start: Key | undefined, end: Key | undefined): CutPage['shards'] {
+export function cutPage(namespace: string, keys: KeyList, start: Key | undefined, end: Key | undefined): CutPage['shards'] {
   const count = Math.min(MAX_SHARDS_PER_PAGE, Math.max(1, Math.round(keys.length / STREAM_SHARD_KEYS)));
   const shards: CutPage['shards'] = [];
   for (let i = 0; i < count; i++) {
     const from = Math.floor((i * keys.length) / count);
     const to = Math.floor(((i + 1) * keys.length) / count);
     shards.push({
-      range: { namespace, start: i === 0 ? start : keys[from], end: i === count - 1 ? end : keys[to] },
+      range: { namespace, start: i === 0 ? start : keys.at(from), end: i === count - 1 ? end : keys.at(to) },
       keys: keys.slice(from, to),
     });
   }

@@ -1,4 +1,4 @@
-import { Entity, Key, type RpcEvent } from '../../src/datastore';
+import { Entity, Key, PackedKeys, type RpcEvent } from '../../src/datastore';
 import { describeEachFlavour } from '../support/emulators';
 
 const BIG = 2n ** 62n + 12345n;
@@ -45,5 +45,28 @@ describeEachFlavour('keys-only queries decoded from the wire', (ctx) => {
     const rest: Key[] = [];
     for await (const batch of store.keys({ kind: 'Few', after: Key.of('Few', 17), orderByKey: true })) rest.push(...batch);
     expect(rest.map((k) => k.id)).toEqual(['18', '19', '20']);
+  });
+
+  it('keep keys packed as their wire bytes, and give back the same keys by index, slice and concatenation', async () => {
+    const store = await ctx.connect();
+    const namespace = 'packed';
+    await store.save(shapes(namespace).map((key, n) => Entity.from(key, { n })));
+    const batches: PackedKeys[] = [];
+    for await (const batch of store.packedKeys({ kind: 'Shape', namespace, orderByKey: true })) batches.push(batch);
+    const packed = PackedKeys.concat(batches);
+    const objects: Key[] = [];
+    for await (const batch of store.keys({ kind: 'Shape', namespace, orderByKey: true })) objects.push(...batch);
+    expect(packed.length).toBe(1050);
+    expect([...packed].map(String)).toEqual(objects.map(String));
+    expect(packed.toArray().every((k, i) => k.equals(objects[i]) && k.namespace === namespace)).toBe(true);
+    expect(packed.at(1049)!.equals(objects[1049])).toBe(true);
+    expect(packed.at(1050)).toBeUndefined();
+    expect(packed.at(-1)).toBeUndefined();
+    const middle = packed.slice(300, 700);
+    expect(middle.length).toBe(400);
+    expect([...middle].map(String)).toEqual(objects.slice(300, 700).map(String));
+    expect(middle.slice(399).at(0)!.equals(objects[699])).toBe(true);
+    expect(packed.slice(10, 10).length).toBe(0);
+    expect([...PackedKeys.concat([packed.slice(0, 1), PackedKeys.EMPTY, packed.slice(1)])].map(String)).toEqual(objects.map(String));
   });
 });

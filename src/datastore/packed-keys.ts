@@ -1,0 +1,186 @@
+import { Reader } from 'protobufjs/minimal';
+import { Key, type PathElement } from './keys';
+
+export const VARINT = 0;
+export const BYTES = 2;
+
+/** Keys in key order, held as objects (an array) or packed: what a shard is handed by its planner. */
+export interface KeyList extends Iterable<Key> {
+  readonly length: number;
+  at(index: number): Key | undefined;
+  slice(from: number, to?: number): KeyList;
+}
+
+/**
+ * Keys kept as their wire bytes (google.datastore.v1.Key, about 40 bytes each) and decoded when used.
+ * A Key object with its path, element and id string takes about 170 bytes on the heap, so a planner
+ * holding a page of a quarter of a million keys for its shards would hold 40 MB of them; packed it
+ * holds 10 MB, whatever the kind's size (src/sharding/splitter.ts bounds the pages).
+ */
+export class PackedKeys implements KeyList {
+  static readonly EMPTY = new PackedKeys(new Uint8Array(0), new Uint32Array(0));
+
+  /** `ends[i]` is where key i's bytes end; key i starts where key i - 1 ends. Made by PackedKeysBuilder. */
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly ends: Uint32Array,
+  ) {}
+
+  get length(): number {
+    return this.ends.length;
+  }
+
+  /** Key `index`, decoded; undefined outside the list (as Array.prototype.at, without negative indexes). */
+  at(index: number): Key | undefined {
+    if (!(index >= 0 && index < this.ends.length)) return undefined;
+    const start = index === 0 ? 0 : this.ends[index - 1];
+    const reader = Reader.create(this.bytes.subarray(start, this.ends[index]));
+    return readKey(reader, reader.len);
+  }
+
+  /** Keys `from` to `to` (exclusive), copied: a slice does not keep the rest of the page alive. */
+  slice(from: number, to = this.length): PackedKeys {
+    const first = Math.max(0, Math.min(from, this.length));
+    const last = Math.max(first, Math.min(to, this.length));
+    if (first === last) return PackedKeys.EMPTY;
+    const base = first === 0 ? 0 : this.ends[first - 1];
+    const ends = this.ends.slice(first, last);
+    for (let i = 0; i < ends.length; i++) ends[i] -= base;
+    return new PackedKeys(this.bytes.slice(base, this.ends[last - 1]), ends);
+  }
+
+  toArray(): Key[] {
+    const keys: Key[] = [];
+    for (const key of this) keys.push(key);
+    return keys;
+  }
+
+  *[Symbol.iterator](): Iterator<Key> {
+    const reader = Reader.create(this.bytes);
+    for (let i = 0; i < this.ends.length; i++) yield readKey(reader, this.ends[i]);
+  }
+
+  static concat(parts: readonly PackedKeys[]): PackedKeys {
+    if (parts.length === 1) return parts[0];
+    const builder = new PackedKeysBuilder(parts.reduce((n, p) => n + (p.length === 0 ? 0 : p.ends[p.length - 1]), 0));
+    for (const part of parts) {
+      for (let i = 0; i < part.length; i++) builder.push(part.bytes, i === 0 ? 0 : part.ends[i - 1], part.ends[i]);
+    }
+    return builder.build();
+  }
+}
+
+export class PackedKeysBuilder {
+  private bytes: Uint8Array;
+  private ends = new Uint32Array(64);
+  private count = 0;
+  private size = 0;
+
+  constructor(capacityBytes: number) {
+    this.bytes = new Uint8Array(Math.max(64, capacityBytes));
+  }
+
+  /** Appends one key's wire bytes, `source[start..end)`. */
+  push(source: Uint8Array, start: number, end: number): void {
+    const length = end - start;
+    if (this.size + length > this.bytes.length) this.bytes = grown(this.bytes, this.size + length);
+    if (this.count === this.ends.length) this.ends = grown(this.ends, this.count + 1);
+    this.bytes.set(source.subarray(start, end), this.size);
+    this.size += length;
+    this.ends[this.count++] = this.size;
+  }
+
+  /** The keys pushed, in arrays trimmed to their size. */
+  build(): PackedKeys {
+    return this.count === 0 ? PackedKeys.EMPTY : new PackedKeys(this.bytes.slice(0, this.size), this.ends.slice(0, this.count));
+  }
+}
+
+function grown<T extends Uint8Array | Uint32Array>(array: T, needed: number): T {
+  const next = new (array.constructor as new (length: number) => T)(Math.max(needed, array.length * 2));
+  next.set(array);
+  return next;
+}
+
+/** Calls `read` for each field up to `end`; a field it does not take (returns false) is skipped. */
+export function forEachField(reader: Reader, end: number, read: (field: number, wire: number) => boolean): void {
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    if (!read(tag >>> 3, tag & 7)) reader.skipType(tag & 7);
+  }
+}
+
+export function lengthDelimitedEnd(reader: Reader): number {
+  const length = reader.uint32();
+  return reader.pos + length;
+}
+
+/** Key: partition_id (1) → namespace_id (4); path (2) → kind (1), id (2), name (3). As Key.fromProto reads them. */
+export function readKey(reader: Reader, end: number): Key {
+  let namespace = '';
+  const path: PathElement[] = [];
+  forEachField(reader, end, (field, wire) => {
+    if (wire !== BYTES) return false;
+    if (field === 1) {
+      forEachField(reader, lengthDelimitedEnd(reader), (partitionField, partitionWire) => {
+        if (partitionField !== 4 || partitionWire !== BYTES) return false;
+        namespace = interned(reader.string());
+        return true;
+      });
+    } else if (field === 2) {
+      let kind = '';
+      let id: string | undefined;
+      let name: string | undefined;
+      forEachField(reader, lengthDelimitedEnd(reader), (elementField, elementWire) => {
+        if (elementField === 1 && elementWire === BYTES) kind = interned(reader.string());
+        else if (elementField === 2 && elementWire === VARINT) id = readInt64(reader);
+        else if (elementField === 3 && elementWire === BYTES) name = reader.string();
+        else return false;
+        return true;
+      });
+      path.push(name ? { kind, name } : id !== undefined && id !== '0' ? { kind, id } : { kind });
+    } else return false;
+    return true;
+  });
+  return new Key(path, namespace);
+}
+
+const names = new Map<string, string>();
+
+/** One copy of each kind and namespace name, however many keys carry it. */
+function interned(name: string): string {
+  const known = names.get(name);
+  if (known !== undefined) return known;
+  if (names.size >= 1024) names.clear();
+  names.set(name, name);
+  return name;
+}
+
+/** A varint int64 as a decimal string, exact beyond 2^53: plain arithmetic for the usual ids, BigInt past 49 bits. */
+function readInt64(reader: Reader): string {
+  const { buf } = reader;
+  let pos = reader.pos;
+  let value = 0;
+  let scale = 1;
+  let byte: number;
+  do {
+    if (pos >= reader.len) throw new RangeError('A key id runs past the end of the response.');
+    byte = buf[pos++];
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+  } while (byte & 0x80 && scale < 2 ** 49);
+  if (!(byte & 0x80)) {
+    reader.pos = pos;
+    return String(value);
+  }
+  let big = BigInt(value);
+  let bigScale = BigInt(scale);
+  do {
+    if (pos >= reader.len) throw new RangeError('A key id runs past the end of the response.');
+    byte = buf[pos++];
+    big += BigInt(byte & 0x7f) * bigScale;
+    bigScale *= 128n;
+  } while (byte & 0x80);
+  reader.pos = pos;
+  return BigInt.asIntN(64, big).toString();
+}
