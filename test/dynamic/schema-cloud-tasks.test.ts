@@ -1,11 +1,12 @@
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { ModelFactory, schemaMigrationResolver } from '../../src/dynamic';
-import { recentRuns } from '../../src/executors/cloud-tasks';
+import { recentRuns, shardedEngine, startRun } from '../../src/executors/cloud-tasks';
+import { planMigration } from '../../src/dynamic/schema-run';
 import { buildGraph, Lease, Recorder } from '../../src/migrations';
 import type { RunningWorker, WorkerLogEntry } from '../../src/worker';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour } from '../support/emulators';
-import { FAST_QUEUE, inProcessWorker, RECOVERY_FAULTS, SECRET, startTasks, type TasksHarness } from '../worker/support/harness';
+import { FAST_QUEUE, inProcessWorker, RECOVERY_FAULTS, SECRET, startTasks, type TasksHarness, waitForRun } from '../worker/support/harness';
 
 /**
  * Runtime models' schema migrations through `dsmigrate schema apply|cleanup --executor cloud-tasks`: the
@@ -178,6 +179,17 @@ describeEachFlavour('dsmigrate schema --executor cloud-tasks', (ctx) => {
       expect((await factory.schemaMigrations('Form')).map((m) => m.status)).toEqual(['pending']);
       expect(await new Recorder(store, '').get(`schema:${namespace}/Form@v1-v2`)).toBeUndefined();
       expect(await recentRuns(store, '', 20)).toHaveLength(runsBefore);
+      expect(await Lease.holder(store, '')).toBeUndefined();
+
+      // A run started by the process that holds the function (bypassing the refusal): the worker cannot
+      // rebuild it, and fails the migration by its id, naming the field, instead of retrying for ever.
+      const [form] = await factory.schemaMigrations('Form');
+      const holder = planMigration(namespace, form.plan, await factory.definitionAt('Form', 2), { age: (v) => Number(v) });
+      const { run } = await startRun({ store, graph: buildGraph([holder]), engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(worker.url) });
+      const failed = await waitForRun(store, run!.id, RUN_MS);
+      expect(failed).toMatchObject({ status: 'failed', error: expect.stringContaining('field "age"') as string });
+      expect(await new Recorder(store, '').get(holder.id)).toMatchObject({ state: 'failed' });
+      expect((await answers(namespace)).map((e) => e.get('age'))).toEqual(Array.from({ length: 10 }, (_, i) => String(i + 1)));
       expect(await Lease.holder(store, '')).toBeUndefined();
     },
     RUN_MS,
