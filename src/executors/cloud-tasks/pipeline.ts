@@ -34,8 +34,12 @@ export interface StepOutcome {
   detail: string;
 }
 
-/** Errors that another attempt cannot fix: the migration fails and its tasks stop. Everything else is retried. */
-const PERMANENT: readonly ErrorCode[] = ['OPERATION_FAILED', 'TYPE_MISMATCH', 'BAD_INPUT', 'UNKNOWN_KIND', 'MODEL_DEFINITION', 'CONFLICT', 'MIGRATION_FAILED', 'MIGRATION_LOAD'];
+/**
+ * Errors that another attempt cannot fix: the migration fails and its tasks stop. Everything else is
+ * retried, up to the run's maxStepAttempts: MIGRATION_LOAD too (a worker without the run's migration
+ * file, or with another version of it), since a rolling deploy fixes that by itself.
+ */
+const PERMANENT: readonly ErrorCode[] = ['OPERATION_FAILED', 'TYPE_MISMATCH', 'BAD_INPUT', 'UNKNOWN_KIND', 'MODEL_DEFINITION', 'CONFLICT', 'MIGRATION_FAILED'];
 
 export function isPermanent(error: unknown): boolean {
   return error instanceof DsMigrateError && PERMANENT.includes(error.code);
