@@ -28,8 +28,8 @@ export const CONTROL_KINDS = {
 
 /**
  * The tool's kinds that live beside the application's data rather than in the control namespace: unique
- * markers (in their entities' namespace) and the runtime model factory's definitions, versions and schema
- * migrations (in the factory's namespace). (`_dsmigrate_probe`, written and deleted once per connection to
+ * markers (in their entities' namespace) and the runtime model factory's definitions, versions, schema
+ * migrations and cleanups (in the factory's namespace). (`_dsmigrate_probe`, written and deleted once per connection to
  * learn whether property masks are honoured, is named in src/datastore/property-masks.ts, below this layer.)
  */
 export const DATA_SIDE_KINDS = {
