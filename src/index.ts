@@ -21,7 +21,7 @@ export {
 export { defineMigration, type MigrationDefinition } from './migrations';
 export { loadGraph, migrate, type MigrationGraph, type MigrationSource, type MigrateOptions } from './migrations';
 export { createWorker, type WorkerOptions } from './worker';
-export { resolveWorkerSettings, type CloudTasksConfig } from './executors/cloud-tasks';
+export { resolveWorkerSettings, resolveDispatchSettings, type CloudTasksConfig, type DispatchSettings } from './executors/cloud-tasks';
 export {
   Operation,
   AddFieldData,
@@ -45,6 +45,7 @@ export {
   diffDefinitions,
   definitionHash,
   type ModelFactoryOptions,
+  type SchemaCloudTasks,
   type DefinitionInput,
   type FieldInput,
   type FieldDefinition,
