@@ -14,6 +14,7 @@ import { unlockCommand } from './commands/unlock';
 import { verifyCommand } from './commands/verify';
 import { workerCommand } from './commands/worker';
 import { globalFlags } from './flags';
+import { keepHeapSmall } from './memory';
 import { jsonLine } from './output';
 
 /** Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 another run holds the lock. */
@@ -51,5 +52,6 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
 }
 
 if (require.main === module) {
+  keepHeapSmall();
   main().then((code) => process.exit(code));
 }

@@ -43,7 +43,8 @@ export function keysQueryRpc(gapic: { initialize(): Promise<unknown> }): KeysQue
 /** Decodes a RunQueryResponse of a keys-only query, skipping everything but the keys (kept packed), the cursor and whether more follow. */
 export function decodeKeysPage(buffer: Uint8Array): KeysPage {
   const reader = Reader.create(buffer);
-  const keys = new PackedKeysBuilder(buffer.length >> 1);
+  // A response carries about three bytes for each byte of its keys (the result's version, times and cursor).
+  const keys = new PackedKeysBuilder(Math.ceil(buffer.length / 3));
   const page: Omit<KeysPage, 'keys'> = { moreResults: MORE_RESULTS[0] };
   forEachField(reader, reader.len, (field, wire) => {
     if (field !== 1 || wire !== BYTES) return false;

@@ -124,19 +124,19 @@ export async function* cutFromStream(store: Datastore, target: SplitTarget, curs
     }
     const page = PackedKeys.concat(batches);
     const next = page.at(pageKeys);
-    yield { shards: cutPage(target.namespace, next ? page.slice(0, pageKeys) : page, start, next), next };
+    yield { shards: cutPage(target.namespace, page, start, next, Math.min(page.length, pageKeys)), next };
     if (!next) return;
     start = next;
   }
 }
 
-/** Equal runs of consecutive keys, as shards that together cover [start, end). */
-export function cutPage(namespace: string, keys: KeyList, start: Key | undefined, end: Key | undefined): CutPage['shards'] {
-  const count = Math.min(MAX_SHARDS_PER_PAGE, Math.max(1, Math.round(keys.length / STREAM_SHARD_KEYS)));
+/** Equal runs of the first `length` keys, as shards that together cover [start, end). */
+export function cutPage(namespace: string, keys: KeyList, start: Key | undefined, end: Key | undefined, length = keys.length): CutPage['shards'] {
+  const count = Math.min(MAX_SHARDS_PER_PAGE, Math.max(1, Math.round(length / STREAM_SHARD_KEYS)));
   const shards: CutPage['shards'] = [];
   for (let i = 0; i < count; i++) {
-    const from = Math.floor((i * keys.length) / count);
-    const to = Math.floor(((i + 1) * keys.length) / count);
+    const from = Math.floor((i * length) / count);
+    const to = Math.floor(((i + 1) * length) / count);
     shards.push({
       range: { namespace, start: i === 0 ? start : keys.at(from), end: i === count - 1 ? end : keys.at(to) },
       keys: keys.slice(from, to),
