@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { KeyList } from '../datastore';
+import type { Datastore, KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
 import type { Operation } from '../operations';
@@ -13,6 +13,7 @@ import {
   loadPlan,
   loadShardStates,
   PAGE_KEYS,
+  planRate,
   RateLimiter,
   requirePlan,
   runShardSlice,
@@ -35,13 +36,14 @@ export interface LocalExecutorOptions {
   makeLimiter?: (rate: RateOption) => RateLimiter;
 }
 
-/** Copies usually write a new kind, which Datastore wants ramped up to (500/50/5). */
-const RAMPED_BY_DEFAULT = new Set(['CopyModelData', 'CopyModelDataToNamespace']);
-
-/** The operation's rate, else the run-wide one; ramped up by default for copies. */
+/** The operation's rate, else the run-wide one; whether it ramps up when `rampUp` is not given, the job's plan says (planRate). */
 export function rateFor(operation: Operation, runWide?: number): RateOption | undefined {
-  const rate = operation.scope.rate ?? (runWide === undefined ? undefined : { maxEntitiesPerSecond: runWide });
-  return rate && { maxEntitiesPerSecond: rate.maxEntitiesPerSecond, rampUp: rate.rampUp ?? RAMPED_BY_DEFAULT.has(operation.type) };
+  return operation.scope.rate ?? (runWide === undefined ? undefined : { maxEntitiesPerSecond: runWide });
+}
+
+/** What a new plan asks to decide the ramp: only for a rate that leaves `rampUp` open (the question costs a query per namespace). */
+export function rampQuestion(operation: Operation, store: Datastore, rate: RateOption | undefined): (() => Promise<boolean>) | undefined {
+  return rate && rate.rampUp === undefined ? () => operation.rampsByDefault(store) : undefined;
 }
 
 const NEXT_PAGE_AT = PAGE_KEYS / 2;
@@ -66,6 +68,7 @@ export class LocalExecutor implements Executor {
   async runOperation(request: RunOperationRequest): Promise<OperationResult> {
     const operation = operationOf(request);
     if (request.dryRun) return dryRunOperation(request.store, operation, request);
+    const given = rateFor(operation, this.options.maxEntitiesPerSecond);
     const plan = await ensurePlan({
       store: request.store,
       job: request.job,
@@ -76,9 +79,10 @@ export class LocalExecutor implements Executor {
       namespaces: () => operation.namespaces(request.store),
       filters: operation.filters,
       shardCount: operation.scope.shardCount,
+      rampsByDefault: rampQuestion(operation, request.store, given),
     });
     // One limiter for all the job's shards in this process, its ramp starting with the operation.
-    const rate = rateFor(operation, this.options.maxEntitiesPerSecond);
+    const rate = given && planRate(given, plan);
     const limiter = rate && (this.options.makeLimiter?.(rate) ?? new RateLimiter(rate));
     await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs, limiter).run(plan);
     const stored = await requirePlan(request.store, request.job);

@@ -50,6 +50,16 @@ export abstract class CopyOperation extends Operation {
     return true;
   }
 
+  /** A copy into a kind that holds nothing yet, in every target namespace: traffic Datastore wants ramped up to. */
+  override async rampsByDefault(store: Datastore): Promise<boolean> {
+    for (const namespace of await this.namespaces(store)) {
+      for await (const keys of store.keys({ kind: this.target.toKind ?? this.kind, namespace: this.target.toNamespace ?? namespace, limit: 1 })) {
+        if (keys.length > 0) return false;
+      }
+    }
+    return true;
+  }
+
   /** Deletes the target key of every source entity: the copies this operation made. */
   override reverse(): Operation {
     return new DeleteCopiedData(this.ref, this.target, this.scanOptions());

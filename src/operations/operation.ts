@@ -66,8 +66,8 @@ export abstract class Operation implements ShardWork {
 
   /** The scan options as given, for a reverse operation to keep the same scope. */
   protected scanOptions(): ScanOptions {
-    const { namespace, filter, shardCount, batchSize, skipErrors } = this.options;
-    return { namespace, filter, shardCount, batchSize, skipErrors };
+    const { namespace, filter, shardCount, batchSize, skipErrors, rate } = this.options;
+    return { namespace, filter, shardCount, batchSize, skipErrors, rate };
   }
 
   get reversible(): boolean {
@@ -99,6 +99,14 @@ export abstract class Operation implements ShardWork {
       );
     }
     return all;
+  }
+
+  /**
+   * Whether a rate without `rampUp` ramps up (500/50/5), asked once when the job is planned: for
+   * operations that write a kind that is empty at their start.
+   */
+  async rampsByDefault(_store: Datastore): Promise<boolean> {
+    return false;
   }
 
   /**

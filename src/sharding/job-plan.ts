@@ -29,6 +29,8 @@ export interface JobPlan {
   shards: PlannedShard[];
   pending: PendingNamespace[];
   createdAt: Date;
+  /** A rate without `rampUp` ramps up: the operation wrote an empty kind when the job was planned (see Operation.rampsByDefault). */
+  rampsByDefault?: boolean;
 }
 
 interface StoredRange {
@@ -43,6 +45,7 @@ interface StoredRange {
 interface StoredPlan {
   shards: (StoredRange & { x?: number })[];
   pending: { ns: string; c?: KeyJson }[];
+  ramp?: true;
 }
 
 export function encodeRange(range: KeyRange): StoredRange {
@@ -69,6 +72,7 @@ export function encodePlan(plan: JobPlan): Entity {
   const stored: StoredPlan = {
     shards: plan.shards.map((s) => ({ ...encodeRange(s), x: s.expected })),
     pending: plan.pending.map((p) => ({ ns: p.namespace, c: p.cursor && keyToJson(p.cursor) })),
+    ...(plan.rampsByDefault ? { ramp: true as const } : {}),
   };
   return Entity.from(
     jobKey(plan.job),
@@ -98,5 +102,6 @@ export function decodePlan(entity: Entity): JobPlan {
     shards: stored.shards.map((s) => ({ ...decodeRange(s), expected: s.x })),
     pending: stored.pending.map((p) => ({ namespace: p.ns, cursor: p.c && keyFromJson(p.c) })),
     createdAt: v.createdAt,
+    ...(stored.ramp === true ? { rampsByDefault: true } : {}),
   };
 }

@@ -21,6 +21,8 @@ export interface PlanRequest {
    * exactly what another job of the operation committed (see src/migrations/coverage.ts).
    */
   bounds?: readonly KeyRange[];
+  /** Whether a rate without `rampUp` ramps up; asked only when a new plan is made, and stored with it. */
+  rampsByDefault?: () => Promise<boolean>;
 }
 
 /**
@@ -45,7 +47,14 @@ export async function ensurePlan(request: PlanRequest): Promise<JobPlan> {
 export async function newPlan(request: PlanRequest): Promise<JobPlan> {
   const shards: KeyRange[] = [];
   const pending: PendingNamespace[] = [];
-  const made = { job: request.job, type: request.type, kind: request.kind, operation: request.operation, createdAt: new Date() };
+  const made = {
+    job: request.job,
+    type: request.type,
+    kind: request.kind,
+    operation: request.operation,
+    createdAt: new Date(),
+    ...((await request.rampsByDefault?.()) ? { rampsByDefault: true } : {}),
+  };
   if (request.bounds) return { ...made, shards: [...request.bounds], pending };
   const namespaces = typeof request.namespaces === 'function' ? await request.namespaces() : request.namespaces;
   for (const namespace of namespaces) {

@@ -43,6 +43,11 @@ export function checkRate(value: unknown, name: string): number {
   return value as number;
 }
 
+/** The rate a job's limiters run at: `rampUp` as given, else as the job's plan decided (see Operation.rampsByDefault). */
+export function planRate(rate: RateOption, plan: { rampsByDefault?: boolean }): RateOption {
+  return { ...rate, rampUp: rate.rampUp ?? plan.rampsByDefault ?? false };
+}
+
 /**
  * One slice's share of a run-wide rate under Cloud Tasks: every shard of the job may run a slice at
  * the same moment, each with its own limiter, so each gets the rate divided by the job's shards.

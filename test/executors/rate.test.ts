@@ -2,9 +2,9 @@ import { Entity, Key } from '../../src/datastore';
 import { isDsMigrateError } from '../../src/errors';
 import { LocalExecutor } from '../../src/executors';
 import { rateFor } from '../../src/executors/local';
-import { AddFieldData, CopyModelData, RemoveFieldData } from '../../src/operations';
+import { AddFieldData, CopyModelData, CopyModelDataToNamespace, RemoveFieldData, type Operation } from '../../src/operations';
 import { decodeRunState, encodeRunState, type RunState } from '../../src/executors/cloud-tasks/run-state';
-import { RATE_WINDOW_MS, RateLimiter, sliceShare } from '../../src/sharding';
+import { planRate, RATE_WINDOW_MS, RateLimiter, sliceShare, type RateOption } from '../../src/sharding';
 import { formatLimit } from '../../src/cli/output';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, emulatorHosts, uniqueProject } from '../support/emulators';
@@ -37,13 +37,20 @@ describe('the rate option', () => {
     expect(String(error)).toMatch(/rate\.rampUp must be true or false/);
   });
 
-  it("uses the operation's rate, else the run-wide one, ramped up by default for copies only", () => {
+  it("uses the operation's rate, else the run-wide one, leaving rampUp to the job's plan where it is not given", () => {
     const own = new AddFieldData('P', 'x', { default: 1, rate: { maxEntitiesPerSecond: 50 } });
-    expect(rateFor(own, 900)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
-    expect(rateFor(new AddFieldData('P', 'x', { default: 1 }), 900)).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
+    expect(rateFor(own, 900)).toEqual({ maxEntitiesPerSecond: 50 });
+    expect(rateFor(new AddFieldData('P', 'x', { default: 1 }), 900)).toEqual({ maxEntitiesPerSecond: 900 });
     expect(rateFor(new AddFieldData('P', 'x', { default: 1 }))).toBeUndefined();
-    expect(rateFor(new CopyModelData('P', 'Q'), 900)).toEqual({ maxEntitiesPerSecond: 900, rampUp: true });
-    expect(rateFor(new CopyModelData('P', 'Q', { rate: { maxEntitiesPerSecond: 900, rampUp: false } }))).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
+    expect(planRate({ maxEntitiesPerSecond: 900 }, { rampsByDefault: true })).toEqual({ maxEntitiesPerSecond: 900, rampUp: true });
+    expect(planRate({ maxEntitiesPerSecond: 900 }, {})).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
+    expect(planRate({ maxEntitiesPerSecond: 900, rampUp: false }, { rampsByDefault: true })).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
+  });
+
+  it('keeps rate in a reversed operation', () => {
+    const rate = { maxEntitiesPerSecond: 70, rampUp: true };
+    expect(new CopyModelData('P', 'Q', { rate }).reverse().scope.rate).toEqual(rate);
+    expect(new AddFieldData('P', 'x', { default: 1, rate }).reverse().scope.rate).toEqual(rate);
   });
 
   it('is refused by LocalExecutor when not positive', () => {
@@ -91,6 +98,30 @@ describeEachFlavour('a rate-limited LocalExecutor run', (ctx) => {
     }
     // 300 entities at 20/s take at least 15 s of the limiter's clock (the spacing is paid before each grant).
     expect(clock.t).toBeGreaterThanOrEqual(15_000);
+  });
+});
+
+describeEachFlavour('the ramp of a rate without rampUp', (ctx) => {
+  const rampOf = async (operation: Operation, id: string): Promise<boolean | undefined> => {
+    const store = await ctx.connect();
+    const rates: RateOption[] = [];
+    const executor = new LocalExecutor({ maxEntitiesPerSecond: 100_000, makeLimiter: (r) => (rates.push(r), new RateLimiter(r)) });
+    await executor.runOperation({ store, job: { namespace: '', id }, operation });
+    expect(rates).toHaveLength(1);
+    return rates[0].rampUp;
+  };
+
+  it('is on for a copy into a kind that is empty when the job is planned, and off for one into a kind that holds data or for other operations', async () => {
+    const store = await ctx.connect();
+    await store.save(Array.from({ length: 30 }, (_, i) => Entity.from(Key.of('RampSource', i + 1), { n: i })));
+    await store.save([Entity.from(Key.of('RampFull', 999), { n: 0 })]);
+    expect(await rampOf(new CopyModelData('RampSource', 'RampEmpty'), 'ramp-empty#0.0')).toBe(true);
+    expect(await rampOf(new CopyModelData('RampSource', 'RampFull'), 'ramp-full#0.0')).toBe(false);
+    expect(await rampOf(new CopyModelDataToNamespace('RampSource', 'ramp-ns'), 'ramp-ns#0.0')).toBe(true);
+    expect(await rampOf(new CopyModelData('RampSource', 'RampEmpty2', { rate: { maxEntitiesPerSecond: 100_000, rampUp: false } }), 'ramp-off#0.0')).toBe(false);
+    expect(await rampOf(new AddFieldData('RampSource', 'colour', { default: 'blue' }), 'ramp-add#0.0')).toBe(false);
+    // Resumed, the job keeps the plan's answer, though the target is no longer empty.
+    expect(await rampOf(new CopyModelData('RampSource', 'RampEmpty'), 'ramp-empty#0.0')).toBe(true);
   });
 });
 
@@ -142,7 +173,7 @@ describe('a Cloud Tasks run-wide rate', () => {
 
   it('gives each of the step’s slices its share: eight shards at 400/s write 50/s each', () => {
     const rate = rateFor(new AddFieldData('Person', 'colour', { default: 'blue' }), run.dispatch.maxEntitiesPerSecond)!;
-    expect(sliceShare(rate, 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
+    expect(sliceShare(planRate(rate, {}), 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
   });
 });
 

@@ -157,17 +157,23 @@ export class Pipeline {
     run = withJob;
     const { engine, store } = this.deps;
     const started = Date.now();
+    const rate = rateFor(step.operation, run.dispatch.maxEntitiesPerSecond);
     let known = run.shards ?? 0;
-    let view: PlanView = await engine.ensurePlan(store, step.operation, start.job, start.bounds);
+    let view: PlanView = await engine.ensurePlan(store, step.operation, start.job, start.bounds, rate);
     // Shards are dispatched as soon as they are cut, and before they are recorded in the run: a crash
-    // in between dispatches them again, and their names dedupe.
+    // in between dispatches them again, and their names dedupe. A rate-limited job's slices each take
+    // the rate divided by the job's shards, so they wait for the whole plan: a share taken from fewer
+    // shards would let the first slices and the later ones together exceed the rate.
     for (;;) {
-      await this.dispatchFirstSlices(run, known, view.shards);
-      known = view.shards;
+      if (!rate || !view.pending) {
+        await this.dispatchFirstSlices(run, known, view.shards);
+        known = view.shards;
+      }
       if (!view.pending || Date.now() - started >= run.dispatch.sliceBudgetMs) break;
       view = await engine.extendPlan(store, step.operation, start.job);
     }
-    const current = await this.recordShards(run, view.shards);
+    // The shards dispatched, which a later page's task starts from.
+    const current = await this.recordShards(run, known);
     if (!current) return { result: 'stale', detail: `run ${run.id} moved on while ${payload.migration} step ${payload.op} was planned` };
     if (view.pending) await this.dispatcher(run).enqueue({ ...payload, page: payload.page + 1 });
     // All shards may be done already (none at all, or fast ones while later pages were cut).

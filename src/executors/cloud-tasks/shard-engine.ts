@@ -2,6 +2,7 @@ import type { JobRef } from '../../control';
 import type { Datastore } from '../../datastore';
 import { operationOf, type OperationProgress } from '../../migrations';
 import type { Operation } from '../../operations';
+import { rampQuestion } from '../local';
 import {
   appendPage,
   clearJobState,
@@ -15,6 +16,7 @@ import {
   requirePlan,
   runShardSlice,
   saveManifests,
+  planRate,
   sliceShare,
   summarize,
   type JobPlan,
@@ -37,8 +39,8 @@ export interface OperationTotals extends OperationProgress {
 }
 
 export interface ShardEngine {
-  /** The job's stored plan, made now if it has none (the first to store one wins). */
-  ensurePlan(store: Datastore, operation: Operation, job: JobRef, bounds?: readonly KeyRange[]): Promise<PlanView>;
+  /** The job's stored plan, made now if it has none (the first to store one wins); `rate` is the step's, whose ramp a new plan decides. */
+  ensurePlan(store: Datastore, operation: Operation, job: JobRef, bounds?: readonly KeyRange[], rate?: RateOption): Promise<PlanView>;
   /** Cuts the next page of shards from a pending key stream. */
   extendPlan(store: Datastore, operation: Operation, job: JobRef): Promise<PlanView>;
   /** One time-boxed slice of one shard, from its checkpoint; `done` once the shard has finished. */
@@ -58,7 +60,7 @@ const viewOf = (plan: JobPlan): PlanView => ({ shards: plan.shards.length, pendi
  * keys the local executor would, by lookup, rather than scanning its range again.
  */
 export const shardedEngine: ShardEngine = {
-  async ensurePlan(store, operation, job, bounds) {
+  async ensurePlan(store, operation, job, bounds, rate) {
     const op = operationOf({ job, operation });
     return viewOf(
       await ensurePlan({
@@ -71,6 +73,7 @@ export const shardedEngine: ShardEngine = {
         namespaces: () => op.namespaces(store),
         filters: op.filters,
         shardCount: op.scope.shardCount,
+        rampsByDefault: rampQuestion(op, store, rate),
       }),
     );
   },
@@ -101,7 +104,7 @@ export const shardedEngine: ShardEngine = {
     const plan = await requirePlan(store, job);
     const prefetched = await loadManifest(store, plan, shard);
     // Every shard's slice may run at once, each with its own limiter: each takes its share, and ramps from the job's start.
-    const limiter = rate && new RateLimiter({ ...sliceShare(rate, plan.shards.length), rampFrom: plan.createdAt.getTime() });
+    const limiter = rate && new RateLimiter({ ...sliceShare(planRate(rate, plan), plan.shards.length), rampFrom: plan.createdAt.getTime() });
     const { done } = await runShardSlice({ store, work: operationOf({ job, operation }), job, index: shard, budgetMs, migration, prefetched, limiter });
     return { done };
   },
