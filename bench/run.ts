@@ -1,11 +1,16 @@
-// npm run bench [-- --entities N] [-- --scaling] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]]
+// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]]
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
-// (a) AddFieldData through the framework, (b) a bulk script (one stream, parallel batched upserts, no
-// transactions), (c) the usual hand-written limit(500)+cursor loop. Every measurement gets a fresh
-// emulator seeded with identical data: the emulator keeps every version of every entity, so a second
-// rewrite of the kind would run on a heavier emulator than the first; and every fresh emulator is first
-// warmed by running (a), (b) and (c) on another project (see warmUp). --scaling runs (a) at 50k, 100k
-// and 200k entities. Writes bench/results.md.
+// (a) AddFieldData through the framework, (b) a bulk script (bounded key-range pages, batched upserts
+// with backpressure, no transactions), (w) the same entities only written, nothing read: the emulator's
+// write path, which a read-modify-write cannot beat, and (c) the usual hand-written limit(500)+cursor
+// loop. Every measurement gets a fresh emulator seeded with identical data: the emulator keeps every
+// version of every entity, so a second rewrite of the kind would run on a heavier emulator than the
+// first. By default every fresh emulator is first warmed by running (a), (b) and (c) on another project
+// (see warmUp), and (a) runs the LocalExecutor in the measuring process. --cold measures what a user
+// waits for instead: no warm-up, and (a) is `dsmigrate migrate` from the packed package installed in a
+// temporary app, a new process with node's defaults (bench/cli.ts). --scaling runs (a) alone at several
+// sizes (50k, 100k, 200k; with --cold 200k and 1M) to show time and peak RSS as the kind grows.
+// Writes bench/results.md.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,8 +19,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { startDatastoreEmulator, type RunningEmulator } from '../emulator/datastore-emulator';
 import { positiveRate } from '../src/cli/flags';
-import { Datastore, Entity, Key } from '../src/datastore';
-import type { Measurement } from './measure';
+import { Datastore, type Entity } from '../src/datastore';
+import { installBenchApp, measureCli } from './cli';
+import { benchEntity, type Measurement, type Mode } from './measure';
 
 const KIND = 'BenchPerson';
 const PROJECT = 'bench';
@@ -32,9 +38,10 @@ const WARM_UP_ENTITIES = 60_000;
 
 interface Options {
   entities: number;
-  scaling: boolean;
   handWrittenCap: number;
   repeat: number;
+  /** No warm-up, and (a) is the installed CLI in a temporary app (its path). */
+  coldApp?: string;
 }
 
 async function seed(host: string, count: number, from = 0, projectId = PROJECT): Promise<void> {
@@ -42,7 +49,7 @@ async function seed(host: string, count: number, from = 0, projectId = PROJECT):
   for (let start = from; start < from + count; start += 10_000) {
     const entities: Entity[] = [];
     for (let i = start; i < Math.min(from + count, start + 10_000); i++) {
-      entities.push(Entity.from(Key.of(KIND, i + 1), { n: i, name: `person-${i}`, email: `person${i}@example.com`, score: i % 100 }));
+      entities.push(benchEntity(KIND, i));
     }
     await store.save(entities);
   }
@@ -52,7 +59,7 @@ async function seed(host: string, count: number, from = 0, projectId = PROJECT):
   await store.close();
 }
 
-function measure(emulator: RunningEmulator, mode: 'a' | 'b' | 'c', field: string, max = 0, projectId = PROJECT): Promise<Measurement> {
+function measure(emulator: RunningEmulator, mode: Mode, field: string, max = 0, projectId = PROJECT): Promise<Measurement> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${HEAP_MB}`, path.join(__dirname, 'measure.ts'), mode, KIND, field, String(max)], {
       // No metadata server here: stops the high-level client of (c) from probing for one.
@@ -79,10 +86,10 @@ async function warmUp(emulator: RunningEmulator): Promise<void> {
   for (const mode of ['a', 'b', 'c'] as const) await measure(emulator, mode, `warm_${mode}`, 2_000, projectId);
 }
 
-async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>): Promise<T> {
+async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>, warm = true): Promise<T> {
   const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
   try {
-    await warmUp(emulator);
+    if (warm) await warmUp(emulator);
     return await fn(emulator);
   } finally {
     await emulator.stop();
@@ -92,66 +99,65 @@ async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>): P
 const rate = (m: Measurement, entities = m.entities, ms = m.ms) => entities / (ms / 1000);
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-/** One measurement on a fresh emulator seeded with `n` entities. */
-function fresh(n: number, mode: 'a' | 'b' | 'c', max = 0): Promise<Measurement> {
+/** One measurement on a fresh emulator seeded with `n` entities; (a) through the installed CLI when cold. */
+function fresh(options: Options, n: number, mode: Mode, max = 0): Promise<Measurement> {
+  const { coldApp } = options;
   return withEmulator(async (emulator) => {
     await seed(emulator.host, n);
-    const m = await measure(emulator, mode, `field_${mode}`, max);
+    const m = mode === 'a' && coldApp ? await measureCli(coldApp, emulator.host, PROJECT, `field_${mode}`) : await measure(emulator, mode, `field_${mode}`, max);
+    if (m.entities !== n && mode !== 'c') throw new Error(`(${mode}) went through ${m.entities} entities of ${n}`);
     log(`(${mode}) ${fmt(m.entities)} entities in ${fmt(m.ms / 1000, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB`);
     return m;
-  });
+  }, !coldApp);
 }
+
+const A_LABEL = {
+  warm: '(a) AddFieldData, LocalExecutor in the measuring process (transactions + checkpoints)',
+  cold: '(a) `dsmigrate migrate`: the packed CLI in a temporary app, a new process (transactions + checkpoints)',
+};
 
 async function comparison(options: Options): Promise<string> {
   const n = options.entities;
-  log(`${fmt(n)} entities, best of ${options.repeat}`);
-  let a: Measurement | undefined;
-  let b: Measurement | undefined;
+  log(`${fmt(n)} entities, best of ${options.repeat}${options.coldApp ? ', cold' : ''}`);
+  const best: Partial<Record<Mode, Measurement>> = {};
   // Interleaved, so that a burst of load elsewhere does not fall on one side only.
   for (let i = 0; i < options.repeat; i++) {
-    const ai = await fresh(n, 'a');
-    const bi = await fresh(n, 'b');
-    a = !a || ai.ms < a.ms ? ai : a;
-    b = !b || bi.ms < b.ms ? bi : b;
+    for (const mode of ['a', 'b', 'w'] as const) {
+      const m = await fresh(options, n, mode, n);
+      if (!best[mode] || m.ms < best[mode].ms) best[mode] = m;
+    }
   }
-  const c = await fresh(n, 'c', Math.min(n, options.handWrittenCap));
+  const { a, b, w } = best as Record<Mode, Measurement>;
+  const c = await fresh(options, n, 'c', Math.min(n, options.handWrittenCap));
   const cFullMs = (c.ms * n) / c.entities;
   log(`(c) extrapolated to ${fmt(n)}: ${fmt(cFullMs / 1000, 0)} s`);
   const rows = [
-    ['(a) AddFieldData, LocalExecutor (transactions + checkpoints)', a!, a!.entities, a!.ms],
-    ['(b) bulk script: one stream + parallel batched upserts, no transactions', b!, b!.entities, b!.ms],
+    [options.coldApp ? A_LABEL.cold : A_LABEL.warm, a, a.entities, a.ms],
+    ['(b) bulk script: key-range pages of 50,000 (the next read while one is written), ≤ 8 batched upserts in flight, no transactions', b, b.entities, b.ms],
+    ['(w) writes only: the same entities upserted as (b) does, nothing read', w, w.entities, w.ms],
     [`(c) hand-written limit(500) + cursor loop: measured on the first ${fmt(c.entities)}, extrapolated linearly to ${fmt(n)}*`, c, n, cFullMs],
   ] as const;
   const lines = [
-    `### ${fmt(n)} entities, Firestore-mode emulator (best of ${options.repeat} for (a) and (b))`,
+    `### ${fmt(n)} entities, Firestore-mode emulator, ${options.coldApp ? 'cold: no warm-up, (a) is the CLI a user runs' : 'warmed emulator, (a) in process'} (best of ${options.repeat} for (a), (b) and (w))`,
     '',
     '| run | entities | time (s) | entities/s | peak RSS (MB) |',
     '| --- | ---: | ---: | ---: | ---: |',
     ...rows.map(([label, m, entities, ms]) => `| ${label} | ${fmt(entities)} | ${fmt(ms / 1000, 1)} | ${fmt(rate(m, entities, ms))} | ${fmt(m.peakRssMb)} |`),
     '',
-    `- (a) / (b) throughput: **${fmt(rate(a!) / rate(b!), 2)}×**`,
-    `- (a) / (c) throughput: **${fmt(rate(a!) / rate(c, n, cFullMs), 1)}×**`,
+    `- (a) / (b) throughput: **${fmt(rate(a) / rate(b), 2)}×**`,
+    `- (a) / (w) throughput: **${fmt(rate(a) / rate(w), 2)}×** (the write path's limit is 1.0×)`,
+    `- (a) / (c) throughput: **${fmt(rate(a) / rate(c, n, cFullMs), 1)}×**`,
     '',
     `\\* Each page of (c) starts a query with a cursor, which costs time in proportion to the kind's size on this emulator, so at a fixed size every page costs about the same; the full run is the measured time × ${fmt(n)} / ${fmt(c.entities)}. Over a growing kind the loop is quadratic.`,
   ];
   return lines.join('\n');
 }
 
-async function scaling(): Promise<string> {
-  const sizes = [50_000, 100_000, 200_000];
+async function scaling(options: Options, sizes: readonly number[]): Promise<string> {
   const runs: Measurement[] = [];
-  for (const n of sizes) {
-    runs.push(
-      await withEmulator(async (emulator) => {
-        await seed(emulator.host, n);
-        const a = await measure(emulator, 'a', 'field_a');
-        log(`(a) at ${fmt(n)}: ${fmt(a.ms / 1000, 1)} s, peak RSS ${fmt(a.peakRssMb)} MB`);
-        return a;
-      }),
-    );
-  }
+  for (const n of sizes) runs.push(await fresh(options, n, 'a'));
   const lines = [
-    '### Scaling of (a), a fresh emulator per size',
+    `### Scaling of (a), a fresh emulator per size${options.coldApp ? ', cold: the CLI a user runs' : ''}`,
     '',
     '| entities | time (s) | entities/s | time ratio to the previous size | peak RSS (MB) |',
     '| ---: | ---: | ---: | ---: | ---: |',
@@ -164,18 +170,13 @@ function log(message: string): void {
   process.stdout.write(`${message}\n`);
 }
 
-const SECTIONS = ['comparison', 'scaling', 'cloud-tasks', 'factory', 'rate'] as const;
-type Section = (typeof SECTIONS)[number];
-
-/** Rewrites results.md with a fresh header and this section, keeping the other sections as they were. */
-function writeSection(name: Section, body: string): void {
+/** Rewrites results.md with a fresh header and this section (by name: `cold-1000000`), keeping the other sections as they were, in their order. */
+function writeSection(name: string, body: string): void {
   const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
-  const header = `# Benchmarks\n\nWritten by \`npm run bench\` (see bench/run.ts). Machine: ${os.cpus().length} cores, Node ${process.version}; the emulator (Java) shares the cores. Each measurement of bench/measure.ts runs in its own process with a ${HEAP_MB} MB V8 heap limit, on a fresh emulator seeded with the same data and warmed by one run of (a), (b) and (c) on ${fmt(WARM_UP_ENTITIES)} entities of another project.`;
-  const blocks = SECTIONS.map((section) => {
-    const match = new RegExp(`<!-- ${section} -->[\\s\\S]*?<!-- /${section} -->`).exec(previous);
-    if (section === name) return `<!-- ${section} -->\n${body}\n\n_${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC_\n<!-- /${section} -->`;
-    return match?.[0];
-  }).filter(Boolean);
+  const header = `# Benchmarks\n\nWritten by \`npm run bench\` (see bench/run.ts). Machine: ${os.cpus().length} cores, Node ${process.version}; the emulator (Java) shares the cores. Each measurement runs in its own process on a fresh emulator seeded with the same data. Those of bench/measure.ts run with a ${HEAP_MB} MB V8 heap limit; warm sections first warm the emulator by one run of (a), (b) and (c) on ${fmt(WARM_UP_ENTITIES)} entities of another project, cold ones do not, and run the CLI with node's defaults.`;
+  const block = `<!-- ${name} -->\n${body}\n\n_${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC_\n<!-- /${name} -->`;
+  const blocks = [...previous.matchAll(/<!-- (\S+) -->[\s\S]*?<!-- \/\1 -->/g)].map((m) => (m[1] === name ? block : m[0]));
+  if (!blocks.includes(block)) blocks.push(block);
   writeFileSync(RESULTS, `${header}\n\n${blocks.join('\n\n')}\n`);
   log(`\n${body}\n\n(written to ${path.relative(process.cwd(), RESULTS)})`);
 }
@@ -216,8 +217,10 @@ async function rateSection(limit: number, rampUp: boolean, max: number): Promise
 async function main(): Promise<void> {
   const argv = yargs(hideBin(process.argv))
     .option('entities', { type: 'number', default: 100_000, describe: 'entities to seed' })
-    .option('scaling', { type: 'boolean', default: false, describe: 'run (a) at 50k, 100k and 200k' })
-    .option('hand-written-cap', { type: 'number', default: 10_000, describe: 'entities (c) runs before extrapolating' })
+    .option('cold', { type: 'boolean', default: false, describe: 'no warm-up; (a) is the packed CLI in a temporary app, from a cold start' })
+    .option('scaling', { type: 'boolean', default: false, describe: 'run (a) alone at several sizes (--sizes)' })
+    .option('sizes', { type: 'string', describe: 'with --scaling: entities, comma-separated (default 50000,100000,200000; cold 200000,1000000)' })
+    .option('hand-written-cap', { type: 'number', describe: 'entities (c) runs before extrapolating (default 10,000, fewer past 100,000: each page costs a scan of the kind)' })
     .option('repeat', { type: 'number', default: 1, describe: 'runs of (a) and (b), interleaved; the fastest of each is kept' })
     .option('executor', { choices: ['local', 'cloud-tasks'] as const, default: 'local' as const, describe: 'cloud-tasks: compare AddFieldData through Cloud Tasks with the in-process executor' })
     .option('factory', { type: 'boolean', default: false, describe: "measure the model factory's gets instead" })
@@ -225,12 +228,20 @@ async function main(): Promise<void> {
     .option('ramp-up', { type: 'boolean', default: false, describe: 'with --rate: ramp up to it by 500/50/5' })
     .strict()
     .parseSync();
-  const options: Options = { entities: argv.entities, scaling: argv.scaling, handWrittenCap: argv['hand-written-cap'], repeat: argv.repeat };
+  const n = argv.entities;
+  const options: Options = { entities: n, handWrittenCap: argv['hand-written-cap'] ?? Math.min(10_000, Math.max(1_000, Math.round(1e9 / n))), repeat: argv.repeat };
+  const prefix = argv.cold ? 'cold' : 'comparison';
   if (argv.factory) writeSection('factory', await factory());
-  else if (argv.rate !== undefined) writeSection('rate', await rateSection(argv.rate, argv['ramp-up'], options.entities));
-  else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(options.entities));
-  else if (options.scaling) writeSection('scaling', await scaling());
-  else writeSection('comparison', await comparison(options));
+  else if (argv.rate !== undefined) writeSection('rate', await rateSection(argv.rate, argv['ramp-up'], n));
+  else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(n));
+  else {
+    if (argv.cold) options.coldApp = installBenchApp(KIND);
+    if (argv.scaling) {
+      const sizes = (argv.sizes ?? (argv.cold ? '200000,1000000' : '50000,100000,200000')).split(',').map(Number);
+      if (!sizes.every((size) => Number.isInteger(size) && size > 0)) throw new Error(`--sizes: whole numbers of entities, comma-separated, not ${argv.sizes}`);
+      writeSection(`${prefix}-scaling`, await scaling(options, sizes));
+    } else writeSection(`${prefix}-${n}`, await comparison(options));
+  }
 }
 
 main().catch((error: unknown) => {

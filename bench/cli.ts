@@ -1,0 +1,69 @@
+// `npm run bench -- --cold`: `dsmigrate migrate` as a user runs it, in a temporary app that installed
+// the packed package, timed from the process's start to its exit.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Measurement } from './measure';
+
+const REPO = path.join(__dirname, '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/** Packs this repository as npm would publish it, installs it into a new app, and gives it one AddFieldData migration. */
+export function installBenchApp(kind: string): string {
+  const packDir = mkdtempSync(path.join(tmpdir(), 'dsm-bench-pack-'));
+  execFileSync(npm, ['pack', '--silent', '--pack-destination', packDir], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  const tarball = path.join(
+    packDir,
+    readdirSync(packDir).find((f) => f.endsWith('.tgz'))!,
+  );
+  const app = mkdtempSync(path.join(tmpdir(), 'dsm-bench-app-'));
+  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'bench-app', private: true, dependencies: { 'datastore-migrate': `file:${tarball}` } }));
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--loglevel', 'error'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
+  mkdirSync(path.join(app, 'migrations'));
+  writeFileSync(
+    path.join(app, 'migrations', '0001_add_field.ts'),
+    `import { defineMigration, AddFieldData } from 'datastore-migrate';\n\nexport default defineMigration({\n  operations: [new AddFieldData(${JSON.stringify(kind)}, process.env.BENCH_FIELD!, { default: 'blue' })],\n});\n`,
+  );
+  return app;
+}
+
+/** The kernel's high-water mark of a process's resident memory, while it runs. */
+function peakRssKb(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs the installed `dsmigrate migrate` on the emulator, in a new process with node's defaults, and times it. */
+export function measureCli(app: string, host: string, projectId: string, field: string): Promise<Measurement> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(path.join(app, 'node_modules', '.bin', 'dsmigrate'), ['migrate', '--json'], {
+      cwd: app,
+      env: { ...process.env, DATASTORE_EMULATOR_HOST: host, DATASTORE_PROJECT_ID: projectId, BENCH_FIELD: field, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let peakKb = 0;
+    // The high-water mark only grows: polled until the process ends, it misses at most the last 50 ms.
+    const poll = setInterval(() => (peakKb = Math.max(peakKb, peakRssKb(child.pid!))), 50);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      const ms = performance.now() - started;
+      if (code !== 0) return reject(new Error(`dsmigrate migrate exited with ${code}: ${out.slice(-2000)}`));
+      const events = out
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { event?: string; state?: string; progress?: { changed: number } });
+      const done = events.find((e) => e.event === 'migration-done');
+      const changed = events.filter((e) => e.progress).pop()?.progress?.changed;
+      if (done?.state !== 'applied' || changed === undefined) return reject(new Error(`dsmigrate migrate did not apply the migration: ${out.slice(-2000)}`));
+      resolve({ mode: 'a', entities: changed, ms, peakRssMb: peakKb / 1024 });
+    });
+  });
+}
