@@ -34,6 +34,12 @@ export interface LocalExecutorOptions {
   maxEntitiesPerSecond?: number;
   /** Makes each operation's limiter: tests pass one with a clock that only moves when it sleeps, and read its grants. */
   makeLimiter?: (rate: RateOption) => RateLimiter;
+  /**
+   * Keys per page when a namespace is cut into shards from its key stream (no `__scatter__`): at most 1.5
+   * pages of keys are held at once. Fewer means less memory and, on the Firestore-mode emulator, more
+   * queries, each costing a scan of the kind. 250,000 by default.
+   */
+  pageKeys?: number;
 }
 
 /** The operation's rate, else the run-wide one; whether it ramps up when `rampUp` is not given, the job's plan says (planRate). */
@@ -46,8 +52,6 @@ export function rampQuestion(operation: Operation, store: Datastore, rate: RateO
   return rate && rate.rampUp === undefined ? () => operation.rampsByDefault(store) : undefined;
 }
 
-const NEXT_PAGE_AT = PAGE_KEYS / 2;
-
 /**
  * Runs a job's shards in this process, a few at a time. Resumable: a job with stored state picks up its plan and each shard's checkpoint, and finished shards are skipped. Namespaces that the
  * splitter could not split (no scatter sample) are cut into shards here, page by page, while earlier
@@ -56,10 +60,13 @@ const NEXT_PAGE_AT = PAGE_KEYS / 2;
 export class LocalExecutor implements Executor {
   private readonly concurrency: number;
   private readonly sliceBudgetMs: number;
+  private readonly pageKeys: number;
 
   constructor(private readonly options: LocalExecutorOptions = {}) {
     this.concurrency = options.concurrency ?? 8;
     this.sliceBudgetMs = options.sliceBudgetMs ?? 60_000;
+    this.pageKeys = options.pageKeys ?? PAGE_KEYS;
+    if (!Number.isInteger(this.pageKeys) || this.pageKeys < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: pageKeys must be a whole number ≥ 1, not ${options.pageKeys}.`);
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: concurrency must be a whole number ≥ 1, not ${options.concurrency}.`);
     if (!(this.sliceBudgetMs > 0)) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: sliceBudgetMs must be positive, not ${options.sliceBudgetMs}.`);
     if (options.maxEntitiesPerSecond !== undefined) checkRate(options.maxEntitiesPerSecond, 'LocalExecutor: maxEntitiesPerSecond');
@@ -84,7 +91,7 @@ export class LocalExecutor implements Executor {
     // One limiter for all the job's shards in this process, its ramp starting with the operation.
     const rate = given && planRate(given, plan);
     const limiter = rate && (this.options.makeLimiter?.(rate) ?? new RateLimiter(rate));
-    await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs, limiter).run(plan);
+    await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs, this.pageKeys, limiter).run(plan);
     const stored = await requirePlan(request.store, request.job);
     const { warnings, ...progress } = summarize(stored, await loadShardStates(request.store, stored));
     return { ...progress, warnings: formatWarnings(warnings) };
@@ -112,6 +119,7 @@ class LocalRun {
     private readonly operation: Operation,
     concurrency: number,
     private readonly sliceBudgetMs: number,
+    private readonly pageKeys: number,
     private readonly limiter: RateLimiter | undefined,
   ) {
     this.limit = pLimit(concurrency);
@@ -219,7 +227,7 @@ class LocalRun {
       if (!entry || this.stop.signal.aborted) return;
       let cursor = entry.cursor;
       let overtaken = false;
-      for await (const page of cutFromStream(store, { kind: this.operation.kind, namespace, filters: this.operation.filters }, cursor)) {
+      for await (const page of cutFromStream(store, { kind: this.operation.kind, namespace, filters: this.operation.filters }, cursor, this.pageKeys)) {
         const indexes = await appendPage(store, job, namespace, cursor, page);
         if (!indexes) {
           // Another process cut this page: take the plan as it stands now.
@@ -238,12 +246,16 @@ class LocalRun {
 
   /** Room to read the next page: at most half a page of keys still waiting (so at most 1.5 pages alive). */
   private room(): Promise<void> {
-    return this.keysInFlight <= NEXT_PAGE_AT || this.stop.signal.aborted ? Promise.resolve() : new Promise((resolve) => this.roomWaiters.push(resolve));
+    return this.hasRoom() ? Promise.resolve() : new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private hasRoom(): boolean {
+    return this.keysInFlight <= this.pageKeys / 2 || this.stop.signal.aborted;
   }
 
   private release(keys: number): void {
     this.keysInFlight -= keys;
-    if (this.keysInFlight <= NEXT_PAGE_AT || this.stop.signal.aborted) for (const wake of this.roomWaiters.splice(0)) wake();
+    if (this.hasRoom()) for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
   private fail(error: unknown): void {
@@ -253,7 +265,14 @@ class LocalRun {
   }
 
   private report(): void {
-    const progress: OperationProgress = { shardsTotal: this.shardsTotal, shardsDone: this.shardsDone, ...this.counts, estimatedTotal: this.estimatedTotal, rateLimit: this.limiter?.currentRate };
+    const progress: OperationProgress = {
+      shardsTotal: this.shardsTotal,
+      shardsDone: this.shardsDone,
+      ...this.counts,
+      estimatedTotal: this.estimatedTotal,
+      rateLimit: this.limiter?.currentRate,
+      keysHeld: this.keysInFlight,
+    };
     this.request.onProgress?.(progress);
   }
 }

@@ -8,6 +8,8 @@ import type { DryRunSample, JobProgress, KeyRange } from '../sharding';
 export type OperationProgress = JobProgress & {
   /** The write limit in force, entities per second over all shards (see docs/operations.md, "Write rate"). */
   rateLimit?: number;
+  /** Keys read ahead of their batches and held by the executor now: at most 1.5 pages (LocalExecutorOptions.pageKeys), whatever the kind's size. */
+  keysHeld?: number;
 };
 export type { DryRunSample };
 

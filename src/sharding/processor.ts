@@ -261,18 +261,32 @@ async function* keySource(store: Datastore, work: ShardWork, state: ShardState, 
     }
     return;
   }
-  const after = state.lastKey ?? (state.startExclusive ? state.start : undefined);
-  yield* store.keys({
-    kind: work.kind,
-    namespace: state.namespace,
-    filters: pushedDown(work.filters),
-    after,
-    from: after ? undefined : state.start,
-    before: state.endInclusive ? undefined : state.end,
-    through: state.endInclusive ? state.end : undefined,
-    orderByKey: true,
-  });
+  // In queries of at most RANGE_QUERY_KEYS, held packed: the Firestore-mode emulator answers a query whole.
+  let after = state.lastKey ?? (state.startExclusive ? state.start : undefined);
+  for (;;) {
+    const page = store.packedKeys({
+      kind: work.kind,
+      namespace: state.namespace,
+      filters: pushedDown(work.filters),
+      after,
+      from: after ? undefined : state.start,
+      before: state.endInclusive ? undefined : state.end,
+      through: state.endInclusive ? state.end : undefined,
+      orderByKey: true,
+      limit: RANGE_QUERY_KEYS,
+    });
+    let read = 0;
+    for await (const keys of page) {
+      read += keys.length;
+      for (let i = 0; i < keys.length; i += PREFETCHED_CHUNK) yield [...keys.slice(i, i + PREFETCHED_CHUNK)];
+      after = keys.at(keys.length - 1) ?? after;
+    }
+    if (read < RANGE_QUERY_KEYS) return;
+  }
 }
+
+/** Keys per query of a shard that streams its range. */
+const RANGE_QUERY_KEYS = 100_000;
 
 const PREFETCHED_CHUNK = 1000;
 
