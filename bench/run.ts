@@ -200,10 +200,14 @@ async function cloudTasks(n: number): Promise<string> {
   });
 }
 
-/** `--rate N`: the achieved write rate against the limit, on 40 s of work at that rate (bench/rate.ts). No warm-up: the limit, not the emulator, sets the pace. */
+/**
+ * `--rate N`: the achieved write rate against the limit, on 40 s of work at that rate, or with
+ * `--ramp-up` on 11 minutes of the ramp (two 5-minute steps and the start of a third) (bench/rate.ts).
+ * No warm-up: the limit, not the emulator, sets the pace.
+ */
 async function rateSection(limit: number, rampUp: boolean, max: number): Promise<string> {
   const { runRateBench, formatRateBench } = await import('./rate');
-  const n = Math.min(max, Math.round(limit * 40));
+  const n = rampUp ? [300, 300, 60].reduce((sum, seconds, step) => sum + seconds * Math.min(limit, 500 * 1.5 ** step), 0) : Math.min(max, Math.round(limit * 40));
   const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
   try {
     await seed(emulator.host, n);
@@ -232,7 +236,7 @@ async function main(): Promise<void> {
   const options: Options = { entities: n, handWrittenCap: argv['hand-written-cap'] ?? Math.min(10_000, Math.max(1_000, Math.round(1e9 / n))), repeat: argv.repeat };
   const prefix = argv.cold ? 'cold' : 'comparison';
   if (argv.factory) writeSection('factory', await factory());
-  else if (argv.rate !== undefined) writeSection('rate', await rateSection(argv.rate, argv['ramp-up'], n));
+  else if (argv.rate !== undefined) writeSection(argv['ramp-up'] ? 'rate-ramp' : 'rate', await rateSection(argv.rate, argv['ramp-up'], n));
   else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(n));
   else {
     if (argv.cold) options.coldApp = installBenchApp(KIND);

@@ -27,4 +27,4 @@ export { readJobProgress, clearJobState, clearMigrationJobs, loadShardStates, su
 export { batchLength } from './batcher';
 export { keyFromJson, keyToJson, type KeyJson } from './key-json';
 export { saveManifests, loadManifest, type CutShard } from './key-manifest';
-export { RateLimiter, checkRate, planRate, rateProblem, sliceShare, RATE_WINDOW_MS, type RateOption, type RateLimiterOptions, type Grant } from './rate-limit';
+export { RateLimiter, checkRate, planRate, rateProblem, sliceShare, RAMP_STEP_MS, RATE_WINDOW_MS, type RateOption, type RateLimiterOptions, type Grant } from './rate-limit';
