@@ -53,7 +53,7 @@ export async function runRateBench(options: RateBenchOptions): Promise<RateBench
       ms,
       achieved: result.scanned / (ms / 1000),
       whileWriting: result.scanned / ((ended - firstGrant) / 1000),
-      steps: options.rampUp && limiter ? rampSteps(limiter, grants, started, ended) : [],
+      steps: options.rampUp && limiter ? rampSteps(limiter, grants, ended) : [],
       worstWindow: worstWindow(grants),
       budget: (options.rate * RATE_WINDOW_MS) / 1000,
       batches: grants.length,
@@ -63,13 +63,14 @@ export async function runRateBench(options: RateBenchOptions): Promise<RateBench
   }
 }
 
-/** What was granted in each step of the ramp (the last one cut short by the end of the run). */
-function rampSteps(limiter: RateLimiter, grants: readonly Grant[], started: number, ended: number): RateBenchResult['steps'] {
+/** What was granted in each step of the ramp, timed from the ramp's start (the last step cut short by the end of the run). */
+function rampSteps(limiter: RateLimiter, grants: readonly Grant[], ended: number): RateBenchResult['steps'] {
   const steps: RateBenchResult['steps'] = [];
-  for (let from = started; from < ended; from += RAMP_STEP_MS) {
+  const start = limiter.rampFrom;
+  for (let from = start; from < ended; from += RAMP_STEP_MS) {
     const to = Math.min(ended, from + RAMP_STEP_MS);
     const granted = grants.filter((g) => g.at >= from && g.at < to).reduce((n, g) => n + g.entities, 0);
-    steps.push({ fromS: (from - started) / 1000, toS: (to - started) / 1000, limit: limiter.rateAt(from), achieved: granted / ((to - from) / 1000) });
+    steps.push({ fromS: (from - start) / 1000, toS: (to - start) / 1000, limit: limiter.rateAt(from), achieved: granted / ((to - from) / 1000) });
   }
   return steps;
 }

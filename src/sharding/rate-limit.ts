@@ -84,7 +84,8 @@ const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 export class RateLimiter {
   private readonly max: number;
   private readonly start: number;
-  private readonly rampFrom: number;
+  /** When the ramp started (epoch ms of the limiter's clock). */
+  readonly rampFrom: number;
   private readonly rampUp: boolean;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
