@@ -252,7 +252,7 @@ async function readAll(tx: Transaction, keys: readonly Key[], properties?: reado
   return found;
 }
 
-/** The shard's keys after its checkpoint: the planner's copy if given, otherwise one key-ordered stream. */
+/** The shard's keys after its checkpoint: the planner's copy if given, otherwise its range queried in key order. */
 async function* keySource(store: Datastore, work: ShardWork, state: ShardState, prefetched?: KeyList): AsyncGenerator<Key[]> {
   if (prefetched) {
     // Decoded a chunk at a time: packed keys stay packed until their batch comes.
