@@ -255,10 +255,7 @@ async function readAll(tx: Transaction, keys: readonly Key[], properties?: reado
 /** The shard's keys after its checkpoint: the planner's copy if given, otherwise its range queried in key order. */
 async function* keySource(store: Datastore, work: ShardWork, state: ShardState, prefetched?: KeyList): AsyncGenerator<Key[]> {
   if (prefetched) {
-    // Decoded a chunk at a time: packed keys stay packed until their batch comes.
-    for (let i = state.lastKey ? firstAfter(prefetched, state.lastKey) : 0; i < prefetched.length; i += PREFETCHED_CHUNK) {
-      yield [...prefetched.slice(i, i + PREFETCHED_CHUNK)];
-    }
+    yield* chunks(prefetched, state.lastKey ? firstAfter(prefetched, state.lastKey) : 0);
     return;
   }
   // In queries of at most RANGE_QUERY_KEYS, held packed: the Firestore-mode emulator answers a query whole.
@@ -278,7 +275,7 @@ async function* keySource(store: Datastore, work: ShardWork, state: ShardState, 
     let read = 0;
     for await (const keys of page) {
       read += keys.length;
-      for (let i = 0; i < keys.length; i += PREFETCHED_CHUNK) yield [...keys.slice(i, i + PREFETCHED_CHUNK)];
+      yield* chunks(keys, 0);
       after = keys.at(keys.length - 1) ?? after;
     }
     if (read < RANGE_QUERY_KEYS) return;
@@ -288,7 +285,12 @@ async function* keySource(store: Datastore, work: ShardWork, state: ShardState, 
 /** Keys per query of a shard that streams its range. */
 const RANGE_QUERY_KEYS = 100_000;
 
-const PREFETCHED_CHUNK = 1000;
+const CHUNK_KEYS = 1000;
+
+/** The keys from `from` on, decoded a chunk at a time: packed keys stay packed until their batch comes. */
+function* chunks(keys: KeyList, from: number): Generator<Key[]> {
+  for (let i = from; i < keys.length; i += CHUNK_KEYS) yield [...keys.slice(i, i + CHUNK_KEYS)];
+}
 
 /** The index of the first key after `key` in an ordered list. */
 function firstAfter(keys: KeyList, key: Key): number {
