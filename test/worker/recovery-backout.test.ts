@@ -217,19 +217,19 @@ export default defineMigration({ operations: [${incrementOp('a', '{ batchSize: 2
       for (const ns of ['ta', 'tb']) {
         const values = await personValues(store, 'a', ns);
         expect(values).toHaveLength(N);
-        expect(countOf(values, 1)).toBe(N);
+        expect({ ns, values }).toEqual({ ns, values: Array(N).fill(1) });
       }
 
       expect((await runThroughTasks(h, store, graphA, workerA.url, { controlNamespace: 'ctl-a', target: 'zero', timeoutMs: RUN_MS })).run?.status).toBe('done');
       const ta = await personValues(store, 'a', 'ta');
       expect(ta).toHaveLength(N);
-      expect(countOf(ta, 0)).toBe(N);
+      expect({ ta }).toEqual({ ta: Array(N).fill(0) });
       const tb = await personValues(store, 'a', 'tb');
       expect(tb).toHaveLength(N);
-      expect(countOf(tb, 1)).toBe(N);
+      expect({ tb }).toEqual({ tb: Array(N).fill(1) });
       const def = await personValues(store, 'a');
       expect(def).toHaveLength(N);
-      expect(countOf(def, 0)).toBe(N);
+      expect({ def }).toEqual({ def: Array(N).fill(0) });
 
       expect(await new Recorder(store, 'ctl-a').get('default:0001_a')).toBeUndefined();
       expect(await new Recorder(store, 'ctl-b').get('default:0001_a')).toMatchObject({ state: 'applied' });
