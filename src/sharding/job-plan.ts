@@ -31,6 +31,11 @@ export interface JobPlan {
   createdAt: Date;
   /** A rate without `rampUp` ramps up: the operation wrote an empty kind when the job was planned (see Operation.rampsByDefault). */
   rampsByDefault?: boolean;
+  /**
+   * Its state is being deleted (src/sharding/progress.ts clearJobState): no batch may commit for it any
+   * more. A shard that has no checkpoint yet reads the plan in its batch's transaction to learn this.
+   */
+  cleared?: true;
 }
 
 interface StoredRange {
@@ -46,6 +51,7 @@ interface StoredPlan {
   shards: (StoredRange & { x?: number })[];
   pending: { ns: string; c?: KeyJson }[];
   ramp?: true;
+  cleared?: true;
 }
 
 export function encodeRange(range: KeyRange): StoredRange {
@@ -73,6 +79,7 @@ export function encodePlan(plan: JobPlan): Entity {
     shards: plan.shards.map((s) => ({ ...encodeRange(s), x: s.expected })),
     pending: plan.pending.map((p) => ({ ns: p.namespace, c: p.cursor && keyToJson(p.cursor) })),
     ...(plan.rampsByDefault ? { ramp: true as const } : {}),
+    ...(plan.cleared ? { cleared: true as const } : {}),
   };
   return Entity.from(
     jobKey(plan.job),
@@ -103,5 +110,6 @@ export function decodePlan(entity: Entity): JobPlan {
     pending: stored.pending.map((p) => ({ namespace: p.ns, cursor: p.c && keyFromJson(p.c) })),
     createdAt: v.createdAt,
     ...(stored.ramp === true ? { rampsByDefault: true } : {}),
+    ...(stored.cleared === true ? { cleared: true as const } : {}),
   };
 }

@@ -72,8 +72,8 @@ export async function newPlan(request: PlanRequest): Promise<JobPlan> {
 export async function appendPage(store: Datastore, job: JobRef, namespace: string, cursor: Key | undefined, page: CutPage): Promise<number[] | undefined> {
   return store.transaction(async (tx) => {
     const entity = await tx.get(jobKey(job));
-    if (!entity) throw lostPlan(job);
-    const plan = decodePlan(entity);
+    const plan = entity && decodePlan(entity);
+    if (!plan || plan.cleared) throw lostPlan(job);
     const entry = plan.pending.find((p) => p.namespace === namespace);
     if (!entry || !sameKey(entry.cursor, cursor)) return undefined;
     const first = plan.shards.length;
@@ -93,7 +93,7 @@ export async function loadPlan(store: Datastore, job: JobRef): Promise<JobPlan |
 /** The job's plan, which must exist: its state was cleared under a run that still uses it otherwise. */
 export async function requirePlan(store: Datastore, job: JobRef): Promise<JobPlan> {
   const plan = await loadPlan(store, job);
-  if (!plan) throw lostPlan(job);
+  if (!plan || plan.cleared) throw lostPlan(job);
   return plan;
 }
 
@@ -102,6 +102,15 @@ function lostPlan(job: JobRef): DsMigrateError {
 }
 
 function checked(plan: JobPlan, request: PlanRequest): JobPlan {
+  // Job ids are reused only once a migration's record is gone, and its jobs were cleared with it: a
+  // cleared plan still here is a clear that stopped midway, which tidying the migration finishes.
+  if (plan.cleared) {
+    throw new DsMigrateError(
+      'CONFLICT',
+      `Job ${request.job.id} in namespace "${request.job.namespace}" was being cleared when its process stopped. Finish that with \`dsmigrate migrate --restart <migration>\`, then run again.`,
+      { job: request.job.id },
+    );
+  }
   if (plan.operation !== request.operation) {
     throw new DsMigrateError(
       'CONFLICT',

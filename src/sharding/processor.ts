@@ -54,8 +54,8 @@ const APPLY_BUDGET_MS = 20_000;
 export async function runShardSlice(options: SliceOptions): Promise<SliceResult> {
   const { store, job, index } = options;
   const [planEntity, shardEntity] = await store.lookup([jobKey(job), shardKey(job, index)]);
-  if (!planEntity) throw new DsMigrateError('CONFLICT', `Job ${job.id} has no plan; was its state cleared?`, { job: job.id, shard: index });
-  const plan = decodePlan(planEntity);
+  const plan = planEntity && decodePlan(planEntity);
+  if (!plan || plan.cleared) throw clearedError(job, index);
   checkPlanMatches(plan, options.work, index);
   const state = shardEntity ? decodeShard(shardEntity) : freshShard(job, index, plan.shards[index]);
   if (state.closed) throw closedError(job, index);
@@ -70,6 +70,8 @@ interface BatchOutcome {
   delta?: Counts;
   /** The checkpoint was written. */
   wrote: boolean;
+  /** The checkpoint exists now (written by this batch or found): from here on, its absence means the job was cleared. */
+  checkpointed: boolean;
   /** The operation's function was too slow for the whole batch in one transaction. */
   outOfTime?: boolean;
 }
@@ -120,10 +122,11 @@ class Slice {
               continue;
             }
           }
-          await recordFailure(store, this.plan, this.state.index, error);
+          // A closed or cleared job is another run's now: nothing more is written to it, not even the error.
+          if (!isDsMigrateError(error, 'LOCKED')) await recordFailure(store, this.plan, this.state.index, error);
           throw error;
         }
-        this.hasCheckpoint ||= outcome.wrote;
+        this.hasCheckpoint ||= outcome.checkpointed;
         this.queue.drop(outcome.consumed);
         this.state = outcome.state;
         if (outcome.delta) this.options.onBatch?.(outcome.delta, this.state);
@@ -147,19 +150,33 @@ class Slice {
     }
   }
 
-  /** One transaction: re-read the batch and the checkpoint, apply, write both. */
+  /**
+   * One transaction: re-read the batch and the checkpoint, apply, write both. A checkpoint missing in a
+   * shard that has none yet means a fresh shard only if the plan is live once it was read: the plan is
+   * marked cleared before any checkpoint is deleted (clearJobState). The plan is read outside the
+   * transaction, after it: read inside, every shard's first batch would contend for it on the classic
+   * emulator, and a later read is as good a witness.
+   */
   private commit(keys: readonly Key[], finishing: boolean): Promise<BatchOutcome> {
     const { store, work, migration } = this.options;
     const expected = this.state;
     const ckptKey = shardKey(expected.job, expected.index);
+    const planKey = jobKey(expected.job);
+    const checkLive = !this.hasCheckpoint;
     let take = keys.length;
     return store.transaction(
       async (tx) => {
         const batch = keys.slice(0, take);
         const others = [ckptKey, ...batch.flatMap((k) => work.relatedKeys(k))];
         const found = this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
-        const stored = this.storedState(found.get(ckptKey.toString()), expected);
-        if (stored.done) return { consumed: batch.length, state: stored, wrote: false };
+        const checkpoint = found.get(ckptKey.toString());
+        if (!checkpoint && checkLive) {
+          const plan = await store.get(planKey);
+          if (!plan || decodePlan(plan).cleared) throw clearedError(expected.job, expected.index);
+        }
+        const stored = this.storedState(checkpoint, expected);
+        const checkpointed = checkpoint !== undefined;
+        if (stored.done) return { consumed: batch.length, state: stored, wrote: false, checkpointed };
         const applied = await applyBatch(work, batch, found, {
           doneThrough: stored.lastKey,
           byteBudget: store.maxRequestBytes * BYTE_HEADROOM,
@@ -178,7 +195,7 @@ class Slice {
           error: undefined,
         };
         // Keys all done by another worker: nothing to record.
-        if (!state.done && lastKey === stored.lastKey) return { consumed: applied.consumed, state: stored, wrote: false };
+        if (!state.done && lastKey === stored.lastKey) return { consumed: applied.consumed, state: stored, wrote: false, checkpointed };
         // Writes to keys the batch did not read (a map returning another entity) are read now, inside the
         // transaction, so that a concurrent write to them conflicts rather than being overwritten unseen.
         const read = new Set([...others, ...batch].map(String));
@@ -188,7 +205,7 @@ class Slice {
         tx.upsert(encodeShard(state));
         for (const entity of applied.puts) tx.upsert(entity);
         for (const key of applied.deletes) tx.delete(key);
-        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, outOfTime: applied.outOfTime };
+        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime };
       },
       {
         onRetry: () => {
@@ -204,8 +221,7 @@ class Slice {
   private storedState(entity: Entity | undefined, expected: ShardState): ShardState {
     const { job, index } = expected;
     if (!entity) {
-      if (this.hasCheckpoint)
-        throw new DsMigrateError('CONFLICT', `The checkpoint of shard ${index} of ${job.id} disappeared mid-run (was the migration's state cleared?).`, { job: job.id, shard: index });
+      if (this.hasCheckpoint) throw clearedError(job, index);
       return expected;
     }
     const stored = decodeShard(entity);
@@ -317,6 +333,21 @@ function closedError(job: JobRef, index: number): DsMigrateError {
     job: job.id,
     shard: index,
   });
+}
+
+/**
+ * The job's state was cleared under this worker: its migration finished, or was restarted or backed
+ * out, in another run (a late duplicate task, or a run that lost its lease).
+ */
+function clearedError(job: JobRef, index: number): DsMigrateError {
+  return new DsMigrateError(
+    'LOCKED',
+    `The state of job ${job.id} was cleared while shard ${index} ran (its migration finished, or another run restarted or reversed it); this run stops and writes nothing more.`,
+    {
+      job: job.id,
+      shard: index,
+    },
+  );
 }
 
 /** Notes the error on the shard for `status`; best effort, as the error itself is what matters. */

@@ -2,7 +2,7 @@ import { CONTROL_KINDS, jobKey, shardKey, type JobRef } from '../control';
 import { Key, type Datastore } from '../datastore';
 import { decodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from './counts';
-import type { JobPlan } from './job-plan';
+import { decodePlan, encodePlan, type JobPlan } from './job-plan';
 import { clearManifests } from './key-manifest';
 import { loadPlan } from './planner';
 
@@ -42,9 +42,20 @@ export async function readJobProgress(store: Datastore, job: JobRef): Promise<(J
   return plan && summarize(plan, await loadShardStates(store, plan));
 }
 
-/** Deletes a job's plan, checkpoints and key manifests; the plan last, so that a crash midway leaves it to find again. */
+/**
+ * Deletes a job's plan, checkpoints and key manifests. The plan is first marked cleared, in a transaction:
+ * a late batch (a duplicate Cloud Task, a run that lost its lease) of a shard with no checkpoint yet reads
+ * the plan in its own transaction, so it either commits before the mark or sees it and writes nothing;
+ * without the mark it could find its checkpoint deleted and take the shard for a fresh one. The plan is
+ * deleted last, so that a crash midway leaves it to find again.
+ */
 export async function clearJobState(store: Datastore, job: JobRef): Promise<void> {
-  const plan = await loadPlan(store, job);
+  const plan = await store.transaction(async (tx) => {
+    const entity = await tx.get(jobKey(job));
+    const stored = entity && decodePlan(entity);
+    if (stored && !stored.cleared) tx.upsert(encodePlan({ ...stored, cleared: true }));
+    return stored;
+  });
   if (!plan) return;
   await clearManifests(store, job);
   await store.delete(plan.shards.map((_, i) => shardKey(job, i)));

@@ -4,7 +4,8 @@ import type { Datastore } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
 import { readJobProgress } from '../../src/sharding';
 import { MapFunctionOnEntities } from '../../src/operations';
-import { ensurePlan, runShardSlice } from '../../src/sharding';
+import { jobKey, shardKey } from '../../src/control';
+import { clearJobState, ensurePlan, RateLimiter, runShardSlice } from '../../src/sharding';
 import { readKind, seedMixed } from '../operations/dataset';
 import { describeEachFlavour } from '../support/emulators';
 import { incrementEach } from './fixtures/increment';
@@ -70,6 +71,32 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     }
     expect(slices).toBeGreaterThanOrEqual(4);
     expect(await counters(store, 'Redelivered')).toEqual(Array(n).fill(1));
+  });
+
+  it('when a late duplicate of a fresh shard runs after the shard finished and its job was cleared', async () => {
+    // A Cloud Task delivered twice: one copy read no checkpoint, then stalled; the other finished the
+    // shard, the migration finished and its job state was cleared. The late copy must not take the
+    // missing checkpoint for a fresh shard.
+    const n = 60;
+    await seedMixed(store, 'Late', { '': n });
+    const work = incrementEach('Late', { batchSize: 25 });
+    const job = { namespace: '', id: 'late#1' };
+    await ensurePlan({ store, job, type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
+    let stalled!: () => void;
+    const paused = new Promise<void>((resolve) => (stalled = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // Its limiter holds the late copy before its first transaction, until the test releases it.
+    const limiter = new RateLimiter({ maxEntitiesPerSecond: 1, sleep: () => (stalled(), gate) });
+    const late = runShardSlice({ store, work, job, index: 0, limiter, budgetMs: 0 });
+    await paused;
+    expect((await runShardSlice({ store, work, job, index: 0 })).done).toBe(true);
+    await clearJobState(store, job);
+    release();
+    await expect(late).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringContaining('was cleared') });
+    expect(await counters(store, 'Late')).toEqual(Array(n).fill(1));
+    // Nothing was written for the cleared job, not even its error.
+    expect(await store.lookup([shardKey(job, 0), jobKey(job)])).toEqual([undefined, undefined]);
   });
 
   it('with a tiny slice budget, each slice resuming from the checkpoint', async () => {

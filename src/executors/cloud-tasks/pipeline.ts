@@ -89,7 +89,9 @@ export class Pipeline {
     } catch (error) {
       if (error instanceof MalformedPayloadError) throw error;
       if (isDsMigrateError(error, 'LOCKED')) {
-        await this.abandon(run);
+        // A closed or cleared job while this run still holds the lease: the run moved on (its migration
+        // finished and was tidied) and this task came late. Only a lost lease stops the run.
+        if ((await lifecycle.lease.keep()) === 'lost') await this.abandon(run);
         return { result: 'stale', detail: errorMessage(error) };
       }
       const exhausted = attempt + 1 >= run.dispatch.maxStepAttempts;
