@@ -14,8 +14,8 @@ export interface KeyList extends Iterable<Key> {
 /**
  * Keys kept as their wire bytes (google.datastore.v1.Key, about 40 bytes each) and decoded when used.
  * A Key object with its path, element and id string takes about 170 bytes on the heap, so a planner
- * holding one and a half pages of 125,000 keys for its shards would hold 32 MB of them; packed it
- * holds 8 MB, whatever the kind's size (src/sharding/splitter.ts bounds the pages).
+ * holding one and a half pages of 100,000 keys for its shards would hold 26 MB of them; packed it
+ * holds 6 MB, whatever the kind's size (src/sharding/splitter.ts bounds the pages).
  */
 export class PackedKeys implements KeyList {
   static readonly EMPTY = new PackedKeys(new Uint8Array(0), new Uint32Array(0));

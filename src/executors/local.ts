@@ -37,7 +37,7 @@ export interface LocalExecutorOptions {
   /**
    * Keys per page when a namespace is cut into shards from its key stream (no `__scatter__`): at most 1.5
    * pages of keys are held at once. Fewer means less memory and, on the Firestore-mode emulator, more
-   * queries, each costing a scan of the kind. 125,000 by default.
+   * queries, each costing a scan of the kind. 100,000 by default.
    */
   pageKeys?: number;
 }

@@ -19,10 +19,12 @@ export const MAX_DEFAULT_SHARDS = 32;
  * Keys per page when cutting from the stream: few queries (each costs a scan and sort of the whole kind
  * on the Firestore-mode emulator, and one started mid-run also sorts the versions written since) against
  * bounded memory. A page's keys are held packed (~40 bytes each: src/datastore/packed-keys.ts), but its
- * response is 107 bytes a key and gRPC holds it twice while it arrives: at 250,000 keys the CLI's peak
- * RSS reached 267–298 MB at a million entities, at 125,000 it is 237 MB, for 16% more time there.
+ * response is 107 bytes a key and gRPC holds it twice while it arrives, which sets the peak. The CLI's
+ * peak RSS at a million entities: 267–298 MB with pages of 250,000 keys, 230–236 MB with 125,000 and
+ * 213 MB with 100,000, each step costing a tenth or more in time there. At 100,000 a kind of 200,000
+ * already reads a full page while half a page waits, so its peak is a million's (218 MB): flat.
  */
-export const PAGE_KEYS = 125_000;
+export const PAGE_KEYS = 100_000;
 /** Target keys per shard when cutting from the stream. */
 export const STREAM_SHARD_KEYS = 2_500;
 const MAX_SHARDS_PER_PAGE = 20;
