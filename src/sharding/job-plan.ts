@@ -33,7 +33,7 @@ export interface JobPlan {
   rampsByDefault?: boolean;
   /**
    * Its state is being deleted (src/sharding/progress.ts clearJobState): no batch may commit for it any
-   * more. A shard that has no checkpoint yet reads the plan in its batch's transaction to learn this.
+   * more. A shard that has no checkpoint yet reads the plan after its batch's transaction found none.
    */
   cleared?: true;
 }

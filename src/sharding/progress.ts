@@ -43,11 +43,11 @@ export async function readJobProgress(store: Datastore, job: JobRef): Promise<(J
 }
 
 /**
- * Deletes a job's plan, checkpoints and key manifests. The plan is first marked cleared, in a transaction:
- * a late batch (a duplicate Cloud Task, a run that lost its lease) of a shard with no checkpoint yet reads
- * the plan in its own transaction, so it either commits before the mark or sees it and writes nothing;
- * without the mark it could find its checkpoint deleted and take the shard for a fresh one. The plan is
- * deleted last, so that a crash midway leaves it to find again.
+ * Deletes a job's plan, checkpoints and key manifests. The plan is first marked cleared, in a transaction.
+ * A late batch (a duplicate Cloud Task, a run that lost its lease) that finds no checkpoint reads the plan
+ * after that: seen live, nothing had been deleted yet and the shard is really fresh; seen marked or gone,
+ * it writes nothing (src/sharding/processor.ts). Without the mark it could take a deleted checkpoint for a
+ * fresh shard. The plan is deleted last, so that a crash midway leaves it to find again.
  */
 export async function clearJobState(store: Datastore, job: JobRef): Promise<void> {
   const plan = await store.transaction(async (tx) => {
