@@ -161,8 +161,6 @@ class Slice {
     const { store, work, migration } = this.options;
     const expected = this.state;
     const ckptKey = shardKey(expected.job, expected.index);
-    const planKey = jobKey(expected.job);
-    const checkLive = !this.hasCheckpoint;
     let take = keys.length;
     return store.transaction(
       async (tx) => {
@@ -170,10 +168,7 @@ class Slice {
         const others = [ckptKey, ...batch.flatMap((k) => work.relatedKeys(k))];
         const found = this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
         const checkpoint = found.get(ckptKey.toString());
-        if (!checkpoint && checkLive) {
-          const plan = await store.get(planKey);
-          if (!plan || decodePlan(plan).cleared) throw clearedError(expected.job, expected.index);
-        }
+        if (!checkpoint && (this.hasCheckpoint || !(await planIsLive(store, expected.job)))) throw clearedError(expected.job, expected.index);
         const stored = this.storedState(checkpoint, expected);
         const checkpointed = checkpoint !== undefined;
         if (stored.done) return { consumed: batch.length, state: stored, wrote: false, checkpointed };
@@ -217,13 +212,10 @@ class Slice {
     );
   }
 
-  /** The checkpoint as read in the transaction, checked against what this worker last saw. */
+  /** The checkpoint as read in the transaction (undefined: a fresh shard), checked against what this worker last saw. */
   private storedState(entity: Entity | undefined, expected: ShardState): ShardState {
     const { job, index } = expected;
-    if (!entity) {
-      if (this.hasCheckpoint) throw clearedError(job, index);
-      return expected;
-    }
+    if (!entity) return expected;
     const stored = decodeShard(entity);
     if (stored.closed) throw closedError(job, index);
     // Never skip keys: a checkpoint behind the one this worker saw means the state was rewritten.
@@ -333,6 +325,12 @@ function closedError(job: JobRef, index: number): DsMigrateError {
     job: job.id,
     shard: index,
   });
+}
+
+/** Whether the job's plan exists and is not being cleared (src/sharding/progress.ts clearJobState). */
+async function planIsLive(store: Datastore, job: JobRef): Promise<boolean> {
+  const plan = await store.get(jobKey(job));
+  return plan !== undefined && !decodePlan(plan).cleared;
 }
 
 /**
