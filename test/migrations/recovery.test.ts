@@ -1,23 +1,12 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTROL_KINDS } from '../../src/control';
 import type { Datastore } from '../../src/datastore';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
-import { runCli, tempApp, type CliResult } from '../support/cli';
+import { pausing, runCli, tempApp, waitForPause } from '../support/cli';
 import { countOf as count, incrementOp as increment, migrationOf as migration, personValues as values, seedPeople, throwingAtOp as throwingAt } from '../support/people';
 
 const N = 300;
-
-async function waitFor(file: string, run: Promise<CliResult>, timeoutMs = 90_000): Promise<void> {
-  let ended: CliResult | undefined;
-  void run.then((r) => (ended = r));
-  for (const until = Date.now() + timeoutMs; !existsSync(file); await sleep(50)) {
-    if (ended) throw new Error(`the run ended before it paused: ${ended.code}\n${ended.stdout}\n${ended.stderr}`);
-    if (Date.now() > until) throw new Error(`no pause within ${timeoutMs} ms`);
-  }
-}
 
 describeEachFlavour('recovery paths', (ctx) => {
   async function fresh(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {
@@ -27,11 +16,6 @@ describeEachFlavour('recovery paths', (ctx) => {
     return { store, env: { ...ctx.env(), DATASTORE_PROJECT_ID: projectId, GOOGLE_CLOUD_PROJECT: projectId } };
   }
   const cli = (args: string[], cwd: string, env: NodeJS.ProcessEnv, onSpawn?: (kill: () => void) => void) => runCli(args, { cwd, env, onSpawn });
-  /** Pauses a CLI process at a deterministic point: after `batches` committed batches. */
-  function pausing(env: NodeJS.ProcessEnv, batches: number): { env: NodeJS.ProcessEnv; file: string } {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'dsm-pause-')), 'paused');
-    return { file, env: { ...env, DSMIGRATE_TEST_PAUSE_AFTER_BATCHES: String(batches), DSMIGRATE_TEST_PAUSE_FILE: file } };
-  }
 
   it('backs out of a migration that failed in its first operation without reversing anything else', async () => {
     const { store, env } = await fresh();
@@ -82,7 +66,7 @@ describeEachFlavour('recovery paths', (ctx) => {
     let kill: () => void = () => undefined;
     const pause = pausing(env, 4);
     const reverse = cli(['migrate', 'zero', '--concurrency', '1'], app, pause.env, (k) => (kill = k));
-    await waitFor(pause.file, reverse);
+    await waitForPause(pause.file, reverse);
     kill();
     expect((await reverse).signal).toBe('SIGKILL');
     const half = await values(store, 'a');
@@ -99,7 +83,7 @@ describeEachFlavour('recovery paths', (ctx) => {
     const app2 = tempApp({ 'migrations/0001_a.ts': migration(increment('a')), 'migrations/0002_c.ts': migration(increment('c')), 'dsmigrate.config.json': JSON.stringify({ lockTtlSeconds: 2 }) });
     const pause2 = pausing(env, 3);
     const partly = cli(['migrate', '--concurrency', '1'], app2, pause2.env, (k) => (kill = k));
-    await waitFor(pause2.file, partly);
+    await waitForPause(pause2.file, partly);
     kill();
     await partly;
     const c = await values(store, 'c');
@@ -128,7 +112,7 @@ describeEachFlavour('recovery paths', (ctx) => {
     const app = tempApp({ 'migrations/0001_a.ts': migration(increment('a')), 'dsmigrate.config.json': JSON.stringify({ lockTtlSeconds: 3 }) });
     const pause = pausing(env, 2);
     const run = cli(['migrate', '--concurrency', '1'], app, pause.env);
-    await waitFor(pause.file, run);
+    await waitForPause(pause.file, run);
     const unlock = await cli(['unlock', '--json'], app, env);
     expect(unlock.code).toBe(0);
     expect(JSON.parse(unlock.stdout).unlocked.owner).toBeTruthy();

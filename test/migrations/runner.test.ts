@@ -1,8 +1,8 @@
-import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
-import { runCli, tempApp, type CliResult } from '../support/cli';
+import { pausing, runCli, tempApp, waitForPause, type CliResult } from '../support/cli';
 
 const N = 600;
 
@@ -18,29 +18,6 @@ export default defineMigration({
   ],
 });
 `;
-
-/** INCREMENT that, once running, marks `entered` in the app directory and waits for `release` there. */
-const GATED_INCREMENT = `
-import { existsSync, writeFileSync } from 'node:fs';
-import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
-export default defineMigration({
-  operations: [
-    new MapFunctionOnEntities('Person', async (person) => {
-      writeFileSync('entered', '');
-      while (!existsSync('release')) await new Promise((r) => setTimeout(r, 20));
-      person.set('counter', Number(person.get('counter') ?? 0) + 1);
-    }),
-  ],
-});
-`;
-
-async function waitFor(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const ADD_COLOUR = `
 import { defineMigration, AddFieldData } from 'datastore-migrate';
@@ -120,10 +97,12 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
   it('lets exactly one of two concurrent runs apply; the other exits 3 naming the holder', async () => {
     const { store, env: e } = await fresh();
     await seed(store);
-    const app = tempApp({ 'migrations/0001_increment.ts': GATED_INCREMENT });
-    // The first run holds the lock until the test releases it, so which process races ahead is not left to the scheduler.
-    const a = runCli(['migrate'], { cwd: app, env: e });
-    await waitFor(() => existsSync(path.join(app, 'entered')));
+    const app = tempApp({ 'migrations/0001_increment.ts': INCREMENT() });
+    // The first run holds the lock, paused after a batch, until the test lets it go: which process races
+    // ahead is not left to the scheduler.
+    const pause = pausing(e, 1);
+    const a = runCli(['migrate'], { cwd: app, env: pause.env });
+    await waitForPause(pause.file, a);
     const b = await runCli(['migrate'], { cwd: app, env: e });
     expect(b.code).toBe(3);
     expect(b.stderr).toMatch(/Another run holds the migration lock: .+:\d+:[0-9a-f]+ \(migrate\)/);
@@ -131,7 +110,7 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
     // With --wait-lock a third run waits for the first, then finds nothing left to do.
     const c = runCli(['migrate', '--wait-lock', '60'], { cwd: app, env: e });
     await new Promise((r) => setTimeout(r, 3000));
-    writeFileSync(path.join(app, 'release'), '');
+    rmSync(pause.file);
     const [first, third] = await Promise.all([a, c]);
     expect([first.code, third.code]).toEqual([0, 0]);
     expect(first.stderr).toMatch(/applied default:0001_increment/);

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 const CLI = path.join(REPO, 'src', 'cli', 'main.ts');
@@ -36,4 +37,23 @@ export function tempApp(files: Record<string, string>): string {
     writeFileSync(file, content);
   }
   return dir;
+}
+
+/**
+ * Pauses a CLI process at a deterministic point (src/sharding/test-pause.ts): once `batches` batches have
+ * committed it writes `file`, and holds every later batch until the file is removed.
+ */
+export function pausing(env: NodeJS.ProcessEnv, batches: number): { env: NodeJS.ProcessEnv; file: string } {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'dsm-pause-')), 'paused');
+  return { file, env: { ...env, DSMIGRATE_TEST_PAUSE_AFTER_BATCHES: String(batches), DSMIGRATE_TEST_PAUSE_FILE: file } };
+}
+
+/** Resolves once a paused run has written `file`; fails if the run ends first, or after `timeoutMs`. */
+export async function waitForPause(file: string, run: Promise<CliResult>, timeoutMs = 90_000): Promise<void> {
+  let ended: CliResult | undefined;
+  void run.then((r) => (ended = r));
+  for (const until = Date.now() + timeoutMs; !existsSync(file); await sleep(50)) {
+    if (ended) throw new Error(`the run ended before it paused: ${ended.code}\n${ended.stdout}\n${ended.stderr}`);
+    if (Date.now() > until) throw new Error(`no pause within ${timeoutMs} ms`);
+  }
 }

@@ -52,10 +52,7 @@ export function tempFile(name: string): string {
 }
 
 /** The environment that pauses a worker after `batches` committed batches, until `file` is removed. */
-export function pausing(env: NodeJS.ProcessEnv, batches: number): { env: NodeJS.ProcessEnv; file: string } {
-  const file = tempFile('paused');
-  return { file, env: { ...env, DSMIGRATE_TEST_PAUSE_AFTER_BATCHES: String(batches), DSMIGRATE_TEST_PAUSE_FILE: file } };
-}
+export { pausing } from '../../support/cli';
 
 /** Resolves once `file` exists; fails when the worker ends first, or after `timeoutMs`. */
 export async function waitForFile(file: string, worker: SchemaWorker, timeoutMs = 120_000): Promise<void> {
