@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import ts from 'typescript';
 import type { Measurement } from './measure';
 
 const REPO = path.join(__dirname, '..');
@@ -66,4 +67,21 @@ export function measureCli(app: string, host: string, projectId: string, field: 
       resolve({ mode: 'a', entities: changed, ms, peakRssMb: peakKb / 1024 });
     });
   });
+}
+
+/**
+ * bench/measure.ts compiled to plain JavaScript with the repository's compiler options (into dist/, which
+ * resolves the repository's node_modules), so that cold runs start every measurement as `node script.js`:
+ * timed from spawn to exit like the CLI, with no TypeScript loader in the way.
+ */
+export function compileMeasure(): string {
+  const configPath = path.join(REPO, 'tsconfig.json');
+  const { config } = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file));
+  const { options } = ts.parseJsonConfigFileContent(config, ts.sys, REPO);
+  const outDir = path.join(REPO, 'dist', 'bench-cold');
+  const program = ts.createProgram([path.join(__dirname, 'measure.ts')], { ...options, outDir, declaration: false, sourceMap: false, types: ['node'] });
+  const { diagnostics } = program.emit();
+  const errors = [...ts.getPreEmitDiagnostics(program), ...diagnostics];
+  if (errors.length > 0) throw new Error(ts.formatDiagnostics(errors, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => REPO, getNewLine: () => '\n' }));
+  return path.join(outDir, 'bench', 'measure.js');
 }
