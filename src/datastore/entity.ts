@@ -43,9 +43,13 @@ export class Entity {
    */
   static fromProto(proto: EntityProto, mask?: readonly string[]): Entity {
     if (!proto.key) throw new DsMigrateError('DATASTORE', 'Datastore returned an entity without a key.');
-    const properties = proto.properties ?? {};
+    return Entity.read(Key.fromProto(proto.key), proto.properties ?? {}, mask);
+  }
+
+  /** An entity as read, from its key and properties already decoded (see fromProto). */
+  static read(key: Key, properties: Record<string, ValueProto>, mask?: readonly string[]): Entity {
     const partial = mask && Object.keys(properties).every((name) => mask.includes(name)) ? mask : undefined;
-    return new Entity(Key.fromProto(proto.key), properties, partial);
+    return new Entity(key, properties, partial);
   }
 
   get changed(): boolean {

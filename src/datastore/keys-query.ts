@@ -1,8 +1,7 @@
-import { stringify } from 'node:querystring';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import { grpc } from 'google-gax';
 import { Reader } from 'protobufjs/minimal';
 import { BYTES, forEachField, lengthDelimitedEnd, PackedKeysBuilder, VARINT, type PackedKeys } from './packed-keys';
+import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 
 /** One page of a keys-only query. */
 export interface KeysPage {
@@ -12,32 +11,19 @@ export interface KeysPage {
 }
 
 /** RunQuery for keys-only queries, answered as keys. */
-export type KeysQueryRpc = (request: google.datastore.v1.IRunQueryRequest, timeoutMs: number) => Promise<KeysPage>;
+export type KeysQueryRpc = RawRpc<google.datastore.v1.IRunQueryRequest, KeysPage>;
 
 const MORE_RESULTS = ['MORE_RESULTS_TYPE_UNSPECIFIED', 'NOT_FINISHED', 'MORE_RESULTS_AFTER_LIMIT', 'NO_MORE_RESULTS', 'MORE_RESULTS_AFTER_CURSOR'];
 
 /**
- * Keys-only queries through the gapic client's own channel (its credentials and address), with a
- * response decoder of our own. gax turns every result into a dozen objects on the way to a key (the
- * entity, its version, two timestamps, a cursor, then plain copies of each): about 1.2 KB and 10 µs
- * per key, and on the Firestore-mode emulator one page is the whole kind. Reading only
- * the keys from the bytes takes a fraction of that, so a kind's keys fit in one page and one query.
+ * Keys-only queries answered as keys (src/datastore/raw-rpc.ts). gax turns every result into a dozen
+ * objects on the way to a key (the entity, its version, two timestamps, a cursor, then plain copies of
+ * each): about 1.2 KB and 10 µs per key, and on the Firestore-mode emulator one page is the whole kind.
+ * Reading only the keys from the bytes takes a fraction of that, so a kind's keys fit in one page and
+ * one query.
  */
-export function keysQueryRpc(gapic: { initialize(): Promise<unknown> }): KeysQueryRpc {
-  let stub: Promise<grpc.Client> | undefined;
-  return async (request, timeoutMs) => {
-    stub ??= gapic.initialize() as Promise<grpc.Client>;
-    const client = await stub;
-    const method = (client.constructor as grpc.ServiceClientConstructor).service.RunQuery;
-    const metadata = new grpc.Metadata();
-    // The routing header gax would send: it picks the database.
-    metadata.add('x-goog-request-params', stringify({ project_id: request.projectId ?? '', database_id: request.databaseId ?? '' }));
-    return new Promise<KeysPage>((resolve, reject) => {
-      client.makeUnaryRequest(method.path, method.requestSerialize, decodeKeysPage, request, metadata, { deadline: Date.now() + timeoutMs }, (error, page) =>
-        error || !page ? reject(error ?? new Error('RunQuery returned no response')) : resolve(page),
-      );
-    });
-  };
+export function keysQueryRpc(gapic: GapicClient): KeysQueryRpc {
+  return rawRpc(gapic, 'RunQuery', decodeKeysPage);
 }
 
 /** Decodes a RunQueryResponse of a keys-only query, skipping everything but the keys (kept packed), the cursor and whether more follow. */

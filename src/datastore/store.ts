@@ -3,7 +3,8 @@ import type { CallOptions } from 'google-gax';
 import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
-import { openConnection, type ConnectionOptions, type ResolvedConnection } from './connection';
+import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
+import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
 import { Entity } from './entity';
 import { Key } from './keys';
@@ -50,7 +51,8 @@ interface QueryPage<T extends { length: number }> {
 /** Longer than the 60 s after which Firestore frees an abandoned transaction's locks. */
 const TRANSACTION_RETRY_MS = 90_000;
 
-const NO_GAX_RETRY: CallOptions = { retry: null, timeout: 120_000 };
+const CALL_TIMEOUT_MS = 120_000;
+const NO_GAX_RETRY: CallOptions = { retry: null, timeout: CALL_TIMEOUT_MS };
 const QUERY_CALL: CallOptions = { retry: null, timeout: 600_000 };
 
 /**
@@ -63,6 +65,8 @@ export class Datastore {
   readonly emulatorHost?: string;
   private readonly client: RawClient;
   private readonly keysQuery: KeysQueryRpc;
+  private readonly lookupRpc: LookupRpc;
+  private readonly commitRpc: CommitRpc;
   private readonly options: StoreOptions;
   private entityGroupLimit: number | null | undefined;
   private aggregationSupported: boolean | undefined;
@@ -76,6 +80,8 @@ export class Datastore {
     this.emulatorHost = connection.emulatorHost;
     this.client = connection.client;
     this.keysQuery = connection.keysQuery;
+    this.lookupRpc = connection.lookup;
+    this.commitRpc = connection.commit;
     this.options = options;
     const configured = options.maxEntityGroupsPerTransaction ?? 'auto';
     this.entityGroupLimit = configured === 'auto' ? undefined : configured;
@@ -150,18 +156,18 @@ export class Datastore {
         propertyMask: properties ? { paths: properties.map(propertyPath) } : undefined,
       };
       this.emit({ method: 'lookup', keys: pending.length, transactional: transaction !== undefined });
-      const call = () => this.client.lookup(request, NO_GAX_RETRY);
+      const call = () => this.lookupRpc(request, CALL_TIMEOUT_MS);
       let response;
       try {
-        [response] = transaction ? await call() : await this.retrying(call);
+        response = transaction ? await call() : await this.retrying(call);
       } catch (error) {
         throw this.translate(error);
       }
-      for (const result of response.found ?? []) {
-        const entity = Entity.fromProto(result.entity!, properties);
+      for (const result of response.found) {
+        const entity = Entity.read(result.key, result.properties, properties);
         found.set(entity.key.toString(), entity);
       }
-      pending = response.deferred ?? [];
+      pending = response.deferred.map((k) => k.toProto(this.projectId, this.databaseId));
     }
   }
 
@@ -187,7 +193,7 @@ export class Datastore {
         this.limit(() =>
           this.retrying(() => {
             this.emit({ method: 'commit', mutations: batch.length, bytes: batch.reduce((n, m) => n + mutationBytes(m), 0), transactional: false });
-            return this.client.commit({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, NO_GAX_RETRY);
+            return this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, CALL_TIMEOUT_MS);
           }),
         ),
       ),
@@ -215,7 +221,7 @@ export class Datastore {
     }
     this.emit({ method: 'commit', mutations: protos.length, bytes, transactional: true });
     try {
-      await this.client.commit({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: protos }, NO_GAX_RETRY);
+      await this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: protos }, CALL_TIMEOUT_MS);
     } catch (error) {
       throw this.translate(error);
     }

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import type { google } from '@google-cloud/datastore/build/protos/protos';
+import { Root, type IConversionOptions, type Type } from 'protobufjs';
+import { Reader } from 'protobufjs/minimal';
+import { DsMigrateError } from '../errors';
+import type { Key } from './keys';
+import { BYTES, forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
+import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
+import type { ValueProto } from './values';
+
+/** An entity as a lookup found it: its key, and its properties as gax would have read them. */
+export interface FoundEntity {
+  key: Key;
+  properties: Record<string, ValueProto>;
+}
+
+/** What a lookup answered: the entities found, and the keys the server deferred (to ask again). */
+export interface LookupPage {
+  found: FoundEntity[];
+  deferred: Key[];
+}
+
+export type LookupRpc = RawRpc<google.datastore.v1.ILookupRequest, LookupPage>;
+
+/**
+ * Lookups answered through raw-rpc.ts. gax reads every result whole, into a message and then a plain
+ * copy: the entity's key with its partition, the version, two timestamps. We read the key straight from
+ * the bytes (as packed-keys.ts does) and skip the rest; only the properties go through protobufjs, as
+ * gax would decode them, so that what is written back is what was read (lossless: values.ts).
+ */
+export function lookupRpc(gapic: GapicClient): LookupRpc {
+  return rawRpc(gapic, 'Lookup', decodeLookupResponse);
+}
+
+/** LookupResponse: found (1) → EntityResult, deferred (3) → Key; missing (2), the transaction and the read time are skipped. */
+export function decodeLookupResponse(buffer: Uint8Array): LookupPage {
+  const reader = Reader.create(buffer);
+  const page: LookupPage = { found: [], deferred: [] };
+  forEachField(reader, reader.len, (field, wire) => {
+    if (wire !== BYTES) return false;
+    if (field === 1) page.found.push(readEntityResult(reader, lengthDelimitedEnd(reader)));
+    else if (field === 3) page.deferred.push(readKey(reader, lengthDelimitedEnd(reader)));
+    else return false;
+    return true;
+  });
+  return page;
+}
+
+/** EntityResult → entity (1); its version, times and cursor are skipped. */
+function readEntityResult(reader: Reader, end: number): FoundEntity {
+  let found: FoundEntity | undefined;
+  forEachField(reader, end, (field, wire) => {
+    if (field !== 1 || wire !== BYTES) return false;
+    found = readEntity(reader, lengthDelimitedEnd(reader));
+    return true;
+  });
+  if (!found) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with a result that holds no entity.');
+  return found;
+}
+
+/** Entity: key (1), properties (3, map entries of name (1) and Value (2)). */
+function readEntity(reader: Reader, end: number): FoundEntity {
+  let key: Key | undefined;
+  const properties: Record<string, ValueProto> = {};
+  forEachField(reader, end, (field, wire) => {
+    if (wire !== BYTES) return false;
+    if (field === 1) key = readKey(reader, lengthDelimitedEnd(reader));
+    else if (field === 3) {
+      let name = '';
+      let value: ValueProto | undefined;
+      forEachField(reader, lengthDelimitedEnd(reader), (entryField, entryWire) => {
+        if (entryWire !== BYTES) return false;
+        if (entryField === 1) name = reader.string();
+        else if (entryField === 2) value = readValue(reader, lengthDelimitedEnd(reader));
+        else return false;
+        return true;
+      });
+      // A map entry without its value holds the default Value, as protobufjs reads it.
+      properties[name] = value ?? readValue(reader, reader.pos);
+    } else return false;
+    return true;
+  });
+  if (!key) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with an entity that has no key.');
+  return { key, properties };
+}
+
+/** The options google-gax gives @grpc/proto-loader, which turn a message into gax's plain objects. */
+const GAX_OBJECTS: IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
+
+let valueType: Type | undefined;
+
+/** A Value from `reader.pos` to `end`, decoded and converted exactly as gax converts it (the same protos, the same options). */
+function readValue(reader: Reader, end: number): ValueProto {
+  valueType ??= Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8'))).lookupType('google.datastore.v1.Value');
+  const value = valueType.toObject(valueType.decode(reader.buf.subarray(reader.pos, end)), GAX_OBJECTS) as ValueProto;
+  reader.pos = end;
+  return value;
+}
