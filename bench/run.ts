@@ -1,15 +1,17 @@
 // npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]]
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
 // (a) AddFieldData through the framework, (b) a bulk script (bounded key-range pages, batched upserts
-// with backpressure, no transactions), (w) the same entities only written, nothing read: the emulator's
+// with backpressure, no transactions) on this package's Datastore, (o) the same script on the official
+// client, as people write it, (w) the same entities only written, nothing read: the emulator's
 // write path, which a read-modify-write cannot beat, and (c) the usual hand-written limit(500)+cursor
 // loop. Every measurement gets a fresh emulator seeded with identical data: the emulator keeps every
 // version of every entity, so a second rewrite of the kind would run on a heavier emulator than the
-// first. By default every fresh emulator is first warmed by running (a), (b) and (c) on another project
+// first. By default every fresh emulator is first warmed by running (a), (b), (o) and (c) on another project
 // (see warmUp), and (a) runs the LocalExecutor in the measuring process. --cold measures what a user
-// waits for instead: no warm-up, and (a) is `dsmigrate migrate` from the packed package installed in a
-// temporary app, a new process with node's defaults (bench/cli.ts). --scaling runs (a) alone at several
-// sizes (50k, 100k, 200k; with --cold 200k and 1M) to show time and peak RSS as the kind grows.
+// waits for instead: no warm-up, every run a new plain node process timed from spawn to exit, and (a)
+// `dsmigrate migrate` from the packed package installed in a temporary app (bench/cli.ts). --scaling
+// runs (a) alone at several sizes (50k, 100k, 200k; with --cold 200k and 1M) to show time and peak RSS
+// as the kind grows.
 // Writes bench/results.md.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -89,14 +91,14 @@ function measure(emulator: RunningEmulator, mode: Mode, field: string, max = 0, 
  * A fresh emulator compiles its code paths (JIT) as they are first used, which costs seconds of CPU
  * while it lasts: the transactional reads and writes of (a) had that cost counted against them (its
  * compiler threads took 5-6 s of CPU during (a), 1.5-2.7 s during (b)), the plain writes of (b) much less
- * (seeding had already compiled them). So before measuring, each of (a), (b) and (c) (the last on its
+ * (seeding had already compiled them). So before measuring, each of (a), (b), (o) and (c) (the last on its
  * first 2,000) runs once on a kind in another project, and every measurement finds the emulator equally
  * warm, as a server in production always is.
  */
 async function warmUp(emulator: RunningEmulator): Promise<void> {
   const projectId = `${PROJECT}-warmup`;
   await seed(emulator.host, WARM_UP_ENTITIES, 0, projectId);
-  for (const mode of ['a', 'b', 'c'] as const) await measure(emulator, mode, `warm_${mode}`, 2_000, projectId);
+  for (const mode of ['a', 'b', 'o', 'c'] as const) await measure(emulator, mode, `warm_${mode}`, 2_000, projectId);
 }
 
 async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>, warm = true): Promise<T> {
