@@ -54,6 +54,11 @@ interface StoredPlan {
   cleared?: true;
 }
 
+/** Whether a job's plan exists and is not being cleared: the one test of whether batches may still commit for it. */
+export function isLive(plan: JobPlan | undefined): plan is JobPlan {
+  return plan !== undefined && !plan.cleared;
+}
+
 export function encodeRange(range: KeyRange): StoredRange {
   return {
     ns: range.namespace,

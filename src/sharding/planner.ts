@@ -2,7 +2,7 @@ import { jobKey, type JobRef } from '../control';
 import { Key, type Datastore, type PropertyFilter } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { KeyRange } from './ranges';
-import { decodePlan, encodePlan, type PendingNamespace, type JobPlan } from './job-plan';
+import { decodePlan, encodePlan, isLive, type PendingNamespace, type JobPlan } from './job-plan';
 import { splitNamespace, type CutPage } from './splitter';
 
 export interface PlanRequest {
@@ -73,7 +73,7 @@ export async function appendPage(store: Datastore, job: JobRef, namespace: strin
   return store.transaction(async (tx) => {
     const entity = await tx.get(jobKey(job));
     const plan = entity && decodePlan(entity);
-    if (!plan || plan.cleared) throw lostPlan(job);
+    if (!isLive(plan)) throw lostPlan(job);
     const entry = plan.pending.find((p) => p.namespace === namespace);
     if (!entry || !sameKey(entry.cursor, cursor)) return undefined;
     const first = plan.shards.length;
@@ -93,7 +93,7 @@ export async function loadPlan(store: Datastore, job: JobRef): Promise<JobPlan |
 /** The job's plan, which must exist: its state was cleared under a run that still uses it otherwise. */
 export async function requirePlan(store: Datastore, job: JobRef): Promise<JobPlan> {
   const plan = await loadPlan(store, job);
-  if (!plan || plan.cleared) throw lostPlan(job);
+  if (!isLive(plan)) throw lostPlan(job);
   return plan;
 }
 

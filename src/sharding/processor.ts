@@ -9,7 +9,8 @@ import { addCounts, mergeWarnings, type Counts } from './counts';
 import { pushedDown } from './filters';
 import type { RateLimiter } from './rate-limit';
 import { KeyQueue } from './key-queue';
-import { decodePlan, type JobPlan } from './job-plan';
+import { decodePlan, isLive, type JobPlan } from './job-plan';
+import { loadPlan } from './planner';
 import { afterCommittedBatch } from './test-pause';
 import type { ShardWork } from './work';
 
@@ -55,7 +56,7 @@ export async function runShardSlice(options: SliceOptions): Promise<SliceResult>
   const { store, job, index } = options;
   const [planEntity, shardEntity] = await store.lookup([jobKey(job), shardKey(job, index)]);
   const plan = planEntity && decodePlan(planEntity);
-  if (!plan || plan.cleared) throw clearedError(job, index);
+  if (!isLive(plan)) throw clearedError(job, index);
   checkPlanMatches(plan, options.work, index);
   const state = shardEntity ? decodeShard(shardEntity) : freshShard(job, index, plan.shards[index]);
   if (state.closed) throw closedError(job, index);
@@ -329,8 +330,7 @@ function closedError(job: JobRef, index: number): DsMigrateError {
 
 /** Whether the job's plan exists and is not being cleared (src/sharding/progress.ts clearJobState). */
 async function planIsLive(store: Datastore, job: JobRef): Promise<boolean> {
-  const plan = await store.get(jobKey(job));
-  return plan !== undefined && !decodePlan(plan).cleared;
+  return isLive(await loadPlan(store, job));
 }
 
 /**

@@ -2,7 +2,7 @@ import { CONTROL_KINDS, jobKey, shardKey, type JobRef } from '../control';
 import { Key, type Datastore } from '../datastore';
 import { decodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from './counts';
-import { decodePlan, encodePlan, type JobPlan } from './job-plan';
+import { decodePlan, encodePlan, isLive, type JobPlan } from './job-plan';
 import { clearManifests } from './key-manifest';
 import { loadPlan } from './planner';
 
@@ -53,7 +53,7 @@ export async function clearJobState(store: Datastore, job: JobRef): Promise<void
   const plan = await store.transaction(async (tx) => {
     const entity = await tx.get(jobKey(job));
     const stored = entity && decodePlan(entity);
-    if (stored && !stored.cleared) tx.upsert(encodePlan({ ...stored, cleared: true }));
+    if (isLive(stored)) tx.upsert(encodePlan({ ...stored, cleared: true }));
     return stored;
   });
   if (!plan) return;
