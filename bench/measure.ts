@@ -64,26 +64,34 @@ async function framework(kind: string, field: string): Promise<number> {
  */
 async function bulk(kind: string, field: string): Promise<number> {
   const store = await Datastore.connect({ concurrency: WRITES_IN_FLIGHT });
-  const window = writeWindow((batch: Entity[]) => store.save(batch));
-  const page = async (after?: Key): Promise<Entity[]> => {
-    const entities: Entity[] = [];
-    for await (const batch of store.queryBatches({ kind, after, orderByKey: true, limit: BULK_PAGE })) for (const entity of batch) entities.push(entity);
-    return entities;
-  };
-  let next: Promise<Entity[]> | undefined = page();
+  const n = await rewriteInPages(
+    async (after?: Key) => {
+      const entities: Entity[] = [];
+      for await (const batch of store.queryBatches({ kind, after, orderByKey: true, limit: BULK_PAGE })) for (const entity of batch) entities.push(entity);
+      return entities;
+    },
+    (entity) => entity.key,
+    (batch) => store.save(batch.map((entity) => entity.set(field, 'blue'))),
+  );
+  await store.close();
+  return n;
+}
+
+/**
+ * The bulk scripts' loop: pages of BULK_PAGE, each continued after the last key and read while the
+ * previous page is written, in batches of 500 with at most WRITES_IN_FLIGHT in flight. Returns the entities rewritten.
+ */
+async function rewriteInPages<E, K>(page: (after?: K) => Promise<E[]>, keyOf: (entity: E) => K, write: (batch: E[]) => Promise<unknown>): Promise<number> {
+  const window = writeWindow(write);
+  let next: Promise<E[]> | undefined = page();
   let n = 0;
   while (next) {
-    const entities: Entity[] = await next;
-    next = entities.length === BULK_PAGE ? page(entities[entities.length - 1].key) : undefined;
-    for (let i = 0; i < entities.length; i += 500) {
-      const batch = entities.slice(i, i + 500);
-      for (const entity of batch) entity.set(field, 'blue');
-      await window.add(batch);
-    }
+    const entities: E[] = await next;
+    next = entities.length === BULK_PAGE ? page(keyOf(entities[entities.length - 1])) : undefined;
+    for (let i = 0; i < entities.length; i += 500) await window.add(entities.slice(i, i + 500));
     n += entities.length;
   }
   await window.drain();
-  await store.close();
   return n;
 }
 
@@ -96,25 +104,16 @@ async function bulk(kind: string, field: string): Promise<number> {
 async function officialBulk(kind: string, field: string): Promise<number> {
   const { Datastore: HighLevelDatastore, PropertyFilter } = await import('@google-cloud/datastore');
   const datastore = new HighLevelDatastore({ projectId: process.env.DATASTORE_PROJECT_ID });
-  const window = writeWindow((batch: { key: HighLevelKey; data: object }[]) => datastore.upsert(batch));
-  const page = async (after?: HighLevelKey): Promise<Record<string | symbol, unknown>[]> => {
-    let query = datastore.createQuery(kind).order('__key__').limit(BULK_PAGE);
-    if (after) query = query.filter(new PropertyFilter('__key__', '>', after));
-    return (await datastore.runQuery(query))[0] as Record<string | symbol, unknown>[];
-  };
   const keyOf = (entity: Record<string | symbol, unknown>) => entity[datastore.KEY] as HighLevelKey;
-  let next: Promise<Record<string | symbol, unknown>[]> | undefined = page();
-  let n = 0;
-  while (next) {
-    const entities: Record<string | symbol, unknown>[] = await next;
-    next = entities.length === BULK_PAGE ? page(keyOf(entities[entities.length - 1])) : undefined;
-    for (let i = 0; i < entities.length; i += 500) {
-      await window.add(entities.slice(i, i + 500).map((entity) => ({ key: keyOf(entity), data: { ...entity, [field]: 'blue' } })));
-    }
-    n += entities.length;
-  }
-  await window.drain();
-  return n;
+  return rewriteInPages(
+    async (after?: HighLevelKey) => {
+      let query = datastore.createQuery(kind).order('__key__').limit(BULK_PAGE);
+      if (after) query = query.filter(new PropertyFilter('__key__', '>', after));
+      return (await datastore.runQuery(query))[0] as Record<string | symbol, unknown>[];
+    },
+    keyOf,
+    (batch) => datastore.upsert(batch.map((entity) => ({ key: keyOf(entity), data: { ...entity, [field]: 'blue' } }))),
+  );
 }
 
 /** (w) Writes only: the same entities with the new field, upserted as (b) does, nothing read. What a read-modify-write cannot beat. */
