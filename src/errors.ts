@@ -12,7 +12,12 @@ export type ErrorCode =
   | 'TOO_MANY_ENTITY_GROUPS'
   | 'MIGRATION_LOAD'
   | 'MIGRATION_FAILED'
-  | 'LOCKED'
+  | 'LEASE_HELD'
+  | 'LEASE_LOST'
+  | 'JOB_CLOSED'
+  | 'JOB_CLEARED'
+  | 'RUN_ABANDONED'
+  | 'STEP_ATTEMPTS_SPENT'
   | 'CONFLICT'
   | 'UNIQUE_VIOLATION'
   | 'OPERATION_FAILED'
@@ -30,8 +35,12 @@ export interface ErrorContext {
   [extra: string]: unknown;
 }
 
-/** 0 done, 1 failed, 2 bad usage or input, 3 locked (see DESIGN.md). */
-export type ExitCode = 0 | 1 | 2 | 3;
+/**
+ * 0 done, 1 failed, 2 bad usage or input, 3 the lease is another run's (held, lost, or this run's job
+ * closed or cleared by the holder), 4 a Cloud Tasks step kept failing until its attempts were spent
+ * (the worker cannot run it: see the message for the fix). README.md lists them.
+ */
+export type ExitCode = 0 | 1 | 2 | 3 | 4;
 
 const EXIT_CODES: Record<ErrorCode, ExitCode> = {
   BAD_INPUT: 2,
@@ -43,7 +52,12 @@ const EXIT_CODES: Record<ErrorCode, ExitCode> = {
   TOO_MANY_ENTITY_GROUPS: 1,
   MIGRATION_LOAD: 2,
   MIGRATION_FAILED: 1,
-  LOCKED: 3,
+  LEASE_HELD: 3,
+  LEASE_LOST: 3,
+  JOB_CLOSED: 3,
+  JOB_CLEARED: 3,
+  RUN_ABANDONED: 3,
+  STEP_ATTEMPTS_SPENT: 4,
   CONFLICT: 1,
   UNIQUE_VIOLATION: 1,
   OPERATION_FAILED: 1,

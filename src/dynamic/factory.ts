@@ -42,7 +42,7 @@ export interface ModelFactoryOptions {
   cloudTasks?: SchemaCloudTasks;
   /** Entities per transaction in schema migrations. Default the operations' own (400). */
   schemaBatchSize?: number;
-  /** How long a schema run waits for another run's lease before LOCKED. Default 30 s. */
+  /** How long a schema run waits for another run's lease before LEASE_HELD. Default 30 s. */
   lockWaitMs?: number;
   /**
    * The time to live of the lease a schema run holds (renewed while it runs), as `lockTtlSeconds`: how

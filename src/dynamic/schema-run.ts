@@ -24,7 +24,7 @@ export interface SchemaRunOptions {
    * by the worker (which rebuilds the operations from the stored plan), followed here to its end.
    */
   cloudTasks?: SchemaCloudTasks;
-  /** Wait this long for another run's lease before failing with LOCKED. */
+  /** Wait this long for another run's lease before failing with LEASE_HELD. */
   lockWaitMs?: number;
   /** The lease's time to live (default the runner's): how long a dead run's lease blocks the next. */
   lockTtlMs?: number;

@@ -64,12 +64,12 @@ export class Lease {
     return holder;
   }
 
-  /** Aborted when the lease is lost; its reason is the LOCKED error to stop with. */
+  /** Aborted when the lease is lost; its reason is the LEASE_LOST error to stop with. */
   get signal(): AbortSignal {
     return this.lost.signal;
   }
 
-  /** Takes the lease, waiting up to `waitMs` for another holder's; LOCKED, naming the holder, if it stays held. */
+  /** Takes the lease, waiting up to `waitMs` for another holder's; LEASE_HELD, naming the holder, if it stays held. */
   async acquire(command: string, waitMs = 0): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (;;) {
@@ -82,7 +82,7 @@ export class Lease {
       if (!holder) return;
       if (Date.now() >= deadline) {
         throw new DsMigrateError(
-          'LOCKED',
+          'LEASE_HELD',
           `Another run holds the migration lock: ${holder.owner} (${holder.command}), since ${holder.acquiredAt.toISOString()}, lease until ${holder.expiresAt.toISOString()}. ` +
             'Wait with --wait-lock SECONDS, or break it with `dsmigrate unlock` if that run is dead.',
           { holder: holder.owner },
@@ -92,7 +92,7 @@ export class Lease {
     }
   }
 
-  /** Throws LOCKED unless this owner holds the lease; inside a lifecycle step's transaction, so the step and the check are one. */
+  /** Throws LEASE_LOST unless this owner holds the lease; inside a lifecycle step's transaction, so the step and the check are one. */
   async assertHeld(tx: Transaction | Datastore): Promise<void> {
     const holder = await Lease.holder(tx, this.namespace);
     if (!holder || holder.owner !== this.owner) throw this.lostError(holder);
@@ -135,7 +135,7 @@ export class Lease {
       if ((await this.renew()) === 'lost') this.lose(this.lostError(await Lease.holder(this.store, this.namespace).catch(() => undefined)));
     } catch (error) {
       // A transient failure: try again at the next tick, unless the lease may already have lapsed.
-      if (Date.now() >= this.expiresAt) this.lose(new DsMigrateError('LOCKED', `The migration lock could not be renewed before it expired (${errorMessage(error)}); stopping.`));
+      if (Date.now() >= this.expiresAt) this.lose(new DsMigrateError('LEASE_LOST', `The migration lock could not be renewed before it expired (${errorMessage(error)}); stopping.`));
     }
   }
 
@@ -158,7 +158,7 @@ export class Lease {
   }
 
   private lostError(holder: LeaseHolder | undefined): DsMigrateError {
-    return new DsMigrateError('LOCKED', `The migration lock was taken from this run (now held by ${holder?.owner ?? 'nobody'}: broken with \`dsmigrate unlock\`, or expired and taken); stopping.`, {
+    return new DsMigrateError('LEASE_LOST', `The migration lock was taken from this run (now held by ${holder?.owner ?? 'nobody'}: broken with \`dsmigrate unlock\`, or expired and taken); stopping.`, {
       holder: holder?.owner,
     });
   }

@@ -124,7 +124,7 @@ class Slice {
             }
           }
           // A closed or cleared job is another run's now: nothing more is written to it, not even the error.
-          if (!isDsMigrateError(error, 'LOCKED')) await recordFailure(store, this.plan, this.state.index, error);
+          if (!isDsMigrateError(error, 'JOB_CLOSED') && !isDsMigrateError(error, 'JOB_CLEARED')) await recordFailure(store, this.plan, this.state.index, error);
           throw error;
         }
         this.hasCheckpoint ||= outcome.checkpointed;
@@ -322,7 +322,7 @@ function checkPlanMatches(plan: JobPlan, work: ShardWork, index: number): void {
 
 /** The job was closed under this worker: another run took the lease and changed direction. */
 function closedError(job: JobRef, index: number): DsMigrateError {
-  return new DsMigrateError('LOCKED', `Shard ${index} of job ${job.id} was closed by another run (it took the lease and changed direction); this run stops and writes nothing more.`, {
+  return new DsMigrateError('JOB_CLOSED', `Shard ${index} of job ${job.id} was closed by another run (it took the lease and changed direction); this run stops and writes nothing more.`, {
     job: job.id,
     shard: index,
   });
@@ -339,7 +339,7 @@ async function planIsLive(store: Datastore, job: JobRef): Promise<boolean> {
  */
 function clearedError(job: JobRef, index: number): DsMigrateError {
   return new DsMigrateError(
-    'LOCKED',
+    'JOB_CLEARED',
     `The state of job ${job.id} was cleared while shard ${index} ran (its migration finished, or another run restarted or reversed it); this run stops and writes nothing more.`,
     {
       job: job.id,

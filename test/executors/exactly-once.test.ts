@@ -93,7 +93,7 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     expect((await runShardSlice({ store, work, job, index: 0 })).done).toBe(true);
     await clearJobState(store, job);
     release();
-    await expect(late).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringContaining('was cleared') });
+    await expect(late).rejects.toMatchObject({ code: 'JOB_CLEARED', message: expect.stringContaining('was cleared') });
     expect(await counters(store, 'Late')).toEqual(Array(n).fill(1));
     // Nothing was written for the cleared job, not even its error.
     expect(await store.lookup([shardKey(job, 0), jobKey(job)])).toEqual([undefined, undefined]);

@@ -49,7 +49,7 @@ export async function followRun(options: FollowOptions): Promise<MigrateSummary>
       emit({ type: 'migration-failed', migration, error: run.error ?? 'unknown error' });
       throw new DsMigrateError('MIGRATION_FAILED', `Migration ${migration} failed: ${run.error}`, { migration });
     }
-    if (run.status === 'abandoned') throw new DsMigrateError('LOCKED', `Run ${run.id} stopped: ${run.error}`);
+    if (run.status === 'abandoned') throw new DsMigrateError('RUN_ABANDONED', `Run ${run.id} stopped: ${run.error}`);
     await checkLease(store, run);
     if (options.signal?.aborted) return summary;
     await sleep(options.pollMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
@@ -69,7 +69,7 @@ async function checkLease(store: Datastore, run: RunState): Promise<void> {
   const fresh = await loadRun(store, run.namespace, run.id);
   if (fresh?.status !== 'running') return; // it ended between the two reads
   if (!holder || holder.owner !== runOwner(run.id)) {
-    throw new DsMigrateError('LOCKED', `Run ${run.id} no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); its workers will stop.`);
+    throw new DsMigrateError('LEASE_LOST', `Run ${run.id} no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); its workers will stop.`);
   }
   if (holder.expiresAt.getTime() < Date.now()) {
     throw new DsMigrateError(

@@ -88,7 +88,7 @@ export class Pipeline {
       return payload.type === 'plan' ? await this.plan(run, lifecycle, payload) : await this.slice(run, lifecycle, payload);
     } catch (error) {
       if (error instanceof MalformedPayloadError) throw error;
-      if (isDsMigrateError(error, 'LOCKED')) {
+      if (isDsMigrateError(error, 'JOB_CLOSED') || isDsMigrateError(error, 'JOB_CLEARED') || isDsMigrateError(error, 'LEASE_LOST')) {
         // A closed or cleared job while this run still holds the lease: the run moved on (its migration
         // finished and was tidied) and this task came late. Only a lost lease stops the run.
         if ((await lifecycle.lease.keep()) === 'lost') await this.abandon(run);
