@@ -4,7 +4,8 @@ export { buildGraph, planRun, resolveTarget, resolverOf, isApplied, type Migrati
 export { Recorder, operationsDone, type MigrationRecord, type MigrationState, type OperationRecord, type JobCounts, type Direction } from './recorder';
 export { Coverage } from './coverage';
 export { Lease, processOwner, runOwner, type LeaseHolder } from './lease';
-export { Lifecycle, checkChecksums, stepsFor, planWith, type MigrationStep, type PlannedMigration, type Plan, type StepStart } from './lifecycle';
+export { Lifecycle, type StepStart } from './lifecycle';
+export { checkChecksums, stepsFor, planWith, pendingPlan, type MigrationStep, type PlannedMigration, type Plan, type PlanOptions } from './planning';
 export { type Executor, type OperationProgress, type OperationResult, type RunOperationRequest, type DryRunSample, operationOf } from './executor';
 export { migrate, type MigrateOptions, type MigrateSummary, type RunEvent, type RunnerContext } from './runner';
 

@@ -3,7 +3,8 @@ import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import type { Executor, OperationProgress, OperationResult } from './executor';
 import { resolveTarget, type MigrationGraph } from './graph';
 import { Lease, processOwner } from './lease';
-import { Lifecycle, planWith, type Plan, type PlannedMigration } from './lifecycle';
+import { Lifecycle } from './lifecycle';
+import { planWith, type Plan, type PlannedMigration } from './planning';
 import { Recorder, type Direction, type MigrationState } from './recorder';
 
 export type RunEvent =

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { migrate, planRun, Recorder } from '../../migrations';
+import { migrate, pendingPlan } from '../../migrations';
 import { migrateWithCloudTasks } from '../cloud-tasks';
 import { openContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
@@ -42,11 +42,12 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
     const ctx = await openContext(argv);
     try {
       if (argv.check) {
-        const records = await new Recorder(ctx.store, ctx.config.controlNamespace).list();
-        const { migrations } = planRun(ctx.graph, records, argv.target);
-        if (argv.json) jsonLine({ pending: migrations.map((m) => m.id) });
-        else process.stdout.write(migrations.length ? `Pending: ${migrations.map((m) => m.id).join(', ')}\n` : 'No migrations pending.\n');
-        process.exitCode = migrations.length ? 1 : 0;
+        // Planned as `migrate` plans, so that a run it would refuse fails the check with that refusal.
+        const { plan } = await pendingPlan(ctx.store, ctx.graph, ctx.config.controlNamespace, { target: argv.target, allowChanged: argv.allowChanged });
+        const pending = plan.migrations.map((p) => p.migration.id);
+        if (argv.json) jsonLine({ pending });
+        else process.stdout.write(pending.length ? `Pending: ${pending.join(', ')}\n` : 'No migrations pending.\n');
+        process.exitCode = pending.length ? 1 : 0;
         return;
       }
       const reporter = createReporter(outputMode(argv.json));

@@ -1,27 +1,32 @@
-import type { CommandModule } from 'yargs';
-import { planRun, Recorder, stepsFor } from '../../migrations';
+import type { Argv, CommandModule } from 'yargs';
+import { pendingPlan } from '../../migrations';
 import { openContext } from '../context';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
 
 interface PlanFlags extends GlobalFlags {
   target?: string;
+  allowChanged: boolean;
 }
 
 export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
   command: 'plan [target]',
   describe: 'List what `migrate` would run, in order, with entity counts where cheap',
-  builder: (y) => y.positional('target', { type: 'string', describe: 'As for migrate' }),
+  builder: (y) =>
+    y
+      .positional('target', { type: 'string', describe: 'As for migrate' })
+      .option('allow-changed', { type: 'boolean', default: false, describe: 'As for migrate: accept files edited after they were applied' }) as unknown as Argv<PlanFlags>, // yargs types omit the camelCase aliases it adds
   handler: async (argv) => {
     const ctx = await openContext(argv);
     try {
-      const records = await new Recorder(ctx.store, ctx.config.controlNamespace).list();
-      const { direction, migrations } = planRun(ctx.graph, records, argv.target);
+      const {
+        plan: { direction, migrations },
+      } = await pendingPlan(ctx.store, ctx.graph, ctx.config.controlNamespace, { target: argv.target, allowChanged: argv.allowChanged });
       const plan = [];
-      for (const m of migrations) {
+      for (const { migration: m, steps } of migrations) {
         const operations = [];
-        // The steps `migrate` would take: going back, only operations that ran, each reversed (or the refusal).
-        for (const { index, operation: shown } of stepsFor(m, direction, records.get(m.id))) {
+        // The steps `migrate` would take: going back, only operations that ran, each reversed.
+        for (const { index, operation: shown } of steps) {
           // Counting is one aggregation query where the backend has it, and skipped where it would mean a scan.
           const entities = await ctx.store.count({ kind: shown.kind });
           operations.push({ description: shown.describe(), reversible: m.definition.operations[index].reversible, entities, ...shown.toJSON() });
