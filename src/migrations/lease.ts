@@ -36,9 +36,10 @@ function decodeHolder(entity: Entity): LeaseHolder {
  */
 export class Lease {
   private readonly key: Key;
-  private renewal?: NodeJS.Timeout;
+  /** The background renewals' chain: its pending timer, and its identity, so that a stopped chain's renewal in flight schedules no other. */
+  private renewal?: { timer?: NodeJS.Timeout };
   private readonly lost = new AbortController();
-  /** The expiry this holder last wrote: past it, a holder that could not renew must assume the lease gone. */
+  /** The expiry of this holder's last committed write: past it, a holder that could not renew must assume the lease gone. */
   private expiresAt = 0;
 
   constructor(
@@ -64,6 +65,11 @@ export class Lease {
     return holder;
   }
 
+  /** Read-only, so that tests can check which expiry a failed renewal leaves in force. */
+  get believedExpiry(): number {
+    return this.expiresAt;
+  }
+
   /** Aborted when the lease is lost; its reason is the LEASE_LOST error to stop with. */
   get signal(): AbortSignal {
     return this.lost.signal;
@@ -73,13 +79,15 @@ export class Lease {
   async acquire(command: string, waitMs = 0): Promise<void> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const holder = await this.store.transaction(async (tx) => {
+      const holder = await this.store.transaction(async (tx): Promise<LeaseHolder | number> => {
         const current = await Lease.holder(tx, this.namespace);
         if (current && current.owner !== this.owner && current.expiresAt.getTime() > Date.now()) return current;
-        tx.upsert(this.entity(command, current?.owner === this.owner ? current.acquiredAt : new Date()));
-        return undefined;
+        return this.write(tx, command, current?.owner === this.owner ? current.acquiredAt : new Date());
       });
-      if (!holder) return;
+      if (typeof holder === 'number') {
+        this.expiresAt = holder;
+        return;
+      }
       if (Date.now() >= deadline) {
         throw new DsMigrateError(
           'LEASE_HELD',
@@ -111,12 +119,15 @@ export class Lease {
 
   /** Extends the lease if this owner still holds it, even if it lapsed meanwhile and nobody took it. */
   async renew(): Promise<'held' | 'lost'> {
-    return this.store.transaction(async (tx) => {
+    const expiresAt = await this.store.transaction(async (tx) => {
       const holder = await Lease.holder(tx, this.namespace);
-      if (!holder || holder.owner !== this.owner) return 'lost';
-      tx.upsert(this.entity(holder.command, holder.acquiredAt));
-      return 'held';
+      if (!holder || holder.owner !== this.owner) return undefined;
+      return this.write(tx, holder.command, holder.acquiredAt);
     });
+    if (expiresAt === undefined) return 'lost';
+    // Only now that it is committed: a renewal that failed must leave the old expiry to judge by.
+    this.expiresAt = expiresAt;
+    return 'held';
   }
 
   /**
@@ -124,9 +135,23 @@ export class Lease {
    * broken or taken, or cannot be renewed before it expires, `signal` is aborted.
    */
   keepRenewed(): AbortSignal {
-    this.renewal = setInterval(() => void this.renewOrLose(), Math.max(200, this.ttlMs / 3));
-    // A finished CLI is never kept alive by the timer.
-    this.renewal.unref();
+    this.stopRenewing();
+    const chain: { timer?: NodeJS.Timeout } = {};
+    this.renewal = chain;
+    const period = Math.max(200, this.ttlMs / 3);
+    const tick = async () => {
+      const started = Date.now();
+      await this.renewOrLose();
+      // The next renewal is scheduled only once this one settled, so that a slow one never overlaps
+      // the next; it starts a period after this one started, so that slowness does not thin the margin.
+      if (this.renewal === chain) schedule(Math.max(0, period - (Date.now() - started)));
+    };
+    const schedule = (delayMs: number) => {
+      chain.timer = setTimeout(() => void tick(), delayMs);
+      // A finished CLI is never kept alive by the timer.
+      chain.timer.unref();
+    };
+    schedule(period);
     return this.signal;
   }
 
@@ -145,7 +170,7 @@ export class Lease {
   }
 
   stopRenewing(): void {
-    if (this.renewal) clearInterval(this.renewal);
+    clearTimeout(this.renewal?.timer);
     this.renewal = undefined;
   }
 
@@ -158,14 +183,17 @@ export class Lease {
   }
 
   private lostError(holder: LeaseHolder | undefined): DsMigrateError {
-    return new DsMigrateError('LEASE_LOST', `The migration lock was taken from this run (now held by ${holder?.owner ?? 'nobody'}: broken with \`dsmigrate unlock\`, or expired and taken); stopping.`, {
-      holder: holder?.owner,
-    });
+    return new DsMigrateError(
+      'LEASE_LOST',
+      `The migration lock was taken from this run (now held by ${holder?.owner ?? 'nobody'}: broken with \`dsmigrate unlock\`, or expired and taken); stopping.`,
+      { holder: holder?.owner },
+    );
   }
 
-  private entity(command: string, acquiredAt: Date): Entity {
-    const expiresAt = new Date(Date.now() + this.ttlMs);
-    this.expiresAt = expiresAt.getTime();
-    return Entity.from(this.key, { owner: this.owner, command, acquiredAt, expiresAt });
+  /** Writes this owner's lease into `tx`; returns its expiry, for the caller to believe once `tx` committed. */
+  private write(tx: Transaction, command: string, acquiredAt: Date): number {
+    const expiresAt = Date.now() + this.ttlMs;
+    tx.upsert(Entity.from(this.key, { owner: this.owner, command, acquiredAt, expiresAt: new Date(expiresAt) }));
+    return expiresAt;
   }
 }

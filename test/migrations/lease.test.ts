@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Datastore, RetryOptions, Transaction } from '../../src/datastore';
+import { DsMigrateError } from '../../src/errors';
+import { Lease, processOwner } from '../../src/migrations';
+import { describeEachFlavour, uniqueProject } from '../support/emulators';
+
+interface Faults {
+  /** Waited before each transaction, as a slow backend would make it last. */
+  delayMs: number;
+  /** Whether transactions run their function on a real transaction and then fail instead of committing. */
+  failCommits: boolean;
+  started: number;
+  inFlight: number;
+  maxInFlight: number;
+}
+
+/** The store with its `transaction` wrapped, so that a test can slow it down or make its commits fail. */
+function faulty(store: Datastore): { store: Datastore; faults: Faults } {
+  const faults: Faults = { delayMs: 0, failCommits: false, started: 0, inFlight: 0, maxInFlight: 0 };
+  const transaction = async <T>(fn: (tx: Transaction) => Promise<T>, options?: RetryOptions): Promise<T> => {
+    faults.started++;
+    faults.maxInFlight = Math.max(faults.maxInFlight, ++faults.inFlight);
+    try {
+      await sleep(faults.delayMs);
+      return await store.transaction(async (tx) => {
+        const result = await fn(tx);
+        // Thrown inside: the helper rolls the transaction back, as after a commit that failed.
+        if (faults.failCommits) throw new Error('commit failed (injected)');
+        return result;
+      }, options);
+    } finally {
+      faults.inFlight--;
+    }
+  };
+  return { store: new Proxy(store, { get: (target, property) => (property === 'transaction' ? transaction : Reflect.get(target, property)) }), faults };
+}
+
+async function storedExpiry(store: Datastore): Promise<number | undefined> {
+  return (await Lease.holder(store, ''))?.expiresAt.getTime();
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await sleep(20);
+}
+
+describeEachFlavour('the migration lease', (ctx) => {
+  /** A project of the test's own, so that no other test's lease is in the way. */
+  async function fresh(): Promise<{ store: Datastore; faulty: Datastore; faults: Faults }> {
+    const store = await ctx.connect({ projectId: uniqueProject('l') });
+    const { store: wrapped, faults } = faulty(store);
+    return { store, faulty: wrapped, faults };
+  }
+
+  it('believes a renewal only once it committed: a failed one leaves the old expiry, stored and believed', async () => {
+    const { store, faulty, faults } = await fresh();
+    const lease = new Lease(faulty, '', processOwner(), 5000);
+    await lease.acquire('test');
+    const acquired = await storedExpiry(store);
+    expect(lease.believedExpiry).toBe(acquired);
+
+    // Later than the acquisition, so that a renewal that moved the expiry would be seen to.
+    await sleep(50);
+    faults.failCommits = true;
+    await expect(lease.renew()).rejects.toThrow('commit failed (injected)');
+    expect(lease.believedExpiry).toBe(acquired);
+    expect(await storedExpiry(store)).toBe(acquired);
+
+    faults.failCommits = false;
+    await expect(lease.renew()).resolves.toBe('held');
+    expect(lease.believedExpiry).toBeGreaterThan(acquired!);
+    expect(await storedExpiry(store)).toBe(lease.believedExpiry);
+    await lease.release();
+  });
+
+  it('never overlaps renewals, however slow, and schedules none once stopped', async () => {
+    const { faulty, faults } = await fresh();
+    // Renewals every ~333 ms, each slower than that.
+    const lease = new Lease(faulty, '', processOwner(), 1000);
+    await lease.acquire('test');
+    faults.delayMs = 500;
+    faults.maxInFlight = 0;
+    const renewalsBefore = faults.started;
+    const signal = lease.keepRenewed();
+    await sleep(2000);
+    lease.stopRenewing();
+    const renewalsAtStop = faults.started;
+    await until(() => faults.inFlight === 0, 5000);
+    await sleep(800);
+
+    expect(renewalsAtStop - renewalsBefore).toBeGreaterThanOrEqual(2);
+    expect(faults.maxInFlight).toBe(1);
+    expect(faults.started).toBe(renewalsAtStop);
+    expect(signal.aborted).toBe(false);
+    faults.delayMs = 0;
+    await lease.release();
+  });
+
+  it('is lost, with LEASE_LOST, once renewals kept failing past the believed expiry', async () => {
+    const { faulty, faults } = await fresh();
+    const lease = new Lease(faulty, '', processOwner(), 1000);
+    await lease.acquire('test');
+    faults.failCommits = true;
+    const renewalsBefore = faults.started;
+    const signal = lease.keepRenewed();
+    let abortedAt = 0;
+    signal.addEventListener('abort', () => (abortedAt = Date.now()));
+    await until(() => signal.aborted, 3000);
+
+    expect(signal.aborted).toBe(true);
+    // The failures before the expiry were retried, not taken for a loss.
+    expect(faults.started - renewalsBefore).toBeGreaterThanOrEqual(2);
+    expect(abortedAt).toBeGreaterThanOrEqual(lease.believedExpiry);
+    expect(signal.reason).toBeInstanceOf(DsMigrateError);
+    expect((signal.reason as DsMigrateError).code).toBe('LEASE_LOST');
+  });
+
+  it('moves the stored expiry forward while kept renewed, and release removes the lease', async () => {
+    const { store } = await fresh();
+    const lease = new Lease(store, '', processOwner(), 1000);
+    await lease.acquire('test');
+    const acquired = (await storedExpiry(store))!;
+    const signal = lease.keepRenewed();
+    await sleep(1200);
+
+    const renewed = (await storedExpiry(store))!;
+    expect(renewed).toBeGreaterThan(acquired);
+    expect(lease.believedExpiry).toBeGreaterThanOrEqual(renewed);
+    expect(signal.aborted).toBe(false);
+    await lease.release();
+    expect(await Lease.holder(store, '')).toBeUndefined();
+  });
+});
