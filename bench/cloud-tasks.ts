@@ -18,7 +18,8 @@ import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings } from '../src/executors/cloud-tasks';
 import { jobRef } from '../src/control';
 import { loadGraph } from '../src/migrations';
-import { loadRun, shardedEngine, startRun } from '../src/executors/cloud-tasks';
+import { shardedEngine, startRun } from '../src/executors/cloud-tasks';
+import { loadRun } from '../src/migrations';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONTROL_NAMESPACE = 'bench-cloud-tasks';
@@ -90,7 +91,7 @@ export async function runCloudTasksBench(options: CloudTasksBenchOptions): Promi
     const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
     const settings = resolveDispatchSettings({ workerUrl: `http://127.0.0.1:${port}/`, sliceSeconds: options.sliceSeconds ?? 60, queueSettings: { maxConcurrentDispatches: concurrency } }, env);
     const started = performance.now();
-    const { run } = await startRun({ store, graph, engine: shardedEngine, tasks, settings, controlNamespace: CONTROL_NAMESPACE });
+    const { run } = await startRun({ store, graph, tasks, settings, controlNamespace: CONTROL_NAMESPACE });
     if (!run) throw new Error('nothing to run');
     let finished = run;
     while (finished.status === 'running') {

@@ -1,6 +1,7 @@
-import { createTasksClient, followRun, resolveDispatchSettings, shardedEngine, startRun } from '../executors/cloud-tasks';
+import { createTasksClient, resolveDispatchSettings, startRun } from '../executors/cloud-tasks';
 import type { CliContext } from './context';
 import { jsonLine, type Reporter } from './output';
+import { watchRun } from './watch';
 
 export interface CloudTasksMigrateFlags {
   target?: string;
@@ -12,7 +13,7 @@ export interface CloudTasksMigrateFlags {
   maxRate?: number;
 }
 
-/** `migrate --executor cloud-tasks`: start the run, then follow it to its end unless --no-wait. */
+/** `migrate --executor cloud-tasks`: start the run, then watch it to its end unless --no-wait. */
 export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMigrateFlags, reporter: Reporter): Promise<void> {
   const settings = resolveDispatchSettings(ctx.config.cloudTasks);
   const tasks = createTasksClient(settings.emulatorHost);
@@ -21,7 +22,6 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
     const started = await startRun({
       store: ctx.store,
       graph: ctx.graph,
-      engine: shardedEngine,
       tasks,
       settings,
       controlNamespace: ctx.config.controlNamespace,
@@ -40,15 +40,14 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       if (flags.json) jsonLine({ event: 'summary', applied: [], unapplied: [], faked: [], restarted: started.restarted, dryRun: [] });
       return;
     }
-    if (flags.json) jsonLine({ event: 'dispatched', run: run.id, queue: run.dispatch.queue, migrations: started.migrations, wait: flags.wait });
+    if (flags.json) jsonLine({ event: 'dispatched', run: run.id, queue: started.queue, migrations: started.migrations, wait: flags.wait });
     if (!flags.wait) {
-      say(`Run ${run.id} dispatched to ${run.dispatch.queue}; it goes on in the background. \`dsmigrate status\` shows its progress.`);
+      say(`Run ${run.id} dispatched to ${started.queue}; it goes on in the background. \`dsmigrate status --watch\` follows it from any machine.`);
       return;
     }
-    say(`Run ${run.id} dispatched to ${run.dispatch.queue}; following it (Ctrl-C stops the watching, not the run).`);
-    const summary = await followRun({ store: ctx.store, graph: ctx.graph, engine: shardedEngine, namespace: run.namespace, runId: run.id, onEvent: (e) => reporter.event(e) });
-    reporter.close();
-    if (flags.json) jsonLine({ event: 'summary', ...summary, restarted: started.restarted });
+    say(`Run ${run.id} dispatched to ${started.queue}; following it (Ctrl-C detaches, the run goes on).`);
+    const summary = await watchRun(ctx, run.id, reporter, say);
+    if (summary && flags.json) jsonLine({ event: 'summary', ...summary, restarted: started.restarted });
   } finally {
     await tasks.close();
   }

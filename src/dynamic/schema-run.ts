@@ -1,8 +1,8 @@
 import type { Datastore, Entity } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { LocalExecutor } from '../executors';
-import { createTasksClient, followRun, shardedEngine, startRun, type DispatchSettings, type TasksApi } from '../executors/cloud-tasks';
-import { buildGraph, defineMigration, migrate, type Executor, type LoadedMigration, type MigrationResolver, type RunEvent } from '../migrations';
+import { createTasksClient, startRun, type DispatchSettings, type TasksApi } from '../executors/cloud-tasks';
+import { buildGraph, defineMigration, followRun, migrate, type Executor, type LoadedMigration, type MigrationResolver, type RunEvent } from '../migrations';
 import { AddFieldData, CopyFieldData, CopyModelData, DeleteModelData, MapFunctionOnEntities, RemoveFieldData, type DefaultValue, type Operation } from '../operations';
 import { buildModel } from './build-model';
 import { builtinConverter, convertProperty, type ConverterFunction } from './converters';
@@ -191,7 +191,6 @@ async function runMigration(options: SchemaRunOptions, migration: LoadedMigratio
     const started = await startRun({
       store: options.store,
       graph,
-      engine: shardedEngine,
       tasks,
       settings,
       controlNamespace: options.controlNamespace,
@@ -201,7 +200,7 @@ async function runMigration(options: SchemaRunOptions, migration: LoadedMigratio
     });
     for (const warning of started.warnings) options.cloudTasks.onWarning?.(warning);
     if (started.run === undefined) return; // applied already
-    await followRun({ store: options.store, graph, engine: shardedEngine, namespace: started.run.namespace, runId: started.run.id, onEvent: options.onEvent });
+    await followRun({ store: options.store, namespace: started.run.namespace, runId: started.run.id, onEvent: options.onEvent });
   } finally {
     if (options.cloudTasks.tasks === undefined) await tasks.close();
   }

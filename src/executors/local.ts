@@ -1,29 +1,12 @@
 import pLimit from 'p-limit';
-import type { Datastore, KeyList } from '../datastore';
+import type { KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
-import type { Operation } from '../operations';
-import {
-  addCounts,
-  checkRate,
-  appendPage,
-  cutFromStream,
-  ensurePlan,
-  formatWarnings,
-  loadPlan,
-  loadShardStates,
-  PAGE_KEYS,
-  planRate,
-  RateLimiter,
-  requirePlan,
-  runShardSlice,
-  summarize,
-  zeroCounts,
-  type Counts,
-  type JobPlan,
-  type RateOption,
-} from '../sharding';
+import { addCounts, checkRate, Job, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobPlan, type RateOption } from '../sharding';
 import { dryRunOperation } from './dry-run';
+
+// Transitional: src/executors/cloud-tasks/pipeline.ts imports it from here until it drives Job directly.
+export { rateFor } from '../sharding';
 
 export interface LocalExecutorOptions {
   /** Shards processed at once; 8 by default, as for `dsmigrate migrate`. */
@@ -40,16 +23,6 @@ export interface LocalExecutorOptions {
    * queries, each costing a scan of the kind. 100,000 by default.
    */
   pageKeys?: number;
-}
-
-/** The operation's rate, else the run-wide one; whether it ramps up when `rampUp` is not given, the job's plan says (planRate). */
-export function rateFor(operation: Operation, runWide?: number): RateOption | undefined {
-  return operation.scope.rate ?? (runWide === undefined ? undefined : { maxEntitiesPerSecond: runWide });
-}
-
-/** What a new plan asks to decide the ramp: only for a rate that leaves `rampUp` open (the question costs a query per namespace). */
-export function rampQuestion(operation: Operation, store: Datastore, rate: RateOption | undefined): (() => Promise<boolean>) | undefined {
-  return rate && rate.rampUp === undefined ? () => operation.rampsByDefault(store) : undefined;
 }
 
 /**
@@ -75,26 +48,12 @@ export class LocalExecutor implements Executor {
   async runOperation(request: RunOperationRequest): Promise<OperationResult> {
     const operation = operationOf(request);
     if (request.dryRun) return dryRunOperation(request.store, operation, request);
-    const given = rateFor(operation, this.options.maxEntitiesPerSecond);
-    const plan = await ensurePlan({
-      store: request.store,
-      job: request.job,
-      bounds: request.bounds,
-      type: operation.type,
-      kind: operation.kind,
-      operation: operation.fingerprint(),
-      namespaces: () => operation.namespaces(request.store),
-      filters: operation.filters,
-      shardCount: operation.scope.shardCount,
-      rampsByDefault: rampQuestion(operation, request.store, given),
-    });
+    const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);
+    const plan = await job.plan(request.bounds);
     // One limiter for all the job's shards in this process, its ramp starting with the operation.
-    const rate = given && planRate(given, plan);
-    const limiter = rate && (this.options.makeLimiter?.(rate) ?? new RateLimiter(rate));
-    await new LocalRun(request, operation, this.concurrency, this.sliceBudgetMs, this.pageKeys, limiter).run(plan);
-    const stored = await requirePlan(request.store, request.job);
-    const { warnings, ...progress } = summarize(stored, await loadShardStates(request.store, stored));
-    return { ...progress, warnings: formatWarnings(warnings) };
+    await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(plan, this.options.makeLimiter)).run(plan);
+    const { complete: _, ...totals } = await job.totals();
+    return totals;
   }
 }
 
@@ -116,7 +75,7 @@ class LocalRun {
 
   constructor(
     private readonly request: RunOperationRequest,
-    private readonly operation: Operation,
+    private readonly job: Job,
     concurrency: number,
     private readonly sliceBudgetMs: number,
     private readonly pageKeys: number,
@@ -141,14 +100,10 @@ class LocalRun {
       plan,
       states.filter((s) => s.done).map((s) => s.index),
     );
-    if (plan.pending.length > 0) {
-      try {
-        for (const { namespace } of plan.pending) await this.cut(namespace);
-        const planned = await loadPlan(this.request.store, this.request.job);
-        if (planned) this.adopt(planned);
-      } catch (error) {
-        this.fail(error);
-      }
+    try {
+      for (const { namespace } of plan.pending) await this.cut(namespace);
+    } catch (error) {
+      this.fail(error);
     }
     // Shards scheduled while waiting join the list, so wait until it stops growing.
     for (let seen = 0; seen < this.running.length;) {
@@ -157,7 +112,8 @@ class LocalRun {
       await Promise.all(waiting);
     }
     if (this.request.signal?.aborted) {
-      throw new DsMigrateError('ABORTED', `${this.operation.type} on ${this.operation.kind} was interrupted; run it again to resume from its checkpoints.`, {
+      const { type, kind } = this.job.work;
+      throw new DsMigrateError('ABORTED', `${type} on ${kind} was interrupted; run it again to resume from its checkpoints.`, {
         job: this.request.job.id,
         migration: this.request.migration,
       });
@@ -186,11 +142,7 @@ class LocalRun {
   private async runShard(index: number, prefetched?: KeyList): Promise<void> {
     try {
       while (!this.stop.signal.aborted) {
-        const slice = await runShardSlice({
-          store: this.request.store,
-          work: this.operation,
-          job: this.request.job,
-          index,
+        const slice = await this.job.slice(index, {
           budgetMs: this.sliceBudgetMs,
           prefetched,
           migration: this.request.migration,
@@ -219,28 +171,18 @@ class LocalRun {
    * just read. Reads the next page only once at most half a page of keys is still waiting to be done.
    */
   private async cut(namespace: string): Promise<void> {
-    const { store, job } = this.request;
     for (;;) {
-      const plan = await requirePlan(store, job);
+      // Each pass stops at the stream's end or where another process cut a page first: take the plan as it stands now.
+      const plan = await this.job.stored();
       this.adopt(plan);
       const entry = plan.pending.find((p) => p.namespace === namespace);
       if (!entry || this.stop.signal.aborted) return;
-      let cursor = entry.cursor;
-      let overtaken = false;
-      for await (const page of cutFromStream(store, { kind: this.operation.kind, namespace, filters: this.operation.filters }, cursor, this.pageKeys)) {
-        const indexes = await appendPage(store, job, namespace, cursor, page);
-        if (!indexes) {
-          // Another process cut this page: take the plan as it stands now.
-          overtaken = true;
-          break;
-        }
-        this.shardsTotal = indexes[indexes.length - 1] + 1;
-        indexes.forEach((index, i) => this.schedule(index, page.shards[i].keys));
-        cursor = page.next;
+      for await (const shards of this.job.cut(entry, this.pageKeys)) {
+        this.shardsTotal = shards[shards.length - 1].index + 1;
+        for (const shard of shards) this.schedule(shard.index, shard.keys);
         if (this.stop.signal.aborted) return;
         await this.room();
       }
-      if (!overtaken) return;
     }
   }
 

@@ -58,13 +58,6 @@ export class Lease {
     return entity && decodeHolder(entity);
   }
 
-  /** Breaks the lease whoever holds it (`dsmigrate unlock`). Returns the holder it removed. */
-  static async breakLease(store: Datastore, namespace: string): Promise<LeaseHolder | undefined> {
-    const holder = await Lease.holder(store, namespace);
-    await store.delete([leaseKey(namespace)]);
-    return holder;
-  }
-
   /** Read-only, so that tests can check which expiry a failed renewal leaves in force. */
   get believedExpiry(): number {
     return this.expiresAt;

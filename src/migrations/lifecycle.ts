@@ -1,12 +1,12 @@
 import { jobRef, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage } from '../errors';
-import { clearJobState, clearMigrationJobs, closeJob, type KeyRange } from '../sharding';
+import { clearJobState, clearMigrationJobs, closeJob, pauseAt, type KeyRange } from '../sharding';
 import { Coverage } from './coverage';
 import type { MigrationGraph } from './graph';
 import type { Lease } from './lease';
 import type { LoadedMigration } from './loader';
-import { planWith, type MigrationStep, type Plan } from './planning';
+import { pendingPlan, type MigrationStep, type Plan, type PlanOptions } from './planning';
 import { Recorder, type Direction, type JobCounts, type MigrationRecord, type OperationRecord } from './recorder';
 
 /** What a step needs: nothing (already in effect everywhere, or nowhere going back), or a job over the whole scope or these ranges. */
@@ -31,10 +31,9 @@ export class Lifecycle {
   }
 
   /** The plan, made from the records as they are once the lease is held; every operation validated. Writes nothing. */
-  async prepare(graph: MigrationGraph, options: { target?: string; allowChanged?: boolean } = {}): Promise<Plan> {
+  async prepare(graph: MigrationGraph, options: PlanOptions = {}): Promise<Plan> {
     await this.lease.assertHeld(this.store);
-    const records = await new Recorder(this.store, this.namespace).list();
-    return planWith(this.store, graph, records, options);
+    return (await pendingPlan(this.store, graph, this.namespace, options)).plan;
   }
 
   /** Starts (or resumes) a migration in a direction: its record becomes `running`. */
@@ -55,19 +54,21 @@ export class Lifecycle {
    * over what is left to do in this direction. Repeatable: a crash anywhere here is resumed by the next call.
    */
   async startStep(m: LoadedMigration, step: MigrationStep, direction: Direction): Promise<StepStart> {
+    await pauseAt('step-start');
     const i = step.index;
     let op = await this.operationRecord(m, i);
     const namespaces = await step.operation.namespaces(this.store);
     if (op.job && op.job.direction !== direction) {
       const stale = op.job;
       const job = jobRef(this.namespace, m.id, i, stale.seq);
-      const committed = await closeJob(this.store, job);
+      // Each shard is closed in a transaction that checks the lease: a run that lost it closes nothing of the holder's.
+      const committed = await closeJob(this.store, job, this.fence);
       op = await this.updateOperation(m, i, (o) => {
         if (o.job?.seq !== stale.seq) return;
         o.applied = o.applied.fold(stale.direction, committed, namespaces);
         o.job = undefined;
       });
-      await clearJobState(this.store, job);
+      await clearJobState(this.store, job, this.fence);
     }
     const todo = op.applied.todo(direction, namespaces);
     if (todo && todo.length === 0) return { skip: true };
@@ -86,7 +87,7 @@ export class Lifecycle {
       const op = record.operations[step.index];
       op.applied = direction === 'forward' ? Coverage.all() : Coverage.none();
       op.job = undefined;
-      if (counts) Object.assign(op, pickCounts(counts));
+      if (counts) Object.assign(op, counts);
       await recorder.save(record);
     });
   }
@@ -102,7 +103,7 @@ export class Lifecycle {
 
   /** Drops the job state of a finished or restarted migration (only running it needed it). */
   async tidy(m: LoadedMigration): Promise<void> {
-    await clearMigrationJobs(this.store, this.namespace, m.id);
+    await clearMigrationJobs(this.store, this.namespace, m.id, this.fence);
   }
 
   /** The migration failed: recorded with the error, its coverage kept, so a re-run resumes and a back-out undoes exactly what ran. */
@@ -143,18 +144,6 @@ export class Lifecycle {
     return record;
   }
 
-  /** Copies a step's counts into its record for `status`, unless the record moved on meanwhile. */
-  async saveProgress(m: LoadedMigration, step: MigrationStep, direction: Direction, counts: JobCounts): Promise<void> {
-    await this.step(undefined, async (recorder) => {
-      const record = await recorder.get(m.id);
-      const op = record?.operations[step.index];
-      // A final state, a removed record or another step's job is never overwritten.
-      if (!record || record.state !== 'running' || record.direction !== direction || op?.job?.direction !== direction) return;
-      Object.assign(op, pickCounts(counts));
-      await recorder.save(record);
-    });
-  }
-
   private async operationRecord(m: LoadedMigration, index: number): Promise<OperationRecord> {
     const record = await this.requireRecord(new Recorder(this.store, this.namespace), m);
     return record.operations[index];
@@ -175,6 +164,9 @@ export class Lifecycle {
     return record;
   }
 
+  /** Checks, inside a transaction of the sharding layer, that this run still holds the lease. */
+  private readonly fence = (tx: Transaction): Promise<void> => this.lease.assertHeld(tx);
+
   /** One lifecycle step: in the caller's transaction or a new one, after checking that the lease is still ours. */
   private step<T>(tx: Transaction | undefined, body: (recorder: Recorder) => Promise<T>): Promise<T> {
     const run = async (t: Transaction) => {
@@ -183,8 +175,4 @@ export class Lifecycle {
     };
     return tx ? run(tx) : this.store.transaction(run);
   }
-}
-
-function pickCounts(c: JobCounts): JobCounts {
-  return { scanned: c.scanned, changed: c.changed, deleted: c.deleted, skipped: c.skipped, failed: c.failed, shardsDone: c.shardsDone, shardsTotal: c.shardsTotal };
 }

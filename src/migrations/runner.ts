@@ -1,21 +1,9 @@
 import type { Datastore } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
-import type { Executor, OperationProgress, OperationResult } from './executor';
-import { resolveTarget, type MigrationGraph } from './graph';
-import { Lease, processOwner } from './lease';
-import { Lifecycle } from './lifecycle';
-import { planWith, type Plan, type PlannedMigration } from './planning';
-import { Recorder, type Direction, type MigrationState } from './recorder';
-
-export type RunEvent =
-  | { type: 'plan'; direction: Direction; migrations: string[] }
-  | { type: 'migration-start'; migration: string; index: number; total: number; resumed: boolean }
-  | { type: 'operation-start'; migration: string; operation: number; operations: number; description: string }
-  | { type: 'progress'; migration: string; operation: number; progress: OperationProgress }
-  | { type: 'operation-done'; migration: string; operation: number; result: OperationResult }
-  | { type: 'migration-done'; migration: string; state: MigrationState | 'unapplied' }
-  | { type: 'migration-failed'; migration: string; error: string }
-  | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
+import type { Executor, OperationResult } from './executor';
+import type { MigrationGraph } from './graph';
+import { pendingPlan } from './planning';
+import { Run, type RunEvent } from './run';
 
 export interface MigrateOptions {
   /** Stop at this migration (`name`, its number, or `app:name`); an applied target unapplies what came after it; `zero` unapplies all. */
@@ -31,6 +19,8 @@ export interface MigrateOptions {
 }
 
 export interface MigrateSummary {
+  /** The run, for `dsmigrate status --watch`; undefined when nothing ran. */
+  run?: string;
   applied: string[];
   unapplied: string[];
   faked: string[];
@@ -42,132 +32,60 @@ export interface RunnerContext {
   store: Datastore;
   graph: MigrationGraph;
   executor: Executor;
-  /** The namespace of every control kind (records, lease, jobs, checkpoints). */
+  /** The namespace of every control kind (records, lease, runs, jobs, checkpoints). */
   controlNamespace?: string;
 }
 
-const PROGRESS_SAVE_MS = 2000;
-const EMPTY_RESULT: OperationResult = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0, warnings: [] };
-
 /**
- * The local driver of the lifecycle: takes the lease, plans under it, and runs each step's job with
- * the executor in this process, recording every step through the lifecycle. A migration is `applied`
- * only once every step is complete; until then it is `running` (or `failed`) with what ran, and the
- * next run resumes it, in either direction.
+ * The local driver: a loop over the run (src/migrations/run.ts), each step's job run by the executor in
+ * this process. The lease is renewed in the background; once it is lost the job stops within one
+ * batch, and the run writes nothing more.
  */
 export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}): Promise<MigrateSummary> {
-  const emit = options.onEvent ?? (() => undefined);
   const namespace = ctx.controlNamespace ?? '';
-  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], restarted: [], dryRun: [] };
-  if (options.dryRun) return dryRun(ctx, options, summary);
-
-  const lease = new Lease(ctx.store, namespace, processOwner(), options.lockTtlMs ?? 60_000);
-  await lease.acquire(`migrate ${options.target ?? ''}`.trim(), options.lockWaitMs);
-  const signal = lease.keepRenewed();
+  if (options.dryRun) return dryRun(ctx, namespace, options);
+  const emit = options.onEvent ?? (() => undefined);
+  const command = `migrate ${options.target ?? ''}`.trim();
+  const { run, plan, restarted } = await Run.open({ ...options, store: ctx.store, graph: ctx.graph, namespace, driver: 'local', leaseTtlMs: options.lockTtlMs ?? 60_000, command });
+  const summary: MigrateSummary = { run: run?.state.id, applied: [], unapplied: [], faked: [], restarted, dryRun: [] };
+  if (!run) return summary;
+  const signal = run.lease.keepRenewed();
   try {
-    const lifecycle = new Lifecycle(ctx.store, lease);
-    for (const name of options.restart ?? []) {
-      const m = resolveTarget(ctx.graph, name);
-      await lifecycle.restart(m);
-      summary.restarted.push(m.id);
-    }
-    const plan = await lifecycle.prepare(ctx.graph, options);
-    emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id) });
-    for (const [index, planned] of plan.migrations.entries()) {
-      signal.throwIfAborted();
-      const { migration: m } = planned;
-      if (options.fake) {
-        await lifecycle.fake(m, plan.direction);
-        (plan.direction === 'forward' ? summary.faked : summary.unapplied).push(m.id);
-        emit({ type: 'migration-done', migration: m.id, state: plan.direction === 'forward' ? 'faked' : 'unapplied' });
-        continue;
-      }
-      await runMigration(ctx, lifecycle, signal, plan, planned, { index, emit });
-      (plan.direction === 'forward' ? summary.applied : summary.unapplied).push(m.id);
+    if (options.fake) await run.fake();
+    for (let ready = await run.next(); ready; ready = await run.next()) {
+      const { migration, position } = ready;
+      const result = await ctx.executor.runOperation({
+        store: ctx.store,
+        job: ready.job,
+        bounds: ready.bounds,
+        operation: ready.step.operation,
+        migration: migration.id,
+        signal,
+        onProgress: (progress) => emit({ type: 'progress', migration: migration.id, operation: position, progress }),
+      });
+      await run.complete(result);
     }
   } catch (error) {
-    // A lost lease is the reason to report, whatever the job threw on its way out.
-    throw signal.aborted ? signal.reason : error;
+    // A lost lease is the reason to report, whatever the job threw on its way out; such a run writes nothing more.
+    if (signal.aborted) throw signal.reason;
+    await run.fail(error).catch(() => undefined);
+    const current = run.state.migrations[run.state.current];
+    throw isDsMigrateError(error) || !current ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${current.id} failed: ${errorMessage(error)}`, { migration: current.id }, { cause: error });
   } finally {
-    lease.stopRenewing();
-    await lease.release().catch(() => undefined);
+    await run.lease.release().catch(() => undefined);
   }
+  const finished = run.finished();
+  if (options.fake && plan.direction === 'forward') summary.faked = finished;
+  else if (plan.direction === 'forward') summary.applied = finished;
+  else summary.unapplied = finished;
   return summary;
 }
 
-async function runMigration(ctx: RunnerContext, lifecycle: Lifecycle, signal: AbortSignal, plan: Plan, planned: PlannedMigration, at: { index: number; emit: (e: RunEvent) => void }): Promise<void> {
-  const { migration: m, steps } = planned;
-  const { direction } = plan;
-  const { emit } = at;
-  const { resumed } = await lifecycle.begin(m, direction);
-  emit({ type: 'migration-start', migration: m.id, index: at.index, total: plan.migrations.length, resumed });
-  try {
-    for (const [position, step] of steps.entries()) {
-      signal.throwIfAborted();
-      const description = step.operation.describe();
-      emit({ type: 'operation-start', migration: m.id, operation: position, operations: steps.length, description });
-      const start = await lifecycle.startStep(m, step, direction);
-      if (start.skip) {
-        emit({ type: 'operation-done', migration: m.id, operation: position, result: EMPTY_RESULT });
-        continue;
-      }
-      const progress = new ProgressSaver((counts) => lifecycle.saveProgress(m, step, direction, counts));
-      const result = await ctx.executor.runOperation({
-        store: ctx.store,
-        job: start.job,
-        bounds: start.bounds,
-        operation: step.operation,
-        migration: m.id,
-        signal,
-        onProgress: (p) => {
-          emit({ type: 'progress', migration: m.id, operation: position, progress: p });
-          progress.offer(p);
-        },
-      });
-      await progress.stop();
-      await lifecycle.completeStep(m, step, direction, result);
-      emit({ type: 'operation-done', migration: m.id, operation: position, result });
-    }
-    await lifecycle.finish(m, direction);
-  } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    await lifecycle.fail(m, error).catch(() => undefined);
-    emit({ type: 'migration-failed', migration: m.id, error: errorMessage(error) });
-    throw isDsMigrateError(error) ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${m.id} failed: ${errorMessage(error)}`, { migration: m.id, file: m.file }, { cause: error });
-  }
-  await lifecycle.tidy(m).catch(() => undefined);
-  emit({ type: 'migration-done', migration: m.id, state: direction === 'forward' ? 'applied' : 'unapplied' });
-}
-
-/**
- * Saves progress for `status` every few seconds, one save at a time, and none once stopped: a late
- * save can neither race the step's completion nor follow it.
- */
-class ProgressSaver {
-  private last = 0;
-  private pending: Promise<void> = Promise.resolve();
-  private stopped = false;
-
-  constructor(private readonly save: (p: OperationProgress) => Promise<void>) {}
-
-  offer(progress: OperationProgress): void {
-    if (this.stopped || Date.now() - this.last < PROGRESS_SAVE_MS) return;
-    this.last = Date.now();
-    this.pending = this.pending.then(() => (this.stopped ? undefined : this.save(progress).catch(() => undefined)));
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.pending;
-  }
-}
-
 /** `--dry-run`: the plan from the records as they are, each step's per-entity logic run, nothing written and no lease taken. */
-async function dryRun(ctx: RunnerContext, options: MigrateOptions, summary: MigrateSummary): Promise<MigrateSummary> {
+async function dryRun(ctx: RunnerContext, namespace: string, options: MigrateOptions): Promise<MigrateSummary> {
   const emit = options.onEvent ?? (() => undefined);
-  const namespace = ctx.controlNamespace ?? '';
-  const records = await new Recorder(ctx.store, namespace).list();
-  const plan = await planWith(ctx.store, ctx.graph, records, options);
+  const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], restarted: [], dryRun: [] };
+  const { plan } = await pendingPlan(ctx.store, ctx.graph, namespace, options);
   emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id) });
   for (const { migration: m, steps } of plan.migrations) {
     for (const [position, step] of steps.entries()) {

@@ -3,19 +3,22 @@ import type { Datastore } from '../datastore';
 import { decodeShard, encodeShard, freshShard } from './checkpoint';
 import { loadPlan } from './planner';
 import type { KeyRange } from './ranges';
+import { noFence, type Fence } from './fence';
 
 /**
  * Closes a job and returns the ranges its batches committed. Each shard is closed in a transaction
  * that reads its checkpoint, so the answer is final: a batch still in flight (a run that lost its
  * lease, a late Cloud Task) reads the closed checkpoint in its own transaction and commits nothing.
- * Safe to repeat: a closed shard reads the same.
+ * Safe to repeat: a closed shard reads the same. `fence` runs first in each transaction: the caller's
+ * lease check, so that a run that lost its lease closes nothing of the holder's.
  */
-export async function closeJob(store: Datastore, job: JobRef): Promise<KeyRange[]> {
+export async function closeJob(store: Datastore, job: JobRef, fence: Fence = noFence): Promise<KeyRange[]> {
   const plan = await loadPlan(store, job);
   if (!plan) return [];
   const committed: KeyRange[] = [];
   for (const [index, range] of plan.shards.entries()) {
     const state = await store.transaction(async (tx) => {
+      await fence(tx);
       const entity = await tx.get(shardKey(job, index));
       const current = entity ? decodeShard(entity) : freshShard(job, index, range);
       if (!current.closed) tx.upsert(encodeShard({ ...current, closed: true }));

@@ -15,9 +15,12 @@ export {
   type SplitTarget,
 } from './splitter';
 export { ensurePlan, newPlan, appendPage, loadPlan, requirePlan, type PlanRequest } from './planner';
+export { Job, jobTotals, rateFor, type JobWork, type JobSliceOptions, type JobTotals } from './job';
 export { type JobPlan, type PlannedShard, type PendingNamespace } from './job-plan';
 export { type ShardState } from './checkpoint';
 export { closeJob } from './close';
+export { type Fence } from './fence';
+export { pauseAt } from './test-pause';
 export { KeySet } from './key-set';
 export { runShardSlice, type SliceOptions, type SliceResult } from './processor';
 export { applyBatch, type DryRunSample } from './apply';

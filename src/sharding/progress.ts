@@ -5,6 +5,7 @@ import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from
 import { decodePlan, encodePlan, isLive, type JobPlan } from './job-plan';
 import { clearManifests } from './key-manifest';
 import { loadPlan } from './planner';
+import { noFence, type Fence } from './fence';
 
 export interface JobProgress extends Counts {
   shardsTotal: number;
@@ -47,10 +48,13 @@ export async function readJobProgress(store: Datastore, job: JobRef): Promise<(J
  * A late batch (a duplicate Cloud Task, a run that lost its lease) that finds no checkpoint reads the plan
  * after that: seen live, nothing had been deleted yet and the shard is really fresh; seen marked or gone,
  * it writes nothing (src/sharding/processor.ts). Without the mark it could take a deleted checkpoint for a
- * fresh shard. The plan is deleted last, so that a crash midway leaves it to find again.
+ * fresh shard. The plan is deleted last, so that a crash midway leaves it to find again. The mark is the
+ * only write that needs `fence`: once a job is marked cleared no run writes to it again, so deleting
+ * its state afterwards is harmless whoever holds the lease by then.
  */
-export async function clearJobState(store: Datastore, job: JobRef): Promise<void> {
+export async function clearJobState(store: Datastore, job: JobRef, fence: Fence = noFence): Promise<void> {
   const plan = await store.transaction(async (tx) => {
+    await fence(tx);
     const entity = await tx.get(jobKey(job));
     const stored = entity && decodePlan(entity);
     if (isLive(stored)) tx.upsert(encodePlan({ ...stored, cleared: true }));
@@ -63,10 +67,10 @@ export async function clearJobState(store: Datastore, job: JobRef): Promise<void
 }
 
 /** Deletes every job of a migration (job ids start with `<migration id>#`; see src/control/keys.ts). */
-export async function clearMigrationJobs(store: Datastore, namespace: string, migrationId: string): Promise<void> {
+export async function clearMigrationJobs(store: Datastore, namespace: string, migrationId: string, fence: Fence = noFence): Promise<void> {
   const from = Key.of(CONTROL_KINDS.job, `${migrationId}#`, { namespace });
   const before = Key.of(CONTROL_KINDS.job, `${migrationId}$`, { namespace });
   const jobs: JobRef[] = [];
   for await (const keys of store.keys({ kind: CONTROL_KINDS.job, namespace, from, before })) for (const key of keys) jobs.push({ namespace, id: key.name! });
-  for (const job of jobs) await clearJobState(store, job);
+  for (const job of jobs) await clearJobState(store, job, fence);
 }

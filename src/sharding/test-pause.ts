@@ -16,3 +16,14 @@ export async function afterCommittedBatch(): Promise<void> {
   if (committed === after) writeFileSync(file, `paused after ${after} batches\n`);
   while (existsSync(file)) await sleep(50);
 }
+
+/**
+ * A named point of a run to hold at, for tests of a run that loses its lease there: with
+ * DSMIGRATE_TEST_PAUSE_AT=<point> and DSMIGRATE_TEST_PAUSE_FILE=path, the process writes `path` when
+ * it reaches the point and waits there until the file is removed.
+ */
+export async function pauseAt(point: string): Promise<void> {
+  if (!file || process.env.DSMIGRATE_TEST_PAUSE_AT !== point) return;
+  writeFileSync(file, `paused at ${point}\n`);
+  while (existsSync(file)) await sleep(50);
+}

@@ -1,5 +1,5 @@
 import type { Datastore } from '../datastore';
-import { createTasksClient, Pipeline, shardedEngine, type ShardEngine, type TasksApi, type WorkerSettings } from '../executors/cloud-tasks';
+import { createTasksClient, Pipeline, type TasksApi, type WorkerSettings } from '../executors/cloud-tasks';
 import { schemaMigrationResolver } from '../dynamic';
 import { resolverOf, type MigrationGraph } from '../migrations';
 import { authenticatorFor, type CertSource } from './auth';
@@ -16,7 +16,6 @@ export interface WorkerOptions {
   settings: WorkerSettings;
   /** Default: a client for settings.emulatorHost, or for Cloud Tasks with the ambient credentials. */
   tasks?: TasksApi;
-  engine?: ShardEngine;
   /** OIDC verification keys (tests); default Google's. */
   certs?: CertSource;
   log?: (entry: WorkerLogEntry) => void;
@@ -30,7 +29,6 @@ export function createWorker(options: WorkerOptions): { handler: RequestHandler;
     store: options.store,
     graph: options.graph,
     resolve: resolverOf(options.graph, schemaMigrationResolver(options.store)),
-    engine: options.engine ?? shardedEngine,
     tasks,
     secret: settings.auth.kind === 'hmac' ? settings.auth.secret : undefined,
     log: (line) => (options.log ?? jsonLog)({ severity: 'INFO', message: line, status: 0 }),

@@ -290,7 +290,7 @@ describe('dsmigrate unlock', () => {
 
       const again = await runCli(['unlock', '--control-namespace', 'ops', '--json'], { cwd: tempApp({}), env: e });
       expect(again.code).toBe(0);
-      expect(JSON.parse(again.stdout.trim())).toEqual({ unlocked: null });
+      expect(JSON.parse(again.stdout.trim())).toEqual({ unlocked: null, run: null });
 
       const refused = await runCli(['unlock', '--control-namespace', 'ops!'], { cwd: tempApp({}), env: e });
       expect(refused.code).toBe(2);

@@ -1,6 +1,7 @@
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { ModelFactory, schemaMigrationResolver } from '../../src/dynamic';
-import { recentRuns, shardedEngine, startRun } from '../../src/executors/cloud-tasks';
+import { startRun } from '../../src/executors/cloud-tasks';
+import { recentRuns } from '../../src/migrations';
 import { planMigration } from '../../src/dynamic/schema-run';
 import { buildGraph, Lease, Recorder } from '../../src/migrations';
 import type { RunningWorker, WorkerLogEntry } from '../../src/worker';
@@ -185,7 +186,7 @@ describeEachFlavour('dsmigrate schema --executor cloud-tasks', (ctx) => {
       // rebuild it, and fails the migration by its id, naming the field, instead of retrying for ever.
       const [form] = await factory.schemaMigrations('Form');
       const holder = planMigration(namespace, form.plan, await factory.definitionAt('Form', 2), { age: (v) => Number(v) });
-      const { run } = await startRun({ store, graph: buildGraph([holder]), engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(worker.url) });
+      const { run } = await startRun({ store, graph: buildGraph([holder]), tasks: h.tasks, settings: h.dispatch(worker.url) });
       const failed = await waitForRun(store, run!.id, RUN_MS);
       expect(failed).toMatchObject({ status: 'failed', error: expect.stringContaining('field "age"') as string });
       expect(await new Recorder(store, '').get(holder.id)).toMatchObject({ state: 'failed' });

@@ -1,10 +1,10 @@
 import { Entity, Key } from '../../src/datastore';
 import { isDsMigrateError } from '../../src/errors';
 import { LocalExecutor } from '../../src/executors';
-import { rateFor } from '../../src/executors/local';
 import { AddFieldData, CopyModelData, CopyModelDataToNamespace, RemoveFieldData, type Operation } from '../../src/operations';
-import { decodeRunState, encodeRunState, type RunState } from '../../src/executors/cloud-tasks/run-state';
-import { planRate, RATE_WINDOW_MS, RateLimiter, sliceShare, type RateOption } from '../../src/sharding';
+import { dispatchOf, type DispatchSpec } from '../../src/executors/cloud-tasks';
+import { encodeDispatch } from '../../src/executors/cloud-tasks/dispatch-spec';
+import { planRate, rateFor, RATE_WINDOW_MS, RateLimiter, sliceShare, type RateOption } from '../../src/sharding';
 import { formatLimit } from '../../src/cli/output';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, emulatorHosts, uniqueProject } from '../support/emulators';
@@ -147,32 +147,18 @@ export default defineMigration({ operations: [new AddFieldData('Person', 'colour
 });
 
 describe('a Cloud Tasks run-wide rate', () => {
-  const run: RunState = {
-    id: 'run-rate',
-    namespace: '',
-    status: 'running',
-    direction: 'forward',
-    migrations: [{ id: 'default:0001_colour', checksum: 'c', steps: [0] }],
-    current: 0,
-    op: 0,
-    started: -1,
-    job: null,
-    shards: null,
-    dispatch: { queue: 'q', url: 'http://w', auth: { kind: 'hmac' }, dispatchDeadlineMs: 600_000, sliceBudgetMs: 60_000, maxStepAttempts: 5, maxEntitiesPerSecond: 400 },
-    leaseTtlMs: 60_000,
-    command: 'migrate --executor cloud-tasks --max-rate 400',
-    createdAt: new Date(0),
-  };
+  const dispatch: DispatchSpec = { queue: 'q', url: 'http://w', auth: { kind: 'hmac' }, dispatchDeadlineMs: 600_000, sliceBudgetMs: 60_000, maxStepAttempts: 5, maxEntitiesPerSecond: 400 };
+  const stored = (spec: object) => dispatchOf({ id: 'run-rate', settings: JSON.stringify(spec) });
 
-  it("is kept in the run's dispatch spec, and a stored rate that is not positive is refused as corrupt", () => {
-    expect(decodeRunState(encodeRunState(run)).dispatch.maxEntitiesPerSecond).toBe(400);
-    const { maxEntitiesPerSecond: _, ...without } = run.dispatch;
-    expect(decodeRunState(encodeRunState({ ...run, dispatch: without })).dispatch.maxEntitiesPerSecond).toBeUndefined();
-    expect(() => decodeRunState(encodeRunState({ ...run, dispatch: { ...run.dispatch, maxEntitiesPerSecond: 0 } }))).toThrow(/dispatch/);
+  it("is kept in the run's dispatch settings, and a stored rate that is not positive is refused as corrupt", () => {
+    expect(dispatchOf({ id: 'run-rate', settings: encodeDispatch(dispatch) }).maxEntitiesPerSecond).toBe(400);
+    const { maxEntitiesPerSecond: _, ...without } = dispatch;
+    expect(stored(without).maxEntitiesPerSecond).toBeUndefined();
+    expect(() => stored({ ...dispatch, maxEntitiesPerSecond: 0 })).toThrow(/Cloud Tasks settings/);
   });
 
   it('gives each of the step’s slices its share: eight shards at 400/s write 50/s each', () => {
-    const rate = rateFor(new AddFieldData('Person', 'colour', { default: 'blue' }), run.dispatch.maxEntitiesPerSecond)!;
+    const rate = rateFor(new AddFieldData('Person', 'colour', { default: 'blue' }), dispatch.maxEntitiesPerSecond)!;
     expect(sliceShare(planRate(rate, {}), 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
   });
 });

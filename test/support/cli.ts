@@ -14,17 +14,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `dsmigrate` from source as a separate process, exactly as a user's shell would. */
-export function runCli(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; onSpawn?: (kill: () => void) => void }): Promise<CliResult> {
+/** Runs `dsmigrate` from source as a separate process, exactly as a user's shell would; `onLine` sees each stdout line as it arrives. */
+export function runCli(
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; onSpawn?: (kill: () => void) => void; onLine?: (line: string) => void; signal?: NodeJS.Signals },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), CLI, ...args], { cwd: options.cwd, env: { ...options.env, FORCE_COLOR: '0' } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let pending = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) options.onLine?.(line);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    options.onSpawn?.(() => child.kill('SIGKILL'));
+    options.onSpawn?.(() => child.kill(options.signal ?? 'SIGKILL'));
   });
 }
 
@@ -46,6 +56,12 @@ export function tempApp(files: Record<string, string>): string {
 export function pausing(env: NodeJS.ProcessEnv, batches: number): { env: NodeJS.ProcessEnv; file: string } {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'dsm-pause-')), 'paused');
   return { file, env: { ...env, DSMIGRATE_TEST_PAUSE_AFTER_BATCHES: String(batches), DSMIGRATE_TEST_PAUSE_FILE: file } };
+}
+
+/** Pauses a CLI process when it reaches a named point of its run (src/sharding/test-pause.ts pauseAt), until `file` is removed. */
+export function pausingAt(env: NodeJS.ProcessEnv, point: string): { env: NodeJS.ProcessEnv; file: string } {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'dsm-pause-')), 'paused');
+  return { file, env: { ...env, DSMIGRATE_TEST_PAUSE_AT: point, DSMIGRATE_TEST_PAUSE_FILE: file } };
 }
 
 /** Resolves once a paused run has written `file`; fails if the run ends first, or after `timeoutMs`. */

@@ -1,5 +1,5 @@
 import { Recorder } from '../../src/migrations';
-import { loadRun } from '../../src/executors/cloud-tasks';
+import { loadRun } from '../../src/migrations';
 import type { RunningWorker } from '../../src/worker';
 import { runCli, tempApp } from '../support/cli';
 import type { Datastore } from '../../src/datastore';

@@ -1,5 +1,5 @@
 import type { Datastore } from '../../src/datastore';
-import { shardedEngine, startRun } from '../../src/executors/cloud-tasks';
+import { startRun } from '../../src/executors/cloud-tasks';
 import { buildGraph, Lease, Recorder } from '../../src/migrations';
 import type { RunningWorker } from '../../src/worker';
 import { tempApp } from '../support/cli';
@@ -36,7 +36,7 @@ describe('a worker without the run’s migration file', () => {
     const stale = await inProcessWorker(h, await connect(), buildGraph([]));
     workers.push(stale);
 
-    const { run } = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(stale.url, { maxStepAttempts: 3 }) });
+    const { run } = await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(stale.url, { maxStepAttempts: 3 }) });
     const failed = await waitForRun(store, run!.id);
     expect(failed.status).toBe('failed');
     expect(failed.error).toContain("default:0001_increment is not among this process's migration files");
@@ -47,7 +47,7 @@ describe('a worker without the run’s migration file', () => {
 
     const deployed = await inProcessWorker(h, await connect(), graph);
     workers.push(deployed);
-    const { run: again } = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(deployed.url) });
+    const { run: again } = await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(deployed.url) });
     expect((await waitForRun(store, again!.id)).status).toBe('done');
     const values = await counterValues(store);
     expect(values).toHaveLength(30);

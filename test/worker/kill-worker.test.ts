@@ -41,7 +41,7 @@ test('a worker killed mid-run and started again finishes the run, every entity +
     DSMIGRATE_WORKER_SECRET: SECRET,
   };
   worker = await spawnWorker({ cwd: dir, env, port });
-  const { run } = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(`http://127.0.0.1:${port}/`, { sliceBudgetMs: 300 }) });
+  const { run } = await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(`http://127.0.0.1:${port}/`, { sliceBudgetMs: 300 }) });
   const opRun = jobRef('', 'default:0001_slow_increment', 0, 0);
 
   // Kill it once some, but not all, of the work is committed.

@@ -1,6 +1,6 @@
 import type { Datastore } from '../../src/datastore';
 import { jobRef } from '../../src/control';
-import { Lease, Recorder, runOwner } from '../../src/migrations';
+import { breakLease, Lease, Recorder, runOwner } from '../../src/migrations';
 import { shardedEngine, startRun } from '../../src/executors/cloud-tasks';
 import type { RunningWorker } from '../../src/worker';
 import { tempApp } from '../support/cli';
@@ -54,12 +54,12 @@ describe('a run through Cloud Tasks', () => {
     const graph = await graphOf(tempApp({ 'migrations/0001_slow.ts': SLOW_INCREMENT }));
     const worker = await inProcessWorker(h, fresh, graph);
     workers.push(worker);
-    const first = (await startRun({ store: fresh, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(worker.url) })).run!;
+    const first = (await startRun({ store: fresh, graph, tasks: h.tasks, settings: h.dispatch(worker.url) })).run!;
     expect((await Lease.holder(fresh, ''))?.owner).toBe(runOwner(first.id));
     const opRun = jobRef('', 'default:0001_slow', 0, 0);
     while (((await shardedEngine.totals(fresh, opRun))?.scanned ?? 0) < 40) await new Promise((r) => setTimeout(r, 50));
 
-    await Lease.breakLease(fresh, ''); // `dsmigrate unlock`
+    await breakLease(fresh, ''); // `dsmigrate unlock`
     expect((await waitForRun(fresh, first.id)).status).toBe('abandoned');
     const record = await new Recorder(fresh, '').get('default:0001_slow');
     expect(record?.state).toBe('running');

@@ -50,7 +50,7 @@ describeEachFlavour('Datastore faults in the worker, through Cloud Tasks', (ctx)
       await commit(id, mutations);
       for (const m of mutations) {
         if (!('upsert' in m) || m.upsert.key.kind !== CONTROL_KINDS.run) continue;
-        const at = `${String(m.upsert.get('current'))}/${String(m.upsert.get('op'))}`;
+        const at = `${String(m.upsert.get('current'))}/${String(m.upsert.get('step'))}`;
         if (reached.has(at)) continue;
         reached.add(at);
         injected.push(`${at} ${String(m.upsert.get('status'))}`);

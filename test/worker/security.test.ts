@@ -1,7 +1,8 @@
 import { unsignedOidcToken } from '../../emulator/cloud-tasks';
 import { CONTROL_KINDS as STORED_KINDS } from '../../src/control';
 import { encodePayload, signBody, SIGNATURE_HEADER, type PlanPayload } from '../../src/executors/cloud-tasks';
-import { shardedEngine, startRun, type RunState } from '../../src/executors/cloud-tasks';
+import { startRun } from '../../src/executors/cloud-tasks';
+import type { RunState } from '../../src/migrations';
 import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../src/worker';
 import { tempApp } from '../support/cli';
 import type { Datastore } from '../../src/datastore';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   // A run whose first task waits in a paused queue: only our own requests reach the worker.
   await h.tasks.createQueue({ parent: `projects/${h.queue.project}/locations/${h.queue.location}`, queue: { name: h.queue.name } });
   await h.tasks.pauseQueue({ name: h.queue.name });
-  run = (await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(hmacWorker.url) })).run!;
+  run = (await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(hmacWorker.url) })).run!;
 });
 
 afterAll(async () => {

@@ -1,9 +1,12 @@
 import type { CommandModule } from 'yargs';
-import { recentRuns } from '../../executors/cloud-tasks';
-import { isApplied, operationsDone, Recorder, type MigrationRecord, type MigrationState } from '../../migrations';
+import type { Datastore } from '../../datastore';
+import { DsMigrateError } from '../../errors';
+import { isApplied, Lease, operationsDone, recentRuns, Recorder, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
+import { readJobProgress } from '../../sharding';
 import { openContext } from '../context';
-import { jsonLine, table } from '../output';
+import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
 import type { GlobalFlags } from '../flags';
+import { watchRun } from '../watch';
 
 export interface StatusRow {
   app: string;
@@ -21,18 +24,48 @@ export interface StatusRow {
   operations?: { type: string; kind: string; applied: 'all' | 'none' | 'part'; scanned: number; changed: number; deleted: number; shardsDone: number; shardsTotal: number }[];
 }
 
+/** The run under way, as `status` shows it: where it is, its step's counts, rate and time left, and what it waits on. */
+export interface CurrentRunView {
+  id: string;
+  driver: RunState['driver'];
+  direction: RunState['direction'];
+  command: string;
+  migration: string;
+  /** 1-based, of `steps`. */
+  step: number;
+  steps: number;
+  description?: string;
+  counts?: { scanned: number; changed: number; deleted: number; skipped: number; failed: number; shardsDone: number; shardsTotal: number; estimatedTotal?: number };
+  /** Entities scanned per second since the step started. */
+  rate?: number;
+  /** Seconds left at that rate, where the total is known. */
+  etaSeconds?: number;
+  waiting?: { reason: string; attempts: number; since: string };
+  /** Set when the run no longer holds the lease (its process stopped, or the lease was broken or lapsed). */
+  leaseProblem?: string;
+}
+
+export interface EndedRunView {
+  id: string;
+  driver: RunState['driver'];
+  status: RunState['status'];
+  direction: RunState['direction'];
+  migrations: string[];
+  createdAt: string;
+  finishedAt?: string;
+  error?: string;
+}
+
 /** The app of runtime models' schema migrations (src/dynamic/schema-run.ts). */
 const SCHEMA_APP = 'schema';
 
-/** How many of the last Cloud Tasks runs `status` lists. */
+/** How many ended runs `status` lists. */
 const RUNS_SHOWN = 5;
 
 function progressOf(record: MigrationRecord | undefined, operations: number): string {
   if (!record) return `0/${operations} ops`;
   if (isApplied(record)) return `${operations}/${operations} ops`;
-  const current = record.operations.find((op) => op.job);
-  const shards = current && current.shardsTotal ? `, shards ${current.shardsDone}/${current.shardsTotal}, ${current.scanned} scanned` : '';
-  return `${operationsDone(record)}/${record.operations.length || operations} ops${record.direction === 'reverse' ? ' undone' : ''}${shards}`;
+  return `${operationsDone(record)}/${record.operations.length || operations} ops${record.direction === 'reverse' ? ' undone' : ''}`;
 }
 
 function operationsOf(record: MigrationRecord | undefined): StatusRow['operations'] {
@@ -48,14 +81,80 @@ function operationsOf(record: MigrationRecord | undefined): StatusRow['operation
   }));
 }
 
-export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boolean }> = {
+/** The current run's view, with its step's counts read from the job's checkpoints (never pushed into a shared entity). */
+async function currentRun(store: Datastore, run: RunState): Promise<CurrentRunView> {
+  const planned = run.migrations[Math.min(run.current, run.migrations.length - 1)];
+  const view: CurrentRunView = {
+    id: run.id,
+    driver: run.driver,
+    direction: run.direction,
+    command: run.command,
+    migration: planned.id,
+    step: Math.min(run.step, planned.steps.length - 1) + 1,
+    steps: planned.steps.length,
+    description: planned.descriptions[run.step],
+    waiting: run.waiting && { ...run.waiting, since: run.waiting.since.toISOString() },
+  };
+  const progress = run.job === null ? undefined : await readJobProgress(store, { namespace: run.namespace, id: run.job });
+  if (progress) {
+    const { warnings: _warnings, ...counts } = progress;
+    view.counts = counts;
+    const seconds = run.stepStartedAt ? (Date.now() - run.stepStartedAt.getTime()) / 1000 : 0;
+    if (seconds > 0) view.rate = Math.round(counts.scanned / seconds);
+    if (view.rate && counts.estimatedTotal !== undefined) view.etaSeconds = Math.max(0, Math.round((counts.estimatedTotal - counts.scanned) / view.rate));
+  }
+  const holder = await Lease.holder(store, run.namespace);
+  if (holder?.owner !== run.owner) view.leaseProblem = `it no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); the next \`dsmigrate migrate\` resumes its work`;
+  else if (holder.expiresAt.getTime() < Date.now())
+    view.leaseProblem = `its lease lapsed at ${holder.expiresAt.toISOString()} (${run.driver === 'cloud-tasks' ? 'no task ran since: is the worker running?' : 'its process stopped'})`;
+  return view;
+}
+
+function printCurrent(view: CurrentRunView): void {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(
+    `\nRun ${view.id} (${view.driver}, ${view.direction === 'forward' ? 'applying' : 'backing out'}): ${view.migration}, step ${view.step}/${view.steps}${view.description ? `: ${view.description}` : ''}`,
+  );
+  if (view.counts) {
+    const total = view.counts.estimatedTotal !== undefined ? ` of ~${view.counts.estimatedTotal}` : '';
+    const eta = view.etaSeconds !== undefined ? `, about ${view.etaSeconds} s left` : '';
+    out(`  ${formatCounts(view.counts)}${total}; shards ${view.counts.shardsDone}/${view.counts.shardsTotal}${view.rate !== undefined ? `; ${view.rate} entities/s${eta}` : ''}`);
+  }
+  if (view.waiting) out(`  waiting since ${view.waiting.since}: ${view.waiting.reason}`);
+  if (view.leaseProblem) out(`  stopped: ${view.leaseProblem}`);
+  out(`  \`dsmigrate status --watch\` follows it.`);
+}
+
+interface StatusFlags extends GlobalFlags {
+  runs: boolean;
+  watch: boolean;
+  run?: string;
+}
+
+export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
   command: 'status',
-  builder: (y) => y.option('runs', { type: 'boolean', default: false, describe: 'With --json: print {migrations, runs}, the last Cloud Tasks runs included' }),
-  describe: 'Show every migration with its state and progress',
+  builder: (y) =>
+    y
+      .option('runs', { type: 'boolean', default: false, describe: 'With --json: print {migrations, current, runs}: the run under way and the last ended runs too' })
+      .option('watch', { type: 'boolean', default: false, describe: 'Attach to the run under way (started by any process or machine) and follow it to its end; Ctrl-C detaches' })
+      .option('run', { type: 'string', describe: 'With --watch: the run to follow (default: the one under way)' }),
+  describe: 'Show every migration with its state, the run under way and the last runs; --watch follows a run',
   handler: async (argv) => {
     const ctx = await openContext(argv);
     try {
-      const records = await new Recorder(ctx.store, ctx.config.controlNamespace).list();
+      const namespace = ctx.config.controlNamespace;
+      const runs = await recentRuns(ctx.store, namespace);
+      const running = runs.find((r) => r.status === 'running');
+      if (argv.watch) {
+        const id = argv.run ?? running?.id;
+        if (!id) throw new DsMigrateError('BAD_INPUT', 'No run is under way to watch. `dsmigrate status` lists the last runs; pass --run <id> to follow one by id.', { field: '--run' });
+        const say = (line: string) => (argv.json ? undefined : process.stderr.write(`${line}\n`));
+        say(`Watching run ${id} (Ctrl-C detaches; the run goes on).`);
+        const summary = await watchRun(ctx, id, createReporter(outputMode(argv.json)), say);
+        if (summary && argv.json) jsonLine({ event: 'summary', ...summary });
+        return;
+      }
+      const records = await new Recorder(ctx.store, namespace).list();
       const rows: StatusRow[] = ctx.graph.ordered.map((m) => {
         const r = records.get(m.id);
         return {
@@ -83,17 +182,22 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boo
           ...(schema ? { schema } : { missingFile: true }),
         });
       }
-      const runs = (await recentRuns(ctx.store, ctx.config.controlNamespace, RUNS_SHOWN)).map((r) => ({
-        id: r.id,
-        status: r.status,
-        direction: r.direction,
-        migrations: r.migrations.map((m) => m.id),
-        createdAt: r.createdAt.toISOString(),
-        finishedAt: r.finishedAt?.toISOString(),
-        error: r.error,
-      }));
+      const current = running && (await currentRun(ctx.store, running));
+      const ended: EndedRunView[] = runs
+        .filter((r) => r.status !== 'running')
+        .slice(0, RUNS_SHOWN)
+        .map((r) => ({
+          id: r.id,
+          driver: r.driver,
+          status: r.status,
+          direction: r.direction,
+          migrations: r.migrations.map((m) => m.id),
+          createdAt: r.createdAt.toISOString(),
+          finishedAt: r.finishedAt?.toISOString(),
+          error: r.error,
+        }));
       if (argv.json) {
-        jsonLine(argv.runs ? { migrations: rows, runs } : rows);
+        jsonLine(argv.runs ? { migrations: rows, current: current ?? null, runs: ended } : rows);
         return;
       }
       process.stdout.write(
@@ -102,19 +206,20 @@ export const statusCommand: CommandModule<GlobalFlags, GlobalFlags & { runs: boo
           rows.map((r) => [r.app, r.name + (r.missingFile ? ' (file missing)' : r.schema ? ' (runtime model)' : ''), r.state, r.progress, r.appliedAt ?? '']),
         )}\n`,
       );
+      // A record's error is its own last failure, cleared when it runs again: never an old run's.
       for (const r of rows.filter((x) => x.error)) {
         process.stdout.write(
           `\n${r.app}:${r.name} failed: ${r.error}\nFix the cause and run \`dsmigrate migrate\` again to resume it, back it out with \`dsmigrate migrate <previous>\`, or, after changing its file, \`dsmigrate migrate --restart ${r.app}:${r.name}\`.\n`,
         );
       }
-      if (runs.length > 0) {
+      if (current) printCurrent(current);
+      if (ended.length > 0) {
         process.stdout.write(
-          `\nLast Cloud Tasks runs:\n${table(
-            ['RUN', 'STATUS', 'DIRECTION', 'MIGRATIONS', 'STARTED'],
-            runs.map((r) => [r.id, r.status, r.direction, r.migrations.join(' '), r.createdAt]),
+          `\nLast runs:\n${table(
+            ['RUN', 'DRIVER', 'STATUS', 'DIRECTION', 'MIGRATIONS', 'STARTED'],
+            ended.map((r) => [r.id, r.driver, r.status, r.direction, r.migrations.join(' '), r.createdAt]),
           )}\n`,
         );
-        for (const r of runs.filter((x) => x.error && x.status !== 'done')) process.stdout.write(`${r.id} ${r.status}: ${r.error}\n`);
       }
     } finally {
       await ctx.close();

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { Datastore } from '../../datastore';
-import { Lease } from '../../migrations';
+import { breakLease } from '../../migrations';
 import { resolveConfig } from '../config';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -12,9 +12,14 @@ export const unlockCommand: CommandModule<GlobalFlags, GlobalFlags> = {
     const config = await resolveConfig(argv);
     const store = await Datastore.connect(config.store);
     try {
-      const holder = await Lease.breakLease(store, config.controlNamespace);
-      if (argv.json) jsonLine({ unlocked: holder ?? null });
-      else process.stdout.write(holder ? `Broke the lock held by ${holder.owner} (${holder.command}) since ${holder.acquiredAt.toISOString()}.\n` : 'The lock was not held.\n');
+      const { holder, run } = await breakLease(store, config.controlNamespace);
+      if (argv.json) jsonLine({ unlocked: holder ?? null, run: run ?? null });
+      else
+        process.stdout.write(
+          holder
+            ? `Broke the lock held by ${holder.owner} (${holder.command}) since ${holder.acquiredAt.toISOString()}${run ? `; run ${run} is marked abandoned` : ''}. The next \`dsmigrate migrate\` resumes its work.\n`
+            : 'The lock was not held.\n',
+        );
     } finally {
       await store.close();
     }

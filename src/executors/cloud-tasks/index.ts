@@ -13,6 +13,5 @@ export { createTasksClient, cloudTasksError, type TasksApi } from './tasks-api';
 export { resolveDispatchSettings, resolveWorkerSettings, type CloudTasksConfig, type DispatchAuth, type DispatchSettings, type WorkerAuth, type WorkerSettings } from './settings';
 export { Pipeline, isPermanent, type PipelineDeps, type StepOutcome } from './pipeline';
 export { startRun, type StartRunOptions, type StartedRun } from './start';
-export { followRun, type FollowOptions } from './follow';
 export { shardedEngine, type ShardEngine, type PlanView, type OperationTotals } from './shard-engine';
-export { loadRun, recentRuns, type RunState, type RunStatus } from './run-state';
+export { dispatchOf, type DispatchSpec, type DispatchAuthSpec } from './dispatch-spec';

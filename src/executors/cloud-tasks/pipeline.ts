@@ -2,13 +2,12 @@ import pLimit from 'p-limit';
 import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../../errors';
-import { Lease, Lifecycle, resolverOf, runOwner, type MigrationGraph, type MigrationResolver, type MigrationStep } from '../../migrations';
+import { isCurrentStep, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
 import { rateFor } from '../local';
 import { TaskDispatcher } from './dispatcher';
+import { dispatchOf } from './dispatch-spec';
 import { MalformedPayloadError, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
-import { currentMigration, encodeRunState, isCurrentStep, loadRun, type RunState } from './run-state';
-import { runSteps, type RunSteps } from './run-steps';
-import type { OperationTotals, PlanView, ShardEngine } from './shard-engine';
+import { shardedEngine, type PlanView } from './shard-engine';
 import type { TasksApi } from './tasks-api';
 import { claim, releaseClaim } from './transition-claim';
 
@@ -21,7 +20,6 @@ export interface PipelineDeps {
    * migrations, rebuilt from what is stored (src/dynamic), which this layer does not know.
    */
   resolve?: MigrationResolver;
-  engine: ShardEngine;
   tasks: TasksApi;
   /** Signs the next tasks of runs that use the shared secret (the emulator). */
   secret?: string;
@@ -40,29 +38,27 @@ export interface StepOutcome {
  * file, or with another version of it), since a rolling deploy fixes that by itself.
  */
 const PERMANENT: readonly ErrorCode[] = ['OPERATION_FAILED', 'TYPE_MISMATCH', 'BAD_INPUT', 'UNKNOWN_KIND', 'MODEL_DEFINITION', 'CONFLICT', 'MIGRATION_FAILED'];
+/** Another run holds the lease, or closed or cleared this job: this task has nothing left to do, and writes nothing. */
+const STALE: readonly ErrorCode[] = ['LEASE_LOST', 'JOB_CLOSED', 'JOB_CLEARED'];
 
 export function isPermanent(error: unknown): boolean {
   return error instanceof DsMigrateError && PERMANENT.includes(error.code);
 }
 
-const PROGRESS_EVERY_MS = 2000;
 /** A transition's claim older than this belongs to a task that died holding it (a transition takes well under a second). */
 const CLAIM_STALE_MS = 60_000;
 const DISPATCH_PARALLELISM = 16;
+const NO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
 
 /**
- * The Cloud Tasks driver of the lifecycle (src/migrations/lifecycle.ts): moves runs forward one task
- * at a time. Each task names a step (plan a step's job, run a slice of one of its shards); the run's
- * state in Datastore says which step is current, so a task for any other step is acknowledged
- * without effect. A task that finishes a shard checks the shards' checkpoints; when all are done, one
- * transaction checks that the run is still at this step, completes the step through the lifecycle
- * (and finishes the migration after its last step) and moves the run on: whatever the deliveries,
- * each transition happens once. What follows a transition (enqueuing the next step) is repeated by
- * any later task of the run that finds it missing, and by a retry of a transition whose commit
- * outcome was unknown, so a crash or a lost answer in between loses nothing.
+ * The Cloud Tasks driver: takes one transition of a run (src/migrations/run.ts) per task. Each task
+ * names a step (plan a step's job, run a slice of one of its shards); the stored run says which step is
+ * current, so a task for any other step is acknowledged without effect. A task that finishes a shard
+ * checks the shards' checkpoints; when all are done the run completes the step, once whatever the
+ * deliveries. What follows a transition (enqueuing the next step) is repeated by any later task of the
+ * run that finds it missing, and by a retry of a transition whose commit outcome was unknown.
  */
 export class Pipeline {
-  private readonly progressSavedAt = new Map<string, number>();
   private readonly resolve: MigrationResolver;
 
   constructor(private readonly deps: PipelineDeps) {
@@ -71,54 +67,39 @@ export class Pipeline {
 
   /** Runs one task. `attempt` counts its deliveries so far (0 the first); past the run's limit a failing step fails the migration. */
   async run(payload: TaskPayload, attempt = 0): Promise<StepOutcome> {
-    const run = await loadRun(this.deps.store, payload.ns, payload.run);
+    const run = await Run.load(this.deps.store, payload.ns, payload.run, this.resolve);
     if (!run) return { result: 'stale', detail: `no run ${payload.run} in namespace "${payload.ns}"` };
-    checkNames(run, payload);
-    if (!isCurrentStep(run, payload.migration, payload.op)) {
+    checkNames(run.state, payload);
+    if (!isCurrentStep(run.state, payload.migration, payload.op)) {
       await this.ensureFollowUp(run);
-      return { result: 'stale', detail: `run ${run.id} is ${run.status === 'running' ? `at ${currentMigration(run)?.id} step ${run.op}` : run.status}` };
+      return { result: 'stale', detail: `run ${run.state.id} is ${run.state.status === 'running' ? `at ${payload.migration} step ${run.state.step}` : run.state.status}` };
     }
-    const lifecycle = this.lifecycle(run);
     // Checked on every task, so that `dsmigrate unlock` or a run that took over stops this one at once.
-    if ((await lifecycle.lease.keep()) === 'lost') {
-      await this.abandon(run);
-      return { result: 'stale', detail: `run ${run.id} lost the migration lock and stopped` };
-    }
+    // A run that lost its lease writes nothing, not even that it stopped: the new holder marks it.
+    if ((await run.lease.keep()) === 'lost') return { result: 'stale', detail: `run ${run.state.id} lost the migration lock and stops` };
     try {
-      return payload.type === 'plan' ? await this.plan(run, lifecycle, payload) : await this.slice(run, lifecycle, payload);
+      return payload.type === 'plan' ? await this.plan(run, payload) : await this.slice(run, payload);
     } catch (error) {
       if (error instanceof MalformedPayloadError) throw error;
-      if (isDsMigrateError(error, 'JOB_CLOSED') || isDsMigrateError(error, 'JOB_CLEARED') || isDsMigrateError(error, 'LEASE_LOST')) {
-        // A closed or cleared job while this run still holds the lease: the run moved on (its migration
-        // finished and was tidied) and this task came late. Only a lost lease stops the run.
-        if ((await lifecycle.lease.keep()) === 'lost') await this.abandon(run);
-        return { result: 'stale', detail: errorMessage(error) };
+      if (isDsMigrateError(error) && STALE.includes(error.code)) return { result: 'stale', detail: errorMessage(error) };
+      if (error instanceof TransitionBusy) throw error;
+      const attempts = attempt + 1;
+      const { maxStepAttempts } = dispatchOf(run.state);
+      if (!isPermanent(error) && attempts < maxStepAttempts) {
+        await run.waitOn(`the step failed, retried by Cloud Tasks (at most ${maxStepAttempts} attempts, cloudTasks.maxStepAttempts): ${errorMessage(error)}`, attempts).catch(() => undefined);
+        throw error;
       }
-      const exhausted = attempt + 1 >= run.dispatch.maxStepAttempts;
-      if (!isPermanent(error) && !exhausted) throw error;
-      const reason =
-        exhausted && !isPermanent(error) ? `${errorMessage(error)} (the step failed ${attempt + 1} times; cloudTasks.maxStepAttempts is ${run.dispatch.maxStepAttempts})` : errorMessage(error);
-      await this.fail(run, lifecycle, reason);
+      const spent = !isPermanent(error);
+      const reason = spent ? `${errorMessage(error)} (the step failed ${attempts} times; cloudTasks.maxStepAttempts is ${maxStepAttempts})` : errorMessage(error);
+      this.deps.log?.(`run ${run.state.id}: ${payload.migration} failed: ${reason}`);
+      await run.fail(reason, spent ? 'STEP_ATTEMPTS_SPENT' : isDsMigrateError(error) ? error.code : undefined);
       return { result: 'failed', detail: reason };
     }
   }
 
-  /** Begins the run's current migration (its record becomes `running`): once per migration per run, in one transaction with the run's state. */
-  async beginMigration(runRef: Pick<RunState, 'namespace' | 'id'>): Promise<RunState | undefined> {
-    return this.deps.store.transaction(async (tx) => {
-      const run = await loadRun(tx, runRef.namespace, runRef.id);
-      if (!run || run.status !== 'running' || run.started >= run.current) return run;
-      const { migration } = await this.stepsOf(run);
-      await this.lifecycle(run).begin(migration, run.direction, tx);
-      const begun: RunState = { ...run, started: run.current, op: 0, shards: null, job: null };
-      tx.upsert(encodeRunState(begun));
-      return begun;
-    });
-  }
-
   /** The dispatcher that sends this run's tasks, as the run was configured. */
   dispatcher(run: RunState): TaskDispatcher {
-    const { dispatch } = run;
+    const dispatch = dispatchOf(run);
     if (dispatch.auth.kind === 'hmac' && !this.deps.secret) {
       throw new DsMigrateError('CLOUD_TASKS', `Run ${run.id} signs its tasks with a shared secret, and this process has none: set DSMIGRATE_WORKER_SECRET.`);
     }
@@ -128,76 +109,70 @@ export class Pipeline {
 
   /** The task that plans the run's current step. */
   static planTask(run: RunState, page = 0): PlanPayload {
-    return { v: 1, type: 'plan', ns: run.namespace, run: run.id, migration: currentMigration(run)!.id, op: run.op, page };
+    return { v: 1, type: 'plan', ns: run.namespace, run: run.id, migration: run.migrations[run.current].id, op: run.step, page };
   }
 
   // ---- steps ----
 
-  private async plan(run: RunState, lifecycle: Lifecycle, payload: PlanPayload): Promise<StepOutcome> {
-    if (run.started < run.current) {
-      const begun = await this.beginMigration(run);
-      if (!begun || !isCurrentStep(begun, payload.migration, payload.op)) {
-        if (begun) await this.ensureFollowUp(begun);
-        return { result: 'done', detail: `began ${payload.migration}` };
-      }
-      run = begun;
+  private async plan(run: Run, payload: PlanPayload): Promise<StepOutcome> {
+    await run.begin();
+    if (!isCurrentStep(run.state, payload.migration, payload.op)) {
+      await this.ensureFollowUp(run);
+      return { result: 'done', detail: `began ${payload.migration}` };
     }
-    const { migration, steps } = await this.stepsOf(run);
     const claimant = `plan/${payload.page}`;
-    const step = steps[run.op];
-    if (!step) {
-      await this.completeIfDone(run, lifecycle, undefined, claimant);
-      return { result: 'done', detail: `${payload.migration} has no step left` };
-    }
-    const start = await lifecycle.startStep(migration, step, run.direction);
-    if (start.skip) {
-      await this.completeIfDone(run, lifecycle, step, claimant);
+    const ready = await run.startStep();
+    if (!ready) {
+      await this.completeIfDone(run, claimant);
       return { result: 'done', detail: `${payload.migration} step ${payload.op} has nothing to do in this direction` };
     }
-    const withJob = await this.recordJob(run, start.job.id);
-    if (!withJob) return { result: 'stale', detail: `run ${run.id} moved on while ${payload.migration} step ${payload.op} was planned` };
-    run = withJob;
-    const { engine, store } = this.deps;
+    if (!isCurrentStep(run.state, payload.migration, payload.op) || run.state.job !== ready.job.id) {
+      return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.op} was planned` };
+    }
+    const { store } = this.deps;
+    const dispatch = dispatchOf(run.state);
     const started = Date.now();
-    const rate = rateFor(step.operation, run.dispatch.maxEntitiesPerSecond);
-    let known = run.shards ?? 0;
-    let view: PlanView = await engine.ensurePlan(store, step.operation, start.job, start.bounds, rate);
+    const rate = rateFor(ready.step.operation, dispatch.maxEntitiesPerSecond);
+    let known = run.state.shards ?? 0;
+    let view: PlanView = await shardedEngine.ensurePlan(store, ready.step.operation, ready.job, ready.bounds, rate);
     // Shards are dispatched as soon as they are cut, and before they are recorded in the run: a crash
     // in between dispatches them again, and their names dedupe. A rate-limited job's slices each take
     // the rate divided by the job's shards, so they wait for the whole plan: a share taken from fewer
     // shards would let the first slices and the later ones together exceed the rate.
     for (;;) {
       if (!rate || !view.pending) {
-        await this.dispatchFirstSlices(run, known, view.shards);
+        await this.dispatchFirstSlices(run.state, known, view.shards);
         known = view.shards;
       }
-      if (!view.pending || Date.now() - started >= run.dispatch.sliceBudgetMs) break;
-      view = await engine.extendPlan(store, step.operation, start.job);
+      if (!view.pending || Date.now() - started >= dispatch.sliceBudgetMs) break;
+      view = await shardedEngine.extendPlan(store, ready.step.operation, ready.job);
     }
     // The shards dispatched, which a later page's task starts from.
-    const current = await this.recordShards(run, known);
-    if (!current) return { result: 'stale', detail: `run ${run.id} moved on while ${payload.migration} step ${payload.op} was planned` };
-    if (view.pending) await this.dispatcher(run).enqueue({ ...payload, page: payload.page + 1 });
+    await run.recordShards(known);
+    if (!isCurrentStep(run.state, payload.migration, payload.op)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.op} was planned` };
+    if (view.pending) await this.dispatcher(run.state).enqueue({ ...payload, page: payload.page + 1 });
     // All shards may be done already (none at all, or fast ones while later pages were cut).
-    else await this.completeIfDone(current, lifecycle, step, claimant);
+    else await this.completeIfDone(run, claimant);
     return { result: 'done', detail: `${view.shards} shard(s) planned${view.pending ? ', more to cut' : ''}` };
   }
 
-  private async slice(run: RunState, lifecycle: Lifecycle, payload: SlicePayload): Promise<StepOutcome> {
-    if (run.started < run.current || run.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.op} is not planned yet` };
-    const { steps } = await this.stepsOf(run);
-    const step = steps[run.op];
-    const job = { namespace: run.namespace, id: run.job };
+  private async slice(run: Run, payload: SlicePayload): Promise<StepOutcome> {
+    const { state } = run;
+    if (state.started < state.current || state.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.op} is not planned yet` };
+    const { steps } = await run.current();
+    const step = steps[state.step];
+    const job = { namespace: state.namespace, id: state.job };
+    const dispatch = dispatchOf(state);
     let done: boolean;
     try {
-      ({ done } = await this.deps.engine.runSlice({
+      ({ done } = await shardedEngine.runSlice({
         store: this.deps.store,
         operation: step.operation,
         job,
         shard: payload.shard,
-        budgetMs: run.dispatch.sliceBudgetMs,
+        budgetMs: dispatch.sliceBudgetMs,
         migration: payload.migration,
-        rate: rateFor(step.operation, run.dispatch.maxEntitiesPerSecond),
+        rate: rateFor(step.operation, dispatch.maxEntitiesPerSecond),
       }));
     } catch (error) {
       // A shard the job does not have: a task we never sent. Refused without touching the run.
@@ -205,172 +180,80 @@ export class Pipeline {
       throw error;
     }
     if (!done) {
-      await this.dispatcher(run).enqueue({ ...payload, slice: payload.slice + 1 });
-      await this.saveProgress(run, lifecycle, step);
+      await this.dispatcher(state).enqueue({ ...payload, slice: payload.slice + 1 });
       return { result: 'done', detail: `shard ${payload.shard} slice ${payload.slice} done, continues` };
     }
-    const moved = await this.completeIfDone(run, lifecycle, step, `slice/${payload.shard}/${payload.slice}`);
+    const moved = await this.completeIfDone(run, `slice/${payload.shard}/${payload.slice}`);
     return { result: 'done', detail: `shard ${payload.shard} finished${moved ? `; ${payload.migration} step ${payload.op} complete` : ''}` };
   }
 
   // ---- transitions ----
 
-  /** Notes the step's job in the run, before any of its slices is dispatched. Undefined if the run moved on. */
-  private async recordJob(run: RunState, job: string): Promise<RunState | undefined> {
-    return this.transition(run, (fresh) => (fresh.job === job ? undefined : { ...fresh, job }));
-  }
-
-  /** Notes how many shards the step's job has so far (only ever more). Undefined if the run moved on. */
-  private async recordShards(run: RunState, shards: number): Promise<RunState | undefined> {
-    return this.transition(run, (fresh) => (fresh.shards !== null && fresh.shards >= shards ? undefined : { ...fresh, shards }));
-  }
-
-  /** Changes the run's state if it is still at `run`'s step; `change` returns undefined for no change. */
-  private async transition(run: RunState, change: (fresh: RunState) => RunState | undefined): Promise<RunState | undefined> {
-    const migrationId = currentMigration(run)!.id;
-    return this.deps.store.transaction(async (tx) => {
-      const fresh = await loadRun(tx, run.namespace, run.id);
-      if (!fresh || !isCurrentStep(fresh, migrationId, run.op)) return undefined;
-      const updated = change(fresh);
-      if (!updated) return fresh;
-      tx.upsert(encodeRunState(updated));
-      return updated;
-    });
-  }
-
   /**
-   * Moves the run past its current step once the step's job is planned and finished (as its shards'
-   * own checkpoints say), or at once for a step with nothing to do: the lifecycle completes the step
-   * (and finishes the migration after its last), and the run goes on, all in one transaction that
-   * first checks the run is still at this step, so it happens once. Returns whether this call moved the run.
+   * Completes the run's current step once its job is planned and finished (as its shards' own
+   * checkpoints say), or at once for a step with nothing to do. Several tasks may see that together:
+   * a claim spares them contention on the run (src/executors/cloud-tasks/transition-claim.ts), and the
+   * run's transition checks the step, so it happens once. Returns whether this call moved the run.
    */
-  private async completeIfDone(run: RunState, lifecycle: Lifecycle, step: MigrationStep | undefined, claimant: string): Promise<boolean> {
-    const { store, engine } = this.deps;
-    const { migration, steps } = await this.stepsOf(run);
-    let totals: OperationTotals | undefined;
-    if (step && run.job !== null) {
-      totals = await engine.totals(store, { namespace: run.namespace, id: run.job });
+  private async completeIfDone(run: Run, claimant: string): Promise<boolean> {
+    const { store } = this.deps;
+    const { state } = run;
+    let counts: JobCounts = NO_COUNTS;
+    if (state.job !== null) {
+      const totals = await shardedEngine.totals(store, { namespace: state.namespace, id: state.job });
       if (!totals?.complete) return false;
+      counts = totals;
     }
-    const key = transitionKey(run.namespace, run.id, run.current, run.op);
+    const key = transitionKey(state.namespace, state.id, state.current, state.step);
     if (!(await claim(store, key, claimant, CLAIM_STALE_MS))) {
       // Another task is moving the run. It may have moved it and failed after its commit applied, in a
       // delivery nobody retries (a duplicate): then what follows is ours to do. Or it is still at it, or
       // died: then this task is retried until the run has moved on or the claim is stale.
-      const now = await loadRun(store, run.namespace, run.id);
-      if (!now || !isCurrentStep(now, migration.id, run.op)) {
+      const now = await Run.load(store, state.namespace, state.id, this.resolve);
+      if (!now || !isCurrentStep(now.state, state.migrations[state.current].id, state.step)) {
         if (now) await this.ensureFollowUp(now);
         return false;
       }
-      throw new DsMigrateError('CLOUD_TASKS', `Another task is completing ${migration.id} step ${run.op} of run ${run.id}; retried until the run has moved on.`, { migration: migration.id });
+      throw new TransitionBusy(`Another task is completing ${state.migrations[state.current].id} step ${state.step} of run ${state.id}; retried until the run has moved on.`);
     }
-    const advanced = await store
-      .transaction(async (tx) => {
-        const fresh = await loadRun(tx, run.namespace, run.id);
-        if (!fresh || !isCurrentStep(fresh, migration.id, run.op)) return undefined;
-        if (step) await lifecycle.completeStep(migration, step, fresh.direction, totals, tx);
-        const next: RunState = { ...fresh, op: fresh.op + 1, shards: null, job: null };
-        if (next.op >= steps.length) {
-          await lifecycle.finish(migration, fresh.direction, tx);
-          Object.assign(next, { current: fresh.current + 1, op: 0 });
-          if (next.current >= next.migrations.length) Object.assign(next, { status: 'done', finishedAt: new Date() });
-        }
-        tx.upsert(encodeRunState(next));
-        return next;
-      })
-      .catch(async (error: unknown) => {
-        // Applied or not, the claim must not outlive this attempt: a delivery that is not retried would
-        // otherwise keep every other task of the step from moving the run until it is stale.
-        await releaseClaim(store, key).catch(() => undefined);
-        throw error;
-      });
-    await releaseClaim(store, key);
-    if (advanced) await this.afterAdvance(run, advanced, lifecycle);
-    // Not moved by us: moved already, perhaps by an attempt of this very task whose commit answered
-    // with an error after it was applied. Whatever follows the transition must still happen.
-    else {
-      const now = await loadRun(store, run.namespace, run.id);
-      if (now) await this.ensureFollowUp(now);
+    let moved: boolean;
+    try {
+      moved = await run.complete(counts);
+    } finally {
+      // Applied or not, the claim must not outlive this attempt: a delivery that is not retried would
+      // otherwise keep every other task of the step from moving the run until it is stale.
+      await releaseClaim(store, key).catch(() => undefined);
     }
-    return advanced !== undefined;
+    if (moved) this.deps.log?.(`run ${state.id}: ${state.migrations[state.current].id} step ${state.step} done`);
+    // Moved or not (perhaps by an attempt of this very task whose commit answered with an error after
+    // it was applied), whatever follows the transition must happen.
+    await this.ensureFollowUp(run);
+    return moved;
   }
 
-  /** What follows a transition; also repeated by later tasks of the run (ensureFollowUp) if it was lost. */
-  private async afterAdvance(before: RunState, after: RunState, lifecycle: Lifecycle): Promise<void> {
-    const { migration } = await this.stepsOf(before);
-    const finished = after.current !== before.current;
-    this.deps.log?.(`run ${after.id}: ${migration.id} step ${before.op} done${finished ? `; migration ${before.direction === 'forward' ? 'applied' : 'unapplied'}` : ''}`);
-    if (finished) await lifecycle.tidy(migration).catch((error) => this.deps.log?.(`could not tidy up after ${migration.id}: ${errorMessage(error)}`));
-    await this.ensureFollowUp(after);
-  }
-
-  /** Enqueues the run's current step if nothing has planned it yet (its name dedupes); releases the lease of a run that ended. */
-  private async ensureFollowUp(run: RunState): Promise<void> {
-    if (run.status === 'running' && run.shards === null) await this.dispatcher(run).enqueue(Pipeline.planTask(run));
-    if (run.status === 'done' || run.status === 'failed') {
-      await this.lifecycle(run).lease.release();
-      this.forget(run);
-    }
-  }
-
-  private async fail(run: RunState, lifecycle: Lifecycle, message: string): Promise<void> {
-    this.deps.log?.(`run ${run.id}: ${currentMigration(run)?.id} failed: ${message}`);
-    // By id only: a migration this process cannot resolve (not deployed, not rebuildable) must still fail.
-    const migration = currentMigration(run)!;
-    await this.deps.store.transaction(async (tx) => {
-      const fresh = await loadRun(tx, run.namespace, run.id);
-      if (!fresh || fresh.status !== 'running') return;
-      await lifecycle.fail(migration, message, tx);
-      tx.upsert(encodeRunState({ ...fresh, status: 'failed', error: message, finishedAt: new Date() }));
-    });
-    await lifecycle.lease.release();
-    this.forget(run);
-  }
-
-  /** The lease was broken or taken: stop here. The migration's record stays as it is, for the next run to resume. */
-  private async abandon(run: RunState): Promise<void> {
-    this.deps.log?.(`run ${run.id}: the migration lock is no longer its own; stopping`);
-    await this.deps.store.transaction(async (tx) => {
-      const fresh = await loadRun(tx, run.namespace, run.id);
-      if (!fresh || fresh.status !== 'running') return;
-      const error = 'The migration lock was broken or taken by another run; this run stopped. The next `dsmigrate migrate` resumes it.';
-      tx.upsert(encodeRunState({ ...fresh, status: 'abandoned', error, finishedAt: new Date() }));
-    });
-    this.forget(run);
-  }
-
-  // ---- upkeep ----
-
-  private stepsOf(run: RunState): Promise<RunSteps> {
-    return runSteps(this.resolve, currentMigration(run)!, run.direction);
-  }
-
-  private lifecycle(run: RunState): Lifecycle {
-    return new Lifecycle(this.deps.store, new Lease(this.deps.store, run.namespace, runOwner(run.id), run.leaseTtlMs));
-  }
-
-  private forget(run: RunState): void {
-    for (const key of this.progressSavedAt.keys()) if (key.startsWith(`${run.id}/`)) this.progressSavedAt.delete(key);
+  /** Enqueues the run's current step if nothing has planned it yet (its name dedupes); lets go of the lease of a run that ended. */
+  private async ensureFollowUp(run: Run): Promise<void> {
+    const { state } = run;
+    if (state.status === 'running' && state.shards === null) await this.dispatcher(state).enqueue(Pipeline.planTask(state));
+    if (state.status === 'done' || state.status === 'failed') await run.lease.release();
   }
 
   private async dispatchFirstSlices(run: RunState, from: number, to: number): Promise<void> {
     const dispatcher = this.dispatcher(run);
     const limit = pLimit(DISPATCH_PARALLELISM);
-    const migration = currentMigration(run)!.id;
+    const migration = run.migrations[run.current].id;
     const tasks: Promise<unknown>[] = [];
     for (let shard = from; shard < to; shard++) {
-      tasks.push(limit(() => dispatcher.enqueue({ v: 1, type: 'slice', ns: run.namespace, run: run.id, migration, op: run.op, shard, slice: 0 })));
+      tasks.push(limit(() => dispatcher.enqueue({ v: 1, type: 'slice', ns: run.namespace, run: run.id, migration, op: run.step, shard, slice: 0 })));
     }
     await Promise.all(tasks);
   }
+}
 
-  /** Copies the step's counts into its record for `status`, every few seconds from each process. */
-  private async saveProgress(run: RunState, lifecycle: Lifecycle, step: MigrationStep): Promise<void> {
-    const key = `${run.id}/${run.current}/${run.op}`;
-    if (run.job === null || Date.now() - (this.progressSavedAt.get(key) ?? 0) < PROGRESS_EVERY_MS) return;
-    this.progressSavedAt.set(key, Date.now());
-    const totals = await this.deps.engine.totals(this.deps.store, { namespace: run.namespace, id: run.job });
-    if (totals) await lifecycle.saveProgress((await this.stepsOf(run)).migration, step, run.direction, totals);
+/** Another task holds the step's transition claim: retried, and no cause for concern (nothing the run waits on). */
+class TransitionBusy extends DsMigrateError {
+  constructor(message: string) {
+    super('CLOUD_TASKS', message);
   }
 }
 

@@ -2,27 +2,7 @@ import type { JobRef } from '../../control';
 import type { Datastore } from '../../datastore';
 import { operationOf, type OperationProgress } from '../../migrations';
 import type { Operation } from '../../operations';
-import { rampQuestion } from '../local';
-import {
-  appendPage,
-  clearJobState,
-  cutFromStream,
-  ensurePlan,
-  formatWarnings,
-  loadManifest,
-  loadPlan,
-  loadShardStates,
-  RateLimiter,
-  requirePlan,
-  runShardSlice,
-  saveManifests,
-  planRate,
-  sliceShare,
-  summarize,
-  type JobPlan,
-  type KeyRange,
-  type RateOption,
-} from '../../sharding';
+import { clearJobState, Job, jobTotals, type JobPlan, type KeyRange, type RateOption } from '../../sharding';
 
 /** What the pipeline needs of the sharded engine (src/sharding), all of it from ids and the operation. */
 export interface PlanView {
@@ -54,68 +34,17 @@ export interface ShardEngine {
 
 const viewOf = (plan: JobPlan): PlanView => ({ shards: plan.shards.length, pending: plan.pending.length > 0 });
 
-/**
- * The pipeline's engine: src/sharding's planner, slice runner and progress, driven by ids. Shards cut
- * from a key stream keep their keys in a manifest, so that a slice in another process reads exactly the
- * keys the local executor would, by lookup, rather than scanning its range again.
- */
+/** `rate` is rateFor's answer: the operation's own, which the Job finds again, else one made of the run-wide maximum. */
+const jobOf = (store: Datastore, operation: Operation, job: JobRef, rate?: RateOption): Job => new Job(store, job, operationOf({ job, operation }), rate?.maxEntitiesPerSecond);
+
+/** The pipeline's engine: the sharding layer's Job, driven by ids. */
 export const shardedEngine: ShardEngine = {
-  async ensurePlan(store, operation, job, bounds, rate) {
-    const op = operationOf({ job, operation });
-    return viewOf(
-      await ensurePlan({
-        store,
-        job,
-        bounds,
-        type: op.type,
-        kind: op.kind,
-        operation: op.fingerprint(),
-        namespaces: () => op.namespaces(store),
-        filters: op.filters,
-        shardCount: op.scope.shardCount,
-        rampsByDefault: rampQuestion(op, store, rate),
-      }),
-    );
-  },
-
-  async extendPlan(store, operation, job) {
-    const op = operationOf({ job, operation });
-    const plan = await requirePlan(store, job);
-    const next = plan.pending[0];
-    if (!next) return viewOf(plan);
-    const pages = cutFromStream(store, { kind: op.kind, namespace: next.namespace, filters: op.filters }, next.cursor);
-    try {
-      const page = await pages.next();
-      // undefined: another process cut this page first; the reloaded plan shows what it added.
-      const indexes = page.done ? undefined : await appendPage(store, job, next.namespace, next.cursor, page.value);
-      if (indexes && !page.done)
-        await saveManifests(
-          store,
-          plan,
-          indexes.map((index, i) => ({ index, ...page.value.shards[i] })),
-        );
-    } finally {
-      await pages.return(undefined);
-    }
-    return viewOf(await requirePlan(store, job));
-  },
-
+  ensurePlan: async (store, operation, job, bounds, rate) => viewOf(await jobOf(store, operation, job, rate).plan(bounds)),
+  extendPlan: async (store, operation, job) => viewOf(await jobOf(store, operation, job).extend()),
   async runSlice({ store, operation, job, shard, budgetMs, migration, rate }) {
-    const plan = await requirePlan(store, job);
-    const prefetched = await loadManifest(store, plan, shard);
-    // Every shard's slice may run at once, each with its own limiter: each takes its share, and ramps from the job's start.
-    const limiter = rate && new RateLimiter({ ...sliceShare(planRate(rate, plan), plan.shards.length), rampFrom: plan.createdAt.getTime() });
-    const { done } = await runShardSlice({ store, work: operationOf({ job, operation }), job, index: shard, budgetMs, migration, prefetched, limiter });
+    const { done } = await jobOf(store, operation, job, rate).slice(shard, { budgetMs, migration });
     return { done };
   },
-
-  async totals(store, job) {
-    const plan = await loadPlan(store, job);
-    if (!plan) return undefined;
-    const states = await loadShardStates(store, plan);
-    const { warnings, ...progress } = summarize(plan, states);
-    return { ...progress, warnings: formatWarnings(warnings), complete: plan.pending.length === 0 && states.every((s) => s.done) };
-  },
-
+  totals: jobTotals,
   clear: clearJobState,
 };

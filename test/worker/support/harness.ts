@@ -4,20 +4,8 @@ import { startCloudTasksEmulator, type CloudTasksEmulator, type CloudTasksEmulat
 import type { EmulatorFlavour } from '../../../emulator/datastore-emulator';
 import { Datastore, Entity, Key } from '../../../src/datastore';
 import type { CloudTasksClient } from '@google-cloud/tasks';
-import {
-  createTasksClient,
-  DEFAULT_QUEUE_SETTINGS,
-  loadRun,
-  parseQueuePath,
-  shardedEngine,
-  startRun,
-  type DispatchSettings,
-  type QueuePath,
-  type RunState,
-  type StartedRun,
-  type WorkerSettings,
-} from '../../../src/executors/cloud-tasks';
-import { Lease, loadGraph, runOwner, type MigrationGraph } from '../../../src/migrations';
+import { createTasksClient, DEFAULT_QUEUE_SETTINGS, parseQueuePath, startRun, type DispatchSettings, type QueuePath, type StartedRun, type WorkerSettings } from '../../../src/executors/cloud-tasks';
+import { Lease, loadGraph, loadRun, type MigrationGraph, type RunState } from '../../../src/migrations';
 import { emulatorHosts, uniqueProject } from '../../support/emulators';
 import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../../src/worker';
 
@@ -101,7 +89,7 @@ export async function runThroughTasks(
   options: { target?: string; timeoutMs?: number; dispatch?: Partial<DispatchSettings>; controlNamespace?: string; lockWaitMs?: number } = {},
 ): Promise<{ started: StartedRun; run?: RunState }> {
   const { target, controlNamespace, lockWaitMs } = options;
-  const started = await startRun({ store, graph, engine: shardedEngine, tasks: h.tasks, settings: h.dispatch(workerUrl, options.dispatch), target, controlNamespace, lockWaitMs });
+  const started = await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(workerUrl, options.dispatch), target, controlNamespace, lockWaitMs });
   if (!started.run) return { started };
   return { started, run: await waitForRun(store, started.run.id, options.timeoutMs, controlNamespace) };
 }
@@ -111,7 +99,7 @@ export async function waitForRun(store: Datastore, runId: string, timeoutMs = 60
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await loadRun(store, namespace, runId);
-    const released = run?.status === 'abandoned' || (await Lease.holder(store, namespace))?.owner !== runOwner(runId);
+    const released = run?.status === 'abandoned' || (await Lease.holder(store, namespace))?.owner !== run?.owner;
     if (run && run.status !== 'running' && released) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} still running after ${timeoutMs} ms: ${JSON.stringify(run)}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -1,0 +1,399 @@
+import { leaseKey, runKey, type JobRef } from '../control';
+import type { Datastore, Transaction } from '../datastore';
+import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../errors';
+import type { KeyRange } from '../sharding';
+import type { OperationProgress, OperationResult } from './executor';
+import { resolveTarget, type MigrationGraph, type MigrationResolver } from './graph';
+import { Lease, processOwner, runOwner } from './lease';
+import { Lifecycle } from './lifecycle';
+import type { LoadedMigration } from './loader';
+import type { MigrationStep, Plan } from './planning';
+import type { Direction, JobCounts, MigrationState } from './recorder';
+import { currentMigration, encodeRunState, loadRun, newRunId, recentRuns, type RunDriver, type RunState } from './run-state';
+
+/** What a run reports as it goes; a watcher (src/migrations/follow.ts) tells the same story from the stored run. */
+export type RunEvent =
+  | { type: 'plan'; direction: Direction; migrations: string[] }
+  | { type: 'migration-start'; migration: string; index: number; total: number; resumed: boolean }
+  | { type: 'operation-start'; migration: string; operation: number; operations: number; description: string }
+  | { type: 'progress'; migration: string; operation: number; progress: OperationProgress }
+  | { type: 'operation-done'; migration: string; operation: number; result: StepResult }
+  | { type: 'migration-done'; migration: string; state: MigrationState | 'unapplied' }
+  | { type: 'migration-failed'; migration: string; error: string }
+  | { type: 'waiting'; migration: string; operation: number; reason: string; attempts: number }
+  | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
+
+/** What a finished step counted, and what it warns about. */
+export interface StepResult extends JobCounts {
+  warnings: string[];
+}
+
+/** A step ready to run: its job covers the whole scope, or only `bounds` (what another job committed). */
+export interface ReadyStep {
+  migration: LoadedMigration;
+  step: MigrationStep;
+  /** Its position among the migration's steps in this run. */
+  position: number;
+  job: JobRef;
+  bounds?: KeyRange[];
+}
+
+export interface OpenRunOptions {
+  store: Datastore;
+  graph: MigrationGraph;
+  namespace: string;
+  driver: RunDriver;
+  leaseTtlMs: number;
+  lockWaitMs?: number;
+  command: string;
+  target?: string;
+  allowChanged?: boolean;
+  /** Forget these failed migrations' state first, so that their fixed files run from the start. */
+  restart?: readonly string[];
+  /** The driver's own settings, stored with the run (Cloud Tasks: where its tasks go). */
+  settings?: string;
+  onEvent?: (event: RunEvent) => void;
+}
+
+export interface OpenedRun {
+  /** Undefined when nothing was pending (the lease is released again). */
+  run?: Run;
+  plan: Plan;
+  restarted: string[];
+}
+
+/** Ended runs kept for `status`. */
+const RUNS_KEPT = 20;
+const NO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
+
+/**
+ * A run: one `migrate` holding the lease of a control namespace, persisted as one entity
+ * (src/migrations/run-state.ts) with one state machine for both drivers. Open (lease, restarts, plan
+ * under the lease), begin a migration, start a step, complete it, fail; the local driver loops over
+ * `next()`, the Cloud Tasks driver takes one transition per task. Every transition is one transaction
+ * that checks the lease and that the run is still where this process saw it, so a late or duplicate
+ * actor changes nothing, and a run that lost its lease writes nothing more. The lifecycle
+ * (src/migrations/lifecycle.ts) changes the migrations' records inside those transactions.
+ */
+export class Run {
+  private readonly resolved = new Map<number, { migration: LoadedMigration; steps: MigrationStep[] }>();
+
+  private constructor(
+    readonly store: Datastore,
+    readonly lease: Lease,
+    private readonly lifecycle: Lifecycle,
+    private stored: RunState,
+    private readonly resolve: MigrationResolver,
+    private readonly emit: (event: RunEvent) => void,
+  ) {}
+
+  get state(): RunState {
+    return this.stored;
+  }
+
+  /**
+   * Takes the lease, forgets the migrations to restart, plans under the lease and stores the new run.
+   * Runs of this namespace still marked running lost the lease to this one: they are marked abandoned.
+   */
+  static async open(o: OpenRunOptions): Promise<OpenedRun> {
+    const emit = o.onEvent ?? (() => undefined);
+    const id = newRunId();
+    const lease = new Lease(o.store, o.namespace, o.driver === 'cloud-tasks' ? runOwner(id) : processOwner(), o.leaseTtlMs);
+    await lease.acquire(o.command, o.lockWaitMs);
+    try {
+      const lifecycle = new Lifecycle(o.store, lease);
+      const restarted: string[] = [];
+      for (const name of o.restart ?? []) {
+        const m = resolveTarget(o.graph, name);
+        await lifecycle.restart(m);
+        restarted.push(m.id);
+      }
+      const plan = await lifecycle.prepare(o.graph, o);
+      emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id) });
+      if (plan.migrations.length === 0) {
+        await lease.release();
+        return { plan, restarted };
+      }
+      await supersede(o.store, lease, id);
+      const state: RunState = {
+        id,
+        namespace: o.namespace,
+        driver: o.driver,
+        owner: lease.owner,
+        status: 'running',
+        direction: plan.direction,
+        migrations: plan.migrations.map(({ migration, steps }) => ({
+          id: migration.id,
+          checksum: migration.checksum,
+          steps: steps.map((s) => s.index),
+          descriptions: steps.map((s) => s.operation.describe()),
+          counts: steps.map(() => null),
+        })),
+        current: 0,
+        step: 0,
+        started: -1,
+        job: null,
+        stepStartedAt: null,
+        shards: null,
+        settings: o.settings ?? null,
+        leaseTtlMs: o.leaseTtlMs,
+        command: o.command,
+        createdAt: new Date(),
+      };
+      await o.store.transaction(async (tx) => {
+        await lease.assertHeld(tx);
+        tx.upsert(encodeRunState(state));
+      });
+      const run = new Run(o.store, lease, lifecycle, state, resolverFor(plan), emit);
+      return { run, plan, restarted };
+    } catch (error) {
+      await lease.release().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** A stored run, for a process that carries it on (a Cloud Tasks task); undefined if there is none. */
+  static async load(store: Datastore, namespace: string, id: string, resolve: MigrationResolver, emit: (event: RunEvent) => void = () => undefined): Promise<Run | undefined> {
+    const state = await loadRun(store, namespace, id);
+    if (!state) return undefined;
+    const lease = new Lease(store, namespace, state.owner, state.leaseTtlMs);
+    return new Run(store, lease, new Lifecycle(store, lease), state, resolve, emit);
+  }
+
+  /**
+   * The current migration as this process resolves it, with the steps the run planned. A process with
+   * another version of the file than the run was planned with refuses rather than run other code.
+   */
+  async current(): Promise<{ migration: LoadedMigration; steps: MigrationStep[] }> {
+    const index = this.stored.current;
+    const cached = this.resolved.get(index);
+    if (cached) return cached;
+    const planned = currentMigration(this.stored);
+    if (!planned) throw new DsMigrateError('BAD_INPUT', `Run ${this.stored.id} has no migration left.`);
+    const migration = await this.resolve(planned.id);
+    if (!migration) {
+      throw new DsMigrateError(
+        'MIGRATION_LOAD',
+        `Migration ${planned.id} is not among this process's migration files: deploy the worker with the run's migrations, or restart it if it runs from a checkout that has them.`,
+        { migration: planned.id },
+      );
+    }
+    if (migration.checksum !== planned.checksum) {
+      throw new DsMigrateError(
+        'MIGRATION_LOAD',
+        `${migration.file} differs from the version the run was planned with (checksum ${migration.checksum}, run has ${planned.checksum}): deploy the worker with the run's migrations.`,
+        { migration: planned.id, file: migration.file },
+      );
+    }
+    const operations = migration.definition.operations;
+    const steps = planned.steps.map((i) => {
+      const operation = operations[i];
+      if (!operation) throw new DsMigrateError('MIGRATION_LOAD', `${migration.file} has no operation ${i}, which the run planned.`, { migration: planned.id, file: migration.file });
+      return { index: i, operation: this.stored.direction === 'forward' ? operation : operation.reverse() };
+    });
+    const found = { migration, steps };
+    this.resolved.set(index, found);
+    return found;
+  }
+
+  /** The local driver's loop: the next step with work to do, after beginning migrations and completing steps with none; undefined once the run ended. */
+  async next(): Promise<ReadyStep | undefined> {
+    for (;;) {
+      if (this.stored.status !== 'running') return undefined;
+      await this.begin();
+      const { migration, steps } = await this.current();
+      const position = this.stored.step;
+      const step = steps[position];
+      if (step) this.emit({ type: 'operation-start', migration: migration.id, operation: position, operations: steps.length, description: step.operation.describe() });
+      const ready = step && (await this.startStep());
+      if (ready) return ready;
+      await this.complete(NO_COUNTS);
+    }
+  }
+
+  /** Begins the current migration (its record becomes `running`), once per migration. */
+  async begin(): Promise<void> {
+    if (this.stored.started >= this.stored.current) return;
+    const { migration } = await this.current();
+    let resumed = false;
+    const moved = await this.transition('step', async (fresh, tx) => {
+      if (fresh.started >= fresh.current) return undefined;
+      ({ resumed } = await this.lifecycle.begin(migration, fresh.direction, tx));
+      return { ...fresh, started: fresh.current, step: 0, job: null, shards: null, stepStartedAt: null };
+    });
+    if (moved) this.emit({ type: 'migration-start', migration: migration.id, index: this.stored.current, total: this.stored.migrations.length, resumed });
+  }
+
+  /** Readies the current step's job (src/migrations/lifecycle.ts startStep); undefined when it has nothing to do in this direction. */
+  async startStep(): Promise<ReadyStep | undefined> {
+    const { migration, steps } = await this.current();
+    const position = this.stored.step;
+    const step = steps[position];
+    if (!step) return undefined;
+    const start = await this.lifecycle.startStep(migration, step, this.stored.direction);
+    if (start.skip) return undefined;
+    await this.transition('step', async (fresh) => (fresh.job === start.job.id ? undefined : { ...fresh, job: start.job.id, stepStartedAt: new Date(), waiting: undefined }));
+    return { migration, step, position, job: start.job, bounds: start.bounds };
+  }
+
+  /**
+   * The current step is done: recorded complete with its counts, and the run moves on (the migration
+   * finishes after its last step, the run after its last migration). Returns whether this call moved
+   * the run; false when another actor already had.
+   */
+  async complete(result: JobCounts & { warnings?: string[] }): Promise<boolean> {
+    const { migration, steps } = await this.current();
+    const position = this.stored.step;
+    const step = steps[position];
+    const counts = pickCounts(result);
+    let finished = false;
+    const moved = await this.transition('step', async (fresh, tx) => {
+      if (step) await this.lifecycle.completeStep(migration, step, fresh.direction, counts, tx);
+      const migrations = fresh.migrations.map((m, i) => (i === fresh.current ? { ...m, counts: m.counts.map((c, p) => (p === position ? counts : c)) } : m));
+      const next: RunState = { ...fresh, migrations, step: fresh.step + 1, job: null, shards: null, stepStartedAt: null, waiting: undefined };
+      if (next.step < steps.length) return next;
+      await this.lifecycle.finish(migration, fresh.direction, tx);
+      finished = true;
+      const current = fresh.current + 1;
+      return { ...next, current, step: 0, ...(current >= fresh.migrations.length ? { status: 'done' as const, finishedAt: new Date() } : {}) };
+    });
+    if (!moved) return false;
+    if (step) this.emit({ type: 'operation-done', migration: migration.id, operation: position, result: { ...counts, warnings: result.warnings ?? [] } });
+    if (finished) {
+      this.emit({ type: 'migration-done', migration: migration.id, state: this.stored.direction === 'forward' ? 'applied' : 'unapplied' });
+      // Only running it needed its jobs' state; a crash before this leaves state that nothing reads.
+      await this.lifecycle.tidy(migration).catch(() => undefined);
+    }
+    if (this.stored.status === 'done') await this.lease.release();
+    return true;
+  }
+
+  /**
+   * Notes what the current step waits on (a delivery that failed and is retried), for watchers. Written
+   * only when it says something new: many slices failing alike would otherwise all contend for the run.
+   */
+  async waitOn(reason: string, attempts: number): Promise<void> {
+    const known = this.stored.waiting;
+    if (known && known.reason === reason.slice(0, 1500) && known.attempts >= attempts) return;
+    await this.transition('running', async (fresh) =>
+      fresh.waiting?.reason === reason.slice(0, 1500) && fresh.waiting.attempts >= attempts
+        ? undefined
+        : { ...fresh, waiting: { reason: reason.slice(0, 1500), attempts, since: fresh.waiting?.since ?? new Date() } },
+    );
+  }
+
+  /** Notes how many shards of the step's job were handed out (only ever more). */
+  async recordShards(shards: number): Promise<boolean> {
+    return this.transition('step', async (fresh) => (fresh.shards !== null && fresh.shards >= shards ? undefined : { ...fresh, shards }));
+  }
+
+  /**
+   * The run failed: its migration is recorded failed with the error (coverage kept, so a re-run resumes
+   * and a back-out undoes exactly what ran), the run ends and lets go of the lease.
+   */
+  async fail(error: unknown, code?: ErrorCode): Promise<void> {
+    const message = errorMessage(error).slice(0, 1500);
+    const migration = currentMigration(this.stored);
+    const errorCode = code ?? (isDsMigrateError(error) ? error.code : 'MIGRATION_FAILED');
+    const moved = await this.transition('running', async (fresh, tx) => {
+      // By id only: a migration this process cannot resolve (not deployed) must still fail.
+      if (migration && fresh.started >= fresh.current) await this.lifecycle.fail(migration, message, tx);
+      return { ...fresh, status: 'failed', error: message, errorCode, waiting: undefined, finishedAt: new Date() };
+    });
+    if (moved && migration) this.emit({ type: 'migration-failed', migration: migration.id, error: message });
+    await this.lease.release();
+  }
+
+  /** `--fake`: every planned migration recorded applied (or unapplied) without running anything. */
+  async fake(): Promise<void> {
+    for (const planned of this.stored.migrations.slice(this.stored.current)) {
+      const migration = (await this.current()).migration;
+      await this.lifecycle.fake(migration, this.stored.direction);
+      await this.transition('step', async (fresh) => ({
+        ...fresh,
+        current: fresh.current + 1,
+        step: 0,
+        ...(fresh.current + 1 >= fresh.migrations.length ? { status: 'done' as const, finishedAt: new Date() } : {}),
+      }));
+      this.emit({ type: 'migration-done', migration: planned.id, state: this.stored.direction === 'forward' ? 'faked' : 'unapplied' });
+    }
+    await this.lease.release();
+  }
+
+  /** The migrations this run finished, for the caller's summary. */
+  finished(): string[] {
+    return this.stored.migrations.slice(0, this.stored.current).map((m) => m.id);
+  }
+
+  /**
+   * One transition of the run: in a transaction that checks the lease and that the run is still
+   * running (`'running'`), or still at the step this process saw (`'step'`). `change` returns the new
+   * state, or undefined for none. Returns whether the run changed.
+   */
+  private async transition(at: 'step' | 'running', change: (fresh: RunState, tx: Transaction) => Promise<RunState | undefined>): Promise<boolean> {
+    const seen = this.stored;
+    const outcome = await this.store.transaction(async (tx) => {
+      await this.lease.assertHeld(tx);
+      const fresh = await loadRun(tx, seen.namespace, seen.id);
+      if (!fresh || fresh.status !== 'running' || (at === 'step' && (fresh.current !== seen.current || fresh.step !== seen.step))) return { state: fresh, moved: false };
+      const updated = await change(fresh, tx);
+      if (!updated) return { state: fresh, moved: false };
+      tx.upsert(encodeRunState(updated));
+      return { state: updated, moved: true };
+    });
+    if (outcome.state) this.stored = outcome.state;
+    return outcome.moved;
+  }
+}
+
+/** Resolves the planned migrations themselves: the process that planned them runs them. */
+function resolverFor(plan: Plan): MigrationResolver {
+  const byId = new Map(plan.migrations.map((p) => [p.migration.id, p.migration]));
+  return async (id) => byId.get(id);
+}
+
+function pickCounts(c: JobCounts): JobCounts {
+  return { scanned: c.scanned, changed: c.changed, deleted: c.deleted, skipped: c.skipped, failed: c.failed, shardsDone: c.shardsDone, shardsTotal: c.shardsTotal };
+}
+
+/**
+ * Runs of the namespace still marked running when a new run takes the lease had lost it (their process
+ * died, their lease lapsed, or it was broken): marked abandoned, under the new run's lease, so that
+ * nothing but the holder ever writes a run. Ended runs beyond the newest RUNS_KEPT are dropped.
+ */
+async function supersede(store: Datastore, lease: Lease, by: string): Promise<void> {
+  const runs = await recentRuns(store, lease.namespace);
+  for (const stale of runs.filter((r) => r.status === 'running')) {
+    await store.transaction(async (tx) => {
+      await lease.assertHeld(tx);
+      const fresh = await loadRun(tx, stale.namespace, stale.id);
+      if (fresh?.status !== 'running') return;
+      const error = `It lost the migration lock (its process stopped, its lease lapsed, or \`dsmigrate unlock\` broke it); run ${by} took over and resumes its work.`;
+      tx.upsert(encodeRunState({ ...fresh, status: 'abandoned', error, errorCode: 'RUN_ABANDONED', waiting: undefined, finishedAt: new Date() }));
+    });
+  }
+  const old = runs.filter((r) => r.status !== 'running').slice(RUNS_KEPT);
+  if (old.length > 0) await store.delete(old.map((r) => runKey(lease.namespace, r.id)));
+}
+
+/**
+ * `dsmigrate unlock`: breaks the lease whoever holds it, and marks the holder's run abandoned in the
+ * same transaction, so that its watchers stop at once. The holder itself stops at its next transition
+ * (each checks the lease). Returns the run it stopped, if the holder had one.
+ */
+export async function breakLease(store: Datastore, namespace: string): Promise<{ holder?: Awaited<ReturnType<typeof Lease.holder>>; run?: string }> {
+  const running = (await recentRuns(store, namespace)).filter((r) => r.status === 'running');
+  return store.transaction(async (tx) => {
+    const holder = await Lease.holder(tx, namespace);
+    if (holder) tx.delete(leaseKey(namespace));
+    const stopped = holder && running.find((r) => r.owner === holder.owner);
+    if (stopped) {
+      const fresh = await loadRun(tx, namespace, stopped.id);
+      if (fresh?.status === 'running') {
+        const error = 'The migration lock was broken with `dsmigrate unlock`; this run stopped. The next `dsmigrate migrate` resumes its work.';
+        tx.upsert(encodeRunState({ ...fresh, status: 'abandoned', error, errorCode: 'RUN_ABANDONED', waiting: undefined, finishedAt: new Date() }));
+      }
+    }
+    return { holder, run: stopped?.id };
+  });
+}
