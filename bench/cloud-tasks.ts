@@ -18,7 +18,8 @@ import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings } from '../src/executors/cloud-tasks';
 import { jobRef } from '../src/control';
 import { loadGraph } from '../src/migrations';
-import { shardedEngine, startRun } from '../src/executors/cloud-tasks';
+import { startRun } from '../src/executors/cloud-tasks';
+import { jobTotals } from '../src/sharding';
 import { loadRun } from '../src/migrations';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -100,7 +101,7 @@ export async function runCloudTasksBench(options: CloudTasksBenchOptions): Promi
     }
     const ms = performance.now() - started;
     if (finished.status !== 'done') throw new Error(`run ${run.id} ended ${finished.status}: ${finished.error}`);
-    const totals = (await shardedEngine.totals(store, jobRef('', graph.ordered[0].id, 0, 0)))!;
+    const totals = (await jobTotals(store, jobRef('', graph.ordered[0].id, 0, 0)))!;
     const entitiesPerSecond = totals.changed / (ms / 1000);
     const inProcessEntitiesPerSecond = inProcess.entities / (inProcess.ms / 1000);
     return {

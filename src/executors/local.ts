@@ -5,9 +5,6 @@ import { operationOf, type Executor, type OperationProgress, type OperationResul
 import { addCounts, checkRate, Job, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobPlan, type RateOption } from '../sharding';
 import { dryRunOperation } from './dry-run';
 
-// Transitional: src/executors/cloud-tasks/pipeline.ts imports it from here until it drives Job directly.
-export { rateFor } from '../sharding';
-
 export interface LocalExecutorOptions {
   /** Shards processed at once; 8 by default, as for `dsmigrate migrate`. */
   concurrency?: number;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../datastore';
 import { DsMigrateError, type ErrorCode } from '../errors';
-import { readJobProgress } from '../sharding';
+import { jobTotals } from '../sharding';
 import { Lease } from './lease';
 import type { RunEvent } from './run';
 import { loadRun, type RunState } from './run-state';
@@ -115,9 +115,9 @@ async function catchUp(store: Datastore, run: RunState, c: Cursor, emit: (e: Run
         emit({ type: 'operation-start', migration: planned.id, operation: c.step, operations, description: planned.descriptions[c.step] });
         c.stepOpen = true;
       }
-      const progress = run.job === null ? undefined : await readJobProgress(store, { namespace: run.namespace, id: run.job });
-      if (progress) {
-        const { warnings: _warnings, ...counts } = progress;
+      const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
+      if (totals) {
+        const { warnings: _warnings, complete: _complete, ...counts } = totals;
         emit({ type: 'progress', migration: planned.id, operation: c.step, progress: counts });
       }
       const waiting = run.waiting && `${run.waiting.attempts}:${run.waiting.reason}`;

@@ -26,7 +26,7 @@ export { runShardSlice, type SliceOptions, type SliceResult } from './processor'
 export { applyBatch, type DryRunSample } from './apply';
 export { matchesFilters, pushedDown } from './filters';
 export { zeroCounts, addCounts, mergeWarnings, formatWarnings, type Counts, type Warnings } from './counts';
-export { readJobProgress, clearJobState, clearMigrationJobs, loadShardStates, summarize, type JobProgress } from './progress';
+export { clearJobState, clearMigrationJobs, loadShardStates, summarize, type JobProgress } from './progress';
 export { batchLength } from './batcher';
 export { keyFromJson, keyToJson, type KeyJson } from './key-json';
 export { saveManifests, loadManifest, type CutShard } from './key-manifest';

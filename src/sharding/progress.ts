@@ -4,7 +4,6 @@ import { decodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from './counts';
 import { decodePlan, encodePlan, isLive, type JobPlan } from './job-plan';
 import { clearManifests } from './key-manifest';
-import { loadPlan } from './planner';
 import { noFence, type Fence } from './fence';
 
 export interface JobProgress extends Counts {
@@ -35,12 +34,6 @@ export function summarize(plan: JobPlan, states: readonly ShardState[]): JobProg
     estimatedTotal: known ? plan.shards.reduce((n, s) => n + (s.expected ?? 0), 0) : undefined,
     warnings,
   };
-}
-
-/** A job's progress from its stored state (for `dsmigrate status`); undefined when it has none. */
-export async function readJobProgress(store: Datastore, job: JobRef): Promise<(JobProgress & { warnings: Warnings }) | undefined> {
-  const plan = await loadPlan(store, job);
-  return plan && summarize(plan, await loadShardStates(store, plan));
 }
 
 /**

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Datastore } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
-import { readJobProgress } from '../../src/sharding';
+import { jobTotals } from '../../src/sharding';
 import { MapFunctionOnEntities } from '../../src/operations';
 import { jobKey, shardKey } from '../../src/control';
 import { clearJobState, ensurePlan, RateLimiter, runShardSlice } from '../../src/sharding';
@@ -37,7 +37,7 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
       },
     });
     await expect(crashing).rejects.toThrow('simulated crash after a commit');
-    const halfway = (await readJobProgress(store, { namespace: '', id: 'crash#1' }))!;
+    const halfway = (await jobTotals(store, { namespace: '', id: 'crash#1' }))!;
     expect(halfway.scanned).toBeGreaterThan(0);
     expect(halfway.scanned).toBeLessThan(N);
 

@@ -1,7 +1,8 @@
 import type { Datastore } from '../../src/datastore';
 import { jobRef } from '../../src/control';
 import { Recorder } from '../../src/migrations';
-import { shardedEngine, startRun } from '../../src/executors/cloud-tasks';
+import { startRun } from '../../src/executors/cloud-tasks';
+import { jobTotals } from '../../src/sharding';
 import { tempApp } from '../support/cli';
 import { counterValues, graphOf, INCREMENT_MIGRATION, SECRET, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
 import { freePort, spawnWorker, type WorkerProcess } from './support/worker-process';
@@ -46,13 +47,13 @@ test('a worker killed mid-run and started again finishes the run, every entity +
 
   // Kill it once some, but not all, of the work is committed.
   for (const started = Date.now(); ;) {
-    const totals = await shardedEngine.totals(store, opRun);
+    const totals = await jobTotals(store, opRun);
     if (totals && totals.scanned >= 60) break;
     if (Date.now() - started > 20_000) throw new Error(`no progress: ${JSON.stringify(totals)}\n${worker.output()}\n${JSON.stringify(h.emulator.stats())}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   await worker.kill();
-  const atKill = (await shardedEngine.totals(store, opRun))!.scanned;
+  const atKill = (await jobTotals(store, opRun))!.scanned;
   expect(atKill).toBeLessThan(n);
   // Dispatches fail (connection refused) and are retried meanwhile.
   const failuresBefore = h.emulator.stats().failures;

@@ -1,10 +1,11 @@
 import type { Datastore } from '../../src/datastore';
-import { jobRef } from '../../src/control';
-import { breakLease, Lease, Recorder, runOwner } from '../../src/migrations';
-import { shardedEngine, startRun } from '../../src/executors/cloud-tasks';
+import { jobRef, leaseKey, migrationKey, runKey } from '../../src/control';
+import { breakLease, Lease, Recorder, resolverOf, Run, runOwner } from '../../src/migrations';
+import { Pipeline, startRun } from '../../src/executors/cloud-tasks';
+import { jobTotals } from '../../src/sharding';
 import type { RunningWorker } from '../../src/worker';
 import { tempApp } from '../support/cli';
-import { counterValues, graphOf, INCREMENT_MIGRATION, inProcessWorker, runThroughTasks, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
+import { counterValues, graphOf, INCREMENT_MIGRATION, inProcessWorker, runThroughTasks, SECRET, seedCounters, singleFlavour, startTasks, type TasksHarness, waitForRun } from './support/harness';
 
 const SLOW_INCREMENT = INCREMENT_MIGRATION('{ shardCount: 2, batchSize: 20 }', 3);
 
@@ -57,7 +58,7 @@ describe('a run through Cloud Tasks', () => {
     const first = (await startRun({ store: fresh, graph, tasks: h.tasks, settings: h.dispatch(worker.url) })).run!;
     expect((await Lease.holder(fresh, ''))?.owner).toBe(runOwner(first.id));
     const opRun = jobRef('', 'default:0001_slow', 0, 0);
-    while (((await shardedEngine.totals(fresh, opRun))?.scanned ?? 0) < 40) await new Promise((r) => setTimeout(r, 50));
+    while (((await jobTotals(fresh, opRun))?.scanned ?? 0) < 40) await new Promise((r) => setTimeout(r, 50));
 
     await breakLease(fresh, ''); // `dsmigrate unlock`
     expect((await waitForRun(fresh, first.id)).status).toBe('abandoned');
@@ -71,5 +72,38 @@ describe('a run through Cloud Tasks', () => {
     const values = await counterValues(fresh);
     expect(values).toHaveLength(300);
     expect(values.filter((v) => v !== 1)).toEqual([]);
+  });
+
+  test('a task arriving after its run lost the lease changes no record and no run state, through the pipeline or the run itself', async () => {
+    const store = await connect();
+    await seedCounters(store, 300);
+    const graph = await graphOf(tempApp({ 'migrations/0001_slow.ts': SLOW_INCREMENT }));
+    const worker = await inProcessWorker(h, store, graph);
+    workers.push(worker);
+    const started = (await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(worker.url) })).run!;
+    const job = jobRef('', 'default:0001_slow', 0, 0);
+    while (((await jobTotals(store, job))?.scanned ?? 0) < 40) await new Promise((r) => setTimeout(r, 50));
+
+    // Another process takes the lease, as after the run's lease lapsed; the run is not told.
+    await store.delete([leaseKey('')]);
+    await new Lease(store, '', 'other-host:1:abc', 60_000).acquire('migrate');
+    // Tasks already past their lease check finish their slice (at most one budget) and write no transition.
+    await new Promise((r) => setTimeout(r, 1000));
+    const raw = async () => ({ run: (await store.get(runKey('', started.id)))?.toObject(), record: (await store.get(migrationKey('', 'default:0001_slow')))?.toObject() });
+    const before = await raw();
+    expect(before.run).toMatchObject({ status: 'running' });
+
+    const pipeline = new Pipeline({ store, graph, tasks: h.tasks, secret: SECRET });
+    expect(await pipeline.run({ v: 1, type: 'plan', ns: '', run: started.id, migration: 'default:0001_slow', op: 0, page: 0 })).toMatchObject({ result: 'stale' });
+    expect(await pipeline.run({ v: 1, type: 'slice', ns: '', run: started.id, migration: 'default:0001_slow', op: 0, shard: 0, slice: 9 })).toMatchObject({ result: 'stale' });
+    // Past the pipeline's own check: each transition checks the lease in its transaction.
+    const run = (await Run.load(store, '', started.id, resolverOf(graph)))!;
+    const zero = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
+    await expect(run.complete(zero)).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    await expect(run.waitOn('a late failure', 1)).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    await expect(run.recordShards(99)).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    await expect(run.fail(new Error('a late failure'))).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    expect(await raw()).toEqual(before);
+    expect((await Lease.holder(store, ''))?.owner).toBe('other-host:1:abc');
   });
 });

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
 import { isApplied, Lease, operationsDone, recentRuns, Recorder, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
-import { readJobProgress } from '../../sharding';
+import { jobTotals } from '../../sharding';
 import { openContext } from '../context';
 import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -95,9 +95,9 @@ async function currentRun(store: Datastore, run: RunState): Promise<CurrentRunVi
     description: planned.descriptions[run.step],
     waiting: run.waiting && { ...run.waiting, since: run.waiting.since.toISOString() },
   };
-  const progress = run.job === null ? undefined : await readJobProgress(store, { namespace: run.namespace, id: run.job });
-  if (progress) {
-    const { warnings: _warnings, ...counts } = progress;
+  const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
+  if (totals) {
+    const { warnings: _warnings, complete: _complete, ...counts } = totals;
     view.counts = counts;
     const seconds = run.stepStartedAt ? (Date.now() - run.stepStartedAt.getTime()) / 1000 : 0;
     if (seconds > 0) view.rate = Math.round(counts.scanned / seconds);

@@ -13,5 +13,4 @@ export { createTasksClient, cloudTasksError, type TasksApi } from './tasks-api';
 export { resolveDispatchSettings, resolveWorkerSettings, type CloudTasksConfig, type DispatchAuth, type DispatchSettings, type WorkerAuth, type WorkerSettings } from './settings';
 export { Pipeline, isPermanent, type PipelineDeps, type StepOutcome } from './pipeline';
 export { startRun, type StartRunOptions, type StartedRun } from './start';
-export { shardedEngine, type ShardEngine, type PlanView, type OperationTotals } from './shard-engine';
 export { dispatchOf, type DispatchSpec, type DispatchAuthSpec } from './dispatch-spec';

@@ -2,12 +2,11 @@ import pLimit from 'p-limit';
 import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../../errors';
-import { isCurrentStep, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
-import { rateFor } from '../local';
+import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
+import { Job, jobTotals, type JobPlan } from '../../sharding';
 import { TaskDispatcher } from './dispatcher';
 import { dispatchOf } from './dispatch-spec';
 import { MalformedPayloadError, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
-import { shardedEngine, type PlanView } from './shard-engine';
 import type { TasksApi } from './tasks-api';
 import { claim, releaseClaim } from './transition-claim';
 
@@ -129,31 +128,33 @@ export class Pipeline {
     if (!isCurrentStep(run.state, payload.migration, payload.op) || run.state.job !== ready.job.id) {
       return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.op} was planned` };
     }
-    const { store } = this.deps;
     const dispatch = dispatchOf(run.state);
+    const job = new Job(this.deps.store, ready.job, operationOf({ job: ready.job, operation: ready.step.operation }), dispatch.maxEntitiesPerSecond);
     const started = Date.now();
-    const rate = rateFor(ready.step.operation, dispatch.maxEntitiesPerSecond);
+    const rate = job.rate();
     let known = run.state.shards ?? 0;
-    let view: PlanView = await shardedEngine.ensurePlan(store, ready.step.operation, ready.job, ready.bounds, rate);
+    let plan: JobPlan = await job.plan(ready.bounds);
     // Shards are dispatched as soon as they are cut, and before they are recorded in the run: a crash
     // in between dispatches them again, and their names dedupe. A rate-limited job's slices each take
     // the rate divided by the job's shards, so they wait for the whole plan: a share taken from fewer
     // shards would let the first slices and the later ones together exceed the rate.
     for (;;) {
-      if (!rate || !view.pending) {
-        await this.dispatchFirstSlices(run.state, known, view.shards);
-        known = view.shards;
+      const pending = plan.pending.length > 0;
+      if (!rate || !pending) {
+        await this.dispatchFirstSlices(run.state, known, plan.shards.length);
+        known = plan.shards.length;
       }
-      if (!view.pending || Date.now() - started >= dispatch.sliceBudgetMs) break;
-      view = await shardedEngine.extendPlan(store, ready.step.operation, ready.job);
+      if (!pending || Date.now() - started >= dispatch.sliceBudgetMs) break;
+      plan = await job.extend();
     }
     // The shards dispatched, which a later page's task starts from.
     await run.recordShards(known);
     if (!isCurrentStep(run.state, payload.migration, payload.op)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.op} was planned` };
-    if (view.pending) await this.dispatcher(run.state).enqueue({ ...payload, page: payload.page + 1 });
+    const pending = plan.pending.length > 0;
+    if (pending) await this.dispatcher(run.state).enqueue({ ...payload, page: payload.page + 1 });
     // All shards may be done already (none at all, or fast ones while later pages were cut).
     else await this.completeIfDone(run, claimant);
-    return { result: 'done', detail: `${view.shards} shard(s) planned${view.pending ? ', more to cut' : ''}` };
+    return { result: 'done', detail: `${plan.shards.length} shard(s) planned${pending ? ', more to cut' : ''}` };
   }
 
   private async slice(run: Run, payload: SlicePayload): Promise<StepOutcome> {
@@ -161,22 +162,15 @@ export class Pipeline {
     if (state.started < state.current || state.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.op} is not planned yet` };
     const { steps } = await run.current();
     const step = steps[state.step];
-    const job = { namespace: state.namespace, id: state.job };
+    const ref = { namespace: state.namespace, id: state.job };
     const dispatch = dispatchOf(state);
+    const job = new Job(this.deps.store, ref, operationOf({ job: ref, operation: step.operation }), dispatch.maxEntitiesPerSecond);
     let done: boolean;
     try {
-      ({ done } = await shardedEngine.runSlice({
-        store: this.deps.store,
-        operation: step.operation,
-        job,
-        shard: payload.shard,
-        budgetMs: dispatch.sliceBudgetMs,
-        migration: payload.migration,
-        rate: rateFor(step.operation, dispatch.maxEntitiesPerSecond),
-      }));
+      ({ done } = await job.slice(payload.shard, { budgetMs: dispatch.sliceBudgetMs, migration: payload.migration }));
     } catch (error) {
       // A shard the job does not have: a task we never sent. Refused without touching the run.
-      if (isDsMigrateError(error, 'BAD_INPUT') && error.context.shard === payload.shard && error.context.job === job.id) throw new MalformedPayloadError(errorMessage(error));
+      if (isDsMigrateError(error, 'BAD_INPUT') && error.context.shard === payload.shard && error.context.job === ref.id) throw new MalformedPayloadError(errorMessage(error));
       throw error;
     }
     if (!done) {
@@ -200,7 +194,7 @@ export class Pipeline {
     const { state } = run;
     let counts: JobCounts = NO_COUNTS;
     if (state.job !== null) {
-      const totals = await shardedEngine.totals(store, { namespace: state.namespace, id: state.job });
+      const totals = await jobTotals(store, { namespace: state.namespace, id: state.job });
       if (!totals?.complete) return false;
       counts = totals;
     }
