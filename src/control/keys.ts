@@ -5,8 +5,8 @@ import { Key } from '../datastore';
  * control namespace (`controlNamespace`, '' by default), so two control namespaces never see or
  * clear each other's state, even over the same migration files.
  *
- * Two words are kept apart: a *run* is one `migrate` that holds the lease (its Cloud Tasks state is a
- * `_dsmigrate_run` entity); a *job* is one operation carried out in one direction: its shard plan and
+ * Two words are kept apart: a *run* is one `migrate` that holds the lease (its state is a
+ * `_dsmigrate_run` entity, for either driver); a *job* is one operation carried out in one direction: its shard plan and
  * its shards' checkpoints.
  */
 export const CONTROL_KINDS = {
@@ -20,9 +20,9 @@ export const CONTROL_KINDS = {
   shard: '_dsmigrate_shard',
   /** The keys a shard held when it was cut from a key stream (Cloud Tasks slices read them). */
   shardKeys: '_dsmigrate_shard_keys',
-  /** A Cloud Tasks run's state. */
+  /** A run's state, of either driver (src/migrations/run-state.ts). */
   run: '_dsmigrate_run',
-  /** Who moves a Cloud Tasks run past one of its operations. */
+  /** Who moves a Cloud Tasks run past one of its steps (src/executors/cloud-tasks/transition-claim.ts). */
   transition: '_dsmigrate_transition',
 } as const;
 
@@ -85,6 +85,6 @@ export function runKey(namespace: string, runId: string): Key {
   return Key.of(CONTROL_KINDS.run, runId, { namespace });
 }
 
-export function transitionKey(namespace: string, runId: string, migration: number, operation: number): Key {
-  return Key.of(CONTROL_KINDS.transition, `${runId}#${migration}#${operation}`, { namespace });
+export function transitionKey(namespace: string, runId: string, migration: number, step: number): Key {
+  return Key.of(CONTROL_KINDS.transition, `${runId}#${migration}#${step}`, { namespace });
 }

@@ -102,13 +102,13 @@ export function createWorkerHandler(options: WorkerHandlerOptions): RequestHandl
       // Cloud Tasks counts the task's earlier attempts; the pipeline fails a step that keeps failing.
       const attempt = Number(headerValue(req, 'x-cloudtasks-taskretrycount') ?? 0) || 0;
       const outcome = await options.pipeline.run(payload, attempt);
-      answer(200, outcome.result === 'failed' ? 'ERROR' : 'INFO', `${payload.type} ${payload.migration}#${payload.op}: ${outcome.result}: ${outcome.detail}`, payload, { result: outcome.result });
+      answer(200, outcome.result === 'failed' ? 'ERROR' : 'INFO', `${payload.type} ${payload.migration}#${payload.step}: ${outcome.result}: ${outcome.detail}`, payload, { result: outcome.result });
     } catch (error) {
       if (error instanceof MalformedPayloadError) {
         const removal = await deleteBadTask(req);
         return answer(400, 'ERROR', `${error.message}; ${removal}`, payload);
       }
-      answer(500, 'ERROR', `${payload.type} ${payload.migration}#${payload.op} will be retried: ${errorMessage(error)}`, payload);
+      answer(500, 'ERROR', `${payload.type} ${payload.migration}#${payload.step} will be retried: ${errorMessage(error)}`, payload);
     }
   }
 

@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 const newQueue = () => parseQueuePath(`projects/exec-test/locations/us-central1/queues/q${++queues}`);
-const slice = (n: number): SlicePayload => ({ v: 1, type: 'slice', ns: '', run: 'run-x', migration: 'default:0001_a', op: 0, shard: 2, slice: n });
+const slice = (n: number): SlicePayload => ({ v: 2, type: 'slice', ns: '', run: 'run-x', migration: 'default:0001_a', step: 0, shard: 2, slice: n });
 
 describe('the queue', () => {
   test('is created with our retry and rate settings, and found the second time', async () => {

@@ -11,11 +11,11 @@ import {
   type TaskPayload,
 } from '../../src/executors/cloud-tasks';
 
-const slice: SlicePayload = { v: 1, type: 'slice', ns: '', run: 'run-20260101-000000-abcd', migration: 'default:0001_add_colour', op: 0, shard: 3, slice: 7 };
+const slice: SlicePayload = { v: 2, type: 'slice', ns: '', run: 'run-20260101-000000-abcd', migration: 'default:0001_add_colour', step: 0, shard: 3, slice: 7 };
 
 describe('payload', () => {
   test('round-trips and carries ids only, far under 100 KB', () => {
-    const plan: TaskPayload = { v: 1, type: 'plan', ns: 'control', run: slice.run, migration: slice.migration, op: 2, page: 1 };
+    const plan: TaskPayload = { v: 2, type: 'plan', ns: 'control', run: slice.run, migration: slice.migration, step: 2, page: 1 };
     expect(decodePayload(encodePayload(slice))).toEqual(slice);
     expect(decodePayload(encodePayload(plan))).toEqual(plan);
     const longest = { ...slice, ns: 'n'.repeat(100), run: 'r'.repeat(100), migration: `app:${'m'.repeat(200)}` };
@@ -26,7 +26,7 @@ describe('payload', () => {
     ['empty', ''],
     ['not JSON', '{"v":1,'],
     ['an array', '[1]'],
-    ['an unknown version', JSON.stringify({ ...slice, v: 2 })],
+    ['an unknown version', JSON.stringify({ ...slice, v: 1 })],
     ['an unknown type', JSON.stringify({ ...slice, type: 'delete-everything' })],
     ['a negative shard', JSON.stringify({ ...slice, shard: -1 })],
     ['a fractional slice', JSON.stringify({ ...slice, slice: 1.5 })],
@@ -46,11 +46,11 @@ describe('task names', () => {
     const others = [
       { ...slice, slice: 8 },
       { ...slice, shard: 4 },
-      { ...slice, op: 1 },
+      { ...slice, step: 1 },
       { ...slice, migration: 'default:0002_x' },
       { ...slice, run: 'run-other' },
       { ...slice, ns: 'other' },
-      { v: 1, type: 'plan', ns: '', run: slice.run, migration: slice.migration, op: 0, page: 0 } as const,
+      { v: 2, type: 'plan', ns: '', run: slice.run, migration: slice.migration, step: 0, page: 0 } as const,
     ];
     expect(new Set([id, ...others.map(taskIdFor)]).size).toBe(others.length + 1);
   });

@@ -9,7 +9,7 @@ type Pipeline = WorkerHandlerOptions['pipeline'];
 type StepOutcome = Awaited<ReturnType<Pipeline['run']>>;
 
 const SECRET = 'handler-test-secret-0123';
-const payload: TaskPayload = { v: 1, type: 'slice', ns: '', run: 'run-1', migration: 'default:0001_a', op: 0, shard: 0, slice: 0 };
+const payload: TaskPayload = { v: 2, type: 'slice', ns: '', run: 'run-1', migration: 'default:0001_a', step: 0, shard: 0, slice: 0 };
 
 /** The handler over a stand-in pipeline: only the HTTP mapping is under test here. */
 function serve(run: (p: TaskPayload) => Promise<StepOutcome>, wrap?: (handler: ReturnType<typeof createWorkerHandler>) => Parameters<typeof createServer>[1]) {

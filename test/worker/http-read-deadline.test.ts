@@ -6,7 +6,7 @@ import { startWorkerServer, type WorkerServer } from '../../src/worker/server';
 
 const SECRET = 'read-deadline-test-secret-0123';
 const DEADLINE_MS = 1_500;
-const payload: TaskPayload = { v: 1, type: 'slice', ns: '', run: 'run-1', migration: 'default:0001_a', op: 0, shard: 0, slice: 0 };
+const payload: TaskPayload = { v: 2, type: 'slice', ns: '', run: 'run-1', migration: 'default:0001_a', step: 0, shard: 0, slice: 0 };
 
 let worker: WorkerServer;
 const log: WorkerLogEntry[] = [];

@@ -49,7 +49,7 @@ afterAll(async () => {
   await store.close();
 });
 
-const planTask = (): PlanPayload => ({ v: 1, type: 'plan', ns: '', run: run.id, migration: run.migrations[0].id, op: 0, page: 0 });
+const planTask = (): PlanPayload => ({ v: 2, type: 'plan', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, page: 0 });
 
 async function post(url: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<number> {
   return (await exchange(url, body, headers)).status;
@@ -121,10 +121,10 @@ describe('requests that are not ours change nothing, and learn only the status (
 describe('malformed payloads', () => {
   test('get 400, are logged, change nothing', async () => {
     const before = await snapshot(store, CONTROL_KINDS);
-    const bad = Buffer.from(JSON.stringify({ ...planTask(), op: 'all' }));
+    const bad = Buffer.from(JSON.stringify({ ...planTask(), step: 'all' }));
     log.length = 0;
     expect(await post(hmacWorker.url, bad, { [SIGNATURE_HEADER]: signBody(SECRET, bad) })).toBe(400);
-    expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 400, message: expect.stringMatching(/Malformed task payload: "op"/) }));
+    expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 400, message: expect.stringMatching(/Malformed task payload: "step"/) }));
     expect(await snapshot(store, CONTROL_KINDS)).toEqual(before);
   });
 
@@ -138,8 +138,8 @@ describe('malformed payloads', () => {
     const before = await snapshot(store, RUN_KINDS);
     log.length = 0;
     expect(await signed({ ...planTask(), migration: 'default:9999_nope' })).toBe(400);
-    expect(await signed({ ...planTask(), op: 7 })).toBe(400);
-    expect(await signed({ v: 1, type: 'slice', ns: '', run: run.id, migration: run.migrations[0].id, op: 0, shard: 999, slice: 0 })).toBe(400);
+    expect(await signed({ ...planTask(), step: 7 })).toBe(400);
+    expect(await signed({ v: 2, type: 'slice', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, shard: 999, slice: 0 })).toBe(400);
     expect(log.filter((e) => e.status === 400).map((e) => e.message)).toEqual([
       expect.stringMatching(/has no migration default:9999_nope/),
       expect.stringMatching(/has 1 step\(s\) in run .*, not a step 7/),

@@ -7,15 +7,15 @@ import { DsMigrateError } from '../../errors';
  */
 interface PayloadBase {
   /** Format version: a worker rejects bodies it does not understand. */
-  v: 1;
+  v: 2;
   /** Namespace of the control kinds (run, records, lock, shard state). */
   ns: string;
-  /** The pipeline run (see src/worker/run-state.ts). */
+  /** The run (src/migrations/run-state.ts). */
   run: string;
   /** The migration's id, `app:name`. */
   migration: string;
-  /** The operation's index in the migration, in the run's direction. */
-  op: number;
+  /** The step's position among the migration's steps in the run (src/migrations/run-state.ts), not the operation's index in the file. */
+  step: number;
 }
 
 /** Split the operation into shards and dispatch their first slices. */
@@ -36,7 +36,8 @@ export interface SlicePayload extends PayloadBase {
 
 export type TaskPayload = PlanPayload | SlicePayload;
 
-export const PAYLOAD_VERSION = 1;
+/** 2 since the step's position is named `step` (it was `op`, which read as the operation's index). */
+export const PAYLOAD_VERSION = 2;
 /** Far above any real payload, far below the 100 KB the issue allows: a larger body is not ours. */
 export const MAX_PAYLOAD_BYTES = 8 * 1024;
 const MAX_ID_LENGTH = 500;
@@ -70,7 +71,7 @@ export function decodePayload(body: Buffer): TaskPayload {
     ns: text(p, 'ns', true),
     run: text(p, 'run'),
     migration: text(p, 'migration'),
-    op: count(p, 'op'),
+    step: count(p, 'step'),
   };
   if (p.type === 'plan') return exact(p, { ...base, type: 'plan', page: count(p, 'page') });
   if (p.type === 'slice') return exact(p, { ...base, type: 'slice', shard: count(p, 'shard'), slice: count(p, 'slice') });

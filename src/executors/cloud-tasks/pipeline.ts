@@ -69,7 +69,7 @@ export class Pipeline {
     const run = await Run.load(this.deps.store, payload.ns, payload.run, this.resolve);
     if (!run) return { result: 'stale', detail: `no run ${payload.run} in namespace "${payload.ns}"` };
     checkNames(run.state, payload);
-    if (!isCurrentStep(run.state, payload.migration, payload.op)) {
+    if (!isCurrentStep(run.state, payload.migration, payload.step)) {
       await this.ensureFollowUp(run);
       return { result: 'stale', detail: `run ${run.state.id} is ${run.state.status === 'running' ? `at ${payload.migration} step ${run.state.step}` : run.state.status}` };
     }
@@ -108,14 +108,14 @@ export class Pipeline {
 
   /** The task that plans the run's current step. */
   static planTask(run: RunState, page = 0): PlanPayload {
-    return { v: 1, type: 'plan', ns: run.namespace, run: run.id, migration: run.migrations[run.current].id, op: run.step, page };
+    return { v: 2, type: 'plan', ns: run.namespace, run: run.id, migration: run.migrations[run.current].id, step: run.step, page };
   }
 
   // ---- steps ----
 
   private async plan(run: Run, payload: PlanPayload): Promise<StepOutcome> {
     await run.begin();
-    if (!isCurrentStep(run.state, payload.migration, payload.op)) {
+    if (!isCurrentStep(run.state, payload.migration, payload.step)) {
       await this.ensureFollowUp(run);
       return { result: 'done', detail: `began ${payload.migration}` };
     }
@@ -123,10 +123,10 @@ export class Pipeline {
     const ready = await run.startStep();
     if (!ready) {
       await this.completeIfDone(run, claimant);
-      return { result: 'done', detail: `${payload.migration} step ${payload.op} has nothing to do in this direction` };
+      return { result: 'done', detail: `${payload.migration} step ${payload.step} has nothing to do in this direction` };
     }
-    if (!isCurrentStep(run.state, payload.migration, payload.op) || run.state.job !== ready.job.id) {
-      return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.op} was planned` };
+    if (!isCurrentStep(run.state, payload.migration, payload.step) || run.state.job !== ready.job.id) {
+      return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was planned` };
     }
     const dispatch = dispatchOf(run.state);
     const job = new Job(this.deps.store, ready.job, operationOf({ job: ready.job, operation: ready.step.operation }), dispatch.maxEntitiesPerSecond);
@@ -149,7 +149,7 @@ export class Pipeline {
     }
     // The shards dispatched, which a later page's task starts from.
     await run.recordShards(known);
-    if (!isCurrentStep(run.state, payload.migration, payload.op)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.op} was planned` };
+    if (!isCurrentStep(run.state, payload.migration, payload.step)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was planned` };
     const pending = plan.pending.length > 0;
     if (pending) await this.dispatcher(run.state).enqueue({ ...payload, page: payload.page + 1 });
     // All shards may be done already (none at all, or fast ones while later pages were cut).
@@ -159,7 +159,7 @@ export class Pipeline {
 
   private async slice(run: Run, payload: SlicePayload): Promise<StepOutcome> {
     const { state } = run;
-    if (state.started < state.current || state.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.op} is not planned yet` };
+    if (state.started < state.current || state.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.step} is not planned yet` };
     const { steps } = await run.current();
     const step = steps[state.step];
     const ref = { namespace: state.namespace, id: state.job };
@@ -178,7 +178,7 @@ export class Pipeline {
       return { result: 'done', detail: `shard ${payload.shard} slice ${payload.slice} done, continues` };
     }
     const moved = await this.completeIfDone(run, `slice/${payload.shard}/${payload.slice}`);
-    return { result: 'done', detail: `shard ${payload.shard} finished${moved ? `; ${payload.migration} step ${payload.op} complete` : ''}` };
+    return { result: 'done', detail: `shard ${payload.shard} finished${moved ? `; ${payload.migration} step ${payload.step} complete` : ''}` };
   }
 
   // ---- transitions ----
@@ -238,7 +238,7 @@ export class Pipeline {
     const migration = run.migrations[run.current].id;
     const tasks: Promise<unknown>[] = [];
     for (let shard = from; shard < to; shard++) {
-      tasks.push(limit(() => dispatcher.enqueue({ v: 1, type: 'slice', ns: run.namespace, run: run.id, migration, op: run.step, shard, slice: 0 })));
+      tasks.push(limit(() => dispatcher.enqueue({ v: 2, type: 'slice', ns: run.namespace, run: run.id, migration, step: run.step, shard, slice: 0 })));
     }
     await Promise.all(tasks);
   }
@@ -255,5 +255,6 @@ class TransitionBusy extends DsMigrateError {
 function checkNames(run: RunState, payload: TaskPayload): void {
   const planned = run.migrations.find((m) => m.id === payload.migration);
   if (!planned) throw new MalformedPayloadError(`run ${run.id} has no migration ${payload.migration}`);
-  if (payload.op >= Math.max(1, planned.steps.length)) throw new MalformedPayloadError(`migration ${payload.migration} has ${planned.steps.length} step(s) in run ${run.id}, not a step ${payload.op}`);
+  if (payload.step >= Math.max(1, planned.steps.length))
+    throw new MalformedPayloadError(`migration ${payload.migration} has ${planned.steps.length} step(s) in run ${run.id}, not a step ${payload.step}`);
 }

@@ -11,7 +11,7 @@ import type { TaskPayload } from './payload';
  * readable ids also spreads names evenly, which Cloud Tasks recommends over sequential names.
  */
 export function taskIdFor(payload: TaskPayload): string {
-  const parts = [payload.ns, payload.run, payload.migration, String(payload.op), payload.type];
+  const parts = [payload.ns, payload.run, payload.migration, String(payload.step), payload.type];
   if (payload.type === 'slice') parts.push(String(payload.shard), String(payload.slice));
   else parts.push(String(payload.page));
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40);
