@@ -62,6 +62,18 @@ export interface OpenedRun {
   restarted: string[];
 }
 
+/** What a step's error means for its run (Run.settle). */
+export type Settlement = 'stale' | 'retry' | 'failed';
+
+/**
+ * Errors that another attempt cannot fix. Everything else may be retried, where the driver retries:
+ * MIGRATION_LOAD too (a worker without the run's migration file, or with another version of it), since
+ * a rolling deploy fixes that by itself.
+ */
+const PERMANENT: readonly ErrorCode[] = ['OPERATION_FAILED', 'TYPE_MISMATCH', 'BAD_INPUT', 'UNKNOWN_KIND', 'MODEL_DEFINITION', 'CONFLICT', 'MIGRATION_FAILED'];
+/** Another run holds the lease, or closed or cleared this job: the step has nothing left to do here, and writes nothing. */
+const STALE: readonly ErrorCode[] = ['LEASE_LOST', 'JOB_CLOSED', 'JOB_CLEARED'];
+
 /** Ended runs kept for `status`. */
 const RUNS_KEPT = 20;
 const NO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
@@ -80,7 +92,7 @@ export class Run {
 
   private constructor(
     readonly store: Datastore,
-    readonly lease: Lease,
+    private readonly lease: Lease,
     private readonly lifecycle: Lifecycle,
     private stored: RunState,
     private readonly resolve: MigrationResolver,
@@ -266,6 +278,39 @@ export class Run {
     }
     if (this.stored.status === 'done') await this.lease.release();
     return true;
+  }
+
+  /**
+   * Decides what a step's error means for the run, in one place for both drivers: another run's lease
+   * or job (`stale`: nothing is written), a failure a further attempt may fix (`retry`: noted as what the
+   * run waits on; only a driver that retries passes `maxAttempts` above 1), or the run's failure
+   * (`failed`: recorded, with STEP_ATTEMPTS_SPENT when the attempts ran out).
+   */
+  async settle(error: unknown, attempts = 1, maxAttempts = 1): Promise<Settlement> {
+    if (isDsMigrateError(error) && STALE.includes(error.code)) return 'stale';
+    const permanent = isDsMigrateError(error) && PERMANENT.includes(error.code);
+    if (!permanent && attempts < maxAttempts) {
+      await this.waitOn(`the step failed, retried (at most ${maxAttempts} attempts, cloudTasks.maxStepAttempts): ${errorMessage(error)}`, attempts);
+      return 'retry';
+    }
+    if (permanent || maxAttempts === 1) await this.fail(error);
+    else await this.fail(`${errorMessage(error)} (the step failed ${attempts} times; cloudTasks.maxStepAttempts is ${maxAttempts})`, 'STEP_ATTEMPTS_SPENT');
+    return 'failed';
+  }
+
+  /** Keeps the lease renewed while this process drives the run (the local driver); the signal aborts once it is lost. */
+  keepLease(): AbortSignal {
+    return this.lease.keepRenewed();
+  }
+
+  /** Whether the run still holds its lease, renewed when due: checked by each Cloud Tasks task before it writes. */
+  async holdsLease(): Promise<boolean> {
+    return (await this.lease.keep()) === 'held';
+  }
+
+  /** Lets go of the lease (stops renewing it); harmless when it is already gone or another's. */
+  async release(): Promise<void> {
+    await this.lease.release();
   }
 
   /**

@@ -49,7 +49,7 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   const { run, plan, restarted } = await Run.open({ ...options, store: ctx.store, graph: ctx.graph, namespace, driver: 'local', leaseTtlMs: options.lockTtlMs ?? 60_000, command });
   const summary: MigrateSummary = { run: run?.state.id, applied: [], unapplied: [], faked: [], restarted, dryRun: [] };
   if (!run) return summary;
-  const signal = run.lease.keepRenewed();
+  const signal = run.keepLease();
   try {
     if (options.fake) await run.fake();
     for (let ready = await run.next(); ready; ready = await run.next()) {
@@ -68,11 +68,11 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   } catch (error) {
     // A lost lease is the reason to report, whatever the job threw on its way out; such a run writes nothing more.
     if (signal.aborted) throw signal.reason;
-    await run.fail(error).catch(() => undefined);
+    await run.settle(error).catch(() => undefined);
     const current = run.state.migrations[run.state.current];
     throw isDsMigrateError(error) || !current ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${current.id} failed: ${errorMessage(error)}`, { migration: current.id }, { cause: error });
   } finally {
-    await run.lease.release().catch(() => undefined);
+    await run.release().catch(() => undefined);
   }
   const finished = run.finished();
   if (options.fake && plan.direction === 'forward') summary.faked = finished;

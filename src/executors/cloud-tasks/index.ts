@@ -11,6 +11,6 @@ export { parseQueuePath, taskPath, type QueuePath } from './queue-path';
 export { ensureQueue, DEFAULT_QUEUE_SETTINGS, type QueueSettings, type QueueCheck } from './queue';
 export { createTasksClient, cloudTasksError, type TasksApi } from './tasks-api';
 export { resolveDispatchSettings, resolveWorkerSettings, type CloudTasksConfig, type DispatchAuth, type DispatchSettings, type WorkerAuth, type WorkerSettings } from './settings';
-export { Pipeline, isPermanent, type PipelineDeps, type StepOutcome } from './pipeline';
+export { Pipeline, type PipelineDeps, type StepOutcome } from './pipeline';
 export { startRun, type StartRunOptions, type StartedRun } from './start';
 export { dispatchOf, type DispatchSpec, type DispatchAuthSpec } from './dispatch-spec';

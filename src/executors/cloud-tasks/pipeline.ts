@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
-import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../../errors';
+import { DsMigrateError, errorMessage, isDsMigrateError } from '../../errors';
 import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
 import { Job, jobTotals, type JobPlan } from '../../sharding';
 import { TaskDispatcher } from './dispatcher';
@@ -29,19 +29,6 @@ export interface PipelineDeps {
 export interface StepOutcome {
   result: 'done' | 'stale' | 'failed';
   detail: string;
-}
-
-/**
- * Errors that another attempt cannot fix: the migration fails and its tasks stop. Everything else is
- * retried, up to the run's maxStepAttempts: MIGRATION_LOAD too (a worker without the run's migration
- * file, or with another version of it), since a rolling deploy fixes that by itself.
- */
-const PERMANENT: readonly ErrorCode[] = ['OPERATION_FAILED', 'TYPE_MISMATCH', 'BAD_INPUT', 'UNKNOWN_KIND', 'MODEL_DEFINITION', 'CONFLICT', 'MIGRATION_FAILED'];
-/** Another run holds the lease, or closed or cleared this job: this task has nothing left to do, and writes nothing. */
-const STALE: readonly ErrorCode[] = ['LEASE_LOST', 'JOB_CLOSED', 'JOB_CLEARED'];
-
-export function isPermanent(error: unknown): boolean {
-  return error instanceof DsMigrateError && PERMANENT.includes(error.code);
 }
 
 /** A transition's claim older than this belongs to a task that died holding it (a transition takes well under a second). */
@@ -75,24 +62,16 @@ export class Pipeline {
     }
     // Checked on every task, so that `dsmigrate unlock` or a run that took over stops this one at once.
     // A run that lost its lease writes nothing, not even that it stopped: the new holder marks it.
-    if ((await run.lease.keep()) === 'lost') return { result: 'stale', detail: `run ${run.state.id} lost the migration lock and stops` };
+    if (!(await run.holdsLease())) return { result: 'stale', detail: `run ${run.state.id} lost the migration lock and stops` };
     try {
       return payload.type === 'plan' ? await this.plan(run, payload) : await this.slice(run, payload);
     } catch (error) {
-      if (error instanceof MalformedPayloadError) throw error;
-      if (isDsMigrateError(error) && STALE.includes(error.code)) return { result: 'stale', detail: errorMessage(error) };
-      if (error instanceof TransitionBusy) throw error;
-      const attempts = attempt + 1;
-      const { maxStepAttempts } = dispatchOf(run.state);
-      if (!isPermanent(error) && attempts < maxStepAttempts) {
-        await run.waitOn(`the step failed, retried by Cloud Tasks (at most ${maxStepAttempts} attempts, cloudTasks.maxStepAttempts): ${errorMessage(error)}`, attempts).catch(() => undefined);
-        throw error;
-      }
-      const spent = !isPermanent(error);
-      const reason = spent ? `${errorMessage(error)} (the step failed ${attempts} times; cloudTasks.maxStepAttempts is ${maxStepAttempts})` : errorMessage(error);
-      this.deps.log?.(`run ${run.state.id}: ${payload.migration} failed: ${reason}`);
-      await run.fail(reason, spent ? 'STEP_ATTEMPTS_SPENT' : isDsMigrateError(error) ? error.code : undefined);
-      return { result: 'failed', detail: reason };
+      if (error instanceof MalformedPayloadError || error instanceof TransitionBusy) throw error;
+      const settled = await run.settle(error, attempt + 1, dispatchOf(run.state).maxStepAttempts);
+      if (settled === 'retry') throw error;
+      if (settled === 'stale') return { result: 'stale', detail: errorMessage(error) };
+      this.deps.log?.(`run ${run.state.id}: ${payload.migration} failed: ${run.state.error}`);
+      return { result: 'failed', detail: run.state.error ?? errorMessage(error) };
     }
   }
 
@@ -229,7 +208,7 @@ export class Pipeline {
   private async ensureFollowUp(run: Run): Promise<void> {
     const { state } = run;
     if (state.status === 'running' && state.shards === null) await this.dispatcher(state).enqueue(Pipeline.planTask(state));
-    if (state.status === 'done' || state.status === 'failed') await run.lease.release();
+    if (state.status === 'done' || state.status === 'failed') await run.release();
   }
 
   private async dispatchFirstSlices(run: RunState, from: number, to: number): Promise<void> {

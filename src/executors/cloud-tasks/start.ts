@@ -71,7 +71,7 @@ export async function startRun(options: StartRunOptions): Promise<StartedRun> {
     return { ...started, run: run.state };
   } catch (error) {
     await run.fail(error).catch(() => undefined);
-    await run.lease.release().catch(() => undefined);
+    await run.release().catch(() => undefined);
     throw error;
   }
 }
