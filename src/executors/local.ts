@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
-import { addCounts, checkRate, Job, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobPlan, type RateOption } from '../sharding';
+import { addCounts, checkRate, Job, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption } from '../sharding';
 import { dryRunOperation } from './dry-run';
 
 export interface LocalExecutorOptions {
@@ -23,7 +23,7 @@ export interface LocalExecutorOptions {
 }
 
 /**
- * Runs a job's shards in this process, a few at a time. Resumable: a job with stored state picks up its plan and each shard's checkpoint, and finished shards are skipped. Namespaces that the
+ * Runs a job's shards in this process, a few at a time. Resumable: a job with stored state picks up its layout and each shard's checkpoint, and finished shards are skipped. Namespaces that the
  * splitter could not split (no scatter sample) are cut into shards here, page by page, while earlier
  * pages' shards already run on the keys just read.
  */
@@ -46,9 +46,9 @@ export class LocalExecutor implements Executor {
     const operation = operationOf(request);
     if (request.dryRun) return dryRunOperation(request.store, operation, request);
     const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);
-    const plan = await job.plan(request.bounds);
+    const layout = await job.layout(request.bounds);
     // One limiter for all the job's shards in this process, its ramp starting with the operation.
-    await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(plan, this.options.makeLimiter)).run(plan);
+    await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(layout, this.options.makeLimiter)).run(layout);
     const { complete: _, ...totals } = await job.totals();
     return totals;
   }
@@ -81,24 +81,24 @@ class LocalRun {
     this.limit = pLimit(concurrency);
   }
 
-  async run(plan: JobPlan): Promise<void> {
+  async run(layout: JobLayout): Promise<void> {
     this.request.signal?.addEventListener('abort', this.onAbort, { once: true });
     try {
-      await this.runPlan(plan);
+      await this.runPlan(layout);
     } finally {
       this.request.signal?.removeEventListener('abort', this.onAbort);
     }
   }
 
-  private async runPlan(plan: JobPlan): Promise<void> {
-    const states = await loadShardStates(this.request.store, plan);
+  private async runPlan(layout: JobLayout): Promise<void> {
+    const states = await loadShardStates(this.request.store, layout);
     for (const state of states) addCounts(this.counts, state.counts);
     this.adopt(
-      plan,
+      layout,
       states.filter((s) => s.done).map((s) => s.index),
     );
     try {
-      for (const { namespace } of plan.pending) await this.cut(namespace);
+      for (const { namespace } of layout.pending) await this.cut(namespace);
     } catch (error) {
       this.fail(error);
     }
@@ -118,15 +118,15 @@ class LocalRun {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Schedules the plan's shards not scheduled yet (all of them at first; those another process cut later). */
-  private adopt(plan: JobPlan, done: readonly number[] = []): void {
-    this.shardsTotal = plan.shards.length;
-    this.estimatedTotal = summarize(plan, []).estimatedTotal;
+  /** Schedules the layout's shards not scheduled yet (all of them at first; those another process cut later). */
+  private adopt(layout: JobLayout, done: readonly number[] = []): void {
+    this.shardsTotal = layout.shards.length;
+    this.estimatedTotal = summarize(layout, []).estimatedTotal;
     for (const index of done) {
       this.scheduled.add(index);
       this.shardsDone++;
     }
-    plan.shards.forEach((_, index) => this.schedule(index));
+    layout.shards.forEach((_, index) => this.schedule(index));
   }
 
   private schedule(index: number, prefetched?: KeyList): void {
@@ -169,10 +169,10 @@ class LocalRun {
    */
   private async cut(namespace: string): Promise<void> {
     for (;;) {
-      // Each pass stops at the stream's end or where another process cut a page first: take the plan as it stands now.
-      const plan = await this.job.stored();
-      this.adopt(plan);
-      const entry = plan.pending.find((p) => p.namespace === namespace);
+      // Each pass stops at the stream's end or where another process cut a page first: take the layout as it stands now.
+      const layout = await this.job.stored();
+      this.adopt(layout);
+      const entry = layout.pending.find((p) => p.namespace === namespace);
       if (!entry || this.stop.signal.aborted) return;
       for await (const shards of this.job.cut(entry, this.pageKeys)) {
         this.shardsTotal = shards[shards.length - 1].index + 1;

@@ -1,7 +1,7 @@
 import { decodeJson, decodeStored, shardKey, type JobRef } from '../control';
 import { Entity, type Key, type Value } from '../datastore';
 import { COUNT_NAMES, zeroCounts, type Counts, type Warnings } from './counts';
-import { decodeRange, encodeRange } from './job-plan';
+import { decodeRange, encodeRange } from './job-layout';
 import type { KeyRange } from './ranges';
 
 /**

@@ -1,7 +1,7 @@
 import { shardKey, type JobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { decodeShard, encodeShard, freshShard } from './checkpoint';
-import { loadPlan } from './planner';
+import { loadLayout } from './layouts';
 import type { KeyRange } from './ranges';
 import { noFence, type Fence } from './fence';
 
@@ -13,10 +13,10 @@ import { noFence, type Fence } from './fence';
  * lease check, so that a run that lost its lease closes nothing of the holder's.
  */
 export async function closeJob(store: Datastore, job: JobRef, fence: Fence = noFence): Promise<KeyRange[]> {
-  const plan = await loadPlan(store, job);
-  if (!plan) return [];
+  const layout = await loadLayout(store, job);
+  if (!layout) return [];
   const committed: KeyRange[] = [];
-  for (const [index, range] of plan.shards.entries()) {
+  for (const [index, range] of layout.shards.entries()) {
     const state = await store.transaction(async (tx) => {
       await fence(tx);
       const entity = await tx.get(shardKey(job, index));

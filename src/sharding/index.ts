@@ -14,9 +14,9 @@ export {
   type CutPage,
   type SplitTarget,
 } from './splitter';
-export { ensurePlan, newPlan, appendPage, loadPlan, requirePlan, type PlanRequest } from './planner';
+export { ensureLayout, newLayout, appendPage, loadLayout, requireLayout, type LayoutRequest } from './layouts';
 export { Job, jobTotals, rateFor, type JobWork, type JobSliceOptions, type JobTotals } from './job';
-export { type JobPlan, type PlannedShard, type PendingNamespace } from './job-plan';
+export { type JobLayout, type LayoutShard, type PendingNamespace } from './job-layout';
 export { type ShardState } from './checkpoint';
 export { closeJob } from './close';
 export { type Fence } from './fence';
@@ -30,4 +30,4 @@ export { clearJobState, clearMigrationJobs, loadShardStates, summarize, type Job
 export { batchLength } from './batcher';
 export { keyFromJson, keyToJson, type KeyJson } from './key-json';
 export { saveManifests, loadManifest, type CutShard } from './key-manifest';
-export { RateLimiter, checkRate, planRate, rateProblem, sliceShare, RAMP_STEP_MS, RATE_WINDOW_MS, type RateOption, type RateLimiterOptions, type Grant } from './rate-limit';
+export { RateLimiter, checkRate, layoutRate, rateProblem, sliceShare, RAMP_STEP_MS, RATE_WINDOW_MS, type RateOption, type RateLimiterOptions, type Grant } from './rate-limit';

@@ -1,23 +1,23 @@
 import type { JobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { formatWarnings } from './counts';
-import type { JobPlan, PendingNamespace } from './job-plan';
+import type { JobLayout, PendingNamespace } from './job-layout';
 import { loadManifest, saveManifests, type CutShard } from './key-manifest';
-import { appendPage, ensurePlan, loadPlan, requirePlan } from './planner';
+import { appendPage, ensureLayout, loadLayout, requireLayout } from './layouts';
 import { runShardSlice, type SliceOptions, type SliceResult } from './processor';
 import { loadShardStates, summarize, type JobProgress } from './progress';
 import type { KeyRange } from './ranges';
-import { planRate, RateLimiter, sliceShare, type RateOption } from './rate-limit';
+import { layoutRate, RateLimiter, sliceShare, type RateOption } from './rate-limit';
 import { cutFromStream } from './splitter';
 import type { ShardWork } from './work';
 
 /** What a job needs of its operation besides the shard work; src/operations' Operation has it all. */
 export interface JobWork extends ShardWork {
-  /** Stored with the plan: a job resumed with another operation is refused. */
+  /** Stored with the layout: a job resumed with another operation is refused. */
   fingerprint(): string;
   namespaces(store: Datastore): Promise<readonly string[]>;
   readonly scope: { readonly shardCount?: number; readonly rate?: RateOption };
-  /** Whether a rate without `rampUp` ramps up; asked once, when the job is planned. */
+  /** Whether a rate without `rampUp` ramps up; asked once, when the job is laid out. */
   rampsByDefault(store: Datastore): Promise<boolean>;
 }
 
@@ -25,25 +25,25 @@ export type JobSliceOptions = Omit<SliceOptions, 'store' | 'work' | 'job' | 'ind
 
 export interface JobTotals extends JobProgress {
   warnings: string[];
-  /** Every shard planned (no key stream left to cut) and finished. */
+  /** Every shard layoutned (no key stream left to cut) and finished. */
   complete: boolean;
 }
 
-/** The operation's rate, else the run-wide one; whether it ramps up when `rampUp` is not given, the job's plan says (planRate). */
+/** The operation's rate, else the run-wide one; whether it ramps up when `rampUp` is not given, the job's layout says (layoutRate). */
 export function rateFor(work: Pick<JobWork, 'scope'>, runWide?: number): RateOption | undefined {
   return work.scope.rate ?? (runWide === undefined ? undefined : { maxEntitiesPerSecond: runWide });
 }
 
-/** Counts summed over the job's shards; undefined before it has a plan. Needs no operation, as `status` has none. */
+/** Counts summed over the job's shards; undefined before it has a layout. Needs no operation, as `status` has none. */
 export async function jobTotals(store: Datastore, ref: JobRef): Promise<JobTotals | undefined> {
-  const plan = await loadPlan(store, ref);
-  return plan && totalsOf(store, plan);
+  const layout = await loadLayout(store, ref);
+  return layout && totalsOf(store, layout);
 }
 
-async function totalsOf(store: Datastore, plan: JobPlan): Promise<JobTotals> {
-  const states = await loadShardStates(store, plan);
-  const { warnings, ...progress } = summarize(plan, states);
-  return { ...progress, warnings: formatWarnings(warnings), complete: plan.pending.length === 0 && states.every((s) => s.done) };
+async function totalsOf(store: Datastore, layout: JobLayout): Promise<JobTotals> {
+  const states = await loadShardStates(store, layout);
+  const { warnings, ...progress } = summarize(layout, states);
+  return { ...progress, warnings: formatWarnings(warnings), complete: layout.pending.length === 0 && states.every((s) => s.done) };
 }
 
 /**
@@ -63,11 +63,11 @@ export class Job {
     return rateFor(this.work, this.runWideRate);
   }
 
-  /** The stored plan, made now if there is none (the first process to store one wins); `bounds` as for PlanRequest. */
-  plan(bounds?: readonly KeyRange[]): Promise<JobPlan> {
+  /** The stored layout, made now if there is none (the first process to store one wins); `bounds` as for LayoutRequest. */
+  layout(bounds?: readonly KeyRange[]): Promise<JobLayout> {
     const { store, work } = this;
     const rate = this.rate();
-    return ensurePlan({
+    return ensureLayout({
       store,
       job: this.ref,
       bounds,
@@ -82,15 +82,15 @@ export class Job {
     });
   }
 
-  /** The stored plan, which must exist: once planned, a job never plans again (its state was cleared otherwise). */
-  stored(): Promise<JobPlan> {
-    return requirePlan(this.store, this.ref);
+  /** The stored layout, which must exist: once laid out, a job is never laid out again (its state was cleared otherwise). */
+  stored(): Promise<JobLayout> {
+    return requireLayout(this.store, this.ref);
   }
 
   /**
    * Cuts a pending namespace into shards from its key stream, page by page from its cursor, adding each
-   * page's shards to the stored plan before yielding them; a page is read only when the previous one was
-   * taken. Stops where another process cut a page first: the stored plan then shows how far it got.
+   * page's shards to the stored layout before yielding them; a page is read only when the previous one was
+   * taken. Stops where another process cut a page first: the stored layout then shows how far it got.
    */
   async *cut(pending: PendingNamespace, pageKeys?: number): AsyncGenerator<CutShard[]> {
     const { namespace } = pending;
@@ -107,11 +107,11 @@ export class Job {
    * Cuts the next page of the first pending namespace, for shards that run in other processes: their keys
    * go to manifests, so that each slice looks them up rather than scanning its range again.
    */
-  async extend(): Promise<JobPlan> {
-    const plan = await this.stored();
-    if (plan.pending.length === 0) return plan;
-    for await (const shards of this.cut(plan.pending[0])) {
-      await saveManifests(this.store, plan, shards);
+  async extend(): Promise<JobLayout> {
+    const layout = await this.stored();
+    if (layout.pending.length === 0) return layout;
+    for await (const shards of this.cut(layout.pending[0])) {
+      await saveManifests(this.store, layout, shards);
       break;
     }
     return this.stored();
@@ -121,9 +121,9 @@ export class Job {
    * The job's rate limiter, none without a rate. A process that runs all the shards makes one and hands
    * it to every slice; `make` makes it (tests pass a clock).
    */
-  limiter(plan: JobPlan, make = (rate: RateOption) => new RateLimiter(rate)): RateLimiter | undefined {
+  limiter(layout: JobLayout, make = (rate: RateOption) => new RateLimiter(rate)): RateLimiter | undefined {
     const rate = this.rate();
-    return rate && make(planRate(rate, plan));
+    return rate && make(layoutRate(rate, layout));
   }
 
   /**
@@ -135,9 +135,9 @@ export class Job {
   async slice(index: number, options: JobSliceOptions = {}): Promise<SliceResult> {
     let { prefetched, limiter } = options;
     if (!prefetched || (!limiter && this.rate())) {
-      const plan = await this.stored();
-      prefetched ??= await loadManifest(this.store, plan, index);
-      limiter ??= this.limiter(plan, (rate) => new RateLimiter({ ...sliceShare(rate, plan.shards.length), rampFrom: plan.createdAt.getTime() }));
+      const layout = await this.stored();
+      prefetched ??= await loadManifest(this.store, layout, index);
+      limiter ??= this.limiter(layout, (rate) => new RateLimiter({ ...sliceShare(rate, layout.shards.length), rampFrom: layout.createdAt.getTime() }));
     }
     return runShardSlice({ ...options, store: this.store, work: this.work, job: this.ref, index, prefetched, limiter });
   }

@@ -1,6 +1,6 @@
 import { Key, type PathElement } from '../datastore';
 
-/** A key as plain JSON, for plans stored as text: `{ns, path: [{kind, id}|{kind, name}]}`. */
+/** A key as plain JSON, for layouts stored as text: `{ns, path: [{kind, id}|{kind, name}]}`. */
 export interface KeyJson {
   ns: string;
   path: PathElement[];

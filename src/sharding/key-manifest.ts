@@ -1,7 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { CONTROL_KINDS, decodeJson, decodeStored, shardKeysKey, type JobRef } from '../control';
 import { Entity, Key, type Datastore, type KeyList } from '../datastore';
-import type { JobPlan } from './job-plan';
+import type { JobLayout } from './job-layout';
 import { keyFromJson, keyToJson, type KeyJson } from './key-json';
 import type { KeyRange } from './ranges';
 
@@ -12,7 +12,7 @@ import type { KeyRange } from './ranges';
  * kind (the Firestore-mode emulator) forty shards mean forty such scans. With the manifest a slice
  * does a lookup instead, and processes exactly the keys the local executor would.
  *
- * Only an optimisation: a missing manifest, or one that does not match the stored plan (another plan
+ * Only an optimisation: a missing manifest, or one that does not match the stored layout (another layout
  * since, another range), is ignored and the slice streams its range as usual.
  */
 /** Under Datastore's 1 MiB per entity, with room to spare. */
@@ -29,7 +29,7 @@ export interface CutShard {
   keys: KeyList;
 }
 
-export async function saveManifests(store: Datastore, plan: JobPlan, shards: readonly CutShard[]): Promise<void> {
+export async function saveManifests(store: Datastore, layout: JobLayout, shards: readonly CutShard[]): Promise<void> {
   const entities: Entity[] = [];
   for (const shard of shards) {
     const stored: StoredManifest = {
@@ -38,21 +38,21 @@ export async function saveManifests(store: Datastore, plan: JobPlan, shards: rea
     };
     const blob = gzipSync(JSON.stringify(stored));
     if (blob.length > MAX_MANIFEST_BYTES) continue;
-    entities.push(Entity.from(shardKeysKey(plan.job, shard.index), { jobId: plan.job.id, planCreatedAt: plan.createdAt, keys: blob }, { excludeFromIndexes: ['keys'] }));
+    entities.push(Entity.from(shardKeysKey(layout.job, shard.index), { jobId: layout.job.id, layoutCreatedAt: layout.createdAt, keys: blob }, { excludeFromIndexes: ['keys'] }));
   }
   if (entities.length > 0) await store.save(entities);
 }
 
-/** The shard's keys, if a manifest exists for this very plan and range. */
-export async function loadManifest(store: Datastore, plan: JobPlan, index: number): Promise<Key[] | undefined> {
-  const entity = await store.get(shardKeysKey(plan.job, index));
-  const planned = plan.shards[index];
-  if (!entity || !planned) return undefined;
-  const { planCreatedAt, keys } = decodeStored(entity, { jobId: 'string', planCreatedAt: 'date', keys: 'blob' });
-  if (planCreatedAt.getTime() !== plan.createdAt.getTime()) return undefined;
+/** The shard's keys, if a manifest exists for this very layout and range. */
+export async function loadManifest(store: Datastore, layout: JobLayout, index: number): Promise<Key[] | undefined> {
+  const entity = await store.get(shardKeysKey(layout.job, index));
+  const shard = layout.shards[index];
+  if (!entity || !shard) return undefined;
+  const { layoutCreatedAt, keys } = decodeStored(entity, { jobId: 'string', layoutCreatedAt: 'date', keys: 'blob' });
+  if (layoutCreatedAt.getTime() !== layout.createdAt.getTime()) return undefined;
   const stored = decodeJson<StoredManifest>(entity, 'keys', gunzipSync(keys).toString('utf8'), (m) => Array.isArray(m.keys) && typeof m.range === 'object');
   const same = (a: Key | undefined, b: KeyJson | undefined) => (a === undefined ? b === undefined : b !== undefined && a.equals(keyFromJson(b)));
-  if (stored.range.ns !== planned.namespace || !same(planned.start, stored.range.s) || !same(planned.end, stored.range.e)) return undefined;
+  if (stored.range.ns !== shard.namespace || !same(shard.start, stored.range.s) || !same(shard.end, stored.range.e)) return undefined;
   return stored.keys.map(keyFromJson);
 }
 

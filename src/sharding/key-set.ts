@@ -1,5 +1,5 @@
 import { Key } from '../datastore';
-import { decodeRange, encodeRange } from './job-plan';
+import { decodeRange, encodeRange } from './job-layout';
 import type { KeyRange } from './ranges';
 
 /**

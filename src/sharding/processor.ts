@@ -9,8 +9,8 @@ import { addCounts, mergeWarnings, type Counts } from './counts';
 import { pushedDown } from './filters';
 import type { RateLimiter } from './rate-limit';
 import { KeyQueue } from './key-queue';
-import { decodePlan, isLive, type JobPlan } from './job-plan';
-import { loadPlan } from './planner';
+import { decodeLayout, isLive, type JobLayout } from './job-layout';
+import { loadLayout } from './layouts';
 import { afterCommittedBatch } from './test-pause';
 import type { ShardWork } from './work';
 
@@ -45,7 +45,7 @@ const BYTE_HEADROOM = 0.8;
 const APPLY_BUDGET_MS = 20_000;
 
 /**
- * Runs one time-boxed slice of a shard, from nothing but ids: loads the plan and the checkpoint from
+ * Runs one time-boxed slice of a shard, from nothing but ids: loads the layout and the checkpoint from
  * Datastore, streams the rest of the range (one keys-only query, `__key__ > lastKey`, continued by
  * cursor only where the server pages), and commits each batch's writes together with the checkpoint
  * in one transaction that first re-reads the entities and the checkpoint. Keys that another worker (a
@@ -54,15 +54,15 @@ const APPLY_BUDGET_MS = 20_000;
  */
 export async function runShardSlice(options: SliceOptions): Promise<SliceResult> {
   const { store, job, index } = options;
-  const [planEntity, shardEntity] = await store.lookup([jobKey(job), shardKey(job, index)]);
-  const plan = planEntity && decodePlan(planEntity);
-  if (!isLive(plan)) throw clearedError(job, index);
-  checkPlanMatches(plan, options.work, index);
-  const state = shardEntity ? decodeShard(shardEntity) : freshShard(job, index, plan.shards[index]);
+  const [layoutEntity, shardEntity] = await store.lookup([jobKey(job), shardKey(job, index)]);
+  const layout = layoutEntity && decodeLayout(layoutEntity);
+  if (!isLive(layout)) throw clearedError(job, index);
+  checkPlanMatches(layout, options.work, index);
+  const state = shardEntity ? decodeShard(shardEntity) : freshShard(job, index, layout.shards[index]);
   if (state.closed) throw closedError(job, index);
   if (state.done) return { done: true, state };
   const touched = options.work.touchedProperties && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
-  return new Slice(options, plan, state, shardEntity !== undefined, touched).run();
+  return new Slice(options, layout, state, shardEntity !== undefined, touched).run();
 }
 
 interface BatchOutcome {
@@ -87,7 +87,7 @@ class Slice {
 
   constructor(
     private readonly options: SliceOptions,
-    private readonly plan: JobPlan,
+    private readonly layout: JobLayout,
     private state: ShardState,
     private hasCheckpoint: boolean,
     /** The only properties the batches read and write (a property mask), or all. */
@@ -124,7 +124,7 @@ class Slice {
             }
           }
           // A closed or cleared job is another run's now: nothing more is written to it, not even the error.
-          if (!isDsMigrateError(error, 'JOB_CLOSED') && !isDsMigrateError(error, 'JOB_CLEARED')) await recordFailure(store, this.plan, this.state.index, error);
+          if (!isDsMigrateError(error, 'JOB_CLOSED') && !isDsMigrateError(error, 'JOB_CLEARED')) await recordFailure(store, this.layout, this.state.index, error);
           throw error;
         }
         this.hasCheckpoint ||= outcome.checkpointed;
@@ -153,8 +153,8 @@ class Slice {
 
   /**
    * One transaction: re-read the batch and the checkpoint, apply, write both. A checkpoint missing in a
-   * shard that has none yet means a fresh shard only if the plan is live once it was read: the plan is
-   * marked cleared before any checkpoint is deleted (clearJobState). The plan is read outside the
+   * shard that has none yet means a fresh shard only if the layout is live once it was read: the layout is
+   * marked cleared before any checkpoint is deleted (clearJobState). The layout is read outside the
    * transaction, after it: read inside, every shard's first batch would contend for it on the classic
    * emulator, and a later read is as good a witness.
    */
@@ -169,7 +169,7 @@ class Slice {
         const others = [ckptKey, ...batch.flatMap((k) => work.relatedKeys(k))];
         const found = this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
         const checkpoint = found.get(ckptKey.toString());
-        if (!checkpoint && (this.hasCheckpoint || !(await planIsLive(store, expected.job)))) throw clearedError(expected.job, expected.index);
+        if (!checkpoint && (this.hasCheckpoint || !(await layoutIsLive(store, expected.job)))) throw clearedError(expected.job, expected.index);
         const stored = this.storedState(checkpoint, expected);
         const checkpointed = checkpoint !== undefined;
         if (stored.done) return { consumed: batch.length, state: stored, wrote: false, checkpointed };
@@ -313,11 +313,11 @@ function firstAfter(keys: KeyList, key: Key): number {
   return low;
 }
 
-function checkPlanMatches(plan: JobPlan, work: ShardWork, index: number): void {
-  if (plan.type !== work.type || plan.kind !== work.kind) {
-    throw new DsMigrateError('CONFLICT', `Job ${plan.job.id} was planned for ${plan.type} on ${plan.kind}, not ${work.type} on ${work.kind}.`, { job: plan.job.id });
+function checkPlanMatches(layout: JobLayout, work: ShardWork, index: number): void {
+  if (layout.type !== work.type || layout.kind !== work.kind) {
+    throw new DsMigrateError('CONFLICT', `Job ${layout.job.id} was laid out for ${layout.type} on ${layout.kind}, not ${work.type} on ${work.kind}.`, { job: layout.job.id });
   }
-  if (!plan.shards[index]) throw new DsMigrateError('BAD_INPUT', `Job ${plan.job.id} has no shard ${index}.`, { job: plan.job.id, shard: index });
+  if (!layout.shards[index]) throw new DsMigrateError('BAD_INPUT', `Job ${layout.job.id} has no shard ${index}.`, { job: layout.job.id, shard: index });
 }
 
 /** The job was closed under this worker: another run took the lease and changed direction. */
@@ -328,9 +328,9 @@ function closedError(job: JobRef, index: number): DsMigrateError {
   });
 }
 
-/** Whether the job's plan exists and is not being cleared (src/sharding/progress.ts clearJobState). */
-async function planIsLive(store: Datastore, job: JobRef): Promise<boolean> {
-  return isLive(await loadPlan(store, job));
+/** Whether the job's layout exists and is not being cleared (src/sharding/progress.ts clearJobState). */
+async function layoutIsLive(store: Datastore, job: JobRef): Promise<boolean> {
+  return isLive(await loadLayout(store, job));
 }
 
 /**
@@ -349,13 +349,13 @@ function clearedError(job: JobRef, index: number): DsMigrateError {
 }
 
 /** Notes the error on the shard for `status`; best effort, as the error itself is what matters. */
-async function recordFailure(store: Datastore, plan: JobPlan, index: number, error: unknown): Promise<void> {
-  const key = shardKey(plan.job, index);
+async function recordFailure(store: Datastore, layout: JobLayout, index: number, error: unknown): Promise<void> {
+  const key = shardKey(layout.job, index);
   await store
     .transaction(
       async (tx) => {
         const entity = await tx.get(key);
-        const state = entity ? decodeShard(entity) : freshShard(plan.job, index, plan.shards[index]);
+        const state = entity ? decodeShard(entity) : freshShard(layout.job, index, layout.shards[index]);
         if (!state.closed) tx.upsert(encodeShard({ ...state, error: errorMessage(error).slice(0, 1500) }));
       },
       { attempts: 2 },

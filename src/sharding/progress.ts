@@ -2,60 +2,60 @@ import { CONTROL_KINDS, jobKey, shardKey, type JobRef } from '../control';
 import { Key, type Datastore } from '../datastore';
 import { decodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from './counts';
-import { decodePlan, encodePlan, isLive, type JobPlan } from './job-plan';
+import { decodeLayout, encodeLayout, isLive, type JobLayout } from './job-layout';
 import { clearManifests } from './key-manifest';
 import { noFence, type Fence } from './fence';
 
 export interface JobProgress extends Counts {
   shardsTotal: number;
   shardsDone: number;
-  /** Entities to scan, where the plan knows (shards cut from a fully read key stream). */
+  /** Entities to scan, where the layout knows (shards cut from a fully read key stream). */
   estimatedTotal?: number;
 }
 
 /** Every shard's state, fresh for shards that have not committed a batch yet. */
-export async function loadShardStates(store: Datastore, plan: JobPlan): Promise<ShardState[]> {
-  const found = await store.lookup(plan.shards.map((_, i) => shardKey(plan.job, i)));
-  return plan.shards.map((range, i) => (found[i] ? decodeShard(found[i]!) : freshShard(plan.job, i, range)));
+export async function loadShardStates(store: Datastore, layout: JobLayout): Promise<ShardState[]> {
+  const found = await store.lookup(layout.shards.map((_, i) => shardKey(layout.job, i)));
+  return layout.shards.map((range, i) => (found[i] ? decodeShard(found[i]!) : freshShard(layout.job, i, range)));
 }
 
-export function summarize(plan: JobPlan, states: readonly ShardState[]): JobProgress & { warnings: Warnings } {
+export function summarize(layout: JobLayout, states: readonly ShardState[]): JobProgress & { warnings: Warnings } {
   const counts = zeroCounts();
   const warnings: Warnings = {};
   for (const s of states) {
     addCounts(counts, s.counts);
     mergeWarnings(warnings, s.warnings);
   }
-  const known = plan.pending.length === 0 && plan.shards.every((s) => s.expected !== undefined);
+  const known = layout.pending.length === 0 && layout.shards.every((s) => s.expected !== undefined);
   return {
-    shardsTotal: plan.shards.length,
+    shardsTotal: layout.shards.length,
     shardsDone: states.filter((s) => s.done).length,
     ...counts,
-    estimatedTotal: known ? plan.shards.reduce((n, s) => n + (s.expected ?? 0), 0) : undefined,
+    estimatedTotal: known ? layout.shards.reduce((n, s) => n + (s.expected ?? 0), 0) : undefined,
     warnings,
   };
 }
 
 /**
- * Deletes a job's plan, checkpoints and key manifests. The plan is first marked cleared, in a transaction.
- * A late batch (a duplicate Cloud Task, a run that lost its lease) that finds no checkpoint reads the plan
+ * Deletes a job's layout, checkpoints and key manifests. The layout is first marked cleared, in a transaction.
+ * A late batch (a duplicate Cloud Task, a run that lost its lease) that finds no checkpoint reads the layout
  * after that: seen live, nothing had been deleted yet and the shard is really fresh; seen marked or gone,
  * it writes nothing (src/sharding/processor.ts). Without the mark it could take a deleted checkpoint for a
- * fresh shard. The plan is deleted last, so that a crash midway leaves it to find again. The mark is the
+ * fresh shard. The layout is deleted last, so that a crash midway leaves it to find again. The mark is the
  * only write that needs `fence`: once a job is marked cleared no run writes to it again, so deleting
  * its state afterwards is harmless whoever holds the lease by then.
  */
 export async function clearJobState(store: Datastore, job: JobRef, fence: Fence = noFence): Promise<void> {
-  const plan = await store.transaction(async (tx) => {
+  const layout = await store.transaction(async (tx) => {
     await fence(tx);
     const entity = await tx.get(jobKey(job));
-    const stored = entity && decodePlan(entity);
-    if (isLive(stored)) tx.upsert(encodePlan({ ...stored, cleared: true }));
+    const stored = entity && decodeLayout(entity);
+    if (isLive(stored)) tx.upsert(encodeLayout({ ...stored, cleared: true }));
     return stored;
   });
-  if (!plan) return;
+  if (!layout) return;
   await clearManifests(store, job);
-  await store.delete(plan.shards.map((_, i) => shardKey(job, i)));
+  await store.delete(layout.shards.map((_, i) => shardKey(job, i)));
   await store.delete([jobKey(job)]);
 }
 

@@ -43,9 +43,9 @@ export function checkRate(value: unknown, name: string): number {
   return value as number;
 }
 
-/** The rate a job's limiters run at: `rampUp` as given, else as the job's plan decided (see Operation.rampsByDefault). */
-export function planRate(rate: RateOption, plan: { rampsByDefault?: boolean }): RateOption {
-  return { ...rate, rampUp: rate.rampUp ?? plan.rampsByDefault ?? false };
+/** The rate a job's limiters run at: `rampUp` as given, else as the job's layout decided (see Operation.rampsByDefault). */
+export function layoutRate(rate: RateOption, layout: { rampsByDefault?: boolean }): RateOption {
+  return { ...rate, rampUp: rate.rampUp ?? layout.rampsByDefault ?? false };
 }
 
 /**

@@ -15,7 +15,7 @@ const slice: SlicePayload = { v: 2, type: 'slice', ns: '', run: 'run-20260101-00
 
 describe('payload', () => {
   test('round-trips and carries ids only, far under 100 KB', () => {
-    const plan: TaskPayload = { v: 2, type: 'plan', ns: 'control', run: slice.run, migration: slice.migration, step: 2, page: 1 };
+    const plan: TaskPayload = { v: 2, type: 'start', ns: 'control', run: slice.run, migration: slice.migration, step: 2, page: 1 };
     expect(decodePayload(encodePayload(slice))).toEqual(slice);
     expect(decodePayload(encodePayload(plan))).toEqual(plan);
     const longest = { ...slice, ns: 'n'.repeat(100), run: 'r'.repeat(100), migration: `app:${'m'.repeat(200)}` };
@@ -50,7 +50,7 @@ describe('task names', () => {
       { ...slice, migration: 'default:0002_x' },
       { ...slice, run: 'run-other' },
       { ...slice, ns: 'other' },
-      { v: 2, type: 'plan', ns: '', run: slice.run, migration: slice.migration, step: 0, page: 0 } as const,
+      { v: 2, type: 'start', ns: '', run: slice.run, migration: slice.migration, step: 0, page: 0 } as const,
     ];
     expect(new Set([id, ...others.map(taskIdFor)]).size).toBe(others.length + 1);
   });

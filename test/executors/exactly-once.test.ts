@@ -5,7 +5,7 @@ import { LocalExecutor } from '../../src/executors';
 import { jobTotals } from '../../src/sharding';
 import { MapFunctionOnEntities } from '../../src/operations';
 import { jobKey, shardKey } from '../../src/control';
-import { clearJobState, ensurePlan, RateLimiter, runShardSlice } from '../../src/sharding';
+import { clearJobState, ensureLayout, RateLimiter, runShardSlice } from '../../src/sharding';
 import { readKind, seedMixed } from '../operations/dataset';
 import { describeEachFlavour } from '../support/emulators';
 import { incrementEach } from './fixtures/increment';
@@ -60,7 +60,7 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     const n = 200;
     await seedMixed(store, 'Redelivered', { '': n });
     const work = incrementEach('Redelivered', { batchSize: 25 });
-    await ensurePlan({ store, job: { namespace: '', id: 'dup#1' }, type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
+    await ensureLayout({ store, job: { namespace: '', id: 'dup#1' }, type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
     const slice = () => runShardSlice({ store, work, job: { namespace: '', id: 'dup#1' }, index: 0, budgetMs: 0 });
     let slices = 0;
     for (let done = false; !done; slices++) {
@@ -81,7 +81,7 @@ describeEachFlavour('exactly once in effect: a counter incremented by a map ends
     await seedMixed(store, 'Late', { '': n });
     const work = incrementEach('Late', { batchSize: 25 });
     const job = { namespace: '', id: 'late#1' };
-    await ensurePlan({ store, job, type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
+    await ensureLayout({ store, job, type: work.type, kind: work.kind, operation: work.fingerprint(), namespaces: [''], filters: [], shardCount: 1 });
     let stalled!: () => void;
     const paused = new Promise<void>((resolve) => (stalled = resolve));
     let release!: () => void;

@@ -4,7 +4,7 @@ import { LocalExecutor } from '../../src/executors';
 import { AddFieldData, CopyModelData, CopyModelDataToNamespace, RemoveFieldData, type Operation } from '../../src/operations';
 import { dispatchOf, type DispatchSpec } from '../../src/executors/cloud-tasks';
 import { encodeDispatch } from '../../src/executors/cloud-tasks/dispatch-spec';
-import { planRate, rateFor, RATE_WINDOW_MS, RateLimiter, sliceShare, type RateOption } from '../../src/sharding';
+import { layoutRate, rateFor, RATE_WINDOW_MS, RateLimiter, sliceShare, type RateOption } from '../../src/sharding';
 import { formatLimit } from '../../src/cli/output';
 import { runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, emulatorHosts, uniqueProject } from '../support/emulators';
@@ -42,9 +42,9 @@ describe('the rate option', () => {
     expect(rateFor(own, 900)).toEqual({ maxEntitiesPerSecond: 50 });
     expect(rateFor(new AddFieldData('P', 'x', { default: 1 }), 900)).toEqual({ maxEntitiesPerSecond: 900 });
     expect(rateFor(new AddFieldData('P', 'x', { default: 1 }))).toBeUndefined();
-    expect(planRate({ maxEntitiesPerSecond: 900 }, { rampsByDefault: true })).toEqual({ maxEntitiesPerSecond: 900, rampUp: true });
-    expect(planRate({ maxEntitiesPerSecond: 900 }, {})).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
-    expect(planRate({ maxEntitiesPerSecond: 900, rampUp: false }, { rampsByDefault: true })).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
+    expect(layoutRate({ maxEntitiesPerSecond: 900 }, { rampsByDefault: true })).toEqual({ maxEntitiesPerSecond: 900, rampUp: true });
+    expect(layoutRate({ maxEntitiesPerSecond: 900 }, {})).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
+    expect(layoutRate({ maxEntitiesPerSecond: 900, rampUp: false }, { rampsByDefault: true })).toEqual({ maxEntitiesPerSecond: 900, rampUp: false });
   });
 
   it('keeps rate in a reversed operation', () => {
@@ -159,7 +159,7 @@ describe('a Cloud Tasks run-wide rate', () => {
 
   it('gives each of the step’s slices its share: eight shards at 400/s write 50/s each', () => {
     const rate = rateFor(new AddFieldData('Person', 'colour', { default: 'blue' }), dispatch.maxEntitiesPerSecond)!;
-    expect(sliceShare(planRate(rate, {}), 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
+    expect(sliceShare(layoutRate(rate, {}), 8)).toEqual({ maxEntitiesPerSecond: 50, rampUp: false });
   });
 });
 

@@ -1,11 +1,11 @@
 import { Key } from '../../src/datastore';
-import { loadManifest, saveManifests, clearJobState, type JobPlan } from '../../src/sharding';
-import { encodePlan } from '../../src/sharding/job-plan';
+import { loadManifest, saveManifests, clearJobState, type JobLayout } from '../../src/sharding';
+import { encodeLayout } from '../../src/sharding/job-layout';
 import { singleFlavour } from '../worker/support/harness';
 
 const keys = Array.from({ length: 300 }, (_, i) => (i % 2 ? Key.of('Item', i + 1) : Key.of('Parent', 'p', 'Item', `n${i}`)));
 const job = { namespace: 'control', id: 'default:0001_x#0.0' };
-const plan = (createdAt: Date, end?: Key): JobPlan => ({
+const plan = (createdAt: Date, end?: Key): JobLayout => ({
   job,
   type: 'AddFieldData',
   kind: 'Item',
@@ -27,7 +27,7 @@ test('a shard reads back the keys it was cut with, only for the same plan and ra
     expect(await loadManifest(store, plan(new Date(createdAt.getTime() + 1), end), 0)).toBeUndefined();
     expect(await loadManifest(store, plan(createdAt, Key.of('Item', 999)), 0)).toBeUndefined();
     expect(await loadManifest(store, plan(createdAt, end), 1)).toBeUndefined();
-    await store.save([encodePlan(plan(createdAt, end))]);
+    await store.save([encodeLayout(plan(createdAt, end))]);
     await clearJobState(store, job);
     expect(await loadManifest(store, plan(createdAt, end), 0)).toBeUndefined();
   } finally {

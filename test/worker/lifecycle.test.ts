@@ -94,7 +94,7 @@ describe('a run through Cloud Tasks', () => {
     expect(before.run).toMatchObject({ status: 'running' });
 
     const pipeline = new Pipeline({ store, graph, tasks: h.tasks, secret: SECRET });
-    expect(await pipeline.run({ v: 2, type: 'plan', ns: '', run: started.id, migration: 'default:0001_slow', step: 0, page: 0 })).toMatchObject({ result: 'stale' });
+    expect(await pipeline.run({ v: 2, type: 'start', ns: '', run: started.id, migration: 'default:0001_slow', step: 0, page: 0 })).toMatchObject({ result: 'stale' });
     expect(await pipeline.run({ v: 2, type: 'slice', ns: '', run: started.id, migration: 'default:0001_slow', step: 0, shard: 0, slice: 9 })).toMatchObject({ result: 'stale' });
     // Past the pipeline's own check: each transition checks the lease in its transaction.
     const run = (await Run.load(store, '', started.id, resolverOf(graph)))!;

@@ -1,6 +1,6 @@
 import { unsignedOidcToken } from '../../emulator/cloud-tasks';
 import { CONTROL_KINDS as STORED_KINDS } from '../../src/control';
-import { encodePayload, signBody, SIGNATURE_HEADER, type PlanPayload } from '../../src/executors/cloud-tasks';
+import { encodePayload, signBody, SIGNATURE_HEADER, type StartPayload } from '../../src/executors/cloud-tasks';
 import { startRun } from '../../src/executors/cloud-tasks';
 import type { RunState } from '../../src/migrations';
 import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../src/worker';
@@ -49,7 +49,7 @@ afterAll(async () => {
   await store.close();
 });
 
-const planTask = (): PlanPayload => ({ v: 2, type: 'plan', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, page: 0 });
+const startTask = (): StartPayload => ({ v: 2, type: 'start', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, page: 0 });
 
 async function post(url: string, body: Buffer | string, headers: Record<string, string> = {}): Promise<number> {
   return (await exchange(url, body, headers)).status;
@@ -65,7 +65,7 @@ async function exchange(url: string, body: Buffer | string, headers: Record<stri
 const REFUSED = { 401: '{"error":"unauthenticated"}', 403: '{"error":"forbidden"}' };
 
 describe('requests that are not ours change nothing, and learn only the status (the reason is logged)', () => {
-  const body = () => encodePayload(planTask());
+  const body = () => encodePayload(startTask());
 
   /** Posts, then checks the answer, that the worker logged `reason`, and that nothing changed. */
   async function refused(url: string, headers: Record<string, string>, expected: 401 | 403, reason: RegExp): Promise<void> {
@@ -87,7 +87,7 @@ describe('requests that are not ours change nothing, and learn only the status (
   });
 
   test('shared secret: a signature for another body -> 401', async () => {
-    const other = encodePayload({ ...planTask(), page: 1 });
+    const other = encodePayload({ ...startTask(), page: 1 });
     await refused(hmacWorker.url, { [SIGNATURE_HEADER]: signBody(SECRET, other) }, 401, /signature mismatch/);
   });
 
@@ -112,7 +112,7 @@ describe('requests that are not ours change nothing, and learn only the status (
 
   test('OIDC: a valid token gets through (a task for no run is acknowledged without effect)', async () => {
     const before = await snapshot(store, CONTROL_KINDS);
-    const stale = encodePayload({ ...planTask(), run: 'run-that-does-not-exist' });
+    const stale = encodePayload({ ...startTask(), run: 'run-that-does-not-exist' });
     expect(await post(oidcWorker.url, stale, { Authorization: `Bearer ${signer.token({ email: ACCOUNT, aud: AUDIENCE })}` })).toBe(200);
     expect(await snapshot(store, CONTROL_KINDS)).toEqual(before);
   });
@@ -121,7 +121,7 @@ describe('requests that are not ours change nothing, and learn only the status (
 describe('malformed payloads', () => {
   test('get 400, are logged, change nothing', async () => {
     const before = await snapshot(store, CONTROL_KINDS);
-    const bad = Buffer.from(JSON.stringify({ ...planTask(), step: 'all' }));
+    const bad = Buffer.from(JSON.stringify({ ...startTask(), step: 'all' }));
     log.length = 0;
     expect(await post(hmacWorker.url, bad, { [SIGNATURE_HEADER]: signBody(SECRET, bad) })).toBe(400);
     expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 400, message: expect.stringMatching(/Malformed task payload: "step"/) }));
@@ -134,11 +134,11 @@ describe('malformed payloads', () => {
       return post(hmacWorker.url, body, { [SIGNATURE_HEADER]: signBody(SECRET, body) });
     };
     // Plan the run's first step ourselves (its slices wait in the paused queue), so that it has a job with shards.
-    expect(await signed(planTask())).toBe(200);
+    expect(await signed(startTask())).toBe(200);
     const before = await snapshot(store, RUN_KINDS);
     log.length = 0;
-    expect(await signed({ ...planTask(), migration: 'default:9999_nope' })).toBe(400);
-    expect(await signed({ ...planTask(), step: 7 })).toBe(400);
+    expect(await signed({ ...startTask(), migration: 'default:9999_nope' })).toBe(400);
+    expect(await signed({ ...startTask(), step: 7 })).toBe(400);
     expect(await signed({ v: 2, type: 'slice', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, shard: 999, slice: 0 })).toBe(400);
     expect(log.filter((e) => e.status === 400).map((e) => e.message)).toEqual([
       expect.stringMatching(/has no migration default:9999_nope/),
@@ -150,7 +150,7 @@ describe('malformed payloads', () => {
 });
 
 test('and a correctly signed task does move the run on (the requests above would have)', async () => {
-  const body = encodePayload(planTask());
+  const body = encodePayload(startTask());
   expect(await post(hmacWorker.url, body, { [SIGNATURE_HEADER]: signBody(SECRET, body) })).toBe(200);
   await h.tasks.resumeQueue({ name: h.queue.name });
   expect((await waitForRun(store, run.id)).status).toBe('done');

@@ -4,7 +4,7 @@
  * task at a time; `followRun` watches it.
  */
 export { TaskDispatcher, type DispatchTarget, type EnqueueOutcome } from './dispatcher';
-export { decodePayload, encodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
+export { decodePayload, encodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, type StartPayload, type SlicePayload, type TaskPayload } from './payload';
 export { taskIdFor } from './task-name';
 export { signBody, verifySignature, SIGNATURE_HEADER, type SignatureVerdict } from './hmac';
 export { parseQueuePath, taskPath, type QueuePath } from './queue-path';

@@ -18,9 +18,9 @@ interface PayloadBase {
   step: number;
 }
 
-/** Split the operation into shards and dispatch their first slices. */
-export interface PlanPayload extends PayloadBase {
-  type: 'plan';
+/** Start a step: lay out its job's shards (cutting pages of a key stream, one page a task) and dispatch their first slices. */
+export interface StartPayload extends PayloadBase {
+  type: 'start';
   /** 0 first; where shards are cut from a key stream, each continuation cuts further. */
   page: number;
 }
@@ -28,13 +28,13 @@ export interface PlanPayload extends PayloadBase {
 /** Run one time-budgeted slice of one shard. */
 export interface SlicePayload extends PayloadBase {
   type: 'slice';
-  /** The shard's index in the operation's plan. */
+  /** The shard's index in the job's layout. */
   shard: number;
   /** 0 for a shard's first slice; each continuation adds one. */
   slice: number;
 }
 
-export type TaskPayload = PlanPayload | SlicePayload;
+export type TaskPayload = StartPayload | SlicePayload;
 
 /** 2 since the step's position is named `step` (it was `op`, which read as the operation's index). */
 export const PAYLOAD_VERSION = 2;
@@ -73,7 +73,7 @@ export function decodePayload(body: Buffer): TaskPayload {
     migration: text(p, 'migration'),
     step: count(p, 'step'),
   };
-  if (p.type === 'plan') return exact(p, { ...base, type: 'plan', page: count(p, 'page') });
+  if (p.type === 'start') return exact(p, { ...base, type: 'start', page: count(p, 'page') });
   if (p.type === 'slice') return exact(p, { ...base, type: 'slice', shard: count(p, 'shard'), slice: count(p, 'slice') });
   throw new MalformedPayloadError(`unknown type ${JSON.stringify(p.type)}`);
 }

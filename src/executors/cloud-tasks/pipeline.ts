@@ -3,10 +3,10 @@ import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../../errors';
 import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
-import { Job, jobTotals, type JobPlan } from '../../sharding';
+import { Job, jobTotals, type JobLayout } from '../../sharding';
 import { TaskDispatcher } from './dispatcher';
 import { dispatchOf } from './dispatch-spec';
-import { MalformedPayloadError, type PlanPayload, type SlicePayload, type TaskPayload } from './payload';
+import { MalformedPayloadError, type StartPayload, type SlicePayload, type TaskPayload } from './payload';
 import type { TasksApi } from './tasks-api';
 import { claim, releaseClaim } from './transition-claim';
 
@@ -38,7 +38,7 @@ const NO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, f
 
 /**
  * The Cloud Tasks driver: takes one transition of a run (src/migrations/run.ts) per task. Each task
- * names a step (plan a step's job, run a slice of one of its shards); the stored run says which step is
+ * names a step (start a step: lay out its job's shards and dispatch them; or run a slice of one shard); the stored run says which step is
  * current, so a task for any other step is acknowledged without effect. A task that finishes a shard
  * checks the shards' checkpoints; when all are done the run completes the step, once whatever the
  * deliveries. What follows a transition (enqueuing the next step) is repeated by any later task of the
@@ -64,7 +64,7 @@ export class Pipeline {
     // A run that lost its lease writes nothing, not even that it stopped: the new holder marks it.
     if (!(await run.holdsLease())) return { result: 'stale', detail: `run ${run.state.id} lost the migration lock and stops` };
     try {
-      return payload.type === 'plan' ? await this.plan(run, payload) : await this.slice(run, payload);
+      return payload.type === 'start' ? await this.start(run, payload) : await this.slice(run, payload);
     } catch (error) {
       if (error instanceof MalformedPayloadError || error instanceof TransitionBusy) throw error;
       const settled = await run.settle(error, attempt + 1, dispatchOf(run.state).maxStepAttempts);
@@ -85,60 +85,60 @@ export class Pipeline {
     return new TaskDispatcher(this.deps.tasks, { queue: dispatch.queue, url: dispatch.url, auth, dispatchDeadlineMs: dispatch.dispatchDeadlineMs });
   }
 
-  /** The task that plans the run's current step. */
-  static planTask(run: RunState, page = 0): PlanPayload {
-    return { v: 2, type: 'plan', ns: run.namespace, run: run.id, migration: run.migrations[run.current].id, step: run.step, page };
+  /** The task that starts the run's current step. */
+  static startTask(run: RunState, page = 0): StartPayload {
+    return { v: 2, type: 'start', ns: run.namespace, run: run.id, migration: run.migrations[run.current].id, step: run.step, page };
   }
 
   // ---- steps ----
 
-  private async plan(run: Run, payload: PlanPayload): Promise<StepOutcome> {
+  private async start(run: Run, payload: StartPayload): Promise<StepOutcome> {
     await run.begin();
     if (!isCurrentStep(run.state, payload.migration, payload.step)) {
       await this.ensureFollowUp(run);
       return { result: 'done', detail: `began ${payload.migration}` };
     }
-    const claimant = `plan/${payload.page}`;
+    const claimant = `start/${payload.page}`;
     const ready = await run.startStep();
     if (!ready) {
       await this.completeIfDone(run, claimant);
       return { result: 'done', detail: `${payload.migration} step ${payload.step} has nothing to do in this direction` };
     }
     if (!isCurrentStep(run.state, payload.migration, payload.step) || run.state.job !== ready.job.id) {
-      return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was planned` };
+      return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was started` };
     }
     const dispatch = dispatchOf(run.state);
     const job = new Job(this.deps.store, ready.job, operationOf({ job: ready.job, operation: ready.step.operation }), dispatch.maxEntitiesPerSecond);
     const started = Date.now();
     const rate = job.rate();
     let known = run.state.shards ?? 0;
-    let plan: JobPlan = await job.plan(ready.bounds);
+    let layout: JobLayout = await job.layout(ready.bounds);
     // Shards are dispatched as soon as they are cut, and before they are recorded in the run: a crash
     // in between dispatches them again, and their names dedupe. A rate-limited job's slices each take
-    // the rate divided by the job's shards, so they wait for the whole plan: a share taken from fewer
+    // the rate divided by the job's shards, so they wait for the whole layout: a share taken from fewer
     // shards would let the first slices and the later ones together exceed the rate.
     for (;;) {
-      const pending = plan.pending.length > 0;
+      const pending = layout.pending.length > 0;
       if (!rate || !pending) {
-        await this.dispatchFirstSlices(run.state, known, plan.shards.length);
-        known = plan.shards.length;
+        await this.dispatchFirstSlices(run.state, known, layout.shards.length);
+        known = layout.shards.length;
       }
       if (!pending || Date.now() - started >= dispatch.sliceBudgetMs) break;
-      plan = await job.extend();
+      layout = await job.extend();
     }
     // The shards dispatched, which a later page's task starts from.
     await run.recordShards(known);
-    if (!isCurrentStep(run.state, payload.migration, payload.step)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was planned` };
-    const pending = plan.pending.length > 0;
+    if (!isCurrentStep(run.state, payload.migration, payload.step)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was started` };
+    const pending = layout.pending.length > 0;
     if (pending) await this.dispatcher(run.state).enqueue({ ...payload, page: payload.page + 1 });
     // All shards may be done already (none at all, or fast ones while later pages were cut).
     else await this.completeIfDone(run, claimant);
-    return { result: 'done', detail: `${plan.shards.length} shard(s) planned${pending ? ', more to cut' : ''}` };
+    return { result: 'done', detail: `${layout.shards.length} shard(s) laid out${pending ? ', more to cut' : ''}` };
   }
 
   private async slice(run: Run, payload: SlicePayload): Promise<StepOutcome> {
     const { state } = run;
-    if (state.started < state.current || state.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.step} is not planned yet` };
+    if (state.started < state.current || state.job === null) return { result: 'stale', detail: `${payload.migration} step ${payload.step} has not started yet` };
     const { steps } = await run.current();
     const step = steps[state.step];
     const ref = { namespace: state.namespace, id: state.job };
@@ -163,7 +163,7 @@ export class Pipeline {
   // ---- transitions ----
 
   /**
-   * Completes the run's current step once its job is planned and finished (as its shards' own
+   * Completes the run's current step once its job is laid out and finished (as its shards' own
    * checkpoints say), or at once for a step with nothing to do. Several tasks may see that together:
    * a claim spares them contention on the run (src/executors/cloud-tasks/transition-claim.ts), and the
    * run's transition checks the step, so it happens once. Returns whether this call moved the run.
@@ -204,10 +204,10 @@ export class Pipeline {
     return moved;
   }
 
-  /** Enqueues the run's current step if nothing has planned it yet (its name dedupes); lets go of the lease of a run that ended. */
+  /** Enqueues the start of the run's current step if nothing has started it yet (its name dedupes); lets go of the lease of a run that ended. */
   private async ensureFollowUp(run: Run): Promise<void> {
     const { state } = run;
-    if (state.status === 'running' && state.shards === null) await this.dispatcher(state).enqueue(Pipeline.planTask(state));
+    if (state.status === 'running' && state.shards === null) await this.dispatcher(state).enqueue(Pipeline.startTask(state));
     if (state.status === 'done' || state.status === 'failed') await run.release();
   }
 

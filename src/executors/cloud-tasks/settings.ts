@@ -27,7 +27,7 @@ export interface CloudTasksConfig {
   /** The run's lock lapses after this long without a task running. Default 600. */
   leaseTtlSeconds?: number;
   /**
-   * A step (a plan or slice task) that fails this many times with an error that looked transient
+   * A step (a start or slice task) that fails this many times with an error that looked transient
    * fails its migration with that error, rather than retrying until the lease lapses. Default 20.
    */
   maxStepAttempts?: number;

@@ -67,7 +67,7 @@ export async function startRun(options: StartRunOptions): Promise<StartedRun> {
     started.warnings = (await ensureQueue(options.tasks, settings.queue, settings.queueSettings)).warnings;
     await run.begin();
     const pipeline = new Pipeline({ store, graph, tasks: options.tasks, secret: settings.auth.kind === 'hmac' ? settings.auth.secret : undefined });
-    await pipeline.dispatcher(run.state).enqueue(Pipeline.planTask(run.state));
+    await pipeline.dispatcher(run.state).enqueue(Pipeline.startTask(run.state));
     return { ...started, run: run.state };
   } catch (error) {
     await run.fail(error).catch(() => undefined);

@@ -2,17 +2,17 @@ import { jobKey, type JobRef } from '../control';
 import { Key, type Datastore, type PropertyFilter } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { KeyRange } from './ranges';
-import { decodePlan, encodePlan, isLive, type PendingNamespace, type JobPlan } from './job-plan';
+import { decodeLayout, encodeLayout, isLive, type PendingNamespace, type JobLayout } from './job-layout';
 import { splitNamespace, type CutPage } from './splitter';
 
-export interface PlanRequest {
+export interface LayoutRequest {
   store: Datastore;
   job: JobRef;
   type: string;
   kind: string;
   /** The operation's fingerprint: a job resumed with another operation is refused. */
   operation: string;
-  /** The namespaces to split; a function is only called when there is no stored plan ('*' costs a query). */
+  /** The namespaces to split; a function is only called when there is no stored layout ('*' costs a query). */
   namespaces: readonly string[] | (() => Promise<readonly string[]>);
   filters: readonly PropertyFilter[];
   shardCount?: number;
@@ -21,30 +21,30 @@ export interface PlanRequest {
    * exactly what another job of the operation committed (see src/migrations/coverage.ts).
    */
   bounds?: readonly KeyRange[];
-  /** Whether a rate without `rampUp` ramps up; asked only when a new plan is made, and stored with it. */
+  /** Whether a rate without `rampUp` ramps up; asked only when a new layout is made, and stored with it. */
   rampsByDefault?: () => Promise<boolean>;
 }
 
 /**
- * The job's plan as stored, or a new one: each namespace split by the splitter, or left pending to be
- * cut from its key stream. The first process to store a plan wins; every other one uses it, so a
+ * The job's layout as stored, or a new one: each namespace split by the splitter, or left pending to be
+ * cut from its key stream. The first process to store a layout wins; every other one uses it, so a
  * job that already has shard state is never split again.
  */
-export async function ensurePlan(request: PlanRequest): Promise<JobPlan> {
+export async function ensureLayout(request: LayoutRequest): Promise<JobLayout> {
   const { store, job } = request;
   const existing = await store.get(jobKey(job));
-  if (existing) return checked(decodePlan(existing), request);
-  const plan = await newPlan(request);
+  if (existing) return checked(decodeLayout(existing), request);
+  const layout = await newLayout(request);
   return store.transaction(async (tx) => {
     const raced = await tx.get(jobKey(job));
-    if (raced) return checked(decodePlan(raced), request);
-    tx.upsert(encodePlan(plan));
-    return plan;
+    if (raced) return checked(decodeLayout(raced), request);
+    tx.upsert(encodeLayout(layout));
+    return layout;
   });
 }
 
 /** Plans in memory only (dry runs write nothing). */
-export async function newPlan(request: PlanRequest): Promise<JobPlan> {
+export async function newLayout(request: LayoutRequest): Promise<JobLayout> {
   const shards: KeyRange[] = [];
   const pending: PendingNamespace[] = [];
   const made = {
@@ -72,53 +72,53 @@ export async function newPlan(request: PlanRequest): Promise<JobPlan> {
 export async function appendPage(store: Datastore, job: JobRef, namespace: string, cursor: Key | undefined, page: CutPage): Promise<number[] | undefined> {
   return store.transaction(async (tx) => {
     const entity = await tx.get(jobKey(job));
-    const plan = entity && decodePlan(entity);
-    if (!isLive(plan)) throw lostPlan(job);
-    const entry = plan.pending.find((p) => p.namespace === namespace);
+    const layout = entity && decodeLayout(entity);
+    if (!isLive(layout)) throw lostLayout(job);
+    const entry = layout.pending.find((p) => p.namespace === namespace);
     if (!entry || !sameKey(entry.cursor, cursor)) return undefined;
-    const first = plan.shards.length;
-    plan.shards.push(...page.shards.map((s) => ({ ...s.range, expected: s.keys.length })));
+    const first = layout.shards.length;
+    layout.shards.push(...page.shards.map((s) => ({ ...s.range, expected: s.keys.length })));
     if (page.next) entry.cursor = page.next;
-    else plan.pending = plan.pending.filter((p) => p !== entry);
-    tx.upsert(encodePlan(plan));
+    else layout.pending = layout.pending.filter((p) => p !== entry);
+    tx.upsert(encodeLayout(layout));
     return page.shards.map((_, i) => first + i);
   });
 }
 
-export async function loadPlan(store: Datastore, job: JobRef): Promise<JobPlan | undefined> {
+export async function loadLayout(store: Datastore, job: JobRef): Promise<JobLayout | undefined> {
   const entity = await store.get(jobKey(job));
-  return entity && decodePlan(entity);
+  return entity && decodeLayout(entity);
 }
 
-/** The job's plan, which must exist: its state was cleared under a run that still uses it otherwise. */
-export async function requirePlan(store: Datastore, job: JobRef): Promise<JobPlan> {
-  const plan = await loadPlan(store, job);
-  if (!isLive(plan)) throw lostPlan(job);
-  return plan;
+/** The job's layout, which must exist: its state was cleared under a run that still uses it otherwise. */
+export async function requireLayout(store: Datastore, job: JobRef): Promise<JobLayout> {
+  const layout = await loadLayout(store, job);
+  if (!isLive(layout)) throw lostLayout(job);
+  return layout;
 }
 
-function lostPlan(job: JobRef): DsMigrateError {
-  return new DsMigrateError('CONFLICT', `Job ${job.id} has no plan in namespace "${job.namespace}": its state was cleared while it ran (\`dsmigrate migrate --restart\`?).`, { job: job.id });
+function lostLayout(job: JobRef): DsMigrateError {
+  return new DsMigrateError('CONFLICT', `Job ${job.id} has no layout in namespace "${job.namespace}": its state was cleared while it ran (\`dsmigrate migrate --restart\`?).`, { job: job.id });
 }
 
-function checked(plan: JobPlan, request: PlanRequest): JobPlan {
+function checked(layout: JobLayout, request: LayoutRequest): JobLayout {
   // Job ids are reused only once a migration's record is gone, and its jobs were cleared with it: a
-  // cleared plan still here is a clear that stopped midway, which tidying the migration finishes.
-  if (plan.cleared) {
+  // cleared layout still here is a clear that stopped midway, which tidying the migration finishes.
+  if (layout.cleared) {
     throw new DsMigrateError(
       'CONFLICT',
       `Job ${request.job.id} in namespace "${request.job.namespace}" was being cleared when its process stopped. Finish that with \`dsmigrate migrate --restart <migration>\`, then run again.`,
       { job: request.job.id },
     );
   }
-  if (plan.operation !== request.operation) {
+  if (layout.operation !== request.operation) {
     throw new DsMigrateError(
       'CONFLICT',
-      `Job ${request.job.id} was started as ${plan.operation}, not ${request.operation}: the migration's file changed while it ran. Restart it with \`dsmigrate migrate --restart <migration>\`.`,
+      `Job ${request.job.id} was started as ${layout.operation}, not ${request.operation}: the migration's file changed while it ran. Restart it with \`dsmigrate migrate --restart <migration>\`.`,
       { job: request.job.id, kind: request.kind },
     );
   }
-  return plan;
+  return layout;
 }
 
 function sameKey(a: Key | undefined, b: Key | undefined): boolean {

@@ -5,11 +5,11 @@ import type { KeyRange } from './ranges';
 
 /**
  * One entity per job (kind `_dsmigrate_job`, in the control namespace): the operation's description
- * and its shard plan. Shards are numbered by their place in `shards`; once a job has a plan it is
+ * and its shard layout. Shards are numbered by their place in `shards`; once a job has a layout it is
  * never split again, only extended while `pending` namespaces are still being cut into shards from
  * their key stream.
  */
-export interface PlannedShard extends KeyRange {
+export interface LayoutShard extends KeyRange {
   /** Keys the shard held when it was cut from a key stream (for progress totals). */
   expected?: number;
 }
@@ -20,20 +20,20 @@ export interface PendingNamespace {
   cursor?: Key;
 }
 
-export interface JobPlan {
+export interface JobLayout {
   job: JobRef;
   type: string;
   kind: string;
   /** The operation's fingerprint, to refuse resuming a job with a different operation. */
   operation: string;
-  shards: PlannedShard[];
+  shards: LayoutShard[];
   pending: PendingNamespace[];
   createdAt: Date;
-  /** A rate without `rampUp` ramps up: the operation wrote an empty kind when the job was planned (see Operation.rampsByDefault). */
+  /** A rate without `rampUp` ramps up: the operation wrote an empty kind when the job was laid out (see Operation.rampsByDefault). */
   rampsByDefault?: boolean;
   /**
    * Its state is being deleted (src/sharding/progress.ts clearJobState): no batch may commit for it any
-   * more. A shard that has no checkpoint yet reads the plan after its batch's transaction found none.
+   * more. A shard that has no checkpoint yet reads the layout after its batch's transaction found none.
    */
   cleared?: true;
 }
@@ -47,16 +47,16 @@ interface StoredRange {
   ei?: true;
 }
 
-interface StoredPlan {
+interface StoredLayout {
   shards: (StoredRange & { x?: number })[];
   pending: { ns: string; c?: KeyJson }[];
   ramp?: true;
   cleared?: true;
 }
 
-/** Whether a job's plan exists and is not being cleared: the one test of whether batches may still commit for it. */
-export function isLive(plan: JobPlan | undefined): plan is JobPlan {
-  return plan !== undefined && !plan.cleared;
+/** Whether a job's layout exists and is not being cleared: the one test of whether batches may still commit for it. */
+export function isLive(layout: JobLayout | undefined): layout is JobLayout {
+  return layout !== undefined && !layout.cleared;
 }
 
 export function encodeRange(range: KeyRange): StoredRange {
@@ -79,33 +79,34 @@ export function decodeRange(stored: StoredRange): KeyRange {
   };
 }
 
-export function encodePlan(plan: JobPlan): Entity {
-  const stored: StoredPlan = {
-    shards: plan.shards.map((s) => ({ ...encodeRange(s), x: s.expected })),
-    pending: plan.pending.map((p) => ({ ns: p.namespace, c: p.cursor && keyToJson(p.cursor) })),
-    ...(plan.rampsByDefault ? { ramp: true as const } : {}),
-    ...(plan.cleared ? { cleared: true as const } : {}),
+export function encodeLayout(layout: JobLayout): Entity {
+  const stored: StoredLayout = {
+    shards: layout.shards.map((s) => ({ ...encodeRange(s), x: s.expected })),
+    pending: layout.pending.map((p) => ({ ns: p.namespace, c: p.cursor && keyToJson(p.cursor) })),
+    ...(layout.rampsByDefault ? { ramp: true as const } : {}),
+    ...(layout.cleared ? { cleared: true as const } : {}),
   };
   return Entity.from(
-    jobKey(plan.job),
+    jobKey(layout.job),
     {
-      jobId: plan.job.id,
-      type: plan.type,
-      kind: plan.kind,
-      operation: plan.operation,
+      jobId: layout.job.id,
+      type: layout.type,
+      kind: layout.kind,
+      operation: layout.operation,
+      // `plan` and `planned` are the names the stored entity has always had.
       plan: JSON.stringify(stored),
-      shardsTotal: plan.shards.length,
-      planned: plan.pending.length === 0,
-      createdAt: plan.createdAt,
+      shardsTotal: layout.shards.length,
+      planned: layout.pending.length === 0,
+      createdAt: layout.createdAt,
       updatedAt: new Date(),
     },
     { excludeFromIndexes: ['operation', 'plan'] },
   );
 }
 
-export function decodePlan(entity: Entity): JobPlan {
+export function decodeLayout(entity: Entity): JobLayout {
   const v = decodeStored(entity, { jobId: 'string', type: 'string', kind: 'string', operation: 'string', plan: 'string', createdAt: 'date' });
-  const stored = decodeJson<StoredPlan>(entity, 'plan', v.plan, (x) => Array.isArray(x.shards) && Array.isArray(x.pending));
+  const stored = decodeJson<StoredLayout>(entity, 'plan', v.plan, (x) => Array.isArray(x.shards) && Array.isArray(x.pending));
   return {
     job: { namespace: entity.key.namespace, id: v.jobId },
     type: v.type,
