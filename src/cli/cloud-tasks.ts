@@ -46,7 +46,7 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       return;
     }
     say(`Run ${run.id} dispatched to ${started.queue}; following it (Ctrl-C detaches, the run goes on).`);
-    const summary = await watchRun(ctx, run.id, reporter, say);
+    const summary = await watchRun(ctx, run.id, reporter, flags.json);
     if (summary && flags.json) jsonLine({ event: 'summary', ...summary, restarted: started.restarted });
   } finally {
     await tasks.close();

@@ -2,10 +2,10 @@ import type { JobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { Operation } from '../operations';
-import type { DryRunSample, JobProgress, KeyRange } from '../sharding';
+import type { DryRunSample, JobCounts, KeyRange } from '../sharding';
 
 /** Where an operation stands: shards, and entities scanned, changed, deleted, skipped, failed. */
-export type OperationProgress = JobProgress & {
+export type OperationProgress = JobCounts & {
   /** The write limit in force, entities per second over all shards (see docs/operations.md, "Write rate"). */
   rateLimit?: number;
   /** Keys read ahead of their batches and held by the executor now: at most 1.5 pages (LocalExecutorOptions.pageKeys), whatever the kind's size. */

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../datastore';
 import { DsMigrateError, type ErrorCode } from '../errors';
-import { jobTotals } from '../sharding';
+import { jobTotals, zeroJobCounts } from '../sharding';
 import { Lease } from './lease';
 import type { RunEvent } from './run';
 import { loadRun, type RunState } from './run-state';
@@ -102,7 +102,7 @@ async function catchUp(store: Datastore, run: RunState, c: Cursor, emit: (e: Run
     const stepsDone = finished ? operations : run.step;
     for (; c.step < stepsDone; c.step++, c.stepOpen = false) {
       if (!c.stepOpen) emit({ type: 'operation-start', migration: planned.id, operation: c.step, operations, description: planned.descriptions[c.step] });
-      const counts = planned.counts[c.step] ?? { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
+      const counts = planned.counts[c.step] ?? zeroJobCounts();
       emit({ type: 'operation-done', migration: planned.id, operation: c.step, result: { ...counts, warnings: [] } });
     }
     if (finished) {

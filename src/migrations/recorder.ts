@@ -2,24 +2,15 @@ import { hostname } from 'node:os';
 import { CONTROL_KINDS, corrupt, decodeJson, decodeStored, migrationKey } from '../control';
 import { Entity, Transaction, type Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
+import { zeroJobCounts, type JobCounts } from '../sharding';
 import { Coverage, type Direction, type StoredCoverage } from './coverage';
 
 export type MigrationState = 'running' | 'applied' | 'failed' | 'faked';
-export type { Direction };
+export type { Direction, JobCounts };
 
 const STATES: readonly MigrationState[] = ['running', 'applied', 'failed', 'faked'];
 
 /** What an operation's latest job counted, for `status`. */
-export interface JobCounts {
-  scanned: number;
-  changed: number;
-  deleted: number;
-  skipped: number;
-  failed: number;
-  shardsDone: number;
-  shardsTotal: number;
-}
-
 export interface OperationRecord extends JobCounts {
   type: string;
   kind: string;
@@ -46,8 +37,6 @@ export interface MigrationRecord {
   /** In the file's order, whatever the direction. */
   operations: OperationRecord[];
 }
-
-const ZERO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
 
 /** How many operations are done in the record's direction (applied everywhere going forward, nowhere going back). */
 export function operationsDone(record: MigrationRecord): number {
@@ -120,7 +109,7 @@ export class Recorder {
       startedAt: new Date(),
       host: `${hostname()}:${process.pid}`,
       direction,
-      operations: operations.map((op) => ({ type: op.type, kind: op.kind, applied: Coverage.none(), nextSeq: 0, ...ZERO_COUNTS })),
+      operations: operations.map((op) => ({ type: op.type, kind: op.kind, applied: Coverage.none(), nextSeq: 0, ...zeroJobCounts() })),
     };
   }
 }

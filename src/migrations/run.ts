@@ -1,7 +1,7 @@
 import { leaseKey, runKey, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../errors';
-import type { KeyRange } from '../sharding';
+import { zeroJobCounts, type KeyRange } from '../sharding';
 import type { OperationProgress, OperationResult } from './executor';
 import { resolveTarget, type MigrationGraph, type MigrationResolver } from './graph';
 import { Lease, processOwner, runOwner } from './lease';
@@ -17,16 +17,11 @@ export type RunEvent =
   | { type: 'migration-start'; migration: string; index: number; total: number; resumed: boolean }
   | { type: 'operation-start'; migration: string; operation: number; operations: number; description: string }
   | { type: 'progress'; migration: string; operation: number; progress: OperationProgress }
-  | { type: 'operation-done'; migration: string; operation: number; result: StepResult }
+  | { type: 'operation-done'; migration: string; operation: number; result: OperationResult }
   | { type: 'migration-done'; migration: string; state: MigrationState | 'unapplied' }
   | { type: 'migration-failed'; migration: string; error: string }
   | { type: 'waiting'; migration: string; operation: number; reason: string; attempts: number }
   | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
-
-/** What a finished step counted, and what it warns about. */
-export interface StepResult extends JobCounts {
-  warnings: string[];
-}
 
 /** A step ready to run: its job covers the whole scope, or only `bounds` (what another job committed). */
 export interface ReadyStep {
@@ -76,7 +71,6 @@ const STALE: readonly ErrorCode[] = ['LEASE_LOST', 'JOB_CLOSED', 'JOB_CLEARED'];
 
 /** Ended runs kept for `status`. */
 const RUNS_KEPT = 20;
-const NO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
 
 /**
  * A run: one `migrate` holding the lease of a control namespace, persisted as one entity
@@ -219,7 +213,7 @@ export class Run {
       if (step) this.emit({ type: 'operation-start', migration: migration.id, operation: position, operations: steps.length, description: step.operation.describe() });
       const ready = step && (await this.startStep());
       if (ready) return ready;
-      await this.complete(NO_COUNTS);
+      await this.complete(zeroJobCounts());
     }
   }
 

@@ -7,10 +7,27 @@ export interface Counts {
   failed: number;
 }
 
+/**
+ * A job's counts, the one shape counts take everywhere: summed over its shards' checkpoints while it runs,
+ * kept on the run and the migration's record once its step completed, and extended (never reshaped) by
+ * what a driver adds for its progress line or result.
+ */
+export interface JobCounts extends Counts {
+  shardsTotal: number;
+  shardsDone: number;
+  /** Entities to scan, where the layout knows (shards cut from a fully read key stream). */
+  estimatedTotal?: number;
+}
+
 export const COUNT_NAMES = ['scanned', 'changed', 'deleted', 'skipped', 'failed'] as const satisfies readonly (keyof Counts)[];
 
 export function zeroCounts(): Counts {
   return { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0 };
+}
+
+/** A job that counted nothing: a step with nothing to do, or a step whose counts were never kept. */
+export function zeroJobCounts(): JobCounts {
+  return { ...zeroCounts(), shardsDone: 0, shardsTotal: 0 };
 }
 
 export function addCounts(into: Counts, delta: Counts): Counts {

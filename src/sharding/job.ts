@@ -1,11 +1,11 @@
 import type { JobRef } from '../control';
 import type { Datastore } from '../datastore';
-import { formatWarnings } from './counts';
+import { formatWarnings, type JobCounts } from './counts';
 import type { JobLayout, PendingNamespace } from './job-layout';
 import { loadManifest, saveManifests, type CutShard } from './key-manifest';
 import { appendPage, ensureLayout, loadLayout, requireLayout } from './layouts';
 import { runShardSlice, type SliceOptions, type SliceResult } from './processor';
-import { loadShardStates, summarize, type JobProgress } from './progress';
+import { loadShardStates, summarize } from './progress';
 import type { KeyRange } from './ranges';
 import { layoutRate, RateLimiter, sliceShare, type RateOption } from './rate-limit';
 import { cutFromStream } from './splitter';
@@ -23,7 +23,7 @@ export interface JobWork extends ShardWork {
 
 export type JobSliceOptions = Omit<SliceOptions, 'store' | 'work' | 'job' | 'index'>;
 
-export interface JobTotals extends JobProgress {
+export interface JobTotals extends JobCounts {
   warnings: string[];
   /** Every shard layoutned (no key stream left to cut) and finished. */
   complete: boolean;

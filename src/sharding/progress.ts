@@ -1,17 +1,10 @@
 import { CONTROL_KINDS, jobKey, shardKey, type JobRef } from '../control';
 import { Key, type Datastore } from '../datastore';
 import { decodeShard, freshShard, type ShardState } from './checkpoint';
-import { addCounts, mergeWarnings, zeroCounts, type Counts, type Warnings } from './counts';
+import { addCounts, mergeWarnings, zeroCounts, type JobCounts, type Warnings } from './counts';
 import { decodeLayout, encodeLayout, isLive, type JobLayout } from './job-layout';
 import { clearManifests } from './key-manifest';
 import { noFence, type Fence } from './fence';
-
-export interface JobProgress extends Counts {
-  shardsTotal: number;
-  shardsDone: number;
-  /** Entities to scan, where the layout knows (shards cut from a fully read key stream). */
-  estimatedTotal?: number;
-}
 
 /** Every shard's state, fresh for shards that have not committed a batch yet. */
 export async function loadShardStates(store: Datastore, layout: JobLayout): Promise<ShardState[]> {
@@ -19,7 +12,7 @@ export async function loadShardStates(store: Datastore, layout: JobLayout): Prom
   return layout.shards.map((range, i) => (found[i] ? decodeShard(found[i]!) : freshShard(layout.job, i, range)));
 }
 
-export function summarize(layout: JobLayout, states: readonly ShardState[]): JobProgress & { warnings: Warnings } {
+export function summarize(layout: JobLayout, states: readonly ShardState[]): JobCounts & { warnings: Warnings } {
   const counts = zeroCounts();
   const warnings: Warnings = {};
   for (const s of states) {

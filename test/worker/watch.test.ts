@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../../src/datastore';
 import { recentRuns } from '../../src/migrations';
@@ -71,6 +73,47 @@ describeEachFlavour('a run watched from another process with `dsmigrate status -
     expect(events(watched).at(-1)).toMatchObject({ event: 'summary', applied: ['default:0001_increment'] });
     const values = await counterValues(store);
     expect(values.filter((v) => v === 1)).toHaveLength(N);
+  });
+
+  test('Ctrl-C detaches the watcher, the run goes on, and attaching again as the message says follows it to its end', async () => {
+    const { store, env } = await isolated();
+    await seedCounters(store, N);
+    const app = tempApp({ 'migrations/0001_increment.ts': SLOW_INCREMENT });
+    const running = runCli(['migrate', '--concurrency', '1'], { cwd: app, env });
+    await runUnderWay(store);
+    let interrupt = (): void => undefined;
+    const watching = runCli(['status', '--watch'], { cwd: app, env, signal: 'SIGINT', onSpawn: (kill) => (interrupt = kill) });
+    // Interrupted while the step runs, once the watcher has had time to attach and draw it.
+    for (const until = Date.now() + 30_000; !(await recentRuns(store, '')).some((r) => r.status === 'running' && r.job); await sleep(100)) {
+      if (Date.now() > until) throw new Error('the step did not start within 30 s');
+    }
+    await sleep(1500);
+    interrupt();
+    const detached = await watching;
+    expect(detached.code).toBe(0);
+    const attach = /Detached from run (run-\S+); it goes on\. Attach again with `(dsmigrate status --watch)`\./.exec(detached.stderr);
+    expect(attach).not.toBeNull();
+    const again = await runCli(attach![2].split(' ').slice(1).concat('--json'), { cwd: app, env });
+    expect(again.code).toBe(0);
+    expect(events(again).at(-1)).toMatchObject({ event: 'summary', run: attach![1], applied: ['default:0001_increment'] });
+    expect((await running).code).toBe(0);
+    expect((await counterValues(store)).filter((v) => v === 1)).toHaveLength(N);
+  });
+
+  test("a migration recovered after a failed run: status shows no old run's error as current", async () => {
+    const { store, env } = await isolated();
+    await seedCounters(store, 60);
+    const throwing = INCREMENT_MIGRATION().replace("c.set('n',", "if (c.key.name === 'c-7') throw new Error('cannot handle c-7');\n      c.set('n',");
+    const app = tempApp({ 'migrations/0001_increment.ts': throwing });
+    const failed = await runCli(['migrate'], { cwd: app, env });
+    expect(failed.code).toBe(1);
+    expect((await runCli(['status'], { cwd: app, env })).stdout).toMatch(/failed: .*cannot handle c-7/);
+    writeFileSync(path.join(app, 'migrations/0001_increment.ts'), INCREMENT_MIGRATION());
+    expect((await runCli(['migrate', '--allow-changed'], { cwd: app, env })).code).toBe(0);
+    const recovered = await runCli(['status'], { cwd: app, env });
+    expect(recovered.stdout).not.toMatch(/cannot handle c-7/);
+    expect(recovered.stdout).toMatch(/0001_increment\s+applied/);
+    expect(recovered.stdout).toMatch(/Last runs:[\s\S]*local\s+done\s+forward[\s\S]*local\s+failed\s+forward/);
   });
 
   test('a Cloud Tasks run forward and backed out: the watcher on another process counts what each direction changed', async () => {

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
 import { isApplied, Lease, operationsDone, recentRuns, Recorder, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
-import { jobTotals } from '../../sharding';
+import { jobTotals, type JobCounts } from '../../sharding';
 import { openContext } from '../context';
 import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -35,7 +35,7 @@ export interface CurrentRunView {
   step: number;
   steps: number;
   description?: string;
-  counts?: { scanned: number; changed: number; deleted: number; skipped: number; failed: number; shardsDone: number; shardsTotal: number; estimatedTotal?: number };
+  counts?: JobCounts;
   /** Entities scanned per second since the step started. */
   rate?: number;
   /** Seconds left at that rate, where the total is known. */
@@ -150,7 +150,7 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
         if (!id) throw new DsMigrateError('BAD_INPUT', 'No run is under way to watch. `dsmigrate status` lists the last runs; pass --run <id> to follow one by id.', { field: '--run' });
         const say = (line: string) => (argv.json ? undefined : process.stderr.write(`${line}\n`));
         say(`Watching run ${id} (Ctrl-C detaches; the run goes on).`);
-        const summary = await watchRun(ctx, id, createReporter(outputMode(argv.json)), say);
+        const summary = await watchRun(ctx, id, createReporter(outputMode(argv.json)), argv.json);
         if (summary && argv.json) jsonLine({ event: 'summary', ...summary });
         return;
       }

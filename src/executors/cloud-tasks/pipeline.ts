@@ -3,7 +3,7 @@ import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../../errors';
 import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
-import { Job, jobTotals, type JobLayout } from '../../sharding';
+import { Job, jobTotals, zeroJobCounts, type JobLayout } from '../../sharding';
 import { TaskDispatcher } from './dispatcher';
 import { dispatchOf } from './dispatch-spec';
 import { MalformedPayloadError, type StartPayload, type SlicePayload, type TaskPayload } from './payload';
@@ -34,7 +34,6 @@ export interface StepOutcome {
 /** A transition's claim older than this belongs to a task that died holding it (a transition takes well under a second). */
 const CLAIM_STALE_MS = 60_000;
 const DISPATCH_PARALLELISM = 16;
-const NO_COUNTS: JobCounts = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
 
 /**
  * The Cloud Tasks driver: takes one transition of a run (src/migrations/run.ts) per task. Each task
@@ -171,7 +170,7 @@ export class Pipeline {
   private async completeIfDone(run: Run, claimant: string): Promise<boolean> {
     const { store } = this.deps;
     const { state } = run;
-    let counts: JobCounts = NO_COUNTS;
+    let counts: JobCounts = zeroJobCounts();
     if (state.job !== null) {
       const totals = await jobTotals(store, { namespace: state.namespace, id: state.job });
       if (!totals?.complete) return false;
