@@ -144,6 +144,10 @@ describe(`a user outside the repo [${flavour}]`, () => {
     const status = run(['status', '--json']);
     expect(status.status).toBe(0);
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ app: 'default', name: '0001_add_colour', state: 'applied' })]);
+    // Nothing to watch once the run ended: the message names the flag that picks an ended run.
+    const idle = run(['status', '--watch']);
+    expect(idle.status).toBe(2);
+    expect(idle.stderr).toMatch(/No run is under way to watch.*--run <id>/);
 
     // dsmigrate verify passes on the migrated data, and names the key an old writer left without the field.
     const verified = run(['verify']);
@@ -224,6 +228,17 @@ describe(`a user outside the repo [${flavour}]`, () => {
     expect(values.every((v) => v === 1)).toBe(true);
     const status = await dsmigrate(app, cwd, ['status', '--json'], env);
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ name: '0001_increment', state: 'applied' })]);
+    // The run stays listed, and any machine can watch it by id: its end is told again with its counts.
+    const { runs } = JSON.parse((await dsmigrate(app, cwd, ['status', '--json', '--runs'], env)).stdout) as { runs: { id: string; status: string; driver: string }[] };
+    expect(runs[0]).toMatchObject({ status: 'done', driver: 'cloud-tasks' });
+    const watched = await dsmigrate(app, cwd, ['status', '--watch', '--json', '--run', runs[0].id], env);
+    expect(watched.code).toBe(0);
+    const told = watched.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(told.find((e) => e.event === 'operation-done')).toMatchObject({ result: { scanned: count, changed: count } });
+    expect(told.at(-1)).toMatchObject({ event: 'summary', applied: ['default:0001_increment'] });
 
     expect(emulator.stderr()).toMatch(/attempt \d+: HTTP status 503 \(injected by the emulator, not sent\)/);
     expect(emulator.stderr()).toMatch(/^duplicate delivery of /m);
