@@ -1,4 +1,4 @@
-import type { google } from '@google-cloud/tasks/build/protos/protos';
+import type { protos } from '@google-cloud/tasks';
 import { GrpcCode, grpcCode, withRetry } from '../../datastore';
 import { SIGNATURE_HEADER, signBody } from './hmac';
 import { encodePayload, type TaskPayload } from './payload';
@@ -59,7 +59,7 @@ export class TaskDispatcher {
     return `${this.target.queue}/tasks/${taskIdFor(payload)}`;
   }
 
-  private task(payload: TaskPayload): google.cloud.tasks.v2.ITask {
+  private task(payload: TaskPayload): protos.google.cloud.tasks.v2.ITask {
     const body = encodePayload(payload);
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     const { auth } = this.target;

@@ -1,4 +1,4 @@
-import type { google } from '@google-cloud/tasks/build/protos/protos';
+import type { protos } from '@google-cloud/tasks';
 import { GrpcCode, grpcCode } from '../../datastore';
 import { DsMigrateError } from '../../errors';
 import type { QueuePath } from './queue-path';
@@ -31,12 +31,12 @@ export const DEFAULT_QUEUE_SETTINGS: QueueSettings = {
   maxDoublings: 5,
 };
 
-function duration(seconds: number): google.protobuf.IDuration {
+function duration(seconds: number): protos.google.protobuf.IDuration {
   const whole = Math.floor(seconds);
   return { seconds: whole, nanos: Math.round((seconds - whole) * 1e9) };
 }
 
-export function queueResource(queue: QueuePath, settings: QueueSettings): google.cloud.tasks.v2.IQueue {
+export function queueResource(queue: QueuePath, settings: QueueSettings): protos.google.cloud.tasks.v2.IQueue {
   return {
     name: queue.name,
     rateLimits: { maxDispatchesPerSecond: settings.maxDispatchesPerSecond, maxConcurrentDispatches: settings.maxConcurrentDispatches },
@@ -60,7 +60,7 @@ export interface QueueCheck {
  * settings (an operator may have tuned them); what would hurt a run is reported.
  */
 export async function ensureQueue(api: TasksApi, queue: QueuePath, settings: QueueSettings): Promise<QueueCheck> {
-  let existing: google.cloud.tasks.v2.IQueue | undefined;
+  let existing: protos.google.cloud.tasks.v2.IQueue | undefined;
   try {
     [existing] = await api.getQueue({ name: queue.name });
   } catch (error) {
@@ -94,7 +94,7 @@ export async function ensureQueue(api: TasksApi, queue: QueuePath, settings: Que
   return { created: false, warnings: checkExisting(queue, existing) };
 }
 
-function checkExisting(queue: QueuePath, q: google.cloud.tasks.v2.IQueue): string[] {
+function checkExisting(queue: QueuePath, q: protos.google.cloud.tasks.v2.IQueue): string[] {
   // The client may decode enums as names or as numbers.
   const state = typeof q.state === 'number' ? ['STATE_UNSPECIFIED', 'RUNNING', 'PAUSED', 'DISABLED'][q.state] : String(q.state ?? 'RUNNING');
   if (state === 'DISABLED') throw new DsMigrateError('CLOUD_TASKS', `Queue ${queue.name} is disabled; tasks cannot be added to it.`, { resource: queue.name });
