@@ -1,5 +1,6 @@
 export { DsMigrateError, isDsMigrateError, type ErrorCode, type ErrorContext, type ExitCode } from './errors';
 export { Datastore, Entity, Key, GeoPoint, Double, Transaction, type StoreOptions, type Value, type QuerySpec, type PropertyFilter } from './datastore';
+export { fromOfficialKey, toOfficialKey, fromOfficialEntity, toOfficialEntity, type OfficialKey, type OfficialId, type OfficialClient, type OfficialSaveEntity } from './datastore';
 export {
   defineModel,
   field,
@@ -19,7 +20,22 @@ export {
   type IndexEntry,
 } from './model';
 export { defineMigration, type MigrationDefinition } from './migrations';
-export { loadGraph, migrate, type MigrationGraph, type MigrationSource, type MigrateOptions } from './migrations';
+export { type MigrationGraph, type MigrationSource, type MigrateOptions, type MigrateSummary, type RunEvent } from './migrations';
+export {
+  loadGraph,
+  migrate,
+  plan,
+  status,
+  verify,
+  type MigrationsContext,
+  type MigrateContext,
+  type PendingPlan,
+  type PendingMigration,
+  type MigrationsStatus,
+  type MigrationStatus,
+  type CurrentRun,
+} from './api';
+export type { VerifyReport, OperationVerdict, VerifyProblem } from './executors';
 export { createWorker, type WorkerOptions } from './worker';
 export { resolveWorkerSettings, resolveDispatchSettings, type CloudTasksConfig, type DispatchSettings } from './executors/cloud-tasks';
 export {

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { DsMigrateError } from '../errors';
 import { Key } from './keys';
 import { decodeValue, encodeValue, isIndexed, valueTypeOf, withIndexing, type EntityProto, type Value, type ValueProto, type ValueType } from './values';
@@ -31,6 +32,8 @@ export class Entity {
 
   /** A new, unsaved entity from plain values. */
   static from(key: Key, values: Record<string, Value>, options: { excludeFromIndexes?: readonly string[] } = {}): Entity {
+    // Without this, a @google-cloud/datastore key fails only when the entity is written, far from the cause.
+    if (!(key instanceof Key)) throw new DsMigrateError('BAD_INPUT', 'Entity.from takes a Key of datastore-migrate: convert a @google-cloud/datastore key with fromOfficialKey(key).');
     const entity = new Entity(key);
     const excluded = new Set(options.excludeFromIndexes ?? []);
     for (const [name, value] of Object.entries(values)) entity.set(name, value, excluded.has(name) ? { indexed: false } : {});
@@ -174,4 +177,110 @@ function fixKeyValues(proto: ValueProto, projectId: string, databaseId: string):
     return { ...proto, entityValue: { ...proto.entityValue, properties } };
   }
   return proto;
+}
+
+/** Entity's public fields, which live on each instance, not its prototype (its private ones are no members: a property may be named `properties`). */
+const ENTITY_FIELDS: ReadonlySet<string> = new Set(['key', 'partialOf'] satisfies (keyof Entity)[]);
+
+/** Names the runtime reads on any object it is handed (a promise's value, JSON.stringify): their absence means nothing. */
+const PROBES: ReadonlySet<string> = new Set(['then', 'toJSON']);
+
+/** Whether `entity.name` is Entity's own method, accessor or field (or Object's), which a property of that name cannot shadow. */
+function isEntityMember(name: string): boolean {
+  return name in Entity.prototype || ENTITY_FIELDS.has(name);
+}
+
+/** How code names a property of an entity: `entity.total`, or `entity["first name"]`. */
+export function propertyAccess(name: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(name) ? `entity.${name}` : `entity[${JSON.stringify(name)}]`;
+}
+
+export interface PropertyView {
+  /** The entity, as code written for @google-cloud/datastore's plain objects expects it. */
+  view: Entity;
+  /** Writes back the objects read through the view and changed in place (`view.tags.push(x)`). */
+  flush(): void;
+}
+
+/**
+ * `view.total` reads `entity.get('total')`, `view.total = v` is `entity.set('total', v)` (type, index exclusion
+ * and all, as set keeps them) and `delete view.total` is `entity.delete('total')`, so that a map function written
+ * for @google-cloud/datastore's plain objects neither reads undefined nor writes into the void. Entity's members
+ * keep their meaning (`view.key`, `view.get`); a property of such a name is read with get(). A read of a name the
+ * entity lacks returns undefined and is told to `absent`, which a misspelt name can then be reported from.
+ * Enumeration (Object.keys, spread) still sees the Entity, so that what a function returns is told apart as before.
+ * A proxy per call, only where such code runs: an Entity itself stays a plain object.
+ */
+export function propertyView(entity: Entity, absent: (name: string) => void): PropertyView {
+  // An object read through the view is handed out again on the next read, so that changes made in place add up
+  // (`view.tags.push(a); view.tags.push(b)`); flush writes it back if the stored value is still the one it came from.
+  const handedOut = new Map<string, { value: Value; proto: ValueProto }>();
+  const methods = new Map<string | symbol, unknown>();
+  const member = (name: string, what: string): DsMigrateError =>
+    // No full stop: the shard engine's message goes on after this one.
+    new DsMigrateError(
+      'BAD_INPUT',
+      `${what} ${propertyAccess(name)}, which is a member of Entity, not a property: use entity.set('${name}', value), entity.get('${name}') and entity.delete('${name}') for a property of that name`,
+      {
+        key: entity.key.toString(),
+      },
+    );
+  const view: Entity = new Proxy(entity, {
+    get(target, name) {
+      if (typeof name === 'symbol' || isEntityMember(name)) {
+        const value: unknown = Reflect.get(target, name);
+        if (typeof value !== 'function' || name === 'constructor') return value;
+        // Run on the entity itself, and hand the view back where a method returns the entity (set's chaining).
+        let method = methods.get(name);
+        if (method === undefined) {
+          method = (...args: unknown[]) => {
+            const result: unknown = Reflect.apply(value, target, args);
+            return result === target ? view : result;
+          };
+          methods.set(name, method);
+        }
+        return method;
+      }
+      const proto = target.raw(name);
+      if (proto === undefined) {
+        if (!PROBES.has(name)) absent(name);
+        return undefined;
+      }
+      const kept = handedOut.get(name);
+      if (kept?.proto === proto) return kept.value;
+      const value = decodeValue(proto);
+      if (typeof value === 'object' && value !== null) handedOut.set(name, { value, proto });
+      return value;
+    },
+    set(target, name, value: unknown) {
+      if (typeof name === 'symbol' || name === 'key') return Reflect.set(target, name, value);
+      if (isEntityMember(name)) throw member(name, 'the function assigned');
+      if (value === undefined) {
+        throw new DsMigrateError('BAD_INPUT', `the function assigned undefined to ${propertyAccess(name)}: assign null to store a null, or delete ${propertyAccess(name)} to remove the property`, {
+          key: target.key.toString(),
+        });
+      }
+      target.set(name, value as Value);
+      handedOut.delete(name);
+      return true;
+    },
+    deleteProperty(target, name) {
+      if (typeof name === 'symbol') return Reflect.deleteProperty(target, name);
+      if (isEntityMember(name)) throw member(name, 'the function deleted');
+      target.delete(name);
+      handedOut.delete(name);
+      return true;
+    },
+    has(target, name) {
+      return typeof name === 'symbol' ? Reflect.has(target, name) : isEntityMember(name) || target.has(name);
+    },
+  });
+  return {
+    view,
+    flush() {
+      for (const [name, { value, proto }] of handedOut) {
+        if (entity.raw(name) === proto && !isDeepStrictEqual(value, decodeValue(proto))) entity.set(name, value);
+      }
+    },
+  };
 }

@@ -1,7 +1,8 @@
 export { Datastore, type RpcEvent, type RpcMethod, type StoreOptions } from './store';
 export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
-export { Entity, type SetOptions } from './entity';
+export { Entity, propertyView, propertyAccess, type SetOptions, type PropertyView } from './entity';
+export { fromOfficialKey, toOfficialKey, fromOfficialEntity, toOfficialEntity, asKey, type OfficialKey, type OfficialId, type OfficialClient, type OfficialSaveEntity } from './official-client';
 export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';
 export { PackedKeys, type KeyList } from './packed-keys';
 export { GeoPoint, Double, decodeValue, encodeValue, valueTypeOf, isIndexed, type Value, type ValueType, type ValueProto, type EntityProto } from './values';

@@ -8,6 +8,7 @@ import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
 import { Entity } from './entity';
 import { Key } from './keys';
+import { asKey, type OfficialKey } from './official-client';
 import type { PackedKeys } from './packed-keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
 import { buildQuery, type QuerySpec } from './query';
@@ -133,14 +134,16 @@ export class Datastore {
    * The entities at these keys, in the same order (undefined where missing). With `properties`, only those are read (a
    * property mask): the entities come back partial (see Entity.partialOf), and are written partially.
    */
-  async lookup(keys: readonly Key[], transaction?: Uint8Array | string, properties?: readonly string[]): Promise<(Entity | undefined)[]> {
+  async lookup(given: readonly (Key | OfficialKey)[], transaction?: Uint8Array | string, properties?: readonly string[]): Promise<(Entity | undefined)[]> {
+    // @google-cloud/datastore's keys are taken too, converted exactly (src/datastore/official-client.ts).
+    const keys = given.map(asKey);
     const found = new Map<string, Entity>();
     const batches = chunkBy(keys, MAX_LOOKUP_KEYS);
     await Promise.all(batches.map((batch) => this.limit(() => this.lookupBatch(batch, found, transaction, properties))));
     return keys.map((k) => found.get(k.toString()));
   }
 
-  async get(key: Key, transaction?: Uint8Array | string): Promise<Entity | undefined> {
+  async get(key: Key | OfficialKey, transaction?: Uint8Array | string): Promise<Entity | undefined> {
     return (await this.lookup([key], transaction))[0];
   }
 
@@ -205,8 +208,8 @@ export class Datastore {
     await this.commit(entities.map((upsert) => ({ upsert })));
   }
 
-  async delete(keys: readonly Key[]): Promise<void> {
-    await this.commit(keys.map((k) => ({ delete: k })));
+  async delete(keys: readonly (Key | OfficialKey)[]): Promise<void> {
+    await this.commit(keys.map((k) => ({ delete: asKey(k) })));
   }
 
   /** Sends one transaction's commit: its mutations must fit in one request, as they land together. */

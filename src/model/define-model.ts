@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { Datastore, Entity, Key, type FilterOp, type IdOrName, type PropertyFilter, type QuerySpec, type Value } from '../datastore';
+import { asKey, Datastore, Entity, Key, type FilterOp, type IdOrName, type OfficialKey, type PropertyFilter, type QuerySpec, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { validateIndexes, type CompositeIndex, type IndexEntry } from './composite-indexes';
 import { checkValue, describeValue, fieldIndexed, isPlainObject, renameOf, storedValue, validateFieldSpec, type FieldSpec } from './fields';
@@ -29,7 +29,7 @@ export interface ModelInstance<V> {
 }
 
 export interface KeyOptions {
-  parent?: Key;
+  parent?: Key | OfficialKey;
   namespace?: string;
 }
 
@@ -37,7 +37,7 @@ export interface QueryOptions<F extends FieldMap> {
   namespace?: string;
   /** Equality on fields (`{colour: 'blue'}`) or explicit filters. */
   where?: Partial<ValuesOf<F>> | readonly { field: keyof F & string; op: FilterOp; value: unknown }[];
-  ancestor?: Key;
+  ancestor?: Key | OfficialKey;
   limit?: number;
 }
 
@@ -98,20 +98,24 @@ export class Model<F extends FieldMap = FieldMap> {
   }
 
   key(id: IdOrName, options: KeyOptions = {}): Key {
-    const namespace = options.namespace ?? options.parent?.namespace ?? this.namespace;
-    return options.parent ? options.parent.withNamespace(namespace).child(this.kind, id) : Key.of(this.kind, id, { namespace });
+    const parent = options.parent && asKey(options.parent);
+    const namespace = options.namespace ?? parent?.namespace ?? this.namespace;
+    return parent ? parent.withNamespace(namespace).child(this.kind, id) : Key.of(this.kind, id, { namespace });
   }
 
-  private toKey(ref: Key | IdOrName, namespace?: string): Key {
-    if (ref instanceof Key) {
-      if (ref.kind !== this.kind) throw new DsMigrateError('BAD_INPUT', `Key ${ref} is not of kind ${this.kind}.`, { kind: this.kind, key: ref.toString() });
-      return ref;
+  /** A key of this kind from a Key, a @google-cloud/datastore key (converted exactly), or an id or name. */
+  private toKey(ref: Key | OfficialKey | IdOrName, namespace?: string): Key {
+    // An object is a key, of either client: anything else is refused by asKey, saying what a key has.
+    if (typeof ref === 'object') {
+      const key = asKey(ref);
+      if (key.kind !== this.kind) throw new DsMigrateError('BAD_INPUT', `Key ${key} is not of kind ${this.kind}.`, { kind: this.kind, key: key.toString() });
+      return key;
     }
     return this.key(ref, { namespace });
   }
 
   /** A new instance: given values are checked, missing ones take their defaults. */
-  create(ref: Key | IdOrName, values: Partial<ValuesOf<F>> = {}): ModelInstance<ValuesOf<F>> {
+  create(ref: Key | OfficialKey | IdOrName, values: Partial<ValuesOf<F>> = {}): ModelInstance<ValuesOf<F>> {
     const key = this.toKey(ref);
     const entity = new Entity(key);
     for (const name of Object.keys(values)) {
@@ -162,11 +166,11 @@ export class Model<F extends FieldMap = FieldMap> {
     return entity;
   }
 
-  async get(store: Datastore, ref: Key | IdOrName, options: { namespace?: string } = {}): Promise<ModelInstance<ValuesOf<F>> | undefined> {
+  async get(store: Datastore, ref: Key | OfficialKey | IdOrName, options: { namespace?: string } = {}): Promise<ModelInstance<ValuesOf<F>> | undefined> {
     return (await this.getMany(store, [ref], options))[0];
   }
 
-  async getMany(store: Datastore, refs: readonly (Key | IdOrName)[], options: { namespace?: string } = {}): Promise<(ModelInstance<ValuesOf<F>> | undefined)[]> {
+  async getMany(store: Datastore, refs: readonly (Key | OfficialKey | IdOrName)[], options: { namespace?: string } = {}): Promise<(ModelInstance<ValuesOf<F>> | undefined)[]> {
     const entities = await store.lookup(refs.map((r) => this.toKey(r, options.namespace)));
     return entities.map((e) => (e ? this.fromEntity(e) : undefined));
   }
@@ -196,7 +200,7 @@ export class Model<F extends FieldMap = FieldMap> {
   }
 
   /** Deletes the entities; with unique fields, each with the markers it holds, in its own transaction. */
-  async delete(store: Datastore, refs: readonly (Key | IdOrName)[], options: { namespace?: string } = {}): Promise<void> {
+  async delete(store: Datastore, refs: readonly (Key | OfficialKey | IdOrName)[], options: { namespace?: string } = {}): Promise<void> {
     const keys = refs.map((r) => this.toKey(r, options.namespace));
     const unique = this.unique;
     if (unique) await eachSettled(keys, (key) => store.transaction((tx) => deleteWithMarkers(tx, unique, key)));
@@ -218,7 +222,8 @@ export class Model<F extends FieldMap = FieldMap> {
       const value = clause.op === 'IN' || clause.op === 'NOT_IN' ? (clause.value as unknown[]).map((v) => storedValue(spec, v)) : storedValue(spec, clause.value);
       filters.push({ property: clause.field, op: clause.op, value: value as Value });
     }
-    return { kind: this.kind, namespace: options.namespace ?? options.ancestor?.namespace ?? this.namespace, filters, ancestor: options.ancestor, limit: options.limit };
+    const ancestor = options.ancestor && asKey(options.ancestor);
+    return { kind: this.kind, namespace: options.namespace ?? ancestor?.namespace ?? this.namespace, filters, ancestor, limit: options.limit };
   }
 }
 

@@ -1,4 +1,4 @@
-import { Entity, type Key } from '../datastore';
+import { Entity, propertyAccess, propertyView, type Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { ApplyContext, EntityDecision } from '../sharding';
 import { Operation, type KindOrModel, type Postcondition } from './operation';
@@ -18,14 +18,15 @@ export interface MapContext {
  * Called once per entity, inside the batch's transaction (keep it free of other writes: a batch can
  * be retried). Change the entity (`entity.set('counter', n)`) to have it saved, return another Entity
  * to save that, return null or call `ctx.delete()` to delete it; change nothing and nothing is written.
- * Assigning `entity.counter = n`, as with @google-cloud/datastore, or returning a plain object fails
- * on the first entity with a message saying so, rather than saving nothing.
+ * As with @google-cloud/datastore, `entity.total` reads a property and `entity.counter = n` sets it, keeping
+ * its type and index setting (docs/entities.md); returning a plain object fails on the first entity with a
+ * message saying so, rather than saving nothing.
  */
 export type MapFunction = (entity: Entity, ctx: MapContext) => void | Entity | null | Promise<void | Entity | null>;
 
-export interface MapOptions extends ScanOptions {
-  /** Makes the operation reversible: this function is run by the reverse. */
-  reverse?: MapFunction;
+export interface MapOptions extends Omit<ScanOptions, 'reverse'> {
+  /** Makes the operation reversible: this function is run by the reverse; `'noop'` backs out leaving the data as it is. */
+  reverse?: MapFunction | 'noop';
   /** What must hold of every entity once the function ran, for `dsmigrate verify` (e.g. `(e) => e.get('email') === String(e.get('email')).toLowerCase()`). */
   verify?: (entity: Entity) => boolean;
 }
@@ -39,7 +40,7 @@ export class MapFunctionOnEntities extends Operation {
   ) {
     super('MapFunctionOnEntities', kind, mapOptions);
     if (typeof fn !== 'function') throw this.fail(`needs a function (entity, ctx) => ..., not ${typeof fn}.`);
-    if (mapOptions.reverse !== undefined && typeof mapOptions.reverse !== 'function') throw this.fail('has a reverse that is not a function.');
+    if (mapOptions.reverse !== undefined && mapOptions.reverse !== 'noop' && typeof mapOptions.reverse !== 'function') throw this.fail("has a reverse that is neither a function nor 'noop'.");
     if (mapOptions.verify !== undefined && typeof mapOptions.verify !== 'function') throw this.fail('has a verify that is not a function (entity) => boolean.');
   }
 
@@ -52,12 +53,13 @@ export class MapFunctionOnEntities extends Operation {
   }
 
   override get reversible(): boolean {
-    return this.mapOptions.reverse !== undefined;
+    return typeof this.mapOptions.reverse === 'function';
   }
 
   override reverse(): MapFunctionOnEntities {
-    if (!this.mapOptions.reverse) throw this.irreversible();
-    return new MapFunctionOnEntities(this.ref, this.mapOptions.reverse, { ...this.scanOptions(), reverse: this.fn, verify: undefined });
+    const reverse = this.mapOptions.reverse;
+    if (typeof reverse !== 'function') throw this.irreversible();
+    return new MapFunctionOnEntities(this.ref, reverse, { ...this.scanOptions(), reverse: this.fn, verify: undefined });
   }
 
   override get postcondition(): Postcondition | undefined {
@@ -66,16 +68,19 @@ export class MapFunctionOnEntities extends Operation {
   }
 
   protected override irreversibleBecause(): string {
-    return 'a function cannot be undone unless its inverse is declared: new MapFunctionOnEntities(kind, fn, {reverse: inverseFn}).';
+    return "a function cannot be undone unless its inverse is declared: new MapFunctionOnEntities(kind, fn, {reverse: inverseFn}); to back out leaving the data as it is, {reverse: 'noop'}.";
   }
 
   async apply(entity: Entity, _related: readonly (Entity | undefined)[], context: ApplyContext): Promise<EntityDecision> {
-    // An Entity keeps its properties apart from the object. Code written for @google-cloud/datastore's
-    // plain objects (`entity.counter = n`) adds an own property to the instance instead, which would be
-    // dropped without a word: what the instance owns before the call tells such additions apart.
+    // Code written for @google-cloud/datastore's plain objects reads and assigns properties directly
+    // (`entity.total`, `entity.counter = n`): the view makes those get() and set(). What the entity owns before
+    // the call still tells apart what bypassed it (Object.defineProperty, `other.counter = n` on another Entity
+    // returned), which would be dropped without a word.
     const own = new Set(Object.keys(entity));
+    const absent = new Set<string>();
+    const { view, flush } = propertyView(entity, (name) => absent.add(name));
     let deleted = false;
-    const result = await this.fn(entity, {
+    const returned = await this.fn(view, {
       key: entity.key,
       namespace: entity.key.namespace,
       migration: context.migration,
@@ -84,18 +89,21 @@ export class MapFunctionOnEntities extends Operation {
         deleted = true;
       },
     });
+    flush();
+    const result = returned === view ? entity : returned;
     this.refuseAssignments(entity, own);
     if (deleted || result === null) return { action: 'delete', key: entity.key };
+    const warning = absent.size > 0 ? { topic: absentTopic(absent), key: entity.key } : undefined;
     if (result instanceof Entity && result !== entity) {
       this.refuseAssignments(result, own);
-      return { action: 'put', entity: result };
+      return { action: 'put', entity: result, warning };
     }
     if (result !== undefined && result !== entity) {
       // A spread of the entity ({...entity, counter: n}) carries its internals too: name only what the function added.
       const names = typeof result === 'object' ? Object.keys(result).filter((name) => !own.has(name)) : [];
       throw this.misuse(entity, `returned ${typeof result === 'object' ? `a plain object${names.length ? ` ({${names.join(', ')}})` : ''}` : `a ${typeof result}`}, which is not saved`, names);
     }
-    return entity.changed ? { action: 'put', entity } : { action: 'skip' };
+    return entity.changed ? { action: 'put', entity, warning } : { action: 'skip', warning };
   }
 
   private refuseAssignments(entity: Entity, own: ReadonlySet<string>): void {
@@ -115,4 +123,15 @@ export class MapFunctionOnEntities extends Operation {
       { kind: this.kind, operation: this.type, key: entity.key.toString() },
     );
   }
+}
+
+/**
+ * A name read that the entity lacks reads undefined, as with @google-cloud/datastore, and is reported: a misspelt
+ * name is then a warning counting the entities it was read on, with example keys, rather than a silent "0 changed".
+ * The names an entity lacked make one topic, as a decision carries one warning.
+ */
+function absentTopic(names: ReadonlySet<string>): string {
+  const sorted = [...names].sort();
+  const listed = sorted.slice(0, 5).map(propertyAccess).join(', ') + (sorted.length > 5 ? ` and ${sorted.length - 5} more` : '');
+  return `${listed} read as undefined: no such property on the entity (misspelt? read an optional one with entity.get('${sorted[0]}'))`;
 }
