@@ -1,8 +1,9 @@
-import { Key, type Entity } from '../datastore';
+import { Entity, Key, MAX_ENTITY_BYTES, MAX_KEY_BYTES } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
-import { uniqueFieldsOf, type UniqueFields } from '../model';
+import { markerKey, uniqueFieldsOf, type UniqueFields, type UniqueValue } from '../model';
+import type { CommitCost } from './batcher';
 import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
-import { entityBytes, keyBytes } from './entity-size';
+import { entityBytes, keyBytes, storedBytes } from './entity-size';
 import { matchesFilters } from './filters';
 import type { EntityDecision, ShardWork } from './work';
 
@@ -15,8 +16,15 @@ export interface DryRunSample {
 export interface ApplyOptions {
   /** Keys up to this one are already done (another worker got there first): skip them. */
   doneThrough?: Key;
-  /** Stop before the writes would exceed this many bytes (at least one entity is always taken). */
+  /**
+   * Stop taking entities before the commit's writes (entities, and the unique markers they claim or
+   * drop) would exceed this many bytes, or `mutationBudget` mutations, or, where the backend limits
+   * entity groups, reach more than `groups.limit` counting the groups the transaction read (`groups.read`,
+   * root keys). At least one entity is always taken.
+   */
   byteBudget: number;
+  mutationBudget?: number;
+  groups?: { limit: number; read: ReadonlySet<string> };
   migration?: string;
   dryRun: boolean;
   /**
@@ -41,6 +49,8 @@ export interface AppliedBatch {
   markers: { entity: Entity; claim: boolean }[];
   /** The scanned entities of a kind with unique fields, as they were before the operation changed them (for their markers). */
   originals: Map<string, Entity>;
+  /** What the writes of the consumed keys add to the commit, at most. */
+  cost: CommitCost;
   /** The time budget ended the batch early. */
   outOfTime: boolean;
 }
@@ -58,7 +68,9 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const markers: AppliedBatch['markers'] = [];
   const originals = new Map<string, Entity>();
   const keepsMarkers = uniqueFieldsFor(work, work.kind) !== undefined;
-  let bytes = 0;
+  const read = new Set([...keys, ...keys.flatMap((k) => work.relatedKeys(k))].map(String));
+  const beforeOf = (key: Key): Before => originals.get(key.toString()) ?? found.get(key.toString()) ?? (read.has(key.toString()) ? undefined : 'unread');
+  const tally = new Tally(options);
   let consumed = 0;
   let outOfTime = false;
   const started = Date.now();
@@ -81,11 +93,10 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
       // Operations change entities in place: the markers to drop are those of the values held before.
       if (keepsMarkers) originals.set(key.toString(), entity.snapshot());
       const decision = await decide(work, entity, related, options, delta, warnings);
+      // Over a limit, the prefix taken so far commits, checkpointed at its last key: exact, as the keys after it are neither written nor counted, and the next transaction reads them again.
+      if (decision && decision.action !== 'skip' && !tally.take(writesOf(work, decision, beforeOf), consumed === 0)) break;
       if (decision?.action === 'markers') markers.push({ entity: decision.entity, claim: decision.claim });
       else if (decision && decision.action !== 'skip') {
-        const size = decision.action === 'put' ? entityBytes(decision.entity) : keyBytes(decision.key);
-        if (consumed > 0 && bytes + size > options.byteBudget) break;
-        bytes += size;
         const target = decision.action === 'put' ? decision.entity.key : decision.key;
         if (written.has(target.toString())) {
           // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
@@ -110,7 +121,95 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
     }
     consumed++;
   }
-  return { consumed, delta, warnings, puts, deletes, markers, originals, outOfTime };
+  return { consumed, delta, warnings, puts, deletes, markers, originals, cost: tally.cost, outOfTime };
+}
+
+/** An entity as it was before the batch changed it (undefined: there was none), or 'unread' where the transaction did not read it. */
+type Before = Entity | undefined | 'unread';
+
+/** Writes of one decision: mutations, estimated bytes, and the entity groups (roots) they touch. */
+interface Writes {
+  mutations: number;
+  bytes: number;
+  roots: string[];
+}
+
+/** What the writes decided so far add to the commit, kept within the limits. */
+class Tally {
+  cost: CommitCost = { mutations: 0, bytes: 0, groups: 0 };
+  private readonly touched: Set<string>;
+
+  constructor(private readonly options: ApplyOptions) {
+    this.touched = new Set(options.groups?.read);
+  }
+
+  /** Adds the writes, unless they would take the commit over a limit and `anyway` is false. */
+  take(writes: Writes, anyway: boolean): boolean {
+    const roots = new Set(writes.roots.filter((r) => !this.touched.has(r)));
+    const next = { mutations: this.cost.mutations + writes.mutations, bytes: this.cost.bytes + writes.bytes, groups: this.cost.groups + roots.size };
+    const { mutationBudget = Infinity, byteBudget, groups } = this.options;
+    if (!anyway && (next.mutations > mutationBudget || next.bytes > byteBudget || (groups !== undefined && groups.read.size + next.groups > groups.limit))) return false;
+    this.cost = next;
+    for (const root of roots) this.touched.add(root);
+    return true;
+  }
+}
+
+/**
+ * What a decision writes, at most: the entity it puts or deletes, and the markers keepMarkers
+ * (src/model/unique.ts) may write for it: one claimed per unique value held after, one dropped per value
+ * held before and not after (it skips those already as they should be).
+ */
+function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: 'skip' }>, beforeOf: (key: Key) => Before): Writes {
+  const writes: Writes = { mutations: 0, bytes: 0, roots: [] };
+  const write = (key: Key, bytes: number) => {
+    writes.mutations++;
+    writes.bytes += bytes;
+    writes.roots.push(key.root.toString());
+  };
+  let key: Key;
+  let before: Before;
+  let after: Entity | undefined;
+  if (decision.action === 'markers') {
+    key = decision.entity.key;
+    before = decision.entity;
+    after = decision.claim ? decision.entity : undefined;
+  } else if (decision.action === 'put') {
+    key = decision.entity.key;
+    before = beforeOf(key);
+    after = decision.entity;
+    write(key, entityBytes(decision.entity));
+  } else {
+    key = decision.key;
+    before = beforeOf(key);
+    write(key, keyBytes(key));
+  }
+  const unique = uniqueFieldsFor(work, key.kind);
+  if (!unique) return writes;
+  const claims = after ? valuesOf(unique, after) : [];
+  for (const value of claims) {
+    // A marker as src/model/unique.ts writes it.
+    const marker = Entity.from(markerKey(key, value), { kind: unique.kind, field: value.field, owner: key });
+    write(marker.key, entityBytes(marker));
+  }
+  if (before === 'unread') {
+    // What it held is unknown: every field may drop a marker of any key, each a root of its own.
+    for (const field of unique.fields) {
+      writes.mutations++;
+      writes.bytes += MAX_KEY_BYTES;
+      writes.roots.push(`a marker of ${key}.${field}`);
+    }
+  } else if (before) {
+    for (const dropped of valuesOf(unique, before).filter((value) => !claims.some((c) => c.markerName === value.markerName))) {
+      const marker = markerKey(key, dropped);
+      write(marker, keyBytes(marker));
+    }
+  }
+  return writes;
+}
+
+function valuesOf(unique: UniqueFields, entity: Entity): UniqueValue[] {
+  return unique.fields.map((field) => unique.valueOf(entity, field)).filter((v): v is UniqueValue => v !== undefined);
 }
 
 /** The unique fields whose markers a batch keeps for entities of `kind`: the operation's own say, else the kind's registered model's. */
@@ -121,7 +220,9 @@ export function uniqueFieldsFor(work: ShardWork, kind: string): UniqueFields | u
 /** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */
 async function decide(work: ShardWork, entity: Entity, related: (Entity | undefined)[], options: ApplyOptions, delta: Counts, warnings: Warnings): Promise<EntityDecision | undefined> {
   try {
-    return await work.apply(entity, related, { migration: options.migration, dryRun: options.dryRun });
+    const decision = await work.apply(entity, related, { migration: options.migration, dryRun: options.dryRun });
+    if (decision.action === 'put') checkSize(decision.entity);
+    return decision;
   } catch (error) {
     // A mistake in how the operation is written (BAD_INPUT, e.g. a map function assigning entity.x) is
     // the same on every entity: it stops the run even with skipErrors, which is for bad data.
@@ -130,8 +231,8 @@ async function decide(work: ShardWork, entity: Entity, related: (Entity | undefi
       const where = options.migration ? ` in migration ${options.migration}` : '';
       throw new DsMigrateError(
         'OPERATION_FAILED',
-        `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${errorMessage(error)}. Fix the ${misuse ? 'function' : 'data or the function'} and re-run; done batches are kept.` +
-          (misuse ? '' : ' Pass {skipErrors: true} to count such entities as failed and go on.'),
+        // How to go on (run again, keep the done batches with a fixed file, or start over) is said by whoever shows the failure (src/migrations/planning.ts recoveryAdvice).
+        `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${errorMessage(error)}.` + (misuse ? '' : ' Pass {skipErrors: true} to count such entities as failed and go on.'),
         { key: entity.key.toString(), migration: options.migration, kind: work.kind, operation: work.type },
         { cause: error },
       );
@@ -139,6 +240,14 @@ async function decide(work: ShardWork, entity: Entity, related: (Entity | undefi
     delta.failed++;
     addWarning(warnings, 'Failed and skipped', `${entity.key} (${errorMessage(error).slice(0, 200)})`);
     return undefined;
+  }
+}
+
+/** Said here, naming the key: Firestore in Datastore mode refuses the whole commit without naming the entity, and the classic emulator stores it. */
+function checkSize(entity: Entity): void {
+  const bytes = storedBytes(entity);
+  if (bytes > MAX_ENTITY_BYTES) {
+    throw new Error(`the entity it writes at ${entity.key} would take ${bytes.toLocaleString('en-US')} bytes, over Datastore's ${MAX_ENTITY_BYTES.toLocaleString('en-US')} bytes per entity`);
   }
 }
 

@@ -23,10 +23,17 @@ export interface ShardState extends KeyRange {
   closed: boolean;
   /** The last failure, for `status`; cleared by the next committed batch. */
   error?: string;
+  /**
+   * The number of the shard's next slice where each slice runs in a task of its own (Cloud Tasks): the
+   * slices that stopped with more to do and handed the shard on. Only that slice may run, so that a task
+   * with another number cannot start a second chain of slices over the shard. Undefined in a checkpoint
+   * written before slices were counted: then whichever slice comes is the next.
+   */
+  slices?: number;
 }
 
 export function freshShard(job: JobRef, index: number, range: KeyRange): ShardState {
-  return { ...range, job, index, counts: zeroCounts(), warnings: {}, done: false, closed: false };
+  return { ...range, job, index, counts: zeroCounts(), warnings: {}, done: false, closed: false, slices: 0 };
 }
 
 export function encodeShard(state: ShardState): Entity {
@@ -39,10 +46,11 @@ export function encodeShard(state: ShardState): Entity {
     closed: state.closed,
     warnings: JSON.stringify(state.warnings),
     error: state.error ?? null,
+    slices: state.slices ?? null,
     updatedAt: new Date(),
   };
   for (const name of COUNT_NAMES) values[name] = state.counts[name];
-  return Entity.from(shardKey(state.job, state.index), values, { excludeFromIndexes: ['range', 'lastKey', 'warnings', 'error'] });
+  return Entity.from(shardKey(state.job, state.index), values, { excludeFromIndexes: ['range', 'lastKey', 'warnings', 'error', 'slices'] });
 }
 
 export function decodeShard(entity: Entity): ShardState {
@@ -55,6 +63,7 @@ export function decodeShard(entity: Entity): ShardState {
     closed: 'boolean',
     warnings: 'string',
     error: 'string?',
+    slices: 'number?',
     scanned: 'number',
     changed: 'number',
     deleted: 'number',
@@ -73,5 +82,6 @@ export function decodeShard(entity: Entity): ShardState {
     done: v.done,
     closed: v.closed,
     error: v.error,
+    slices: v.slices,
   };
 }

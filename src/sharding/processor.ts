@@ -1,9 +1,9 @@
 import { jobKey, shardKey, type JobRef } from '../control';
-import { honoursPropertyMasks, Key, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
+import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
 import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch, uniqueFieldsFor, type AppliedBatch } from './apply';
-import { batchLength } from './batcher';
+import { batchLength, type CommitBudget, type CommitCost } from './batcher';
 import { decodeShard, encodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, type Counts } from './counts';
 import { pushedDown } from './filters';
@@ -29,11 +29,19 @@ export interface SliceOptions {
   limiter?: RateLimiter;
   /** Called after every committed batch with what it added. */
   onBatch?: (delta: Counts, state: ShardState) => void;
+  /**
+   * This slice's number, 0 the first, where each slice runs in a task of its own: it runs only if it is
+   * the shard's next one (ShardState.slices), and when it stops with more to do, the checkpoint records
+   * that the one after it is next, for the driver to send.
+   */
+  slice?: number;
 }
 
 export interface SliceResult {
   done: boolean;
   state: ShardState;
+  /** `slice` was not the shard's next one (`state.slices` is): nothing ran. */
+  skipped?: true;
 }
 
 // A transaction's whole-entity lookups go out as parallel requests: the emulators answer two halves
@@ -60,9 +68,13 @@ export async function runShardSlice(options: SliceOptions): Promise<SliceResult>
   checkPlanMatches(layout, options.work, index);
   const state = shardEntity ? decodeShard(shardEntity) : freshShard(job, index, layout.shards[index]);
   if (state.closed) throw closedError(job, index);
+  if (options.slice !== undefined && state.slices !== undefined && options.slice !== state.slices) return { done: state.done, state, skipped: true };
   if (state.done) return { done: true, state };
   const touched = options.work.touchedProperties && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
-  return new Slice(options, layout, state, shardEntity !== undefined, touched).run();
+  const slice = new Slice(options, layout, state, shardEntity !== undefined, touched);
+  const result = await slice.run();
+  if (result.done || options.slice === undefined) return result;
+  return { done: false, state: await slice.handOver(options.slice) };
 }
 
 interface BatchOutcome {
@@ -75,6 +87,8 @@ interface BatchOutcome {
   checkpointed: boolean;
   /** The operation's function was too slow for the whole batch in one transaction. */
   outOfTime?: boolean;
+  /** What the consumed keys' writes took of the commit. */
+  cost?: CommitCost;
 }
 
 class Slice {
@@ -84,6 +98,10 @@ class Slice {
   private size: number;
   /** The batch size, or less where the limiter grants less at once. */
   private readonly maxSize: number;
+  /** What a commit may hold besides the checkpoint. */
+  private readonly budget: CommitBudget;
+  /** What a key cost the last commit, on average: the next batch takes as many keys as the budget holds at that cost. */
+  private perKey?: CommitCost;
 
   constructor(
     private readonly options: SliceOptions,
@@ -95,6 +113,7 @@ class Slice {
   ) {
     this.maxSize = Math.min(options.work.batchSize, options.limiter?.largestGrant ?? options.work.batchSize);
     this.size = this.maxSize;
+    this.budget = { mutations: MAX_COMMIT_MUTATIONS - 1, bytes: options.store.maxRequestBytes * BYTE_HEADROOM };
     this.source = keySource(options.store, options.work, state, options.prefetched);
   }
 
@@ -106,7 +125,7 @@ class Slice {
         if (signal?.aborted) return { done: false, state: this.state };
         await this.fill();
         const groupLimit = store.maxEntityGroupsPerTransaction;
-        const keys = this.queue.peek(batchLength(this.queue.peek(this.size), work, this.size, groupLimit));
+        const keys = this.queue.peek(batchLength(this.queue.peek(this.size), work, this.size, groupLimit, this.perKey && { perKey: this.perKey, budget: this.budget }));
         let outcome: BatchOutcome;
         try {
           if (keys.length > 0) await work.prepareBatch?.(store, keys);
@@ -131,6 +150,7 @@ class Slice {
         this.queue.drop(outcome.consumed);
         this.state = outcome.state;
         if (outcome.delta) this.options.onBatch?.(outcome.delta, this.state);
+        if (outcome.cost && outcome.consumed > 0) this.perKey = averageCost(outcome.cost, outcome.consumed);
         if (outcome.wrote) await afterCommittedBatch();
         // A batch cut short by the time budget sets the size of the next ones; otherwise grow back.
         this.size = outcome.outOfTime ? Math.max(1, outcome.consumed) : Math.min(this.maxSize, this.size * 2);
@@ -173,9 +193,12 @@ class Slice {
         const stored = this.storedState(checkpoint, expected);
         const checkpointed = checkpoint !== undefined;
         if (stored.done) return { consumed: batch.length, state: stored, wrote: false, checkpointed };
+        const groupLimit = store.maxEntityGroupsPerTransaction;
         const applied = await applyBatch(work, batch, found, {
           doneThrough: stored.lastKey,
-          byteBudget: store.maxRequestBytes * BYTE_HEADROOM,
+          byteBudget: this.budget.bytes,
+          mutationBudget: this.budget.mutations,
+          groups: typeof groupLimit === 'number' ? { limit: groupLimit, read: new Set([...others, ...batch].map((k) => k.root.toString())) } : undefined,
           timeBudgetMs: APPLY_BUDGET_MS,
           migration,
           dryRun: false,
@@ -201,7 +224,7 @@ class Slice {
         tx.upsert(encodeShard(state));
         for (const entity of applied.puts) tx.upsert(entity);
         for (const key of applied.deletes) tx.delete(key);
-        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime };
+        return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime, cost: applied.cost };
       },
       {
         onRetry: () => {
@@ -211,6 +234,27 @@ class Slice {
         },
       },
     );
+  }
+
+  /**
+   * Records on the checkpoint that the slice after `number` is the shard's next, before the driver sends
+   * it (so that it finds itself due); unchanged when another delivery of this slice did so first. A crash
+   * in between leaves the next slice recorded but unsent: a redelivery of this one, no longer the next,
+   * sends it then (src/executors/cloud-tasks/pipeline.ts).
+   */
+  async handOver(number: number): Promise<ShardState> {
+    const { store } = this.options;
+    const { job, index } = this.state;
+    return store.transaction(async (tx) => {
+      const entity = await tx.get(shardKey(job, index));
+      // None yet (every batch of this slice ran out of time before one committed): a fresh shard only while its job's layout is live, as in commit().
+      if (!entity && (this.hasCheckpoint || !(await layoutIsLive(store, job)))) throw clearedError(job, index);
+      const stored = this.storedState(entity, this.state);
+      if (stored.slices !== undefined && stored.slices !== number) return stored;
+      const next = { ...stored, slices: number + 1 };
+      tx.upsert(encodeShard(next));
+      return next;
+    });
   }
 
   /** The checkpoint as read in the transaction (undefined: a fresh shard), checked against what this worker last saw. */
@@ -225,6 +269,10 @@ class Slice {
     }
     return stored;
   }
+}
+
+function averageCost(cost: CommitCost, keys: number): CommitCost {
+  return { mutations: cost.mutations / keys, bytes: cost.bytes / keys, groups: cost.groups / keys };
 }
 
 /** What the batch changes of entities whose kind has unique fields, for their markers (src/model/unique.ts). */

@@ -28,7 +28,7 @@ export interface ShardWork {
   readonly type: string;
   readonly kind: string;
   readonly filters: readonly PropertyFilter[];
-  /** Entities per transaction, at most MAX_BATCH. */
+  /** The most entities per transaction, at most MAX_BATCH; fewer where their writes would not fit in one commit (batcher.ts, apply.ts). */
   readonly batchSize: number;
   readonly skipErrors: boolean;
   /**
