@@ -58,6 +58,8 @@ export interface RunState {
   stepStartedAt: Date | null;
   /** Shards of the step under way handed out so far (Cloud Tasks dispatches them page by page); null before. */
   shards: number | null;
+  /** The next page of the step under way to lay out (Cloud Tasks start tasks): a start task of any other page is stale. */
+  page: number;
   waiting?: RunWait;
   /** The driver's own settings, as JSON (Cloud Tasks: where its tasks go); never a secret. */
   settings: string | null;
@@ -91,6 +93,7 @@ export function encodeRunState(run: RunState): Entity {
       job: run.job,
       stepStartedAt: run.stepStartedAt,
       shards: run.shards,
+      page: run.page,
       waiting: run.waiting ? JSON.stringify({ ...run.waiting, since: run.waiting.since.toISOString() }) : null,
       settings: run.settings,
       leaseTtlMs: run.leaseTtlMs,
@@ -137,6 +140,7 @@ export function decodeRunState(entity: Entity): RunState {
     job: 'string?',
     stepStartedAt: 'date?',
     shards: 'number?',
+    page: 'number?',
     waiting: 'string?',
     settings: 'string?',
     leaseTtlMs: 'number',
@@ -176,6 +180,7 @@ export function decodeRunState(entity: Entity): RunState {
     job: v.job ?? null,
     stepStartedAt: v.stepStartedAt ?? null,
     shards: v.shards ?? null,
+    page: v.page ?? 0,
     waiting,
     settings: v.settings ?? null,
     leaseTtlMs: v.leaseTtlMs,

@@ -7,13 +7,14 @@ import { resolveTarget, type MigrationGraph, type MigrationResolver } from './gr
 import { Lease, processOwner, runOwner } from './lease';
 import { Lifecycle } from './lifecycle';
 import type { LoadedMigration } from './loader';
-import type { MigrationStep, Plan } from './planning';
+import { emptyScopes, refuseEmptyScopes } from './empty-scopes';
+import { describeStep, stepOf, type MigrationStep, type Plan } from './planning';
 import type { Direction, JobCounts, MigrationState } from './recorder';
 import { currentMigration, encodeRunState, loadRun, newRunId, recentRuns, type RunDriver, type RunState } from './run-state';
 
 /** What a run reports as it goes; a watcher (src/migrations/follow.ts) tells the same story from the stored run. */
 export type RunEvent =
-  | { type: 'plan'; direction: Direction; migrations: string[] }
+  | { type: 'plan'; direction: Direction; migrations: string[]; /** What is done with them, when not applying or backing out. */ purpose?: 'dry-run' | 'verify' }
   | { type: 'migration-start'; migration: string; index: number; total: number; resumed: boolean }
   | { type: 'operation-start'; migration: string; operation: number; operations: number; description: string }
   | { type: 'progress'; migration: string; operation: number; progress: OperationProgress }
@@ -45,6 +46,10 @@ export interface OpenRunOptions {
   allowChanged?: boolean;
   /** Forget these failed migrations' state first, so that their fixed files run from the start. */
   restart?: readonly string[];
+  /** `--fake`: the plan needs no reverse, check or consistent history (src/migrations/planning.ts). */
+  fake?: boolean;
+  /** `--strict`: a step whose kind has no entities is refused before the run is stored (src/migrations/empty-scopes.ts). */
+  strict?: boolean;
   /** The driver's own settings, stored with the run (Cloud Tasks: where its tasks go). */
   settings?: string;
   onEvent?: (event: RunEvent) => void;
@@ -120,6 +125,7 @@ export class Run {
         await lease.release();
         return { plan, restarted };
       }
+      if (o.strict && !o.fake) refuseEmptyScopes(await emptyScopes(o.store, plan));
       await supersede(o.store, lease, id);
       const state: RunState = {
         id,
@@ -132,7 +138,7 @@ export class Run {
           id: migration.id,
           checksum: migration.checksum,
           steps: steps.map((s) => s.index),
-          descriptions: steps.map((s) => s.operation.describe()),
+          descriptions: steps.map(describeStep),
           counts: steps.map(() => null),
         })),
         current: 0,
@@ -141,6 +147,7 @@ export class Run {
         job: null,
         stepStartedAt: null,
         shards: null,
+        page: 0,
         settings: o.settings ?? null,
         leaseTtlMs: o.leaseTtlMs,
         command: o.command,
@@ -174,6 +181,21 @@ export class Run {
     const index = this.stored.current;
     const cached = this.resolved.get(index);
     if (cached) return cached;
+    const migration = await this.currentMigration();
+    const planned = this.stored.migrations[index];
+    const operations = migration.definition.operations;
+    const steps = planned.steps.map((i) => {
+      const operation = operations[i];
+      if (!operation) throw new DsMigrateError('MIGRATION_LOAD', `${migration.file} has no operation ${i}, which the run planned.`, { migration: planned.id, file: migration.file });
+      return stepOf(operation, i, this.stored.direction);
+    });
+    const found = { migration, steps };
+    this.resolved.set(index, found);
+    return found;
+  }
+
+  /** The current migration's file, checked against the run's checksum (all a faked run needs of it). */
+  private async currentMigration(): Promise<LoadedMigration> {
     const planned = currentMigration(this.stored);
     if (!planned) throw new DsMigrateError('BAD_INPUT', `Run ${this.stored.id} has no migration left.`);
     const migration = await this.resolve(planned.id);
@@ -191,15 +213,7 @@ export class Run {
         { migration: planned.id, file: migration.file },
       );
     }
-    const operations = migration.definition.operations;
-    const steps = planned.steps.map((i) => {
-      const operation = operations[i];
-      if (!operation) throw new DsMigrateError('MIGRATION_LOAD', `${migration.file} has no operation ${i}, which the run planned.`, { migration: planned.id, file: migration.file });
-      return { index: i, operation: this.stored.direction === 'forward' ? operation : operation.reverse() };
-    });
-    const found = { migration, steps };
-    this.resolved.set(index, found);
-    return found;
+    return migration;
   }
 
   /** The local driver's loop: the next step with work to do, after beginning migrations and completing steps with none; undefined once the run ended. */
@@ -210,7 +224,7 @@ export class Run {
       const { migration, steps } = await this.current();
       const position = this.stored.step;
       const step = steps[position];
-      if (step) this.emit({ type: 'operation-start', migration: migration.id, operation: position, operations: steps.length, description: step.operation.describe() });
+      if (step) this.emit({ type: 'operation-start', migration: migration.id, operation: position, operations: steps.length, description: describeStep(step) });
       const ready = step && (await this.startStep());
       if (ready) return ready;
       await this.complete(zeroJobCounts());
@@ -225,7 +239,7 @@ export class Run {
     const moved = await this.transition('step', async (fresh, tx) => {
       if (fresh.started >= fresh.current) return undefined;
       ({ resumed } = await this.lifecycle.begin(migration, fresh.direction, tx));
-      return { ...fresh, started: fresh.current, step: 0, job: null, shards: null, stepStartedAt: null };
+      return { ...fresh, started: fresh.current, step: 0, job: null, shards: null, page: 0, stepStartedAt: null };
     });
     if (moved) this.emit({ type: 'migration-start', migration: migration.id, index: this.stored.current, total: this.stored.migrations.length, resumed });
   }
@@ -256,7 +270,7 @@ export class Run {
     const moved = await this.transition('step', async (fresh, tx) => {
       if (step) await this.lifecycle.completeStep(migration, step, fresh.direction, counts, tx);
       const migrations = fresh.migrations.map((m, i) => (i === fresh.current ? { ...m, counts: m.counts.map((c, p) => (p === position ? counts : c)) } : m));
-      const next: RunState = { ...fresh, migrations, step: fresh.step + 1, job: null, shards: null, stepStartedAt: null, waiting: undefined };
+      const next: RunState = { ...fresh, migrations, step: fresh.step + 1, job: null, shards: null, page: 0, stepStartedAt: null, waiting: undefined };
       if (next.step < steps.length) return next;
       await this.lifecycle.finish(migration, fresh.direction, tx);
       finished = true;
@@ -276,19 +290,19 @@ export class Run {
 
   /**
    * Decides what a step's error means for the run, in one place for both drivers: another run's lease
-   * or job (`stale`: nothing is written), a failure a further attempt may fix (`retry`: noted as what the
-   * run waits on; only a driver that retries passes `maxAttempts` above 1), or the run's failure
-   * (`failed`: recorded, with STEP_ATTEMPTS_SPENT when the attempts ran out).
+   * or job (`stale`: nothing is written), a failure a further attempt may fix (`retry`: counted on the
+   * run, which notes what it waits on; only a driver that retries passes `maxAttempts` above 1), or the
+   * run's failure (`failed`: recorded, with STEP_ATTEMPTS_SPENT once the step failed `maxAttempts` times).
    */
-  async settle(error: unknown, attempts = 1, maxAttempts = 1): Promise<Settlement> {
+  async settle(error: unknown, maxAttempts = 1): Promise<Settlement> {
     if (isDsMigrateError(error) && STALE.includes(error.code)) return 'stale';
-    const permanent = isDsMigrateError(error) && PERMANENT.includes(error.code);
-    if (!permanent && attempts < maxAttempts) {
-      await this.waitOn(`the step failed, retried (at most ${maxAttempts} attempts, cloudTasks.maxStepAttempts): ${errorMessage(error)}`, attempts);
-      return 'retry';
+    if ((isDsMigrateError(error) && PERMANENT.includes(error.code)) || maxAttempts === 1) {
+      await this.fail(error);
+      return 'failed';
     }
-    if (permanent || maxAttempts === 1) await this.fail(error);
-    else await this.fail(`${errorMessage(error)} (the step failed ${attempts} times; cloudTasks.maxStepAttempts is ${maxAttempts})`, 'STEP_ATTEMPTS_SPENT');
+    const attempts = await this.waitOn(`the step failed, retried (at most ${maxAttempts} attempts, cloudTasks.maxStepAttempts): ${errorMessage(error)}`, maxAttempts);
+    if (attempts < maxAttempts) return 'retry';
+    await this.fail(`${errorMessage(error)} (the step failed ${attempts} times; cloudTasks.maxStepAttempts is ${maxAttempts})`, 'STEP_ATTEMPTS_SPENT');
     return 'failed';
   }
 
@@ -308,22 +322,30 @@ export class Run {
   }
 
   /**
-   * Notes what the current step waits on (a delivery that failed and is retried), for watchers. Written
-   * only when it says something new: many slices failing alike would otherwise all contend for the run.
+   * Counts a failed attempt of the current step, and notes what the step waits on for watchers; returns
+   * the step's failed attempts so far, or 0 when the run has left the step. The count is the run's own,
+   * in the transaction that notes the failure: a count that came with the request (Cloud Tasks' retry
+   * header) is covered by no signature, and a replayed request could claim any. One write per failed
+   * delivery, and none once the count reaches `maxAttempts`: the caller fails the run then. The count
+   * starts again when the step starts its job or completes.
    */
-  async waitOn(reason: string, attempts: number): Promise<void> {
-    const known = this.stored.waiting;
-    if (known && known.reason === reason.slice(0, 1500) && known.attempts >= attempts) return;
-    await this.transition('running', async (fresh) =>
-      fresh.waiting?.reason === reason.slice(0, 1500) && fresh.waiting.attempts >= attempts
-        ? undefined
-        : { ...fresh, waiting: { reason: reason.slice(0, 1500), attempts, since: fresh.waiting?.since ?? new Date() } },
-    );
+  async waitOn(reason: string, maxAttempts = Number.POSITIVE_INFINITY): Promise<number> {
+    const seen = this.stored;
+    let attempts = 0;
+    await this.transition('step', async (fresh) => {
+      attempts = (fresh.waiting?.attempts ?? 0) + 1;
+      return attempts >= maxAttempts ? undefined : { ...fresh, waiting: { reason: reason.slice(0, 1500), attempts, since: fresh.waiting?.since ?? new Date() } };
+    });
+    // A count from a try of the transaction that found the run still at the step, before a retry found it moved on, is no count.
+    const { status, current, step } = this.stored;
+    return status === 'running' && current === seen.current && step === seen.step ? attempts : 0;
   }
 
-  /** Notes how many shards of the step's job were handed out (only ever more). */
-  async recordShards(shards: number): Promise<boolean> {
-    return this.transition('step', async (fresh) => (fresh.shards !== null && fresh.shards >= shards ? undefined : { ...fresh, shards }));
+  /** Notes how many shards of the step's job were handed out, and the next page to lay out (each only ever more). */
+  async recordShards(shards: number, nextPage: number): Promise<boolean> {
+    return this.transition('step', async (fresh) =>
+      fresh.shards !== null && fresh.shards >= shards && fresh.page >= nextPage ? undefined : { ...fresh, shards: Math.max(fresh.shards ?? 0, shards), page: Math.max(fresh.page, nextPage) },
+    );
   }
 
   /**
@@ -346,8 +368,7 @@ export class Run {
   /** `--fake`: every planned migration recorded applied (or unapplied) without running anything. */
   async fake(): Promise<void> {
     for (const planned of this.stored.migrations.slice(this.stored.current)) {
-      const migration = (await this.current()).migration;
-      await this.lifecycle.fake(migration, this.stored.direction);
+      await this.lifecycle.fake(await this.currentMigration(), this.stored.direction);
       await this.transition('step', async (fresh) => ({
         ...fresh,
         current: fresh.current + 1,

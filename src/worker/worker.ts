@@ -33,7 +33,7 @@ export function createWorker(options: WorkerOptions): { handler: RequestHandler;
     secret: settings.auth.kind === 'hmac' ? settings.auth.secret : undefined,
     log: (line) => (options.log ?? jsonLog)({ severity: 'INFO', message: line, status: 0 }),
   });
-  const handler = createWorkerHandler({ pipeline, authenticator: authenticatorFor(settings.auth, { certs: options.certs }), tasks, queue: settings.queue, log: options.log });
+  const handler = createWorkerHandler({ pipeline, authenticator: authenticatorFor(settings.auth, { certs: options.certs }), log: options.log });
   return { handler, pipeline, tasks };
 }
 
@@ -42,10 +42,15 @@ export interface RunningWorker extends WorkerServer {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** A worker serving HTTP on `port` (0: any free one). */
+/**
+ * A worker serving HTTP on `port` (0: any free one). By default on every interface with OIDC tokens,
+ * and on the loopback one with a shared secret: that scheme is the emulator's, for development on one
+ * machine, and a worker started for it is reachable from the network only when `host` says so.
+ */
 export async function startWorker(options: WorkerOptions & { port?: number; host?: string }): Promise<RunningWorker> {
   const { handler, tasks } = createWorker(options);
-  const server = await startWorkerServer(handler, { port: options.port ?? 0, host: options.host });
+  const host = options.host ?? (options.settings.auth.kind === 'hmac' ? '127.0.0.1' : '0.0.0.0');
+  const server = await startWorkerServer(handler, { port: options.port ?? 0, host });
   return {
     ...server,
     async stop(graceMs) {

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Datastore, Entity, Key } from '../../src/datastore';
+import { loadMigrationFiles } from '../../src/migrations';
 import { runCli, tempApp } from '../support/cli';
 import { emulatorHosts, uniqueProject } from '../support/emulators';
 
@@ -74,5 +75,26 @@ describe('dsmigrate create', () => {
     const unknownApp = await runCli(['create', 'x', '--app', 'billing'], { cwd: app, env });
     expect({ code: unknownApp.code, stderr: unknownApp.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('No migrations directory has the app label "billing"') as string });
     expect(readdirSync(path.join(app, 'migrations'))).toHaveLength(2);
+  });
+
+  it("writes any name as exactly that description: quotes, backslashes, replacement patterns ($&, $'), backticks and line breaks inject nothing", async () => {
+    const app = tempApp({});
+    const names = ["it's \\'; process.exit(7); //", "a $& b $` c $' d $$ e $1", '`${process.exit(7)}` \\`', "line one\nprocess.exit(7); // '\r\u2028\u2029 end\\", 'quotes \\\\\'\\"'];
+    const migrationsDir = path.join(app, 'migrations');
+    for (const name of names) expect((await runCli(['create', name, '--empty'], { cwd: app, env })).code).toBe(0);
+    const files = readdirSync(migrationsDir).sort();
+    expect(files).toHaveLength(names.length);
+    // Loadable once they have an operation (a file without one is refused), each with its name as written.
+    for (const file of files) {
+      const text = readFileSync(path.join(migrationsDir, file), 'utf8');
+      writeFileSync(
+        path.join(migrationsDir, file),
+        text
+          .replace("import { defineMigration } from 'datastore-migrate';", "import { defineMigration, AddFieldData } from 'datastore-migrate';")
+          .replace('operations: []', "operations: [new AddFieldData('Kind', 'x', { default: 1 })]"),
+      );
+    }
+    const loaded = await loadMigrationFiles([{ app: 'default', dir: migrationsDir }]);
+    expect(loaded.map((m) => m.definition.description)).toEqual(names);
   });
 });

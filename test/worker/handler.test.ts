@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DsMigrateError } from '../../src/errors';
-import { encodePayload, signBody, SIGNATURE_HEADER, type TaskPayload } from '../../src/executors/cloud-tasks';
+import { encodePayload, MalformedPayloadError, signBody, SIGNATURE_HEADER, type TaskPayload } from '../../src/executors/cloud-tasks';
 import { hmacAuthenticator } from '../../src/worker/auth';
 import { createWorkerHandler, type WorkerHandlerOptions, type WorkerLogEntry } from '../../src/worker/handler';
 
@@ -19,11 +19,11 @@ function serve(run: (p: TaskPayload) => Promise<StepOutcome>, wrap?: (handler: R
   return { server, log };
 }
 
-async function request(server: Server, body: Buffer, init: { method?: string; signed?: boolean } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function request(server: Server, body: Buffer, init: { method?: string; signed?: boolean; headers?: Record<string, string> } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const { port } = server.address() as AddressInfo;
-    const headers: Record<string, string> = init.signed === false ? {} : { [SIGNATURE_HEADER]: signBody(SECRET, body) };
+    const headers: Record<string, string> = { ...init.headers, ...(init.signed === false ? {} : { [SIGNATURE_HEADER]: signBody(SECRET, body) }) };
     const response = await fetch(`http://127.0.0.1:${port}/tasks`, { method: init.method ?? 'POST', headers, body: init.method === 'GET' ? undefined : body });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   } finally {
@@ -36,6 +36,17 @@ test('a step taken, already taken, or failed for good is 200: Cloud Tasks must n
     const { server } = serve(async () => ({ result, detail: '' }));
     expect(await request(server, encodePayload(payload))).toMatchObject({ status: 200, body: { result } });
   }
+});
+
+test('a task the pipeline finds is not ours is 200 "dropped", logged as an error: it can never succeed, so Cloud Tasks must not retry it', async () => {
+  const { server, log } = serve(async () => {
+    throw new MalformedPayloadError('run run-1 has no migration default:0001_a');
+  });
+  expect(await request(server, encodePayload(payload))).toEqual({
+    status: 200,
+    body: { result: 'dropped', message: 'dropped: Malformed task payload: run run-1 has no migration default:0001_a' },
+  });
+  expect(log).toEqual([expect.objectContaining({ severity: 'ERROR', status: 200, payload })]);
 });
 
 test('a transient error is 500, logged, so that Cloud Tasks retries with backoff', async () => {
@@ -73,4 +84,32 @@ test('mounted behind a framework that already read the raw body (express.raw())'
   );
   expect((await request(server, encodePayload(payload))).status).toBe(200);
   expect(seen).toEqual([payload]);
+});
+
+describe("header values are logged cut to 200 characters: before authentication they are anyone's", () => {
+  const huge = 'x'.repeat(15_000);
+
+  test.each([
+    ['unsigned', false, 401],
+    ['signed', true, 200],
+  ])('%s', async (_, signed, status) => {
+    const { server, log } = serve(async () => ({ result: 'stale', detail: '' }));
+    expect((await request(server, encodePayload(payload), { signed, headers: { 'X-CloudTasks-TaskName': huge } })).status).toBe(status);
+    expect(log).toHaveLength(1);
+    expect(log[0].task).toBe(`${'x'.repeat(200)}… (15000 characters)`);
+    expect(JSON.stringify(log[0]).length).toBeLessThan(1_000);
+  });
+
+  test("a task name of Cloud Tasks' own length is logged whole", async () => {
+    const { server, log } = serve(async () => ({ result: 'stale', detail: '' }));
+    const name = 'a'.repeat(40);
+    await request(server, encodePayload(payload), { headers: { 'X-CloudTasks-TaskName': name } });
+    expect(log[0].task).toBe(name);
+  });
+});
+
+test('a request that says it was retried 999 times is one delivery to the pipeline: only the run counts attempts', async () => {
+  const ran = jest.fn(async () => ({ result: 'done' as const, detail: '' }));
+  await request(serve(ran).server, encodePayload(payload), { headers: { 'X-CloudTasks-TaskRetryCount': '999' } });
+  expect(ran.mock.calls).toEqual([[payload]]);
 });

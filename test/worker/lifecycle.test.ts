@@ -100,8 +100,8 @@ describe('a run through Cloud Tasks', () => {
     const run = (await Run.load(store, '', started.id, resolverOf(graph)))!;
     const zero = { scanned: 0, changed: 0, deleted: 0, skipped: 0, failed: 0, shardsDone: 0, shardsTotal: 0 };
     await expect(run.complete(zero)).rejects.toMatchObject({ code: 'LEASE_LOST' });
-    await expect(run.waitOn('a late failure', 1)).rejects.toMatchObject({ code: 'LEASE_LOST' });
-    await expect(run.recordShards(99)).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    await expect(run.waitOn('a late failure')).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    await expect(run.recordShards(99, 1)).rejects.toMatchObject({ code: 'LEASE_LOST' });
     await expect(run.fail(new Error('a late failure'))).rejects.toMatchObject({ code: 'LEASE_LOST' });
     expect(await raw()).toEqual(before);
     expect((await Lease.holder(store, ''))?.owner).toBe('other-host:1:abc');

@@ -1,6 +1,6 @@
 import { unsignedOidcToken } from '../../emulator/cloud-tasks';
 import { CONTROL_KINDS as STORED_KINDS } from '../../src/control';
-import { encodePayload, signBody, SIGNATURE_HEADER, type StartPayload } from '../../src/executors/cloud-tasks';
+import { encodePayload, signBody, SIGNATURE_HEADER, taskIdFor, type StartPayload } from '../../src/executors/cloud-tasks';
 import { startRun } from '../../src/executors/cloud-tasks';
 import type { RunState } from '../../src/migrations';
 import { startWorker, type RunningWorker, type WorkerLogEntry } from '../../src/worker';
@@ -32,7 +32,7 @@ beforeAll(async () => {
   oidcWorker = await startWorker({
     store,
     graph,
-    settings: { auth: { kind: 'oidc', audience: AUDIENCE, allowedServiceAccounts: [ACCOUNT] }, emulatorHost: h.emulator.host, queue: h.queue },
+    settings: { auth: { kind: 'oidc', audience: AUDIENCE, allowedServiceAccounts: [ACCOUNT] }, emulatorHost: h.emulator.host },
     certs: async () => signer.certs(),
     log: (e) => log.push(e),
   });
@@ -118,34 +118,72 @@ describe('requests that are not ours change nothing, and learn only the status (
   });
 });
 
-describe('malformed payloads', () => {
-  test('get 400, are logged, change nothing', async () => {
+/** Posts a body as it is, signed with the shared secret. */
+async function signed(payload: object | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload));
+  const { status, text } = await exchange(hmacWorker.url, body, { [SIGNATURE_HEADER]: signBody(SECRET, body), ...headers });
+  return { status, body: JSON.parse(text) as Record<string, unknown> };
+}
+
+const DROPPED = { status: 200, body: { result: 'dropped', message: expect.stringMatching(/^dropped: Malformed task payload: /) } };
+
+describe('authenticated requests that are not our tasks are dropped: 200, so that Cloud Tasks does not retry them, logged, nothing changed', () => {
+  test('a field of the wrong type', async () => {
     const before = await snapshot(store, CONTROL_KINDS);
-    const bad = Buffer.from(JSON.stringify({ ...startTask(), step: 'all' }));
     log.length = 0;
-    expect(await post(hmacWorker.url, bad, { [SIGNATURE_HEADER]: signBody(SECRET, bad) })).toBe(400);
-    expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 400, message: expect.stringMatching(/Malformed task payload: "step"/) }));
+    expect(await signed({ ...startTask(), step: 'all' })).toEqual(DROPPED);
+    expect(log).toContainEqual(expect.objectContaining({ severity: 'ERROR', status: 200, message: expect.stringMatching(/^dropped: Malformed task payload: "step"/) }));
     expect(await snapshot(store, CONTROL_KINDS)).toEqual(before);
   });
 
-  test('naming a migration, step or shard the run does not have get 400, and the run is untouched', async () => {
-    const signed = async (payload: object) => {
-      const body = Buffer.from(JSON.stringify(payload));
-      return post(hmacWorker.url, body, { [SIGNATURE_HEADER]: signBody(SECRET, body) });
-    };
-    // Plan the run's first step ourselves (its slices wait in the paused queue), so that it has a job with shards.
-    expect(await signed(startTask())).toBe(200);
+  test.each([
+    ['a namespace with characters Datastore refuses', { ns: 'no spaces/or slashes' }, /"ns" is not a namespace: .* holds characters other than/],
+    ['a namespace of 101 characters', { ns: 'n'.repeat(101) }, /"ns" is not a namespace: .* at most 100/],
+    ['a reserved namespace', { ns: '__kind__' }, /"ns" is not a namespace: .* is reserved/],
+    ['a run id Datastore reserves', { run: '__run__' }, /"run" must be a run id/],
+    ['a run id with a slash', { run: 'run-1/../x' }, /"run" must be a run id/],
+    ['a migration id with a line break', { migration: 'default:0001_a\nforged log line' }, /"migration" must be .* without control characters/],
+  ])('%s', async (_, fields, reason) => {
+    const before = await snapshot(store, CONTROL_KINDS);
+    log.length = 0;
+    expect(await signed({ ...startTask(), ...fields })).toEqual(DROPPED);
+    expect(log).toEqual([expect.objectContaining({ severity: 'ERROR', status: 200, message: expect.stringMatching(reason) })]);
+    expect(await snapshot(store, CONTROL_KINDS)).toEqual(before);
+  });
+
+  // JSON.parse makes these own fields; `in` found them on every object's prototype and let them through.
+  test.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('an extra field named %s', async (field) => {
+    const before = await snapshot(store, CONTROL_KINDS);
+    log.length = 0;
+    const body = Buffer.from(`${JSON.stringify(startTask()).slice(0, -1)},${JSON.stringify(field)}:{"polluted":true}}`);
+    expect(await signed(body)).toEqual(DROPPED);
+    expect(log).toEqual([expect.objectContaining({ status: 200, message: expect.stringContaining(`unexpected field(s) ${JSON.stringify(field)}`) })]);
+    expect(await snapshot(store, CONTROL_KINDS)).toEqual(before);
+  });
+
+  test('naming a migration, step or shard the run does not have, and the run is untouched', async () => {
+    // Lay out the run's first step ourselves (its slices wait in the paused queue), so that it has a job with shards.
+    expect((await signed(startTask())).status).toBe(200);
     const before = await snapshot(store, RUN_KINDS);
     log.length = 0;
-    expect(await signed({ ...startTask(), migration: 'default:9999_nope' })).toBe(400);
-    expect(await signed({ ...startTask(), step: 7 })).toBe(400);
-    expect(await signed({ v: 2, type: 'slice', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, shard: 999, slice: 0 })).toBe(400);
-    expect(log.filter((e) => e.status === 400).map((e) => e.message)).toEqual([
-      expect.stringMatching(/has no migration default:9999_nope/),
-      expect.stringMatching(/has 1 step\(s\) in run .*, not a step 7/),
-      expect.stringMatching(/has no shard 999/),
+    expect(await signed({ ...startTask(), migration: 'default:9999_nope' })).toEqual(DROPPED);
+    expect(await signed({ ...startTask(), step: 7 })).toEqual(DROPPED);
+    expect(await signed({ v: 2, type: 'slice', ns: '', run: run.id, migration: run.migrations[0].id, step: 0, shard: 999, slice: 0 })).toEqual(DROPPED);
+    expect(log.map((e) => [e.status, e.message])).toEqual([
+      [200, expect.stringMatching(/has no migration default:9999_nope/)],
+      [200, expect.stringMatching(/has 1 step\(s\) in run .*, not a step 7/)],
+      [200, expect.stringMatching(/has no shard 999/)],
     ]);
     expect(await snapshot(store, RUN_KINDS)).toEqual(before);
+  });
+
+  test("a slice that is not its shard's next one runs nothing and sends no slice after it: no second chain of slices", async () => {
+    const before = await snapshot(store, RUN_KINDS);
+    const made = { v: 2 as const, type: 'slice' as const, ns: '', run: run.id, migration: run.migrations[0].id, step: 0, shard: 0, slice: 5 };
+    expect(await signed(made)).toEqual({ status: 200, body: { result: 'stale', message: expect.stringMatching(/shard 0 is at slice 0, not 5/) } });
+    expect(await snapshot(store, RUN_KINDS)).toEqual(before);
+    const next = `${h.queue.name}/tasks/${taskIdFor({ ...made, slice: 6 })}`;
+    await expect(h.tasks.getTask({ name: next })).rejects.toMatchObject({ code: 5 });
   });
 });
 

@@ -1,10 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../../src/datastore';
 import { recentRuns } from '../../src/migrations';
 import { startWorker, type RunningWorker } from '../../src/worker';
-import { runCli, tempApp, type CliResult } from '../support/cli';
+import { pausing, runCli, tempApp, waitForPause, type CliResult } from '../support/cli';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 import { counterValues, FAST_QUEUE, graphOf, INCREMENT_MIGRATION, inProcessWorker, SECRET, seedCounters, startTasks, TAG_MIGRATION, type TasksHarness } from './support/harness';
 
@@ -79,23 +79,24 @@ describeEachFlavour('a run watched from another process with `dsmigrate status -
     const { store, env } = await isolated();
     await seedCounters(store, N);
     const app = tempApp({ 'migrations/0001_increment.ts': SLOW_INCREMENT });
-    const running = runCli(['migrate', '--concurrency', '1'], { cwd: app, env });
-    await runUnderWay(store);
+    // The run holds after two batches, so that it is still under way whenever the watcher detaches.
+    const paused = pausing(env, 2);
+    const running = runCli(['migrate', '--concurrency', '1'], { cwd: app, env: paused.env });
+    await waitForPause(paused.file, running);
     let interrupt = (): void => undefined;
-    const watching = runCli(['status', '--watch'], { cwd: app, env, signal: 'SIGINT', onSpawn: (kill) => (interrupt = kill) });
-    // Interrupted while the step runs, once the watcher has had time to attach and draw it.
-    for (const until = Date.now() + 30_000; !(await recentRuns(store, '')).some((r) => r.status === 'running' && r.job); await sleep(100)) {
-      if (Date.now() > until) throw new Error('the step did not start within 30 s');
-    }
-    await sleep(1500);
+    let attached = (): void => undefined;
+    const sawEvent = new Promise<void>((resolve) => (attached = resolve));
+    const watching = runCli(['status', '--watch', '--json'], { cwd: app, env, signal: 'SIGINT', onSpawn: (kill) => (interrupt = kill), onLine: () => attached() });
+    await sawEvent;
     interrupt();
     const detached = await watching;
     expect(detached.code).toBe(0);
-    const attach = /Detached from run (run-\S+); it goes on\. Attach again with `(dsmigrate status --watch)`\./.exec(detached.stderr);
-    expect(attach).not.toBeNull();
-    const again = await runCli(attach![2].split(' ').slice(1).concat('--json'), { cwd: app, env });
+    const said = events(detached).find((e) => e.event === 'detached');
+    expect(said).toMatchObject({ run: expect.stringMatching(/^run-/) as string, attach: 'dsmigrate status --watch' });
+    rmSync(paused.file);
+    const again = await runCli([...String(said!.attach).split(' ').slice(1), '--json'], { cwd: app, env });
     expect(again.code).toBe(0);
-    expect(events(again).at(-1)).toMatchObject({ event: 'summary', run: attach![1], applied: ['default:0001_increment'] });
+    expect(events(again).at(-1)).toMatchObject({ event: 'summary', run: said!.run, applied: ['default:0001_increment'] });
     expect((await running).code).toBe(0);
     expect((await counterValues(store)).filter((v) => v === 1)).toHaveLength(N);
   });

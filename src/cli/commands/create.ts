@@ -18,7 +18,7 @@ const TEMPLATE = `import { defineMigration } from 'datastore-migrate';
 // import { AddFieldData, RemoveFieldData, CopyFieldData, MapFunctionOnEntities } from 'datastore-migrate';
 
 export default defineMigration({
-  description: '__DESCRIPTION__',
+  description: __DESCRIPTION__,
   operations: [
     // Add at least one operation (a migration without any is refused), for example:
     // new AddFieldData('Person', 'colour', { default: 'blue' }),
@@ -34,7 +34,7 @@ export default defineMigration({
 const EMPTY_TEMPLATE = `import { defineMigration } from 'datastore-migrate';
 
 export default defineMigration({
-  description: '__DESCRIPTION__',
+  description: __DESCRIPTION__,
   // Add at least one operation: a migration without any is refused.
   operations: [],
 });
@@ -67,8 +67,20 @@ export const createCommand: CommandModule<GlobalFlags, CreateFlags> = {
     const next = String((numbers.length ? Math.max(...numbers) : 0) + 1).padStart(4, '0');
     const file = path.join(source.dir, `${next}_${slug}.ts`);
     if (existsSync(file)) throw new DsMigrateError('BAD_INPUT', `${file} already exists.`, { file });
-    writeFileSync(file, (argv.empty ? EMPTY_TEMPLATE : TEMPLATE).replace('__DESCRIPTION__', argv.name.replace(/'/g, "\\'")));
+    // A function, not a string: a replacement string would read `$&`, `$'` and the like in the name as patterns.
+    writeFileSync(
+      file,
+      (argv.empty ? EMPTY_TEMPLATE : TEMPLATE).replace('__DESCRIPTION__', () => stringLiteral(argv.name)),
+    );
     if (argv.json) jsonLine({ created: file });
     else process.stdout.write(`Created ${file}\n`);
   },
 };
+
+/**
+ * `text` as a single-quoted string literal that reads back as exactly `text`: JSON's escaping (backslashes,
+ * quotes, line breaks and every other control character), with the quotes swapped for the template's.
+ */
+function stringLiteral(text: string): string {
+  return `'${JSON.stringify(text).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'")}'`;
+}

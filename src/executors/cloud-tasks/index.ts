@@ -7,7 +7,7 @@ export { TaskDispatcher, type DispatchTarget, type EnqueueOutcome } from './disp
 export { decodePayload, encodePayload, MalformedPayloadError, MAX_PAYLOAD_BYTES, type StartPayload, type SlicePayload, type TaskPayload } from './payload';
 export { taskIdFor } from './task-name';
 export { signBody, verifySignature, SIGNATURE_HEADER, type SignatureVerdict } from './hmac';
-export { parseQueuePath, taskPath, type QueuePath } from './queue-path';
+export { parseQueuePath, type QueuePath } from './queue-path';
 export { ensureQueue, DEFAULT_QUEUE_SETTINGS, type QueueSettings, type QueueCheck } from './queue';
 export { createTasksClient, cloudTasksError, type TasksApi } from './tasks-api';
 export { resolveDispatchSettings, resolveWorkerSettings, type CloudTasksConfig, type DispatchAuth, type DispatchSettings, type WorkerAuth, type WorkerSettings } from './settings';

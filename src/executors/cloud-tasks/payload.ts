@@ -1,3 +1,4 @@
+import { Key } from '../../datastore';
 import { DsMigrateError } from '../../errors';
 
 /**
@@ -65,36 +66,68 @@ export function decodePayload(body: Buffer): TaskPayload {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MalformedPayloadError('the body is not a JSON object');
   const p = raw as Record<string, unknown>;
-  if (p.v !== PAYLOAD_VERSION) throw new MalformedPayloadError(`unknown version ${JSON.stringify(p.v)} (this worker reads ${PAYLOAD_VERSION})`);
+  const version = own(p, 'v');
+  if (version !== PAYLOAD_VERSION) throw new MalformedPayloadError(`unknown version ${JSON.stringify(version)} (this worker reads ${PAYLOAD_VERSION})`);
   const base: PayloadBase = {
     v: PAYLOAD_VERSION,
-    ns: text(p, 'ns', true),
-    run: text(p, 'run'),
+    ns: namespace(p),
+    run: runId(p),
     migration: text(p, 'migration'),
     step: count(p, 'step'),
   };
-  if (p.type === 'start') return exact(p, { ...base, type: 'start', page: count(p, 'page') });
-  if (p.type === 'slice') return exact(p, { ...base, type: 'slice', shard: count(p, 'shard'), slice: count(p, 'slice') });
-  throw new MalformedPayloadError(`unknown type ${JSON.stringify(p.type)}`);
+  const type = own(p, 'type');
+  if (type === 'start') return exact(p, { ...base, type: 'start', page: count(p, 'page') });
+  if (type === 'slice') return exact(p, { ...base, type: 'slice', shard: count(p, 'shard'), slice: count(p, 'slice') });
+  throw new MalformedPayloadError(`unknown type ${JSON.stringify(type)}`);
 }
 
-function text(p: Record<string, unknown>, field: string, emptyAllowed = false): string {
-  const value = p[field];
-  if (typeof value !== 'string' || (!emptyAllowed && value === '') || value.length > MAX_ID_LENGTH) {
-    throw new MalformedPayloadError(`"${field}" must be a ${emptyAllowed ? '' : 'non-empty '}string of at most ${MAX_ID_LENGTH} characters`);
+/** Only the body's own fields: `constructor`, say, is every object's through its prototype. */
+function own(p: Record<string, unknown>, field: string): unknown {
+  return Object.hasOwn(p, field) ? p[field] : undefined;
+}
+
+// Control characters have no place in an id, and would garble the log lines that name it.
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+function text(p: Record<string, unknown>, field: string): string {
+  const value = own(p, field);
+  if (typeof value !== 'string' || value === '' || value.length > MAX_ID_LENGTH || CONTROL_CHARACTER.test(value)) {
+    throw new MalformedPayloadError(`"${field}" must be a non-empty string of at most ${MAX_ID_LENGTH} characters, without control characters`);
+  }
+  return value;
+}
+
+/**
+ * Checked here rather than left to Datastore: a name it refuses would fail every attempt of the task with
+ * an RPC error, retried as if transient, where it can never succeed.
+ */
+function namespace(p: Record<string, unknown>): string {
+  const value = own(p, 'ns');
+  const problem = Key.namespaceProblem(value);
+  if (problem !== undefined) throw new MalformedPayloadError(`"ns" is not a namespace: ${problem}`);
+  return value as string;
+}
+
+/** What newRunId makes (`run-<time>-<random>`) is within this; Datastore reserves names like `__x__`. */
+const RUN_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+function runId(p: Record<string, unknown>): string {
+  const value = own(p, 'run');
+  if (typeof value !== 'string' || !RUN_ID.test(value) || /^__.*__$/.test(value)) {
+    throw new MalformedPayloadError("\"run\" must be a run id: 1 to 100 letters, digits, '.', '-' or '_'");
   }
   return value;
 }
 
 function count(p: Record<string, unknown>, field: string): number {
-  const value = p[field];
+  const value = own(p, field);
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new MalformedPayloadError(`"${field}" must be a whole number >= 0`);
   return value;
 }
 
 /** Unknown fields mean a sender we do not know: refuse rather than guess. */
 function exact<T extends TaskPayload>(raw: Record<string, unknown>, payload: T): T {
-  const extra = Object.keys(raw).filter((k) => !(k in payload));
-  if (extra.length > 0) throw new MalformedPayloadError(`unexpected field(s) ${extra.join(', ')}`);
+  const extra = Object.keys(raw).filter((k) => !Object.hasOwn(payload, k));
+  if (extra.length > 0) throw new MalformedPayloadError(`unexpected field(s) ${extra.map((k) => JSON.stringify(k)).join(', ')}`);
   return payload;
 }

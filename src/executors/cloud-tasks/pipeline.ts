@@ -3,7 +3,7 @@ import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../../errors';
 import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
-import { Job, jobTotals, zeroJobCounts, type JobLayout } from '../../sharding';
+import { Job, jobTotals, zeroJobCounts, type JobLayout, type SliceResult } from '../../sharding';
 import { TaskDispatcher } from './dispatcher';
 import { dispatchOf } from './dispatch-spec';
 import { MalformedPayloadError, type StartPayload, type SlicePayload, type TaskPayload } from './payload';
@@ -50,8 +50,8 @@ export class Pipeline {
     this.resolve = deps.resolve ?? resolverOf(deps.graph);
   }
 
-  /** Runs one task. `attempt` counts its deliveries so far (0 the first); past the run's limit a failing step fails the migration. */
-  async run(payload: TaskPayload, attempt = 0): Promise<StepOutcome> {
+  /** Runs one task. A step that keeps failing fails its migration once the run has counted maxStepAttempts failures of it (Run.settle). */
+  async run(payload: TaskPayload): Promise<StepOutcome> {
     const run = await Run.load(this.deps.store, payload.ns, payload.run, this.resolve);
     if (!run) return { result: 'stale', detail: `no run ${payload.run} in namespace "${payload.ns}"` };
     checkNames(run.state, payload);
@@ -66,7 +66,7 @@ export class Pipeline {
       return payload.type === 'start' ? await this.start(run, payload) : await this.slice(run, payload);
     } catch (error) {
       if (error instanceof MalformedPayloadError || error instanceof TransitionBusy) throw error;
-      const settled = await run.settle(error, attempt + 1, dispatchOf(run.state).maxStepAttempts);
+      const settled = await run.settle(error, dispatchOf(run.state).maxStepAttempts);
       if (settled === 'retry') throw error;
       if (settled === 'stale') return { result: 'stale', detail: errorMessage(error) };
       this.deps.log?.(`run ${run.state.id}: ${payload.migration} failed: ${run.state.error}`);
@@ -97,6 +97,13 @@ export class Pipeline {
       await this.ensureFollowUp(run);
       return { result: 'done', detail: `began ${payload.migration}` };
     }
+    // Only the step's next page lays out shards. The one before it, delivered again after its page was
+    // recorded, makes sure the next was sent (its name dedupes); any other page is not one we sent.
+    const expected = run.state.page;
+    if (payload.page !== expected) {
+      if (payload.page === expected - 1) await this.dispatcher(run.state).enqueue({ ...payload, page: expected });
+      return { result: 'stale', detail: `start page ${payload.page} of ${payload.migration} step ${payload.step} is not its next one (${expected})` };
+    }
     const claimant = `start/${payload.page}`;
     const ready = await run.startStep();
     if (!ready) {
@@ -126,7 +133,7 @@ export class Pipeline {
       layout = await job.extend();
     }
     // The shards dispatched, which a later page's task starts from.
-    await run.recordShards(known);
+    await run.recordShards(known, payload.page + 1);
     if (!isCurrentStep(run.state, payload.migration, payload.step)) return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was started` };
     const pending = layout.pending.length > 0;
     if (pending) await this.dispatcher(run.state).enqueue({ ...payload, page: payload.page + 1 });
@@ -143,16 +150,25 @@ export class Pipeline {
     const ref = { namespace: state.namespace, id: state.job };
     const dispatch = dispatchOf(state);
     const job = new Job(this.deps.store, ref, operationOf({ job: ref, operation: step.operation }), dispatch.maxEntitiesPerSecond);
-    let done: boolean;
+    let result: SliceResult;
     try {
-      ({ done } = await job.slice(payload.shard, { budgetMs: dispatch.sliceBudgetMs, migration: payload.migration }));
+      result = await job.slice(payload.shard, { budgetMs: dispatch.sliceBudgetMs, migration: payload.migration, slice: payload.slice });
     } catch (error) {
       // A shard the job does not have: a task we never sent. Refused without touching the run.
       if (isDsMigrateError(error, 'BAD_INPUT') && error.context.shard === payload.shard && error.context.job === ref.id) throw new MalformedPayloadError(errorMessage(error));
       throw error;
     }
+    const { done, state: shard } = result;
+    // The checkpoint names the shard's next slice, and only a slice that was next sends the one after it.
+    const next = { ...payload, slice: payload.slice + 1 };
+    if (result.skipped) {
+      // A redelivery of the slice just before the next one, which may have stopped between recording its
+      // successor and sending it: sent again, under the same name, so that the shard goes on either way.
+      if (!done && shard.slices === next.slice) await this.dispatcher(state).enqueue(next);
+      return { result: 'stale', detail: `shard ${payload.shard} is at slice ${shard.slices}, not ${payload.slice}` };
+    }
     if (!done) {
-      await this.dispatcher(state).enqueue({ ...payload, slice: payload.slice + 1 });
+      if (shard.slices === next.slice) await this.dispatcher(state).enqueue(next);
       return { result: 'done', detail: `shard ${payload.shard} slice ${payload.slice} done, continues` };
     }
     const moved = await this.completeIfDone(run, `slice/${payload.shard}/${payload.slice}`);

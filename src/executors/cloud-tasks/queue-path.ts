@@ -19,8 +19,3 @@ export function parseQueuePath(value: string): QueuePath {
   const [name, project, location, queue] = match;
   return { name, project, location, queue };
 }
-
-/** The full name of a task in the queue, from its id. */
-export function taskPath(queue: QueuePath, taskId: string): string {
-  return `${queue.name}/tasks/${taskId}`;
-}

@@ -58,8 +58,6 @@ export type WorkerAuth = { kind: 'oidc'; audience: string; allowedServiceAccount
 export interface WorkerSettings {
   auth: WorkerAuth;
   emulatorHost?: string;
-  /** Lets the worker delete a permanently bad task it is answering (see handler.ts). */
-  queue?: QueuePath;
 }
 
 const SECRET_ENV = 'DSMIGRATE_WORKER_SECRET';
@@ -143,12 +141,24 @@ export function resolveDispatchSettings(config: CloudTasksConfig | undefined, en
   };
 }
 
+/** The settings that make the worker check OIDC tokens: where each is set, for messages. */
+const OIDC_SETTINGS = [{ key: 'serviceAccountEmail', env: 'DSMIGRATE_TASKS_SERVICE_ACCOUNT' }, { key: 'audience', env: 'DSMIGRATE_TASKS_AUDIENCE' }, { key: 'allowedServiceAccounts' }] as const;
+
 export function resolveWorkerSettings(config: CloudTasksConfig | undefined, env: NodeJS.ProcessEnv = process.env): WorkerSettings {
   const c = merged(config, env);
-  const queue = c.queue ? parseQueuePath(c.queue) : undefined;
   if (c.secret !== undefined) {
+    // Either scheme alone is a deliberate choice; both at once is a mistake one of them would hide.
+    const oidc = OIDC_SETTINGS.filter(({ key }) => c[key] !== undefined);
+    if (oidc.length > 0) {
+      const names = oidc.map((s) => ('env' in s ? `${s.env} or cloudTasks.${s.key}` : `cloudTasks.${s.key}`));
+      throw new DsMigrateError(
+        'BAD_INPUT',
+        `The worker has both a shared secret (${SECRET_ENV}) and OIDC settings (${names.join('; ')}), and checks one or the other: unset ${SECRET_ENV} to check OIDC tokens (production), or remove the OIDC settings where the emulator is used.`,
+        { field: oidc[0].key },
+      );
+    }
     const maxAgeMs = seconds(c.signatureMaxAgeSeconds, 86_400, 'signatureMaxAgeSeconds', [1, 30 * 86_400]);
-    return { auth: { kind: 'hmac', secret: checkSecret(c.secret), maxAgeMs }, emulatorHost: c.emulatorHost, queue };
+    return { auth: { kind: 'hmac', secret: checkSecret(c.secret), maxAgeMs }, emulatorHost: c.emulatorHost };
   }
   const audience = c.audience ?? c.workerUrl;
   const allowed = c.allowedServiceAccounts ?? (c.serviceAccountEmail ? [c.serviceAccountEmail] : []);
@@ -158,5 +168,5 @@ export function resolveWorkerSettings(config: CloudTasksConfig | undefined, env:
       `The worker authenticates every request and has nothing to check against: set DSMIGRATE_TASKS_AUDIENCE (or DSMIGRATE_WORKER_URL) and DSMIGRATE_TASKS_SERVICE_ACCOUNT for OIDC tokens, or ${SECRET_ENV} for the emulator.`,
     );
   }
-  return { auth: { kind: 'oidc', audience, allowedServiceAccounts: allowed }, emulatorHost: c.emulatorHost, queue };
+  return { auth: { kind: 'oidc', audience, allowedServiceAccounts: allowed }, emulatorHost: c.emulatorHost };
 }

@@ -18,6 +18,8 @@ export interface StartRunOptions {
   maxEntitiesPerSecond?: number;
   /** Forget these failed migrations' state first (`--restart`). */
   restart?: readonly string[];
+  /** Refuse a step whose kind has no entities before anything is dispatched (`--strict`). */
+  strict?: boolean;
   lockWaitMs?: number;
   command?: string;
   onEvent?: (event: RunEvent) => void;

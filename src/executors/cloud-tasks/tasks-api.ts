@@ -4,7 +4,7 @@ import { DsMigrateError, errorMessage } from '../../errors';
 import { GrpcCode, grpcCode } from '../../datastore';
 
 /** The calls this package makes; the real client satisfies it, and tests may pass a fake. */
-export type TasksApi = Pick<CloudTasksClient, 'getQueue' | 'createQueue' | 'createTask' | 'deleteTask' | 'close'>;
+export type TasksApi = Pick<CloudTasksClient, 'getQueue' | 'createQueue' | 'createTask' | 'close'>;
 
 /**
  * A client for Cloud Tasks, or for an emulator at `host:port`. For the emulator the insecure channel

@@ -64,7 +64,7 @@ export async function startTasks(options: CloudTasksEmulatorOptions = {}): Promi
       queueSettings: FAST_QUEUE,
       ...overrides,
     }),
-    workerSettings: () => ({ auth: { kind: 'hmac', secret: SECRET, maxAgeMs: 3_600_000 }, emulatorHost: emulator.host, queue }),
+    workerSettings: () => ({ auth: { kind: 'hmac', secret: SECRET, maxAgeMs: 3_600_000 }, emulatorHost: emulator.host }),
     close: async () => {
       await tasks.close();
       await emulator.stop();
