@@ -11,6 +11,7 @@ export interface CloudTasksMigrateFlags {
   wait: boolean;
   json: boolean;
   maxRate?: number;
+  strict: boolean;
 }
 
 /** `migrate --executor cloud-tasks`: start the run, then watch it to its end unless --no-wait. */
@@ -30,6 +31,7 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       restart: flags.restart,
       lockWaitMs: flags.waitLock * 1000,
       maxEntitiesPerSecond: flags.maxRate,
+      strict: flags.strict,
       onEvent: (e) => reporter.event(e),
     });
     for (const warning of started.warnings)

@@ -25,6 +25,8 @@ export interface DsMigrateConfig {
   maxEntityGroupsPerTransaction?: number | null | 'auto';
   /** `migrate --executor cloud-tasks` and `dsmigrate worker` (docs/cloud-tasks.md); DSMIGRATE_* variables override it. */
   cloudTasks?: CloudTasksConfig;
+  /** As `--strict` on migrate, plan and verify: an operation whose kind has no entities is refused (exit 2), for CI. */
+  strict?: boolean;
 }
 
 export function defineConfig(config: DsMigrateConfig): DsMigrateConfig {
@@ -39,6 +41,8 @@ export interface ResolvedConfig {
   controlNamespace: string;
   concurrency: number;
   lockTtlMs: number;
+  /** `strict` in the config file; `--strict` turns it on too. */
+  strict: boolean;
   configFile?: string;
   cloudTasks?: CloudTasksConfig;
 }
@@ -109,8 +113,12 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
       field: 'lockTtlSeconds',
     });
   }
+  if (config.strict !== undefined && typeof config.strict !== 'boolean') {
+    throw new DsMigrateError('BAD_INPUT', `strict in ${file} must be true or false, not ${JSON.stringify(config.strict)}.`, { file, field: 'strict' });
+  }
   return {
     configFile: file,
+    strict: config.strict ?? false,
     sources,
     concurrency,
     controlNamespace: controlNamespace(flags, env, config, file),

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DsMigrateError, errorMessage } from '../errors';
+import { DsMigrateError, errorMessage, type ErrorCode } from '../errors';
+import { recoveryAdvice } from '../migrations';
 import { createCommand } from './commands/create';
 import { emulatorCommand } from './commands/emulator';
 import { indexesCommand } from './commands/indexes';
@@ -17,7 +18,15 @@ import { globalFlags } from './flags';
 import { keepHeapSmall } from './memory';
 import { jsonLine } from './output';
 
-/** Exit codes: 0 done, 1 failed, 2 bad usage or input, 3 another run holds the lock. */
+/** Failures of a migration as it ran, after which its record is `failed`: the message says how to go on. */
+const RUN_FAILURES: readonly ErrorCode[] = ['MIGRATION_FAILED', 'OPERATION_FAILED', 'TYPE_MISMATCH', 'UNIQUE_VIOLATION', 'DATASTORE', 'STEP_ATTEMPTS_SPENT'];
+
+function adviceFor(error: unknown): string | undefined {
+  if (!(error instanceof DsMigrateError) || !RUN_FAILURES.includes(error.code) || typeof error.context.migration !== 'string') return undefined;
+  return recoveryAdvice(error.context.migration);
+}
+
+/** Exit codes (src/errors.ts): 0 done, 1 failed, 2 bad usage or input, 3 the lease is another run's, 4 a step's attempts were spent. */
 export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
   const json = argv.includes('--json');
   try {
@@ -45,8 +54,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     const code = error instanceof DsMigrateError ? error.exitCode : 1;
-    if (json) jsonLine({ error: errorMessage(error), code: error instanceof DsMigrateError ? error.code : 'INTERNAL', context: error instanceof DsMigrateError ? error.context : undefined });
-    else process.stderr.write(`dsmigrate: ${error instanceof DsMigrateError ? error.message : ((error as Error)?.stack ?? String(error))}\n`);
+    const advice = adviceFor(error);
+    if (json) jsonLine({ error: errorMessage(error), code: error instanceof DsMigrateError ? error.code : 'INTERNAL', context: error instanceof DsMigrateError ? error.context : undefined, advice });
+    else process.stderr.write(`dsmigrate: ${error instanceof DsMigrateError ? error.message : ((error as Error)?.stack ?? String(error))}\n${advice ? `${advice}\n` : ''}`);
     return code;
   }
 }

@@ -49,6 +49,13 @@ class Rate {
   }
 }
 
+/** What a run does with the migrations it lists. */
+function planVerb(e: Extract<RunEvent, { type: 'plan' }>): string {
+  if (e.purpose === 'verify') return 'Verifying';
+  const verb = e.direction === 'forward' ? 'Applying' : 'Backing out';
+  return e.purpose === 'dry-run' ? `Dry-running (${verb.toLowerCase()})` : verb;
+}
+
 /** For logs and CI: a line per step, and a progress line at most every five seconds. */
 class LineReporter implements Reporter {
   private rate = new Rate();
@@ -60,7 +67,11 @@ class LineReporter implements Reporter {
     const out = this.write;
     switch (e.type) {
       case 'plan':
-        out(e.migrations.length ? `${e.direction === 'forward' ? 'Applying' : 'Unapplying'} ${e.migrations.length} migration(s): ${e.migrations.join(', ')}` : 'No migrations to apply.');
+        out(
+          e.migrations.length
+            ? `${planVerb(e)} ${e.migrations.length} migration(s): ${e.migrations.join(', ')}`
+            : `No migrations to ${e.purpose === 'verify' ? 'verify' : e.direction === 'forward' ? 'apply' : 'back out'}.`,
+        );
         break;
       case 'migration-start':
         out(`[${e.index + 1}/${e.total}] ${e.migration}${e.resumed ? ' (resuming)' : ''}`);
@@ -83,7 +94,8 @@ class LineReporter implements Reporter {
         out(`  ${e.state} ${e.migration}`);
         break;
       case 'migration-failed':
-        out(`  FAILED ${e.migration}: ${e.error}`);
+        // The error itself is printed once, by the command, with how to go on.
+        out(`  FAILED ${e.migration}`);
         break;
       case 'waiting':
         out(`    waiting (attempt ${e.attempts}): ${e.reason}`);
@@ -91,6 +103,7 @@ class LineReporter implements Reporter {
       case 'dry-run':
         out(`[dry run] ${e.migration} operation ${e.operation + 1}: ${e.description}: ${e.result.scanned} scanned, ${e.result.changed + e.result.deleted} would change`);
         for (const s of e.result.samples ?? []) out(`    ${s.key}\n      before: ${JSON.stringify(s.before)}\n      after:  ${JSON.stringify(s.after)}`);
+        e.result.warnings.forEach((w) => out(`    warning: ${w}`));
         break;
     }
   }

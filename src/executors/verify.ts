@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { isApplied, Recorder, resolveTarget, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
+import { emptyScopeMessage, emptyScopeOf, isApplied, Recorder, resolveTarget, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
 import type { Operation } from '../operations';
 import { matchesFilters, pushedDown, splitNamespace, type KeyRange } from '../sharding';
 
@@ -24,6 +24,8 @@ export interface OperationVerdict {
   scanned: number;
   failed: number;
   samples: VerifyProblem[];
+  /** Its kind has no entities (src/migrations/empty-scopes.ts): it checked nothing, most often because of a typo. */
+  emptyKind?: string;
 }
 
 export interface VerifyReport {
@@ -63,7 +65,7 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
     }
     migrations = [m];
   }
-  emit({ type: 'plan', direction: 'forward', migrations: migrations.map((m) => m.id) });
+  emit({ type: 'plan', direction: 'forward', migrations: migrations.map((m) => m.id), purpose: 'verify' });
   const verdicts: OperationVerdict[] = [];
   for (const [index, m] of migrations.entries()) {
     emit({ type: 'migration-start', migration: m.id, index, total: migrations.length, resumed: false });
@@ -75,7 +77,8 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
         concurrency: options.concurrency,
         onProgress: (scanned, failed, shards) => emit({ type: 'progress', migration: m.id, operation: i, progress: progressOf(scanned, failed, shards) }),
       });
-      verdicts.push({ migration: m.id, operation: i, description, ...verdict });
+      const empty = verdict.scanned === 0 ? await emptyScopeOf(store, m.id, { index: i, operation }) : undefined;
+      verdicts.push({ migration: m.id, operation: i, description, ...verdict, ...(empty ? { emptyKind: emptyScopeMessage(empty) } : {}) });
       const result: OperationResult = { ...progressOf(verdict.scanned, verdict.failed, { done: 1, total: 1 }), warnings: verdict.samples.map((s) => `${s.key} ${s.problem}`) };
       emit({ type: 'operation-done', migration: m.id, operation: i, result });
     }

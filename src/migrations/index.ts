@@ -5,12 +5,26 @@ export { Recorder, operationsDone, type MigrationRecord, type MigrationState, ty
 export { Coverage } from './coverage';
 export { Lease, processOwner, runOwner, type LeaseHolder } from './lease';
 export { Lifecycle, type StepStart } from './lifecycle';
-export { checkChecksums, stepsFor, planWith, pendingPlan, type MigrationStep, type PlannedMigration, type Plan, type PlanOptions } from './planning';
+export {
+  checkChecksums,
+  checkHistory,
+  historyProblems,
+  stepsFor,
+  stepOf,
+  describeStep,
+  recoveryAdvice,
+  pendingPlan,
+  type MigrationStep,
+  type PlannedMigration,
+  type Plan,
+  type PlanOptions,
+} from './planning';
 export { type Executor, type OperationProgress, type OperationResult, type RunOperationRequest, type DryRunSample, operationOf } from './executor';
 export { migrate, type MigrateOptions, type MigrateSummary, type RunnerContext } from './runner';
 export { Run, breakLease, type Settlement, type RunEvent, type ReadyStep, type OpenRunOptions, type OpenedRun } from './run';
 export { loadRun, recentRuns, currentMigration, isCurrentStep, type RunState, type RunStatus, type RunDriver, type RunMigration, type RunWait } from './run-state';
 export { followRun, type FollowOptions } from './follow';
+export { emptyScopes, emptyScopeOf, emptyScopeMessage, refuseEmptyScopes, type EmptyScope } from './empty-scopes';
 
 import { buildGraph, type MigrationGraph } from './graph';
 import { loadMigrationFiles, type MigrationSource } from './loader';

@@ -44,7 +44,9 @@ export class Lifecycle {
         ? { ...existing, state: 'running', error: undefined, finishedAt: undefined, direction, checksum: m.checksum }
         : Recorder.fresh(m.id, m.app, m.name, m.checksum, m.definition.operations, direction);
       await recorder.save(record);
-      return { record, resumed: existing !== undefined };
+      // Resuming means going on in the same direction; backing out an applied migration starts afresh.
+      const resumed = existing !== undefined && (existing.state === 'running' || existing.state === 'failed') && existing.direction === direction;
+      return { record, resumed };
     });
   }
 
@@ -70,6 +72,8 @@ export class Lifecycle {
       });
       await clearJobState(this.store, job, this.fence);
     }
+    // Declared `reverse: 'noop'`: nothing to run; completing the step records the operation undone.
+    if (step.noop) return { skip: true };
     const todo = op.applied.todo(direction, namespaces);
     if (todo && todo.length === 0) return { skip: true };
     if (!op.job) {

@@ -1,7 +1,9 @@
+import { jobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { Operation } from '../operations';
-import { planRun, type MigrationGraph } from './graph';
+import { jobChangedData } from '../sharding';
+import { isApplied, planRun, type MigrationGraph } from './graph';
 import type { LoadedMigration } from './loader';
 import { Recorder, type Direction, type MigrationRecord } from './recorder';
 
@@ -9,6 +11,10 @@ import { Recorder, type Direction, type MigrationRecord } from './recorder';
 export interface MigrationStep {
   index: number;
   operation: Operation;
+  /** Going back, declared `reverse: 'noop'`: the step records the operation undone and leaves the data as it is. */
+  noop?: true;
+  /** Going back, an operation with no reverse, in a plan made only to be shown (`dsmigrate plan`): `migrate` refuses it. */
+  irreversible?: true;
 }
 
 export interface PlannedMigration {
@@ -25,6 +31,70 @@ export interface Plan {
 export interface PlanOptions {
   target?: string;
   allowChanged?: boolean;
+  /** `--fake`: nothing runs, so no step needs a reverse, a check against the data or a consistent history to fake into. */
+  fake?: boolean;
+  /** `dsmigrate plan`: an irreversible step is marked (MigrationStep.irreversible) rather than refused. */
+  markIrreversible?: boolean;
+}
+
+/** The step that carries out operation `index` of a file in a direction: itself, its reverse, or a no-op back-out. */
+export function stepOf(operation: Operation, index: number, direction: Direction): MigrationStep {
+  if (direction === 'forward') return { index, operation };
+  return operation.leavesDataOnBackOut ? { index, operation, noop: true } : { index, operation: operation.reverse() };
+}
+
+/** One line for a step, the same in `plan`, `migrate` and `status`. */
+export function describeStep(step: MigrationStep): string {
+  if (step.noop) return `${step.operation.describe()}: left as it is (reverse: 'noop')`;
+  if (step.irreversible) return `${step.operation.describe()}: IRREVERSIBLE`;
+  return step.operation.describe();
+}
+
+/**
+ * How to go on after a migration failed, the same advice wherever a failure is shown (the CLI's error,
+ * `status`, the docs): run again after a passing error, keep the done batches with a fixed file, or
+ * start over; or back out.
+ */
+export function recoveryAdvice(migration: string): string {
+  return (
+    `After a passing error (Datastore unavailable, a timeout), run \`dsmigrate migrate\` again: it resumes where it stopped. ` +
+    `After fixing the migration's file, \`dsmigrate migrate --allow-changed\` resumes with the fixed file and keeps the batches already done. ` +
+    `To run it from the start instead, \`dsmigrate migrate --restart ${migration}\` (what it changed stays changed). ` +
+    `To back it out, \`dsmigrate migrate <the migration before it>\`.`
+  );
+}
+
+/**
+ * An applied migration whose dependency is not applied: a file was moved aside, or a migration was added
+ * before one already applied (Django's inconsistent history). Nothing can be planned on such a history
+ * until the records say which of the two is true.
+ */
+export function checkHistory(graph: MigrationGraph, records: ReadonlyMap<string, MigrationRecord>): void {
+  for (const problem of historyProblems(graph, records)) {
+    throw new DsMigrateError(
+      'BAD_INPUT',
+      `Inconsistent history: ${problem.migration} is applied, but its dependency ${problem.dependency} is not. If ${problem.dependency}'s changes are in the data, record it applied with \`dsmigrate migrate ${problem.dependency} --fake\`; ` +
+        `otherwise record ${problem.migration} unapplied, and what it changed stays, with \`dsmigrate migrate ${problem.before} --fake\`.`,
+      { migration: problem.migration, dependency: problem.dependency },
+    );
+  }
+}
+
+/** Each applied migration with a dependency that is not, and the target that fakes it unapplied (`zero` when it has no other). */
+export function historyProblems(graph: MigrationGraph, records: ReadonlyMap<string, MigrationRecord>): { migration: string; dependency: string; before: string }[] {
+  const problems: { migration: string; dependency: string; before: string }[] = [];
+  for (const m of graph.ordered) {
+    if (!isApplied(records.get(m.id))) continue;
+    const missing = m.dependencies.find((d) => !isApplied(records.get(d)));
+    if (!missing) continue;
+    // Faking back to the newest applied ancestor of the missing dependency unrecords exactly what was applied after it.
+    const ancestors = new Set<string>();
+    const visit = (id: string): void => graph.byId.get(id)?.dependencies.forEach((d) => (ancestors.has(d) ? undefined : (ancestors.add(d), visit(d))));
+    visit(missing);
+    const before = graph.ordered.filter((a) => ancestors.has(a.id) && isApplied(records.get(a.id))).at(-1)?.id ?? `${m.app}:zero`;
+    problems.push({ migration: m.id, dependency: missing, before });
+  }
+  return problems;
 }
 
 /** Files edited after they were applied would make history lie; refuse unless told otherwise. */
@@ -44,11 +114,12 @@ export function checkChecksums(graph: MigrationGraph, records: ReadonlyMap<strin
 }
 
 /**
- * The steps of a migration in a direction. Going back, an operation that never took effect is left
- * out (it has nothing to undo), so a migration that failed before its irreversible operations ran
- * can still be backed out; one whose irreversible operation did run is refused, before anything changes.
+ * The steps of a migration in a direction. Going back, an operation that never took effect is left out
+ * (it has nothing to undo: `ran` says which did), so a migration that failed before its irreversible
+ * operations changed anything can still be backed out; one whose irreversible operation did change data
+ * is refused, before anything changes, unless the plan is only shown or faked.
  */
-export function stepsFor(m: LoadedMigration, direction: Direction, record?: MigrationRecord): MigrationStep[] {
+export function stepsFor(m: LoadedMigration, direction: Direction, record: MigrationRecord | undefined, ran: (index: number) => boolean, options: PlanOptions = {}): MigrationStep[] {
   const operations = m.definition.operations;
   if (record && record.operations.length !== operations.length) {
     throw new DsMigrateError(
@@ -58,27 +129,43 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record?: Migr
       { file: m.file, migration: m.id },
     );
   }
-  if (direction === 'forward') return operations.map((operation, index) => ({ index, operation }));
-  // An operation ran if it is in effect somewhere, or has a job that may have committed batches.
-  const ran = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => !record || !record.operations[index].applied.isNone || record.operations[index].job !== undefined);
-  const irreversible = ran.filter(({ operation }) => !operation.reversible);
-  if (irreversible.length > 0) {
+  if (direction === 'forward') return operations.map((operation, index) => stepOf(operation, index, direction));
+  const undone = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => ran(index));
+  const irreversible = undone.filter(({ operation }) => !operation.reversible && !operation.leavesDataOnBackOut);
+  if (irreversible.length > 0 && !options.fake && !options.markIrreversible) {
     throw new DsMigrateError(
       'BAD_INPUT',
       `Cannot unapply ${m.id} (${m.file}): ${irreversible.map(({ operation }) => operation.describe()).join('; ')} ${irreversible.length === 1 ? 'is' : 'are'} irreversible. ` +
-        'Declare a reverse on the operation, or use `dsmigrate migrate --fake <target>` to record it unapplied without changing data.',
+        "Declare `reverse: 'noop'` on it to back out leaving its data as it is, or record it unapplied without changing any data with `dsmigrate migrate <target> --fake`.",
       { file: m.file, migration: m.id },
     );
   }
-  return ran.map(({ index, operation }) => ({ index, operation: operation.reverse() })).reverse();
+  const steps = undone.map(({ index, operation }): MigrationStep => (irreversible.some((i) => i.index === index) ? { index, operation, irreversible: true } : stepOf(operation, index, direction)));
+  return steps.reverse();
 }
 
-/** A plan from records already read (dry runs and `plan` read them without the lease). */
-export async function planWith(store: Datastore, graph: MigrationGraph, records: ReadonlyMap<string, MigrationRecord>, options: PlanOptions = {}): Promise<Plan> {
+/**
+ * Which operations of a migration ran, going back: in effect somewhere, or with a job that changed data.
+ * A job that committed no change (a delete whose first batch failed) counts as never run.
+ */
+async function operationsThatRan(store: Datastore, namespace: string, m: LoadedMigration, record: MigrationRecord | undefined): Promise<(index: number) => boolean> {
+  if (!record) return () => true;
+  const ran = await Promise.all(record.operations.map(async (op, index) => !op.applied.isNone || (op.job !== undefined && (await jobChangedData(store, jobRef(namespace, m.id, index, op.job.seq))))));
+  return (index) => ran[index];
+}
+
+/** A plan from records already read. */
+async function planWith(store: Datastore, graph: MigrationGraph, namespace: string, records: ReadonlyMap<string, MigrationRecord>, options: PlanOptions): Promise<Plan> {
+  if (!options.fake) checkHistory(graph, records);
   checkChecksums(graph, records, options.allowChanged);
   const { direction, migrations } = planRun(graph, records, options.target);
-  const planned = migrations.map((migration) => ({ migration, steps: stepsFor(migration, direction, records.get(migration.id)) }));
-  for (const { steps } of planned) for (const { operation } of steps) await operation.validate(store);
+  const planned: PlannedMigration[] = [];
+  for (const migration of migrations) {
+    const record = records.get(migration.id);
+    const ran = direction === 'reverse' ? await operationsThatRan(store, namespace, migration, record) : () => true;
+    planned.push({ migration, steps: stepsFor(migration, direction, record, ran, options) });
+  }
+  if (!options.fake) for (const { steps } of planned) for (const step of steps) if (!step.noop && !step.irreversible) await step.operation.validate(store);
   return { direction, migrations: planned };
 }
 
@@ -93,5 +180,5 @@ export async function pendingPlan(
   options: PlanOptions = {},
 ): Promise<{ plan: Plan; records: ReadonlyMap<string, MigrationRecord> }> {
   const records = await new Recorder(store, controlNamespace).list();
-  return { plan: await planWith(store, graph, records, options), records };
+  return { plan: await planWith(store, graph, controlNamespace, records, options), records };
 }

@@ -1,8 +1,10 @@
 import type { Datastore } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
+import { zeroJobCounts } from '../sharding';
 import type { Executor, OperationResult } from './executor';
 import type { MigrationGraph } from './graph';
-import { pendingPlan } from './planning';
+import { emptyScopeMessage, emptyScopeOf, emptyScopes, refuseEmptyScopes } from './empty-scopes';
+import { describeStep, pendingPlan, type MigrationStep } from './planning';
 import { Run, type RunEvent } from './run';
 
 export interface MigrateOptions {
@@ -15,6 +17,8 @@ export interface MigrateOptions {
   restart?: readonly string[];
   lockWaitMs?: number;
   lockTtlMs?: number;
+  /** A step whose kind has no entities is refused (exit 2) before anything runs, rather than only warned about. */
+  strict?: boolean;
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -63,13 +67,14 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
         signal,
         onProgress: (progress) => emit({ type: 'progress', migration: migration.id, operation: position, progress }),
       });
-      await run.complete(result);
+      await run.complete(await withEmptyKindWarning(ctx.store, migration.id, ready.step, result));
     }
   } catch (error) {
     // A lost lease is the reason to report, whatever the job threw on its way out; such a run writes nothing more.
     if (signal.aborted) throw signal.reason;
     await run.settle(error).catch(() => undefined);
     const current = run.state.migrations[run.state.current];
+    if (isDsMigrateError(error) && current) error.context.migration ??= current.id;
     throw isDsMigrateError(error) || !current ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${current.id} failed: ${errorMessage(error)}`, { migration: current.id }, { cause: error });
   } finally {
     await run.release().catch(() => undefined);
@@ -86,14 +91,26 @@ async function dryRun(ctx: RunnerContext, namespace: string, options: MigrateOpt
   const emit = options.onEvent ?? (() => undefined);
   const summary: MigrateSummary = { applied: [], unapplied: [], faked: [], restarted: [], dryRun: [] };
   const { plan } = await pendingPlan(ctx.store, ctx.graph, namespace, options);
-  emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id) });
+  if (options.strict) refuseEmptyScopes(await emptyScopes(ctx.store, plan));
+  emit({ type: 'plan', direction: plan.direction, migrations: plan.migrations.map((p) => p.migration.id), purpose: 'dry-run' });
   for (const { migration: m, steps } of plan.migrations) {
     for (const [position, step] of steps.entries()) {
-      const description = step.operation.describe();
-      const result = await ctx.executor.runOperation({ store: ctx.store, job: { namespace, id: `dry-run:${m.id}#${step.index}` }, operation: step.operation, dryRun: true, migration: m.id });
-      summary.dryRun.push({ migration: m.id, operation: position, description, result });
-      emit({ type: 'dry-run', migration: m.id, operation: position, description, result });
+      const description = describeStep(step);
+      // A no-op back-out leaves the data as it is: there is nothing to try.
+      const result = step.noop
+        ? { ...zeroJobCounts(), warnings: [] }
+        : await ctx.executor.runOperation({ store: ctx.store, job: { namespace, id: `dry-run:${m.id}#${step.index}` }, operation: step.operation, dryRun: true, migration: m.id });
+      const checked = await withEmptyKindWarning(ctx.store, m.id, step, result);
+      summary.dryRun.push({ migration: m.id, operation: position, description, result: checked });
+      emit({ type: 'dry-run', migration: m.id, operation: position, description, result: checked });
     }
   }
   return summary;
+}
+
+/** A step that scanned nothing because its kind has no entities (a typo, most often) says so, naming the kinds that look alike. */
+async function withEmptyKindWarning(store: Datastore, migration: string, step: MigrationStep, result: OperationResult): Promise<OperationResult> {
+  if (result.scanned > 0) return result;
+  const empty = await emptyScopeOf(store, migration, step);
+  return empty ? { ...result, warnings: [...result.warnings, emptyScopeMessage(empty)] } : result;
 }

@@ -18,7 +18,7 @@ export interface FieldDefault {
 /** How AddFieldData and RemoveFieldData make each other as their reverse. */
 interface FieldDataMakers {
   add(kind: KindOrModel, name: string, options: ScanOptions & FieldDefault): Operation;
-  remove(kind: KindOrModel, name: string, options: ScanOptions & { reverse: FieldDefault }): Operation;
+  remove(kind: KindOrModel, name: string, options: Omit<ScanOptions, 'reverse'> & { reverse: FieldDefault }): Operation;
 }
 
 const makers: Partial<FieldDataMakers> = {};

@@ -28,12 +28,15 @@ export abstract class Operation implements ShardWork {
     readonly type: string,
     /** As given, so that a reverse operation gets the same model. */
     protected readonly ref: KindOrModel,
-    protected readonly options: ScanOptions,
+    /** Its own options too: each operation's `reverse` option has its own type beside 'noop'. */
+    protected readonly options: Omit<ScanOptions, 'reverse'> & { reverse?: unknown },
   ) {
     this.kind = kindOf(ref);
     this.checkNotReserved(this.kind);
     if (typeof ref === 'object' && ref.fields && typeof ref.fields === 'object') this.fields = ref.fields;
     this.scope = parseScope(options, { type, kind: this.kind });
+    if (typeof options.reverse === 'string' && options.reverse !== 'noop')
+      throw this.fail(`has reverse ${JSON.stringify(options.reverse)}; the only word it takes is 'noop' (back out leaving the data as it is).`);
   }
 
   get filters(): readonly PropertyFilter[] {
@@ -53,7 +56,7 @@ export abstract class Operation implements ShardWork {
 
   /** Type and arguments as stable JSON (functions as source text), for checksums and `plan --json`. */
   toJSON(): Record<string, unknown> {
-    return jsonOf({ type: this.type, kind: this.kind, ...this.args(), ...this.scanOptions() }) as Record<string, unknown>;
+    return jsonOf({ type: this.type, kind: this.kind, ...this.noopOption(), ...this.args(), ...this.scanOptions() }) as Record<string, unknown>;
   }
 
   /**
@@ -61,7 +64,11 @@ export abstract class Operation implements ShardWork {
    * differ between compilers (jest, tsx, the CLI) of the same migration file.
    */
   fingerprint(): string {
-    return JSON.stringify(jsonOf({ type: this.type, kind: this.kind, ...this.args(), ...this.scanOptions() }, false));
+    return JSON.stringify(jsonOf({ type: this.type, kind: this.kind, ...this.noopOption(), ...this.args(), ...this.scanOptions() }, false));
+  }
+
+  private noopOption(): { reverse?: 'noop' } {
+    return this.leavesDataOnBackOut ? { reverse: 'noop' } : {};
   }
 
   /** The scan options as given, for a reverse operation to keep the same scope. */
@@ -70,8 +77,14 @@ export abstract class Operation implements ShardWork {
     return { namespace, filter, shardCount, batchSize, skipErrors, rate };
   }
 
+  /** Has an operation that undoes it (`reverse()`). */
   get reversible(): boolean {
     return false;
+  }
+
+  /** Declared `reverse: 'noop'`: backing out records it undone and leaves its data as it is, whatever reverse it has. */
+  get leavesDataOnBackOut(): boolean {
+    return this.options.reverse === 'noop';
   }
 
   /** The operation that undoes this one, or a BAD_INPUT error saying why there is none. */

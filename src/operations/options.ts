@@ -20,6 +20,8 @@ export interface ScanOptions {
   skipErrors?: boolean;
   /** The most entities per second written over all shards, ramped up by 500/50/5 if asked (see docs/operations.md, "Write rate"). */
   rate?: RateOption;
+  /** `'noop'`: backing out leaves this operation's data as it is and records it undone (Django's RunPython.noop). */
+  reverse?: 'noop';
 }
 
 export const DEFAULT_BATCH_SIZE = 400;
@@ -41,7 +43,7 @@ export interface Scope {
  * Checks and normalises the scan options, and the type of every boolean option the operation takes
  * next to them; `where` names the operation and kind for messages.
  */
-export function parseScope(options: ScanOptions, where: { type: string; kind: string }): Scope {
+export function parseScope(options: Omit<ScanOptions, 'reverse'>, where: { type: string; kind: string }): Scope {
   const fail: Fail = (message, extra = {}) => new DsMigrateError('BAD_INPUT', `${where.type} on ${where.kind}: ${message}`, { kind: where.kind, operation: where.type, ...extra });
   const { namespace = '', shardCount, batchSize = DEFAULT_BATCH_SIZE, skipErrors = false } = options;
 

@@ -4,9 +4,9 @@ import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './fie
 import { Operation, type KindOrModel, type Postcondition } from './operation';
 import type { ScanOptions } from './options';
 
-export interface RemoveFieldDataOptions extends ScanOptions {
-  /** Makes the removal reversible: its reverse is AddFieldData with these options. */
-  reverse?: FieldDefault;
+export interface RemoveFieldDataOptions extends Omit<ScanOptions, 'reverse'> {
+  /** Makes the removal reversible: its reverse is AddFieldData with these options; `'noop'` backs out leaving the data as it is. */
+  reverse?: FieldDefault | 'noop';
 }
 
 /** Deletes a property from every entity that has it, reclaiming its storage and index entries. */
@@ -29,17 +29,18 @@ export class RemoveFieldData extends Operation {
   }
 
   override get reversible(): boolean {
-    return this.removeOptions.reverse !== undefined;
+    return typeof this.removeOptions.reverse === 'object';
   }
 
   /** An AddFieldData of the same field (made through field-data.ts, so that neither file imports the other). */
   override reverse(): Operation {
-    if (!this.removeOptions.reverse) throw this.irreversible();
-    return fieldDataMaker('add')(this.ref, this.name, { ...this.scanOptions(), ...this.removeOptions.reverse });
+    const reverse = this.removeOptions.reverse;
+    if (typeof reverse !== 'object') throw this.irreversible();
+    return fieldDataMaker('add')(this.ref, this.name, { ...this.scanOptions(), ...reverse });
   }
 
   protected override irreversibleBecause(): string {
-    return `the removed values of "${this.name}" are gone. To allow a reverse that re-adds a default, declare it: new RemoveFieldData(kind, '${this.name}', {reverse: {default: ...}}).`;
+    return `the removed values of "${this.name}" are gone. To allow a reverse that re-adds a default, declare it: new RemoveFieldData(kind, '${this.name}', {reverse: {default: ...}}); to back out leaving the data as it is, {reverse: 'noop'}.`;
   }
 
   override get touchedProperties(): readonly string[] {

@@ -2,6 +2,7 @@ import { shardKey, type JobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { decodeShard, encodeShard, freshShard } from './checkpoint';
 import { loadLayout } from './layouts';
+import { loadShardStates } from './progress';
 import type { KeyRange } from './ranges';
 import { noFence, type Fence } from './fence';
 
@@ -28,4 +29,14 @@ export async function closeJob(store: Datastore, job: JobRef, fence: Fence = noF
     else if (state.lastKey) committed.push({ namespace: range.namespace, start: range.start, startExclusive: range.startExclusive, end: state.lastKey, endInclusive: true });
   }
   return committed;
+}
+
+/**
+ * Whether any batch of the job changed or deleted an entity, as its checkpoints count: a job that
+ * committed no change (its first batch failed, or it found nothing to do) has nothing to undo.
+ */
+export async function jobChangedData(store: Datastore, job: JobRef): Promise<boolean> {
+  const layout = await loadLayout(store, job);
+  if (!layout) return false;
+  return (await loadShardStates(store, layout)).some((s) => s.counts.changed + s.counts.deleted > 0);
 }

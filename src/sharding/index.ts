@@ -18,7 +18,7 @@ export { ensureLayout, newLayout, appendPage, loadLayout, requireLayout, type La
 export { Job, jobTotals, rateFor, type JobWork, type JobSliceOptions, type JobTotals } from './job';
 export { type JobLayout, type LayoutShard, type PendingNamespace } from './job-layout';
 export { type ShardState } from './checkpoint';
-export { closeJob } from './close';
+export { closeJob, jobChangedData } from './close';
 export { type Fence } from './fence';
 export { pauseAt } from './test-pause';
 export { KeySet } from './key-set';

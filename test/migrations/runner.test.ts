@@ -185,7 +185,7 @@ describeEachFlavour('dsmigrate migrate', (ctx) => {
     expect((await runCli(['migrate'], { cwd: addOnly, env: reversible.env })).code).toBe(0);
     expect(Object.values(await snapshot(reversible.store)).every((p) => (p as { colour?: string }).colour === 'blue')).toBe(true);
     const zero = await runCli(['migrate', 'zero'], { cwd: addOnly, env: reversible.env });
-    expect(zero.stderr).toMatch(/Unapplying 1 migration/);
+    expect(zero.stderr).toMatch(/Backing out 1 migration/);
     expect(zero.code).toBe(0);
     expect(Object.values(await snapshot(reversible.store)).some((p) => 'colour' in (p as object))).toBe(false);
     expect(JSON.parse((await runCli(['status', '--json'], { cwd: addOnly, env: reversible.env })).stdout)[0].state).toBe('pending');

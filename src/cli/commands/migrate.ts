@@ -17,6 +17,7 @@ interface MigrateFlags extends GlobalFlags {
   executor: 'local' | 'cloud-tasks';
   wait: boolean;
   maxRate?: number;
+  strict: boolean;
 }
 
 export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
@@ -37,9 +38,15 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
         coerce: positiveRate('--max-rate'),
         describe: 'Entities written per second, at most, by every operation that sets no rate of its own (see docs/operations.md, "Write rate")',
       })
+      .option('strict', {
+        type: 'boolean',
+        default: false,
+        describe: 'Refuse (exit 2, nothing changed) an operation whose kind has no entities, as a typo would make it; `strict: true` in the config does the same',
+      })
       .option('wait', { type: 'boolean', default: true, describe: 'With cloud-tasks: follow the run to its end (--no-wait returns once dispatched)' }) as unknown as Argv<MigrateFlags>, // yargs types omit the camelCase aliases it adds
   handler: async (argv) => {
     const ctx = await openContext(argv);
+    const strict = argv.strict || ctx.config.strict;
     try {
       if (argv.check) {
         // Planned as `migrate` plans, so that a run it would refuse fails the check with that refusal.
@@ -53,7 +60,7 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
       const reporter = createReporter(outputMode(argv.json));
       try {
         // Fake and dry runs write no data: they stay in this process whatever the executor.
-        if (argv.executor === 'cloud-tasks' && !argv.fake && !argv.dryRun) return await migrateWithCloudTasks(ctx, argv, reporter);
+        if (argv.executor === 'cloud-tasks' && !argv.fake && !argv.dryRun) return await migrateWithCloudTasks(ctx, { ...argv, strict }, reporter);
         const summary = await migrate(
           {
             store: ctx.store,
@@ -69,6 +76,7 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
             restart: argv.restart,
             lockWaitMs: argv.waitLock * 1000,
             lockTtlMs: ctx.config.lockTtlMs,
+            strict,
             onEvent: (e) => reporter.event(e),
           },
         );

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { pendingPlan } from '../../migrations';
+import { describeStep, emptyScopeMessage, emptyScopes, pendingPlan, refuseEmptyScopes } from '../../migrations';
 import { openContext } from '../context';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -7,6 +7,7 @@ import type { GlobalFlags } from '../flags';
 interface PlanFlags extends GlobalFlags {
   target?: string;
   allowChanged: boolean;
+  strict: boolean;
 }
 
 export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
@@ -15,35 +16,59 @@ export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
   builder: (y) =>
     y
       .positional('target', { type: 'string', describe: 'As for migrate' })
-      .option('allow-changed', { type: 'boolean', default: false, describe: 'As for migrate: accept files edited after they were applied' }) as unknown as Argv<PlanFlags>, // yargs types omit the camelCase aliases it adds
+      .option('allow-changed', { type: 'boolean', default: false, describe: 'As for migrate: accept files edited after they were applied' })
+      .option('strict', { type: 'boolean', default: false, describe: "As for migrate: exit 2 when an operation's kind has no entities" }) as unknown as Argv<PlanFlags>, // yargs types omit the camelCase aliases it adds
   handler: async (argv) => {
     const ctx = await openContext(argv);
     try {
-      const {
-        plan: { direction, migrations },
-      } = await pendingPlan(ctx.store, ctx.graph, ctx.config.controlNamespace, { target: argv.target, allowChanged: argv.allowChanged });
+      const { plan: pending } = await pendingPlan(ctx.store, ctx.graph, ctx.config.controlNamespace, { target: argv.target, allowChanged: argv.allowChanged, markIrreversible: true });
+      const { direction, migrations } = pending;
+      const empty = await emptyScopes(ctx.store, pending);
       const plan = [];
       for (const { migration: m, steps } of migrations) {
         const operations = [];
-        // The steps `migrate` would take: going back, only operations that ran, each reversed.
-        for (const { index, operation: shown } of steps) {
+        // The steps `migrate` would take: going back, only operations that ran, each reversed, left as
+        // they are (reverse: 'noop'), or marked irreversible: `migrate` refuses the back-out until it is settled.
+        for (const step of steps) {
+          const { index, operation: shown } = step;
           // Counting is one aggregation query where the backend has it, and skipped where it would mean a scan.
           const entities = await ctx.store.count({ kind: shown.kind });
-          operations.push({ description: shown.describe(), reversible: m.definition.operations[index].reversible, entities, ...shown.toJSON() });
+          const forward = m.definition.operations[index];
+          const description = describeStep(step);
+          const emptyKind = empty.find((e) => e.migration === m.id && e.description === description);
+          operations.push({
+            ...shown.toJSON(),
+            description,
+            reversible: forward.reversible || forward.leavesDataOnBackOut,
+            entities,
+            ...(emptyKind ? { emptyKind: emptyScopeMessage(emptyKind) } : {}),
+          });
         }
         plan.push({ id: m.id, file: m.file, direction, description: m.definition.description, operations });
       }
-      if (argv.json) {
-        jsonLine(plan);
-        return;
-      }
-      if (plan.length === 0) process.stdout.write('Nothing to do: every migration is applied.\n');
-      for (const [i, m] of plan.entries()) {
-        process.stdout.write(`${i + 1}. ${direction === 'reverse' ? 'unapply ' : ''}${m.id}${m.description ? ` - ${m.description}` : ''}\n`);
-        for (const op of m.operations) process.stdout.write(`     ${op.description}${op.entities !== undefined ? ` (${op.entities} entities, default namespace)` : ''}\n`);
-      }
+      if (argv.json) jsonLine(plan);
+      else printPlan(plan, direction, empty.map(emptyScopeMessage), argv.target);
+      if (argv.strict || ctx.config.strict) refuseEmptyScopes(empty);
     } finally {
       await ctx.close();
     }
   },
 };
+
+type ShownMigration = { id: string; description?: string; operations: { description: string; entities?: number; reversible: boolean }[] };
+
+function printPlan(plan: ShownMigration[], direction: 'forward' | 'reverse', warnings: string[], target: string | undefined): void {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  if (plan.length === 0) out('Nothing to do: every migration is applied.');
+  for (const [i, m] of plan.entries()) {
+    out(`${i + 1}. ${direction === 'reverse' ? 'unapply ' : ''}${m.id}${m.description ? ` - ${m.description}` : ''}`);
+    for (const op of m.operations) out(`     ${op.description}${op.entities !== undefined ? ` (${op.entities} entities, default namespace)` : ''}`);
+  }
+  if (direction === 'reverse' && plan.some((m) => m.operations.some((op) => !op.reversible))) {
+    out(
+      "\n`dsmigrate migrate` refuses this back-out: the IRREVERSIBLE operations above changed data and have no reverse. Declare `reverse: 'noop'` on each to back out leaving its data as it is, " +
+        `or record the migrations unapplied without changing any data: \`dsmigrate migrate ${target ?? '<target>'} --fake\`.`,
+    );
+  }
+  for (const w of warnings) out(`warning: ${w}`);
+}

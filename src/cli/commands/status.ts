@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
-import { isApplied, Lease, operationsDone, recentRuns, Recorder, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
+import { historyProblems, isApplied, Lease, operationsDone, recentRuns, Recorder, recoveryAdvice, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
 import { jobTotals, type JobCounts } from '../../sharding';
 import { openContext } from '../context';
 import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
@@ -183,6 +183,7 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
         });
       }
       const current = running && (await currentRun(ctx.store, running));
+      const inconsistent = historyProblems(ctx.graph, records);
       const ended: EndedRunView[] = runs
         .filter((r) => r.status !== 'running')
         .slice(0, RUNS_SHOWN)
@@ -197,7 +198,7 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
           error: r.error,
         }));
       if (argv.json) {
-        jsonLine(argv.runs ? { migrations: rows, current: current ?? null, runs: ended } : rows);
+        jsonLine(argv.runs ? { migrations: rows, current: current ?? null, runs: ended, inconsistent } : rows);
         return;
       }
       process.stdout.write(
@@ -207,9 +208,11 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
         )}\n`,
       );
       // A record's error is its own last failure, cleared when it runs again: never an old run's.
-      for (const r of rows.filter((x) => x.error)) {
+      for (const r of rows.filter((x) => x.error)) process.stdout.write(`\n${r.app}:${r.name} failed: ${r.error}\n${recoveryAdvice(`${r.app}:${r.name}`)}\n`);
+      for (const p of inconsistent) {
         process.stdout.write(
-          `\n${r.app}:${r.name} failed: ${r.error}\nFix the cause and run \`dsmigrate migrate\` again to resume it, back it out with \`dsmigrate migrate <previous>\`, or, after changing its file, \`dsmigrate migrate --restart ${r.app}:${r.name}\`.\n`,
+          `\nInconsistent history: ${p.migration} is applied, but its dependency ${p.dependency} is not; \`dsmigrate migrate\` refuses to run until the records say which is true. ` +
+            `If ${p.dependency}'s changes are in the data: \`dsmigrate migrate ${p.dependency} --fake\`; otherwise: \`dsmigrate migrate ${p.before} --fake\`.\n`,
         );
       }
       if (current) printCurrent(current);

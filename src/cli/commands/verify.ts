@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { DsMigrateError } from '../../errors';
 import { verifyMigrations } from '../../executors';
 import { openContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
@@ -6,12 +7,16 @@ import type { GlobalFlags } from '../flags';
 
 interface VerifyFlags extends GlobalFlags {
   migration?: string;
+  strict: boolean;
 }
 
 export const verifyCommand: CommandModule<GlobalFlags, VerifyFlags> = {
   command: 'verify [migration]',
   describe: "Re-scan what applied migrations touched and check each operation's postcondition (exit 1 on any offending entity)",
-  builder: (y) => y.positional('migration', { type: 'string', describe: 'Only this applied migration (name, number or app:name)' }),
+  builder: (y) =>
+    y
+      .positional('migration', { type: 'string', describe: 'Only this applied migration (name, number or app:name)' })
+      .option('strict', { type: 'boolean', default: false, describe: "As for migrate: exit 2 when an operation's kind has no entities" }),
   handler: async (argv) => {
     const ctx = await openContext(argv);
     const reporter = createReporter(outputMode(argv.json));
@@ -26,12 +31,10 @@ export const verifyCommand: CommandModule<GlobalFlags, VerifyFlags> = {
       });
       reporter.close();
       process.exitCode = report.ok ? 0 : 1;
-      if (argv.json) {
-        jsonLine({ event: 'summary', ...report });
-        return;
-      }
-      for (const v of report.verdicts) {
+      if (argv.json) jsonLine({ event: 'summary', ...report });
+      for (const v of argv.json ? [] : report.verdicts) {
         const what = `${v.migration} #${v.operation + 1} ${v.description}`;
+        if (v.emptyKind) process.stdout.write(`warning      ${v.emptyKind}\n`);
         if (!v.verifiable) process.stdout.write(`not checked  ${what}: declare {verify: (entity) => boolean} to check it\n`);
         else if (v.failed === 0) process.stdout.write(`ok           ${what}: ${v.scanned} entities\n`);
         else {
@@ -40,7 +43,13 @@ export const verifyCommand: CommandModule<GlobalFlags, VerifyFlags> = {
           if (v.failed > v.samples.length) process.stdout.write(`               ... and ${v.failed - v.samples.length} more\n`);
         }
       }
-      if (report.verdicts.length === 0) process.stdout.write('No applied migrations to verify.\n');
+      if (report.verdicts.length === 0 && !argv.json) process.stdout.write('No applied migrations to verify.\n');
+      const empty = report.verdicts.filter((v) => v.emptyKind);
+      if ((argv.strict || ctx.config.strict) && empty.length > 0) {
+        throw new DsMigrateError('BAD_INPUT', `${empty.length} operation(s) checked nothing, their kind having no entities (--strict): ${empty.map((v) => v.emptyKind).join('; ')}.`, {
+          migration: empty[0].migration,
+        });
+      }
     } finally {
       reporter.close();
       await ctx.close();
