@@ -41,8 +41,17 @@ const layerZones = [
       return [{ ...zone, except: entryPoints(other), message: throughIndex(other) }];
     }),
   ),
-  ...LAYERS.map((folder) => ({ target: ['./src/index.ts', './src/api.ts'], from: `./src/${folder}`, except: [...entryPoints(folder), ...(PUBLIC_FILES[folder] ?? [])], message: throughIndex(folder) })),
-  { target: ['./src/*/**', './src/errors.ts'], from: ['./src/index.ts', './src/api.ts'], message: 'src/index.ts and src/api.ts are the top layer, the package surface: import the folder that defines the name.' },
+  ...LAYERS.map((folder) => ({
+    target: ['./src/index.ts', './src/api.ts'],
+    from: `./src/${folder}`,
+    except: [...entryPoints(folder), ...(PUBLIC_FILES[folder] ?? [])],
+    message: throughIndex(folder),
+  })),
+  {
+    target: ['./src/*/**', './src/errors.ts'],
+    from: ['./src/index.ts', './src/api.ts'],
+    message: 'src/index.ts and src/api.ts are the top layer, the package surface: import the folder that defines the name.',
+  },
   { target: './src/errors.ts', from: LAYERS.map((folder) => `./src/${folder}`), message: 'src/errors.ts is the bottom layer: it imports no folder of src/.' },
   // The package ships emulator/ (built beside src/) for `dsmigrate emulator` alone: the library must
   // not depend on it, and the command enters it only through emulator/index.ts.
