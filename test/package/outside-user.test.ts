@@ -180,6 +180,10 @@ const keys = (kind: string, n: number): Key[] => Array.from({ length: n }, (_, i
 // Packing and installing takes a while: once per file, against the first emulator running.
 const [flavour, host] = Object.entries(emulatorHosts())[0];
 
+/** Packed and installed once for the file: both describe blocks use the same app. */
+let packed: { app: string; log: string } | undefined;
+const packedApp = (): { app: string; log: string } => (packed ??= installPackedApp());
+
 describe(`a user outside the repo [${flavour}]`, () => {
   let app: string;
   let installLog: string;
@@ -192,7 +196,7 @@ describe(`a user outside the repo [${flavour}]`, () => {
   };
 
   beforeAll(() => {
-    ({ app, log: installLog } = installPackedApp());
+    ({ app, log: installLog } = packedApp());
   }, 300_000);
 
   afterAll(async () => {
@@ -425,4 +429,108 @@ describe(`a user outside the repo [${flavour}]`, () => {
       expect({ type, code: tested.status, output: tested.status === 0 ? '' : tested.stdout + tested.stderr }).toEqual({ type, code: 0, output: '' });
     }
   }, 240_000);
+});
+
+/** An operator's way out of each trouble, with the installed package, on every emulator flavour running. */
+describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the packed package [%s]', (_flavour, emulatorHost) => {
+  let app: string;
+  const opened: Datastore[] = [];
+  beforeAll(() => {
+    ({ app } = packedApp());
+  }, 300_000);
+  afterAll(() => Promise.all(opened.map((s) => s.close())));
+
+  async function project(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {
+    const projectId = uniqueProject('op');
+    const store = await Datastore.connect({ emulatorHost, projectId });
+    opened.push(store);
+    return { store, env: { ...process.env, DATASTORE_EMULATOR_HOST: emulatorHost, DATASTORE_PROJECT_ID: projectId } };
+  }
+  const count = async (store: Datastore, kind: string, where: (e: Entity) => boolean = () => true): Promise<number> => {
+    let n = 0;
+    for await (const e of store.query({ kind })) if (where(e)) n++;
+    return n;
+  };
+
+  it('backs out past a DeleteModelData with migrate --fake <target>, which plan names and which changes no data', async () => {
+    const { store, env } = await project();
+    await store.save([...keys('Person', 20).map((key) => Entity.from(key, { name: 'p' })), ...keys('LegacyAudit', 30).map((key) => Entity.from(key, { at: 1 }))]);
+    const cwd = appFolder(app, `fake-${uniqueProject('f')}`, {
+      '0001_colour.ts': `import { defineMigration, AddFieldData } from 'datastore-migrate';\nexport default defineMigration({ operations: [new AddFieldData('Person', 'colour', { default: 'blue' })] });\n`,
+      '0002_drop_audit.ts': `import { defineMigration, DeleteModelData } from 'datastore-migrate';\nexport default defineMigration({ operations: [new DeleteModelData('LegacyAudit')] });\n`,
+    });
+    expect((await dsmigrate(app, cwd, ['migrate'], env)).code).toBe(0);
+    const refused = await dsmigrate(app, cwd, ['migrate', '0001'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/irreversible.*`dsmigrate migrate <target> --fake`/s);
+    expect((await dsmigrate(app, cwd, ['plan', '0001'], env)).stdout).toMatch(/Delete every LegacyAudit entity: IRREVERSIBLE[\s\S]*`dsmigrate migrate 0001 --fake`/);
+    const faked = await dsmigrate(app, cwd, ['migrate', '0001', '--fake'], env);
+    expect(faked.code).toBe(0);
+    const status = JSON.parse((await dsmigrate(app, cwd, ['status', '--json'], env)).stdout) as { name: string; state: string }[];
+    expect(status.map((r) => [r.name, r.state])).toEqual([
+      ['0001_colour', 'applied'],
+      ['0002_drop_audit', 'pending'],
+    ]);
+    expect(await count(store, 'LegacyAudit')).toBe(0);
+    expect(await count(store, 'Person', (e) => e.get('colour') === 'blue')).toBe(20);
+  }, 120_000);
+
+  it('names a typo in a kind, and refuses it under --strict with exit 2 and nothing changed', async () => {
+    const { store, env } = await project();
+    await store.save(keys('Order', 10).map((key) => Entity.from(key, { total: 1 })));
+    const cwd = appFolder(app, `typo-${uniqueProject('t')}`, {
+      '0001_currency.ts': `import { defineMigration, AddFieldData } from 'datastore-migrate';\nexport default defineMigration({ operations: [new AddFieldData('Oder', 'currency', { default: 'USD' })] });\n`,
+    });
+    expect((await dsmigrate(app, cwd, ['plan'], env)).stdout).toMatch(/warning: default:0001_currency: .*there is no Oder entity/);
+    const strict = await dsmigrate(app, cwd, ['migrate', '--strict'], env);
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toMatch(/there is no Oder entity in namespace ""/);
+    expect(JSON.parse((await dsmigrate(app, cwd, ['status', '--json'], env)).stdout)).toEqual([expect.objectContaining({ state: 'pending' })]);
+  }, 120_000);
+
+  it('copies into and deletes a kind with a unique field at the default batch size, its markers matching its entities', async () => {
+    const { store, env } = await project();
+    const n = 450;
+    await store.save(keys('Member', n).map((key, i) => Entity.from(key, { email: `m${i}@example.com` })));
+    const model = `import { defineModel, field } from 'datastore-migrate';\nexport const MemberCopy = defineModel('MemberCopy', { email: field.string({ unique: true }) });\n`;
+    const cwd = appFolder(app, `unique-${uniqueProject('u')}`, {
+      '0001_copy.ts': `import { defineMigration, CopyModelData } from 'datastore-migrate';\nimport { MemberCopy } from '../models';\nexport default defineMigration({ operations: [new CopyModelData('Member', MemberCopy)] });\n`,
+      '0002_delete.ts': `import { defineMigration, DeleteModelData } from 'datastore-migrate';\nimport { MemberCopy } from '../models';\nexport default defineMigration({ operations: [new DeleteModelData(MemberCopy)] });\n`,
+    });
+    writeFileSync(path.join(cwd, 'models.ts'), model);
+    const markers = () => count(store, '_dsmigrate_unique', (m) => m.get('kind') === 'MemberCopy');
+    const copied = await dsmigrate(app, cwd, ['migrate', '0001'], env);
+    expect({ code: copied.code, stderr: copied.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/at most 500 mutations/) as string });
+    expect(await count(store, 'MemberCopy')).toBe(n);
+    expect(await markers()).toBe(n);
+    expect((await dsmigrate(app, cwd, ['migrate'], env)).code).toBe(0);
+    expect(await count(store, 'MemberCopy')).toBe(0);
+    expect(await markers()).toBe(0);
+  }, 120_000);
+
+  it('takes an official-client key in Model.get, and converts keys both ways', async () => {
+    const { store } = await project();
+    await store.save([Entity.from(Key.of('Order', 9007199254740993n), { total: 2000 })]);
+    const script = `
+const { Datastore } = require('@google-cloud/datastore');
+const { Datastore: Store, defineModel, field, fromOfficialKey, toOfficialKey } = require('datastore-migrate');
+async function main() {
+  const official = new Datastore({ projectId: process.env.DATASTORE_PROJECT_ID });
+  const store = await Store.connect();
+  const Order = defineModel('Order', { total: field.integer() });
+  const theirs = official.key(['Order', official.int('9007199254740993')]);
+  const found = await Order.get(store, theirs);
+  const back = toOfficialKey(fromOfficialKey(theirs), official);
+  console.log(JSON.stringify({ total: found && found.values.total, id: String(back.id) }));
+  await store.close();
+}
+main().catch((e) => { console.error(e); process.exit(1); });
+`;
+    const file = path.join(app, `official-${uniqueProject('o')}.cjs`);
+    writeFileSync(file, script);
+    const projectId = opened.at(-1)!.projectId;
+    const ran = spawnSync(process.execPath, [file], { cwd: app, encoding: 'utf8', env: { ...process.env, DATASTORE_EMULATOR_HOST: emulatorHost, DATASTORE_PROJECT_ID: projectId } });
+    expect({ status: ran.status, stderr: ran.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(JSON.parse(ran.stdout)).toEqual({ total: 2000, id: '9007199254740993' });
+  }, 120_000);
 });
