@@ -6,6 +6,7 @@ import ts from 'typescript';
 import { Datastore, Entity, Key } from '../../src/datastore';
 import { freePort } from '../../emulator/datastore-emulator';
 import { REPO } from '../support/cli';
+import { signBody, SIGNATURE_HEADER } from '../../src/executors/cloud-tasks';
 import { emulatorHosts, uniqueProject } from '../support/emulators';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -435,10 +436,14 @@ describe(`a user outside the repo [${flavour}]`, () => {
 describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the packed package [%s]', (_flavour, emulatorHost) => {
   let app: string;
   const opened: Datastore[] = [];
+  const started: ChildProcess[] = [];
   beforeAll(() => {
     ({ app } = packedApp());
   }, 300_000);
-  afterAll(() => Promise.all(opened.map((s) => s.close())));
+  afterAll(async () => {
+    await Promise.all(started.map(terminate));
+    await Promise.all(opened.map((s) => s.close()));
+  });
 
   async function project(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {
     const projectId = uniqueProject('op');
@@ -506,6 +511,42 @@ describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the
     expect((await dsmigrate(app, cwd, ['migrate'], env)).code).toBe(0);
     expect(await count(store, 'MemberCopy')).toBe(0);
     expect(await markers()).toBe(0);
+  }, 120_000);
+
+  it('serves the worker as attacked: loopback with a shared secret, unsigned refused, bad signed tasks dropped, a secret with OIDC settings refused', async () => {
+    const { env } = await project();
+    const cwd = appFolder(app, `worker-${uniqueProject('w')}`, {});
+    const secret = 'an-outside-users-secret-0123';
+    const port = await freePort();
+    const workerEnv = { ...env, DSMIGRATE_WORKER_SECRET: secret };
+    const worker = await startDsmigrate(app, cwd, ['worker', '--json', '--port', String(port)], workerEnv, started);
+    try {
+      expect(worker.json).toMatchObject({ event: 'listening', port, auth: 'hmac', host: '127.0.0.1' });
+      const send = async (body: Buffer, signed: boolean, headers: Record<string, string> = {}) => {
+        const response = await fetch(`http://127.0.0.1:${port}/`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', ...(signed ? { [SIGNATURE_HEADER]: signBody(secret, body) } : {}), ...headers },
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      const task = { v: 2, type: 'slice', ns: '', run: 'run-20260101-000000-abcd', migration: 'default:0001_a', step: 0, shard: 0, slice: 0 };
+      const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+      expect((await send(json(task), false)).status).toBe(401);
+      const dropped = { status: 200, body: expect.objectContaining({ result: 'dropped' }) };
+      expect(await send(json({ ...task, ns: 'bad namespace!' }), true)).toEqual(dropped);
+      expect(await send(Buffer.from(`{"__proto__":{"x":1},${JSON.stringify(task).slice(1)}`), true)).toEqual(dropped);
+      // A retry count in a header is not believed, and a task name in one is never deleted: the task is only stale.
+      expect(await send(json(task), true, { 'X-CloudTasks-TaskRetryCount': '999', 'X-CloudTasks-TaskName': 'someone-elses-task' })).toEqual({
+        status: 200,
+        body: expect.objectContaining({ result: 'stale' }),
+      });
+    } finally {
+      await terminate(worker.child);
+    }
+    const both = await dsmigrate(app, cwd, ['worker', '--port', String(port)], { ...workerEnv, DSMIGRATE_TASKS_SERVICE_ACCOUNT: 'tasks@example.iam.gserviceaccount.com' });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/both a shared secret \(DSMIGRATE_WORKER_SECRET\) and OIDC settings/);
   }, 120_000);
 
   it('takes an official-client key in Model.get, and converts keys both ways', async () => {
