@@ -34,25 +34,31 @@ export interface ReadyStep {
   bounds?: KeyRange[];
 }
 
-export interface OpenRunOptions {
+/** What an operator asks of a run, the same for `migrate` in either driver. */
+export interface RunRequest {
+  /** Stop at this migration (`name`, its number, or `app:name`); an applied target unapplies what came after it; `zero` unapplies all. */
+  target?: string;
+  allowChanged?: boolean;
+  /** Forget these failed migrations' state first, so that their fixed files run from the start. */
+  restart?: readonly string[];
+  /** `--strict`: a step whose kind has no entities is refused before the run is stored (src/migrations/empty-scopes.ts). */
+  strict?: boolean;
+  /** Wait this long for another run's lease (else LEASE_HELD). */
+  lockWaitMs?: number;
+  onEvent?: (event: RunEvent) => void;
+}
+
+export interface OpenRunOptions extends RunRequest {
   store: Datastore;
   graph: MigrationGraph;
   namespace: string;
   driver: RunDriver;
   leaseTtlMs: number;
-  lockWaitMs?: number;
   command: string;
-  target?: string;
-  allowChanged?: boolean;
-  /** Forget these failed migrations' state first, so that their fixed files run from the start. */
-  restart?: readonly string[];
   /** `--fake`: the plan needs no reverse, check or consistent history (src/migrations/planning.ts). */
   fake?: boolean;
-  /** `--strict`: a step whose kind has no entities is refused before the run is stored (src/migrations/empty-scopes.ts). */
-  strict?: boolean;
   /** The driver's own settings, stored with the run (Cloud Tasks: where its tasks go). */
   settings?: string;
-  onEvent?: (event: RunEvent) => void;
 }
 
 export interface OpenedRun {

@@ -5,21 +5,12 @@ import type { Executor, OperationResult } from './executor';
 import type { MigrationGraph } from './graph';
 import { emptyScopeMessage, emptyScopeOf, emptyScopes, refuseEmptyScopes } from './empty-scopes';
 import { describeStep, pendingPlan, type MigrationStep } from './planning';
-import { Run, type RunEvent } from './run';
+import { Run, type RunRequest } from './run';
 
-export interface MigrateOptions {
-  /** Stop at this migration (`name`, its number, or `app:name`); an applied target unapplies what came after it; `zero` unapplies all. */
-  target?: string;
+export interface MigrateOptions extends RunRequest {
   fake?: boolean;
   dryRun?: boolean;
-  allowChanged?: boolean;
-  /** Forget these failed migrations' state first, so that their fixed files run from the start. */
-  restart?: readonly string[];
-  lockWaitMs?: number;
   lockTtlMs?: number;
-  /** A step whose kind has no entities is refused (exit 2) before anything runs, rather than only warned about. */
-  strict?: boolean;
-  onEvent?: (event: RunEvent) => void;
 }
 
 export interface MigrateSummary {

@@ -2,19 +2,11 @@ import { Entity, Key, MAX_KEY_BYTES } from '../../src/datastore';
 import { uniqueValueOf, type UniqueFields } from '../../src/model';
 import { applyBatch, batchLength, type EntityDecision, type ShardWork } from '../../src/sharding';
 import { storedBytes } from '../../src/sharding/entity-size';
+import { shardWork } from '../support/shard-work';
 
 const unique: UniqueFields = { kind: 'P', fields: ['email'], valueOf: (entity, field) => uniqueValueOf('P', field, entity, entity.has(field) ? field : undefined) };
 
-const work = (apply: (entity: Entity) => EntityDecision, related: (k: Key) => Key[] = () => []): ShardWork => ({
-  type: 'Test',
-  kind: 'P',
-  filters: [],
-  batchSize: 400,
-  skipErrors: false,
-  relatedKeys: related,
-  apply,
-  uniqueFields: (kind) => (kind === 'P' ? unique : undefined),
-});
+const work = (apply: (entity: Entity) => EntityDecision, related?: (k: Key) => Key[]): ShardWork => shardWork(apply, related, { uniqueFields: (kind) => (kind === 'P' ? unique : undefined) });
 
 const keys = Array.from({ length: 10 }, (_, i) => Key.of('Club', 'c', 'P', i + 1));
 const found = () => new Map(keys.map((k) => [k.toString(), Entity.from(k, { email: `old${k.id}@x.org` })]));

@@ -1,5 +1,6 @@
 import { Entity, Key } from '../../src/datastore';
 import { batchLength, cutPage, inRange, matchesFilters, pickSplitPoints, rangesBetween, type ShardWork } from '../../src/sharding';
+import { shardWork } from '../support/shard-work';
 
 /** Integer ids, names, ancestors and a second kind's children: Datastore order mixes them all. */
 function mixedKeys(): Key[] {
@@ -71,15 +72,7 @@ describe('split points', () => {
 });
 
 describe('batches', () => {
-  const work = (related: (k: Key) => Key[] = () => []): ShardWork => ({
-    type: 'Test',
-    kind: 'P',
-    filters: [],
-    batchSize: 400,
-    skipErrors: false,
-    relatedKeys: related,
-    apply: () => ({ action: 'skip' }),
-  });
+  const work = (related?: (k: Key) => Key[]): ShardWork => shardWork(undefined, related);
 
   it('take batchSize keys where the backend has no entity-group limit', () => {
     const keys = Array.from({ length: 1000 }, (_, i) => Key.of('P', i + 1));

@@ -1,28 +1,20 @@
 import type { Datastore } from '../../datastore';
-import { Run, type Direction, type MigrationGraph, type RunEvent, type RunState } from '../../migrations';
+import { Run, type Direction, type MigrationGraph, type RunRequest, type RunState } from '../../migrations';
 import { encodeDispatch, type DispatchSpec } from './dispatch-spec';
 import { Pipeline } from './pipeline';
 import { ensureQueue } from './queue';
 import type { DispatchSettings } from './settings';
 import type { TasksApi } from './tasks-api';
 
-export interface StartRunOptions {
+export interface StartRunOptions extends RunRequest {
   store: Datastore;
   graph: MigrationGraph;
   tasks: TasksApi;
   settings: DispatchSettings;
   controlNamespace?: string;
-  target?: string;
-  allowChanged?: boolean;
   /** Entities per second for every step whose operation sets no rate (`--max-rate`), shared by its slices. */
   maxEntitiesPerSecond?: number;
-  /** Forget these failed migrations' state first (`--restart`). */
-  restart?: readonly string[];
-  /** Refuse a step whose kind has no entities before anything is dispatched (`--strict`). */
-  strict?: boolean;
-  lockWaitMs?: number;
   command?: string;
-  onEvent?: (event: RunEvent) => void;
 }
 
 export interface StartedRun {
