@@ -1,7 +1,7 @@
 /**
  * `npm run demo`: the product in two minutes. Starts a Firestore-mode Datastore emulator (or uses
  * DATASTORE_EMULATOR_HOST), seeds an app's data in its old shape, shows a model applying a new field's
- * default on load, runs `dsmigrate migrate` on ./migrations (seed 003's playbooks), prints
+ * default on load, runs `dsmigrate migrate` on ./migrations (Djangae's migration playbooks, see docs/operations.md), prints
  * `dsmigrate status`, and stops the emulator. Running it again is safe: seeding is skipped and
  * nothing is left to migrate.
  */

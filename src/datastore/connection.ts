@@ -81,7 +81,8 @@ async function checkEmulator(host: string): Promise<void> {
 
 /**
  * Creates the low-level (gapic) client, which hands back raw protobuf entities; the high-level client
- * drops index exclusion on read and can round large integers (DESIGN.md, invariant 3).
+ * drops index exclusion on read and can round large integers, which a lossless rewrite cannot afford
+ * (docs/architecture.md, invariant 3).
  */
 export async function openConnection(options: ConnectionOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConnection> {
   const emulatorHost = emulatorHostFrom(options, env);

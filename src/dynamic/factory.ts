@@ -132,7 +132,7 @@ const CHANGE_ATTRIBUTES = new Set(['kind', 'fields']);
  * key lookup of its definition (version and hash) and rebuilds it when the definition changed.
  * define() and update() compare and set: each writes version n+1 only if nobody wrote it yet, so a
  * writer that prepared its change from an older version fails with CONFLICT instead of overwriting a
- * newer definition (the race of seed 000).
+ * newer definition (two processes updating one model at once: the slower one must not win).
  */
 export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
   readonly namespace: string;

@@ -120,7 +120,7 @@ describeEachFlavour('ModelFactory', (ctx) => {
     expect(rpc.all).toEqual(Array(5).fill('lookup'));
   });
 
-  it('never lets a slow writer overwrite a newer definition (the race in seed 000)', async () => {
+  it('never lets a slow writer overwrite a newer definition (two updaters racing on one model)', async () => {
     const ns = namespace();
     const fast = new ModelFactory(await ctx.connect(), { namespace: ns, updatedBy: 'fast' });
     const slow = new ModelFactory(await ctx.connect(), { namespace: ns, updatedBy: 'slow' });
