@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../datastore';
 import { DsMigrateError, type ErrorCode } from '../errors';
-import { jobTotals, zeroJobCounts } from '../sharding';
+import { jobTotals, zeroJobCounts, type JobCounts } from '../sharding';
 import { Lease } from './lease';
 import type { RunEvent } from './run';
 import { loadRun, type RunState } from './run-state';
@@ -73,19 +73,33 @@ async function leaseReleased(store: Datastore, run: RunState, timeoutMs = 10_000
 }
 
 async function checkLease(store: Datastore, run: RunState): Promise<void> {
-  const holder = await Lease.holder(store, run.namespace);
+  const problem = await leaseProblem(store, run);
   const fresh = await loadRun(store, run.namespace, run.id);
   if (fresh?.status !== 'running') return; // it ended between the two reads
-  if (!holder || holder.owner !== run.owner) {
-    throw new DsMigrateError('LEASE_LOST', `Run ${run.id} no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); it stops at its next step. \`dsmigrate migrate\` resumes its work.`);
-  }
-  if (holder.expiresAt.getTime() < Date.now()) {
-    const why =
-      run.driver === 'cloud-tasks'
-        ? `has run no task since its lease lapsed at ${holder.expiresAt.toISOString()}: is the worker running and reachable from the queue? It carries on if its tasks run again; `
-        : `has not renewed its lease since it lapsed at ${holder.expiresAt.toISOString()}: its process (${run.owner}) has stopped. `;
-    throw new DsMigrateError('LEASE_LOST', `Run ${run.id} ${why}\`dsmigrate migrate\` starts a new run that resumes where it stopped.`);
-  }
+  if (problem) throw new DsMigrateError('LEASE_LOST', `Run ${run.id} ${problem}`);
+}
+
+/**
+ * Why a run marked running cannot go on, as `status` and a watcher say it: it lost its lease, or let it
+ * lapse (its process stopped, or no Cloud Task ran); undefined while it holds it.
+ */
+export async function leaseProblem(store: Datastore, run: RunState): Promise<string | undefined> {
+  const holder = await Lease.holder(store, run.namespace);
+  if (!holder || holder.owner !== run.owner) return `no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); it stops at its next step. \`dsmigrate migrate\` resumes its work.`;
+  if (holder.expiresAt.getTime() >= Date.now()) return undefined;
+  const why =
+    run.driver === 'cloud-tasks'
+      ? `has run no task since its lease lapsed at ${holder.expiresAt.toISOString()}: is the worker running and reachable from the queue? It carries on if its tasks run again; `
+      : `has not renewed its lease since it lapsed at ${holder.expiresAt.toISOString()}: its process (${run.owner}) has stopped. `;
+  return `${why}\`dsmigrate migrate\` starts a new run that resumes where it stopped.`;
+}
+
+/** The counts of the run's step under way, summed from its job's checkpoints when read; undefined before its job has a layout. */
+export async function stepCounts(store: Datastore, run: RunState): Promise<JobCounts | undefined> {
+  const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
+  if (!totals) return undefined;
+  const { warnings: _warnings, complete: _complete, ...counts } = totals;
+  return counts;
 }
 
 /** Emits what happened since the last poll: finished steps with their stored counts, the step under way with its job's, and what it waits on. */
@@ -115,11 +129,8 @@ async function catchUp(store: Datastore, run: RunState, c: Cursor, emit: (e: Run
         emit({ type: 'operation-start', migration: planned.id, operation: c.step, operations, description: planned.descriptions[c.step] });
         c.stepOpen = true;
       }
-      const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
-      if (totals) {
-        const { warnings: _warnings, complete: _complete, ...counts } = totals;
-        emit({ type: 'progress', migration: planned.id, operation: c.step, progress: counts });
-      }
+      const counts = await stepCounts(store, run);
+      if (counts) emit({ type: 'progress', migration: planned.id, operation: c.step, progress: counts });
       const waiting = run.waiting && `${run.waiting.attempts}:${run.waiting.reason}`;
       if (run.waiting && waiting !== c.waiting) emit({ type: 'waiting', migration: planned.id, operation: c.step, reason: run.waiting.reason, attempts: run.waiting.attempts });
       c.waiting = waiting;

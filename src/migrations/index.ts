@@ -23,7 +23,7 @@ export { type Executor, type OperationProgress, type OperationResult, type RunOp
 export { migrate, type MigrateOptions, type MigrateSummary, type RunnerContext } from './runner';
 export { Run, breakLease, type Settlement, type RunEvent, type RunRequest, type ReadyStep, type OpenRunOptions, type OpenedRun } from './run';
 export { loadRun, recentRuns, currentMigration, isCurrentStep, type RunState, type RunStatus, type RunDriver, type RunMigration, type RunWait } from './run-state';
-export { followRun, type FollowOptions } from './follow';
+export { followRun, leaseProblem, stepCounts, type FollowOptions } from './follow';
 export { emptyScopes, emptyScopeOf, emptyScopeMessage, refuseEmptyScopes, type EmptyScope } from './empty-scopes';
 
 import { buildGraph, type MigrationGraph } from './graph';

@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
-import { historyProblems, isApplied, Lease, operationsDone, recentRuns, Recorder, recoveryAdvice, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
-import { jobTotals, type JobCounts } from '../../sharding';
+import { historyProblems, isApplied, leaseProblem, operationsDone, recentRuns, Recorder, recoveryAdvice, stepCounts, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
+import type { JobCounts } from '../../sharding';
 import { openContext } from '../context';
 import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -95,18 +95,14 @@ async function currentRun(store: Datastore, run: RunState): Promise<CurrentRunVi
     description: planned.descriptions[run.step],
     waiting: run.waiting && { ...run.waiting, since: run.waiting.since.toISOString() },
   };
-  const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
-  if (totals) {
-    const { warnings: _warnings, complete: _complete, ...counts } = totals;
+  const counts = await stepCounts(store, run);
+  if (counts) {
     view.counts = counts;
     const seconds = run.stepStartedAt ? (Date.now() - run.stepStartedAt.getTime()) / 1000 : 0;
     if (seconds > 0) view.rate = Math.round(counts.scanned / seconds);
     if (view.rate && counts.estimatedTotal !== undefined) view.etaSeconds = Math.max(0, Math.round((counts.estimatedTotal - counts.scanned) / view.rate));
   }
-  const holder = await Lease.holder(store, run.namespace);
-  if (holder?.owner !== run.owner) view.leaseProblem = `it no longer holds the migration lock (now ${holder?.owner ?? 'nobody'}); the next \`dsmigrate migrate\` resumes its work`;
-  else if (holder.expiresAt.getTime() < Date.now())
-    view.leaseProblem = `its lease lapsed at ${holder.expiresAt.toISOString()} (${run.driver === 'cloud-tasks' ? 'no task ran since: is the worker running?' : 'its process stopped'})`;
+  view.leaseProblem = await leaseProblem(store, run);
   return view;
 }
 
@@ -121,7 +117,7 @@ function printCurrent(view: CurrentRunView): void {
     out(`  ${formatCounts(view.counts)}${total}; shards ${view.counts.shardsDone}/${view.counts.shardsTotal}${view.rate !== undefined ? `; ${view.rate} entities/s${eta}` : ''}`);
   }
   if (view.waiting) out(`  waiting since ${view.waiting.since}: ${view.waiting.reason}`);
-  if (view.leaseProblem) out(`  stopped: ${view.leaseProblem}`);
+  if (view.leaseProblem) out(`  stopped: it ${view.leaseProblem}`);
   out(`  \`dsmigrate status --watch\` follows it.`);
 }
 
