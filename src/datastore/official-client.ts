@@ -1,9 +1,18 @@
 import { isDeepStrictEqual } from 'node:util';
-import { entity as official } from '@google-cloud/datastore/build/src/entity';
+import type { entity as OfficialEntityModule } from '@google-cloud/datastore/build/src/entity';
 import { DsMigrateError } from '../errors';
 import { Entity } from './entity';
 import { Key, type PathElement } from './keys';
 import { decodeValue, Double, encodeValue, GeoPoint, valueTypeOf, withIndexing, type Value, type ValueProto } from './values';
+
+let officialHelpers: typeof OfficialEntityModule | undefined;
+
+/** The official client's index-exclusion rules, loaded on first use: every CLI start would pay for them otherwise. */
+function official(): typeof OfficialEntityModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load, typed by the import above
+  officialHelpers ??= (require('@google-cloud/datastore/build/src/entity') as { entity: typeof OfficialEntityModule }).entity;
+  return officialHelpers;
+}
 
 // The types below describe @google-cloud/datastore's objects by their shape rather than import its classes,
 // so that an app that type-checks its libraries (skipLibCheck: false) is not made to check that package too.
@@ -144,15 +153,15 @@ export function fromOfficialEntity(entity: OfficialSaveEntity | Readonly<Record<
   };
   if (isEntryList(saved.data)) {
     for (const entry of saved.data) {
-      if (saved.excludeLargeProperties) official.findLargeProperties_(entry.value, entry.name, excluded);
+      if (saved.excludeLargeProperties) official().findLargeProperties_(entry.value, entry.name, excluded);
       const proto = encode(entry.name, entry.value);
       properties[entry.name] = typeof entry.excludeFromIndexes === 'boolean' ? withIndexing(proto, !entry.excludeFromIndexes) : proto;
     }
   } else {
-    if (saved.excludeLargeProperties) official.findLargeProperties_(saved.data, '', excluded);
+    if (saved.excludeLargeProperties) official().findLargeProperties_(saved.data, '', excluded);
     for (const [name, value] of Object.entries(saved.data)) properties[name] = encode(name, value);
   }
-  official.addExcludeFromIndexes(excluded, { properties });
+  official().addExcludeFromIndexes(excluded, { properties });
   const out = new Entity(key);
   for (const [name, proto] of Object.entries(properties)) out.setRaw(name, proto);
   return out;
@@ -227,7 +236,7 @@ export function toOfficialEntity<K, I>(entity: Entity, client: OfficialClient<K,
   // what the paths would do is checked against what is stored.
   const rebuilt: Record<string, ValueProto> = {};
   for (const [name, proto] of Object.entries(stored)) rebuilt[name] = indexedCopy(proto);
-  official.addExcludeFromIndexes(excludeFromIndexes, { properties: rebuilt });
+  official().addExcludeFromIndexes(excludeFromIndexes, { properties: rebuilt });
   const differs = Object.keys(stored).find((name) => !isDeepStrictEqual(excludedNodes(stored[name]), excludedNodes(rebuilt[name])));
   if (differs !== undefined) {
     throw refuse(
