@@ -84,13 +84,13 @@ class LocalRun {
   async run(layout: JobLayout): Promise<void> {
     this.request.signal?.addEventListener('abort', this.onAbort, { once: true });
     try {
-      await this.runPlan(layout);
+      await this.runShards(layout);
     } finally {
       this.request.signal?.removeEventListener('abort', this.onAbort);
     }
   }
 
-  private async runPlan(layout: JobLayout): Promise<void> {
+  private async runShards(layout: JobLayout): Promise<void> {
     const states = await loadShardStates(this.request.store, layout);
     for (const state of states) addCounts(this.counts, state.counts);
     this.adopt(
