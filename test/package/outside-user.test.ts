@@ -5,7 +5,7 @@ import { Datastore, Entity, Key } from '../../src/datastore';
 import { freePort } from '../../emulator/datastore-emulator';
 import { signBody, SIGNATURE_HEADER } from '../../src/executors/cloud-tasks';
 import { emulatorHosts, uniqueProject } from '../support/emulators';
-import { appFolder, dsmigrate, installed, installPackedApp, publicExports, startDsmigrate, terminate, tsc, tsProject } from '../support/packed-app';
+import { appFolder, dsmigrate, installed, packedApp, publicExports, startDsmigrate, terminate, tsc, tsProject } from '../support/packed-app';
 
 /** The README's code blocks that name their file on their first line (`// src/people.ts`), by that name. */
 function readmeFiles(readme: string): Map<string, string> {
@@ -52,10 +52,6 @@ const keys = (kind: string, n: number): Key[] => Array.from({ length: n }, (_, i
 // Packing and installing takes a while: once per file, against the first emulator running.
 const [flavour, host] = Object.entries(emulatorHosts())[0];
 
-/** Packed and installed once for the file: both describe blocks use the same app. */
-let packed: { app: string; log: string } | undefined;
-const packedApp = (): { app: string; log: string } => (packed ??= installPackedApp());
-
 describe(`a user outside the repo [${flavour}]`, () => {
   let app: string;
   let installLog: string;
@@ -67,8 +63,8 @@ describe(`a user outside the repo [${flavour}]`, () => {
     return store;
   };
 
-  beforeAll(() => {
-    ({ app, log: installLog } = packedApp());
+  beforeAll(async () => {
+    ({ app, log: installLog } = await packedApp());
   }, 300_000);
 
   afterAll(async () => {
@@ -308,8 +304,8 @@ describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the
   let app: string;
   const opened: Datastore[] = [];
   const started: ChildProcess[] = [];
-  beforeAll(() => {
-    ({ app } = packedApp());
+  beforeAll(async () => {
+    ({ app } = await packedApp());
   }, 300_000);
   afterAll(async () => {
     await Promise.all(started.map(terminate));

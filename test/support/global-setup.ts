@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { EMULATOR_FLAVOURS, startDatastoreEmulator, type EmulatorFlavour, type RunningEmulator } from '../../emulator/datastore-emulator';
 
 declare global {
@@ -14,5 +17,7 @@ export default async function globalSetup(): Promise<void> {
   const emulators = await Promise.all(wanted.map((flavour) => startDatastoreEmulator({ flavour })));
   globalThis.__DSM_EMULATORS__ = emulators;
   // Workers are forked after global setup and inherit this.
+  // Test files that install the packed package share one pack (test/support/packed-app.ts).
+  process.env.DSM_TEST_PACKED_DIR = mkdtempSync(path.join(tmpdir(), 'dsm-packed-'));
   process.env.DSM_TEST_EMULATORS = JSON.stringify(Object.fromEntries(emulators.map((e) => [e.flavour, e.host])));
 }

@@ -1,7 +1,8 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import ts from 'typescript';
 import { REPO } from './cli';
 
@@ -28,6 +29,38 @@ export function installPackedApp(): { app: string; log: string } {
   const install = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, encoding: 'utf8' });
   if (install.status !== 0) throw new Error(`npm install of the packed package failed:\n${install.stdout}${install.stderr}`);
   return { app, log: install.stdout + install.stderr };
+}
+
+/**
+ * The packed app, packed and installed once per jest run whichever test file asks first: packing runs the
+ * build, and two builds at once would write the same dist/. The first asker takes a lock (an exclusive
+ * mkdir) and the others wait for its result.
+ */
+export async function packedApp(): Promise<{ app: string; log: string }> {
+  const shared = process.env.DSM_TEST_PACKED_DIR;
+  if (!shared) return installPackedApp();
+  const result = path.join(shared, 'result.json');
+  let mine = false;
+  try {
+    mkdirSync(path.join(shared, 'lock'));
+    mine = true;
+  } catch {
+    // Another test file packs; wait below.
+  }
+  if (mine) {
+    try {
+      writeFileSync(result, JSON.stringify(installPackedApp()));
+    } catch (error) {
+      writeFileSync(result, JSON.stringify({ error: String((error as Error).stack ?? error) }));
+    }
+  }
+  for (let waited = 0; !existsSync(result); waited += 500) {
+    if (waited > 600_000) throw new Error(`No packed app in ${shared} after 10 minutes.`);
+    await sleep(500);
+  }
+  const outcome = JSON.parse(readFileSync(result, 'utf8')) as { app: string; log: string } | { error: string };
+  if ('error' in outcome) throw new Error(`Packing the package failed in another test file:\n${outcome.error}`);
+  return outcome;
 }
 
 /** The installed package, as a user's app has it. */
