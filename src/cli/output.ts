@@ -100,6 +100,9 @@ class LineReporter implements Reporter {
       case 'waiting':
         out(`    waiting (attempt ${e.attempts}): ${e.reason}`);
         break;
+      case 'log':
+        out(`    ${e.message}`);
+        break;
       case 'dry-run':
         out(`[dry run] ${e.migration} operation ${e.operation + 1}: ${e.description}: ${e.result.scanned} scanned, ${e.result.changed + e.result.deleted} would change`);
         for (const s of e.result.samples ?? []) out(`    ${s.key}\n      before: ${JSON.stringify(s.before)}\n      after:  ${JSON.stringify(s.after)}`);

@@ -1,6 +1,6 @@
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { Operation } from '../operations';
+import type { DataOperation } from '../operations';
 import { addCounts, applyBatch, formatWarnings, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
 import type { OperationProgress, OperationResult } from '../migrations';
 
@@ -13,7 +13,7 @@ const SAMPLES = 5;
  */
 export async function dryRunOperation(
   store: Datastore,
-  operation: Operation,
+  operation: DataOperation,
   options: { migration?: string; signal?: AbortSignal; onProgress?: (p: OperationProgress) => void } = {},
 ): Promise<OperationResult> {
   const namespaces = await operation.namespaces(store);

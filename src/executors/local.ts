@@ -3,7 +3,9 @@ import type { KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
 import { addCounts, checkRate, Job, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption } from '../sharding';
+import { isRunFunction } from '../operations';
 import { dryRunOperation } from './dry-run';
+import { runFunctionStep } from './function-step';
 
 export interface LocalExecutorOptions {
   /** Shards processed at once; 8 by default, as for `dsmigrate migrate`. */
@@ -43,6 +45,7 @@ export class LocalExecutor implements Executor {
   }
 
   async runOperation(request: RunOperationRequest): Promise<OperationResult> {
+    if (isRunFunction(request.operation)) return runFunctionStep(request.operation, request);
     const operation = operationOf(request);
     if (request.dryRun) return dryRunOperation(request.store, operation, request);
     const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);

@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { emptyScopeMessage, emptyScopeOf, isApplied, Recorder, resolveTarget, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
-import type { Operation } from '../operations';
+import { isDataOperation, type DataOperation, type Operation } from '../operations';
 import { matchesFilters, pushedDown, splitNamespace, type KeyRange } from '../sharding';
 
 /** Offending keys kept per operation, as examples. */
@@ -96,8 +96,8 @@ export async function verifyOperation(
   operation: Operation,
   options: { concurrency?: number; onProgress?: (scanned: number, failed: number, shards: { done: number; total: number }) => void } = {},
 ): Promise<Omit<OperationVerdict, 'migration' | 'operation' | 'description'>> {
-  const check = operation.postcondition;
-  if (!check) return { verifiable: false, scanned: 0, failed: 0, samples: [] };
+  // A RunFunction leaves nothing to scan: it cannot say what must hold.
+  if (!isDataOperation(operation) || !operation.postcondition) return { verifiable: false, scanned: 0, failed: 0, samples: [] };
   const ranges: KeyRange[] = [];
   for (const namespace of await operation.namespaces(store)) {
     const target = { kind: operation.kind, namespace, filters: operation.filters };
@@ -119,7 +119,7 @@ export async function verifyOperation(
   return { verifiable: true, scanned: tally.scanned, failed: tally.failed, samples: tally.samples };
 }
 
-async function checkBatch(store: Datastore, operation: Operation, keys: readonly Key[], tally: { scanned: number; failed: number; samples: VerifyProblem[] }): Promise<void> {
+async function checkBatch(store: Datastore, operation: DataOperation, keys: readonly Key[], tally: { scanned: number; failed: number; samples: VerifyProblem[] }): Promise<void> {
   const related = keys.map((k) => operation.relatedKeys(k).slice(0, 1));
   const found = await store.lookup([...keys, ...related.flat()]);
   const byKey = new Map<string, Entity>();

@@ -1,6 +1,6 @@
 import { listKinds, type Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { Operation } from '../operations';
+import { isDataOperation, type DataOperation } from '../operations';
 import { describeStep, type MigrationStep, type Plan } from './planning';
 
 /** An operation whose kind has no entity in any namespace it scans: most often a typo in the kind. */
@@ -15,7 +15,7 @@ export interface EmptyScope {
 }
 
 /** Whether `operation` finds no entity of its kind in any of its namespaces. One keys-only query of one key per namespace. */
-async function isEmpty(store: Datastore, operation: Operation): Promise<{ empty: boolean; namespaces: string[] }> {
+async function isEmpty(store: Datastore, operation: DataOperation): Promise<{ empty: boolean; namespaces: string[] }> {
   const namespaces = await operation.namespaces(store);
   for (const namespace of namespaces) {
     for await (const keys of store.keys({ kind: operation.kind, namespace, limit: 1 })) if (keys.length > 0) return { empty: false, namespaces };
@@ -38,14 +38,15 @@ function editDistance(a: string, b: string): number {
   return previous[b.length];
 }
 
-/** The step's empty kind, with the kinds that look like the one meant; undefined when the kind has entities (or the step scans nothing). */
+/** The step's empty kind, with the kinds that look like the one meant; undefined when the kind has entities (or the step scans no kind). */
 export async function emptyScopeOf(store: Datastore, migration: string, step: MigrationStep): Promise<EmptyScope | undefined> {
-  if (step.noop || step.irreversible) return undefined;
-  const { empty, namespaces } = await isEmpty(store, step.operation);
+  const { operation } = step;
+  if (step.noop || step.irreversible || !isDataOperation(operation)) return undefined;
+  const { empty, namespaces } = await isEmpty(store, operation);
   if (!empty) return undefined;
   const listed = await Promise.all(namespaces.map((ns) => listKinds(store, ns)));
-  const similar = listed.every((l) => l !== undefined) ? [...new Set(listed.flatMap((l) => alike(step.operation.kind, l!)))] : undefined;
-  return { migration, description: describeStep(step), kind: step.operation.kind, namespaces, similar };
+  const similar = listed.every((l) => l !== undefined) ? [...new Set(listed.flatMap((l) => alike(operation.kind, l!)))] : undefined;
+  return { migration, description: describeStep(step), kind: operation.kind, namespaces, similar };
 }
 
 /** Every step of the plan that would scan an empty kind. */

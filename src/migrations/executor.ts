@@ -1,7 +1,7 @@
 import type { JobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { Operation } from '../operations';
+import { isDataOperation, type DataOperation, type Operation } from '../operations';
 import type { DryRunSample, JobCounts, KeyRange } from '../sharding';
 
 /** Where an operation stands: shards, and entities scanned, changed, deleted, skipped, failed. */
@@ -33,6 +33,8 @@ export interface RunOperationRequest {
   migration?: string;
   /** Called at least once per committed batch. */
   onProgress?: (progress: OperationProgress) => void;
+  /** Lines a RunFunction step logs (FunctionContext.log). */
+  onLog?: (message: string) => void;
   /** Stops the job within one batch (the lease was lost); the reason is thrown. */
   signal?: AbortSignal;
 }
@@ -42,15 +44,10 @@ export interface Executor {
   runOperation(request: RunOperationRequest): Promise<OperationResult>;
 }
 
-/**
- * The request's operation, checked to be one of ours. By shape rather than instanceof: a migration
- * file may hold another copy of the classes (a test's module registry, a second install of the package).
- */
-export function operationOf(request: Pick<RunOperationRequest, 'job' | 'operation'>): Operation {
-  const candidate = request.operation as Partial<Operation>;
-  const fits = typeof candidate.apply === 'function' && typeof candidate.relatedKeys === 'function' && typeof candidate.namespaces === 'function' && typeof candidate.scope === 'object';
-  if (!fits) {
-    throw new DsMigrateError('BAD_INPUT', `Job ${request.job.id} is not a datastore-migrate operation (such as new AddFieldData(...)).`, { job: request.job.id });
+/** The request's operation, checked to be a data operation (one that runs in shards). */
+export function operationOf(request: Pick<RunOperationRequest, 'job' | 'operation'>): DataOperation {
+  if (!isDataOperation(request.operation)) {
+    throw new DsMigrateError('BAD_INPUT', `Job ${request.job.id} is not a datastore-migrate data operation (such as new AddFieldData(...)).`, { job: request.job.id });
   }
   return request.operation;
 }

@@ -2,6 +2,7 @@ import { jobRef, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage } from '../errors';
 import { clearJobState, clearMigrationJobs, closeJob, pauseAt, type KeyRange } from '../sharding';
+import { isDataOperation } from '../operations';
 import { Coverage } from './coverage';
 import type { MigrationGraph } from './graph';
 import type { Lease } from './lease';
@@ -59,7 +60,8 @@ export class Lifecycle {
     await pauseAt('step-start');
     const i = step.index;
     let op = await this.operationRecord(m, i);
-    const namespaces = await step.operation.namespaces(this.store);
+    // A RunFunction's coverage is all or none: it has no key ranges.
+    const namespaces = isDataOperation(step.operation) ? await step.operation.namespaces(this.store) : [];
     if (op.job && op.job.direction !== direction) {
       const stale = op.job;
       const job = jobRef(this.namespace, m.id, i, stale.seq);
@@ -67,7 +69,8 @@ export class Lifecycle {
       const committed = await closeJob(this.store, job, this.fence);
       op = await this.updateOperation(m, i, (o) => {
         if (o.job?.seq !== stale.seq) return;
-        o.applied = o.applied.fold(stale.direction, committed, namespaces);
+        // A RunFunction keeps no checkpoints: once started in a direction, it may have done all of it.
+        o.applied = isDataOperation(step.operation) ? o.applied.fold(stale.direction, committed, namespaces) : stale.direction === 'forward' ? Coverage.all() : Coverage.none();
         o.job = undefined;
       });
       await clearJobState(this.store, job, this.fence);

@@ -1,7 +1,7 @@
 import { jobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { Operation } from '../operations';
+import { isRunFunction, type Operation } from '../operations';
 import { jobChangedData } from '../sharding';
 import { isApplied, planRun, type MigrationGraph } from './graph';
 import type { LoadedMigration } from './loader';
@@ -146,11 +146,19 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record: Migra
 
 /**
  * Which operations of a migration ran, going back: in effect somewhere, or with a job that changed data.
- * A job that committed no change (a delete whose first batch failed) counts as never run.
+ * A job that committed no change (a delete whose first batch failed) counts as never run; a RunFunction
+ * that started counts as run.
  */
 async function operationsThatRan(store: Datastore, namespace: string, m: LoadedMigration, record: MigrationRecord | undefined): Promise<(index: number) => boolean> {
   if (!record) return () => true;
-  const ran = await Promise.all(record.operations.map(async (op, index) => !op.applied.isNone || (op.job !== undefined && (await jobChangedData(store, jobRef(namespace, m.id, index, op.job.seq))))));
+  const ran = await Promise.all(
+    record.operations.map(async (op, index) => {
+      if (!op.applied.isNone) return true;
+      if (op.job === undefined) return false;
+      // A RunFunction leaves no checkpoints to say what it changed: once started, it may have changed anything.
+      return isRunFunction(m.definition.operations[index]) || (await jobChangedData(store, jobRef(namespace, m.id, index, op.job.seq)));
+    }),
+  );
   return (index) => ran[index];
 }
 

@@ -99,7 +99,7 @@ export class Recorder {
   }
 
   /** A record for a migration starting now: none of its operations applied anywhere. */
-  static fresh(id: string, app: string, name: string, checksum: string, operations: readonly { type: string; kind: string }[], direction: Direction): MigrationRecord {
+  static fresh(id: string, app: string, name: string, checksum: string, operations: readonly { type: string; kind?: string }[], direction: Direction): MigrationRecord {
     return {
       id,
       app,
@@ -109,7 +109,7 @@ export class Recorder {
       startedAt: new Date(),
       host: `${hostname()}:${process.pid}`,
       direction,
-      operations: operations.map((op) => ({ type: op.type, kind: op.kind, applied: Coverage.none(), nextSeq: 0, ...zeroJobCounts() })),
+      operations: operations.map((op) => ({ type: op.type, kind: op.kind ?? '', applied: Coverage.none(), nextSeq: 0, ...zeroJobCounts() })),
     };
   }
 }

@@ -22,6 +22,8 @@ export type RunEvent =
   | { type: 'migration-done'; migration: string; state: MigrationState | 'unapplied' }
   | { type: 'migration-failed'; migration: string; error: string }
   | { type: 'waiting'; migration: string; operation: number; reason: string; attempts: number }
+  /** A line a RunFunction step logged. */
+  | { type: 'log'; migration: string; operation: number; message: string }
   | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
 
 /** A step ready to run: its job covers the whole scope, or only `bounds` (what another job committed). */
@@ -315,6 +317,11 @@ export class Run {
   /** Keeps the lease renewed while this process drives the run (the local driver); the signal aborts once it is lost. */
   keepLease(): AbortSignal {
     return this.lease.keepRenewed();
+  }
+
+  /** Stops renewing the lease without letting go of it: a Cloud Tasks task that kept it renewed while it ran a long step. */
+  stopKeepingLease(): void {
+    this.lease.stopRenewing();
   }
 
   /** Whether the run still holds its lease, renewed when due: checked by each Cloud Tasks task before it writes. */

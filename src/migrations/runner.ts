@@ -57,6 +57,7 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
         migration: migration.id,
         signal,
         onProgress: (progress) => emit({ type: 'progress', migration: migration.id, operation: position, progress }),
+        onLog: (message) => emit({ type: 'log', migration: migration.id, operation: position, message }),
       });
       await run.complete(await withEmptyKindWarning(ctx.store, migration.id, ready.step, result));
     }
@@ -90,7 +91,14 @@ async function dryRun(ctx: RunnerContext, namespace: string, options: MigrateOpt
       // A no-op back-out leaves the data as it is: there is nothing to try.
       const result = step.noop
         ? { ...zeroJobCounts(), warnings: [] }
-        : await ctx.executor.runOperation({ store: ctx.store, job: { namespace, id: `dry-run:${m.id}#${step.index}` }, operation: step.operation, dryRun: true, migration: m.id });
+        : await ctx.executor.runOperation({
+            store: ctx.store,
+            job: { namespace, id: `dry-run:${m.id}#${step.index}` },
+            operation: step.operation,
+            dryRun: true,
+            migration: m.id,
+            onLog: (message) => emit({ type: 'log', migration: m.id, operation: position, message }),
+          });
       const checked = await withEmptyKindWarning(ctx.store, m.id, step, result);
       summary.dryRun.push({ migration: m.id, operation: position, description, result: checked });
       emit({ type: 'dry-run', migration: m.id, operation: position, description, result: checked });

@@ -4,7 +4,7 @@ import { checkValue, fieldIndexed, storedValue, type FieldSpec } from '../model'
 import type { EntityDecision } from '../sharding';
 import { showValue } from './describe';
 import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './field-data';
-import { Operation, type KindOrModel, type Postcondition } from './operation';
+import { DataOperation, type KindOrModel, type Postcondition } from './data-operation';
 import type { ScanOptions } from './options';
 
 export interface AddFieldDataOptions extends ScanOptions, FieldDefault {}
@@ -13,7 +13,7 @@ export interface AddFieldDataOptions extends ScanOptions, FieldDefault {}
  * Writes a field's default into entities that lack it, so that queries can filter on it. Values
  * already present are kept unless `overwrite: true`. Reversed by RemoveFieldData of the same field.
  */
-export class AddFieldData extends Operation {
+export class AddFieldData extends DataOperation {
   private readonly spec?: FieldSpec;
 
   constructor(
@@ -39,6 +39,10 @@ export class AddFieldData extends Operation {
     return `Set ${this.kind}.${this.name} to ${showValue(this.addOptions.default)} ${how}`;
   }
 
+  protected positional(): unknown[] {
+    return [this.name];
+  }
+
   protected args(): Record<string, unknown> {
     const { default: value, overwrite, indexed } = this.addOptions;
     return { name: this.name, default: value, overwrite, indexed };
@@ -49,7 +53,7 @@ export class AddFieldData extends Operation {
   }
 
   /** A RemoveFieldData of the same field (made through field-data.ts, so that neither file imports the other). */
-  override reverse(): Operation {
+  override reverse(): DataOperation {
     const { default: value, overwrite, indexed } = this.addOptions;
     return fieldDataMaker('remove')(this.ref, this.name, { ...this.scanOptions(), reverse: { default: value, overwrite, indexed } });
   }

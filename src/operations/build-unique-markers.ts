@@ -1,7 +1,7 @@
 import type { Datastore, Entity } from '../datastore';
 import { uniqueValueOf, type UniqueFields } from '../model';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel } from './operation';
+import { DataOperation, type KindOrModel } from './data-operation';
 import type { ScanOptions } from './options';
 
 /** Duplicate groups shown in an error, and keys shown per group. */
@@ -19,7 +19,7 @@ function uniqueOf(kind: string, field: string): UniqueFields {
 }
 
 /** What building and dropping a field's markers share: the field, its markers' shape, and reversibility. */
-abstract class UniqueMarkersOperation extends Operation {
+abstract class UniqueMarkersOperation extends DataOperation {
   protected readonly unique: UniqueFields;
 
   protected constructor(
@@ -31,6 +31,10 @@ abstract class UniqueMarkersOperation extends Operation {
     super(type, kind, options);
     this.checkName(field, 'unique field');
     this.unique = uniqueOf(this.kind, field);
+  }
+
+  protected positional(): unknown[] {
+    return [this.field];
   }
 
   protected args(): Record<string, unknown> {
@@ -69,7 +73,7 @@ export class BuildUniqueMarkers extends UniqueMarkersOperation {
     return `Build the unique markers of ${this.kind}.${this.field}`;
   }
 
-  override reverse(): Operation {
+  override reverse(): DataOperation {
     return new DropUniqueMarkers(this.ref, this.field, this.scanOptions());
   }
 
@@ -127,7 +131,7 @@ export class DropUniqueMarkers extends UniqueMarkersOperation {
     return `Drop the unique markers of ${this.kind}.${this.field}`;
   }
 
-  override reverse(): Operation {
+  override reverse(): DataOperation {
     return new BuildUniqueMarkers(this.ref, this.field, this.scanOptions());
   }
 

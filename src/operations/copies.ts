@@ -1,6 +1,6 @@
 import type { Datastore, Entity, Key } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel, type Postcondition } from './operation';
+import { DataOperation, type KindOrModel, type Postcondition } from './data-operation';
 import type { ScanOptions } from './options';
 
 /** Where a copy goes: the same path (ids, names, ancestors), with the leaf kind and/or namespace changed. */
@@ -25,7 +25,7 @@ export interface CopyOptions extends ScanOptions {
  * overwritten by accident; integer ids are reserved in the target so that new allocations cannot
  * collide; a target whose parent is missing (another namespace) is reported.
  */
-export abstract class CopyOperation extends Operation {
+export abstract class CopyOperation extends DataOperation {
   protected constructor(
     type: string,
     kind: KindOrModel,
@@ -61,7 +61,7 @@ export abstract class CopyOperation extends Operation {
   }
 
   /** Deletes the target key of every source entity: the copies this operation made. */
-  override reverse(): Operation {
+  override reverse(): DataOperation {
     return new DeleteCopiedData(this.ref, this.target, this.scanOptions());
   }
 
@@ -83,7 +83,7 @@ export abstract class CopyOperation extends Operation {
  * The reverse of a copy: scans the source kind and deletes each entity's target key. A target that
  * already existed before the copy (and was kept, without overwriteExisting) is deleted too.
  */
-export class DeleteCopiedData extends Operation {
+export class DeleteCopiedData extends DataOperation {
   constructor(
     kind: KindOrModel,
     private readonly target: CopyTarget,
@@ -95,6 +95,10 @@ export class DeleteCopiedData extends Operation {
   protected summary(): string {
     const where = [this.target.toKind && `kind ${this.target.toKind}`, this.target.toNamespace !== undefined && `namespace '${this.target.toNamespace}'`].filter(Boolean).join(' in ');
     return `Delete the copies of ${this.kind} entities in ${where}`;
+  }
+
+  protected positional(): unknown[] {
+    return [this.target];
   }
 
   protected args(): Record<string, unknown> {

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel, type Postcondition } from './operation';
+import { DataOperation, type KindOrModel, type Postcondition } from './data-operation';
 import type { ScanOptions } from './options';
 
 export interface CopyFieldDataOptions extends ScanOptions {
@@ -13,7 +13,7 @@ export interface CopyFieldDataOptions extends ScanOptions {
  * Copies one property's stored value into another, byte for byte (type, meaning and index setting
  * included). Entities without the source are skipped. Step 4a of renaming a field.
  */
-export class CopyFieldData extends Operation {
+export class CopyFieldData extends DataOperation {
   constructor(
     kind: KindOrModel,
     readonly from: string,
@@ -30,6 +30,10 @@ export class CopyFieldData extends Operation {
 
   protected summary(): string {
     return `Copy ${this.kind}.${this.from} into ${this.to}${this.copyOptions.overwrite === false ? ' where missing' : ''}`;
+  }
+
+  protected positional(): unknown[] {
+    return [this.from, this.to];
   }
 
   protected args(): Record<string, unknown> {

@@ -1,7 +1,7 @@
 import { Key, type Datastore } from '../datastore';
 import { kindOf } from '../model';
 import { CopyOperation, type CopyOptions } from './copies';
-import type { KindOrModel } from './operation';
+import type { KindOrModel } from './data-operation';
 
 export interface CopyToNamespaceOptions extends CopyOptions {
   /** Also change the leaf kind of the copies. */
@@ -32,6 +32,10 @@ export class CopyModelDataToNamespace extends CopyOperation {
   protected summary(): string {
     const kind = this.target.toKind && this.target.toKind !== this.kind ? ` as ${this.target.toKind}` : '';
     return `Copy every ${this.kind} entity into namespace '${this.toNamespace}'${kind}${this.copyOptions.overwriteExisting ? ', overwriting existing ones' : ''}`;
+  }
+
+  protected positional(): unknown[] {
+    return [this.toNamespace];
   }
 
   protected args(): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { kindOf } from '../model';
 import { CopyOperation, type CopyOptions } from './copies';
-import type { KindOrModel } from './operation';
+import type { KindOrModel } from './data-operation';
 
 /** Copies every entity of a kind into another kind: same ids, names and ancestors, only the leaf kind changes. */
 export class CopyModelData extends CopyOperation {
@@ -15,6 +15,10 @@ export class CopyModelData extends CopyOperation {
 
   protected summary(): string {
     return `Copy every ${this.kind} entity into ${this.toKind}${this.copyOptions.overwriteExisting ? ', overwriting existing ones' : ''}`;
+  }
+
+  protected positional(): unknown[] {
+    return [this.toKind];
   }
 
   protected args(): Record<string, unknown> {

@@ -1,16 +1,20 @@
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
-import { Operation, type KindOrModel, type Postcondition } from './operation';
+import { DataOperation, type KindOrModel, type Postcondition } from './data-operation';
 import type { ScanOptions } from './options';
 
 /** Deletes every entity of a kind (in the scanned namespaces, matching the filter): DROP TABLE. */
-export class DeleteModelData extends Operation {
+export class DeleteModelData extends DataOperation {
   constructor(kind: KindOrModel, options: ScanOptions = {}) {
     super('DeleteModelData', kind, options);
   }
 
   protected summary(): string {
     return `Delete every ${this.kind} entity`;
+  }
+
+  protected positional(): unknown[] {
+    return [];
   }
 
   protected args(): Record<string, unknown> {

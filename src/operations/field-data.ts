@@ -1,6 +1,6 @@
 import type { Entity, Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { KindOrModel, Operation } from './operation';
+import type { DataOperation, KindOrModel } from './data-operation';
 import type { ScanOptions } from './options';
 
 /** A value, or a function of the entity (read it; it may be async) that makes one per entity. */
@@ -17,8 +17,8 @@ export interface FieldDefault {
 
 /** How AddFieldData and RemoveFieldData make each other as their reverse. */
 interface FieldDataMakers {
-  add(kind: KindOrModel, name: string, options: ScanOptions & FieldDefault): Operation;
-  remove(kind: KindOrModel, name: string, options: Omit<ScanOptions, 'reverse'> & { reverse: FieldDefault }): Operation;
+  add(kind: KindOrModel, name: string, options: ScanOptions & FieldDefault): DataOperation;
+  remove(kind: KindOrModel, name: string, options: Omit<ScanOptions, 'reverse'> & { reverse: FieldDefault }): DataOperation;
 }
 
 const makers: Partial<FieldDataMakers> = {};

@@ -1,4 +1,6 @@
-export { Operation, type KindOrModel, type Postcondition } from './operation';
+export { Operation } from './operation';
+export { DataOperation, isDataOperation, type KindOrModel, type Postcondition } from './data-operation';
+export { RunFunction, isRunFunction, type FunctionContext, type StepFunction, type RunFunctionOptions } from './run-function';
 export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, DEFAULT_BATCH_SIZE } from './options';
 export { AddFieldData, type AddFieldDataOptions } from './add-field-data';
 export { type DefaultValue } from './field-data';

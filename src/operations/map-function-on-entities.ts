@@ -1,7 +1,7 @@
 import { Entity, propertyAccess, propertyView, type Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { ApplyContext, EntityDecision } from '../sharding';
-import { Operation, type KindOrModel, type Postcondition } from './operation';
+import { DataOperation, type KindOrModel, type Postcondition } from './data-operation';
 import type { ScanOptions } from './options';
 
 export interface MapContext {
@@ -32,7 +32,7 @@ export interface MapOptions extends Omit<ScanOptions, 'reverse'> {
 }
 
 /** Runs a function on every entity of a kind: any custom change. */
-export class MapFunctionOnEntities extends Operation {
+export class MapFunctionOnEntities extends DataOperation {
   constructor(
     kind: KindOrModel,
     readonly fn: MapFunction,
@@ -46,6 +46,10 @@ export class MapFunctionOnEntities extends Operation {
 
   protected summary(): string {
     return `Run ${this.fn.name ? `${this.fn.name}()` : 'a function'} on every ${this.kind} entity`;
+  }
+
+  protected positional(): unknown[] {
+    return [this.fn];
   }
 
   protected args(): Record<string, unknown> {

@@ -1,7 +1,7 @@
 import type { Entity } from '../datastore';
 import type { EntityDecision } from '../sharding';
 import { fieldDataMaker, registerFieldDataMaker, type FieldDefault } from './field-data';
-import { Operation, type KindOrModel, type Postcondition } from './operation';
+import { DataOperation, type KindOrModel, type Postcondition } from './data-operation';
 import type { ScanOptions } from './options';
 
 export interface RemoveFieldDataOptions extends Omit<ScanOptions, 'reverse'> {
@@ -10,7 +10,7 @@ export interface RemoveFieldDataOptions extends Omit<ScanOptions, 'reverse'> {
 }
 
 /** Deletes a property from every entity that has it, reclaiming its storage and index entries. */
-export class RemoveFieldData extends Operation {
+export class RemoveFieldData extends DataOperation {
   constructor(
     kind: KindOrModel,
     readonly name: string,
@@ -24,6 +24,10 @@ export class RemoveFieldData extends Operation {
     return `Remove ${this.kind}.${this.name}`;
   }
 
+  protected positional(): unknown[] {
+    return [this.name];
+  }
+
   protected args(): Record<string, unknown> {
     return { name: this.name, reverse: this.removeOptions.reverse };
   }
@@ -33,7 +37,7 @@ export class RemoveFieldData extends Operation {
   }
 
   /** An AddFieldData of the same field (made through field-data.ts, so that neither file imports the other). */
-  override reverse(): Operation {
+  override reverse(): DataOperation {
     const reverse = this.removeOptions.reverse;
     if (typeof reverse !== 'object') throw this.irreversible();
     return fieldDataMaker('add')(this.ref, this.name, { ...this.scanOptions(), ...reverse });

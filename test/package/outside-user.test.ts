@@ -1,11 +1,11 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Datastore, Entity, Key } from '../../src/datastore';
 import { freePort } from '../../emulator/datastore-emulator';
 import { signBody, SIGNATURE_HEADER } from '../../src/executors/cloud-tasks';
 import { emulatorHosts, uniqueProject } from '../support/emulators';
-import { appFolder, dsmigrate, installed, packedApp, publicExports, startDsmigrate, terminate, tsc, tsProject } from '../support/packed-app';
+import { appFolder, bin, dsmigrate, installed, packedApp, publicExports, startDsmigrate, terminate, tsc, tsProject } from '../support/packed-app';
 
 /** The README's code blocks that name their file on their first line (`// src/people.ts`), by that name. */
 function readmeFiles(readme: string): Map<string, string> {
@@ -414,6 +414,65 @@ describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the
     const both = await dsmigrate(app, cwd, ['worker', '--port', String(port)], { ...workerEnv, DSMIGRATE_TASKS_SERVICE_ACCOUNT: 'tasks@example.iam.gserviceaccount.com' });
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/both a shared secret \(DSMIGRATE_WORKER_SECRET\) and OIDC settings/);
+  }, 120_000);
+
+  it('runs a RunFunction step once, runs it again after a SIGKILL before it completed, backs it out through its reverse, and refuses a back-out without one', async () => {
+    const { store, env } = await project();
+    await store.save(keys('Person', 10).map((key) => Entity.from(key, { name: 'p' })));
+    const seed = (reverse: string) => `import { writeFileSync } from 'node:fs';
+import { defineMigration, Entity, Key, RunFunction, type FunctionContext } from 'datastore-migrate';
+
+const settings = Key.of('Settings', 'main');
+const calls = Key.of('FnCalls', 'seed');
+
+async function seedSettings({ store, log }: FunctionContext): Promise<number> {
+  await store.transaction(async (tx) => {
+    const seen = await tx.get(calls);
+    tx.upsert(Entity.from(calls, { n: Number(seen?.get('n') ?? 0) + 1 }));
+  });
+  const created = await store.transaction(async (tx) => {
+    if (await tx.get(settings)) return 0;
+    tx.insert(Entity.from(settings, { theme: 'dark' }));
+    return 1;
+  });
+  log(created ? 'created the default Settings' : 'the default Settings were there already');
+  if (process.env.HANG_FILE) {
+    writeFileSync(process.env.HANG_FILE, 'started');
+    await new Promise(() => setInterval(() => undefined, 1000));
+  }
+  return created;
+}
+
+export default defineMigration({
+  operations: [new RunFunction(seedSettings, { description: 'Create the default Settings'${reverse} })],
+});
+`;
+    const cwd = appFolder(app, `fn-${uniqueProject('f')}`, { '0001_seed.ts': seed(', reverse: async ({ store }) => store.delete([settings])') });
+    writeFileSync(path.join(cwd, 'dsmigrate.config.json'), JSON.stringify({ lockTtlSeconds: 2 }));
+    const hang = path.join(cwd, 'hang');
+    const child = spawn(bin(app), ['migrate'], { cwd, env: { ...env, HANG_FILE: hang }, stdio: 'ignore' });
+    while (!existsSync(hang)) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const calls = async () => Number((await store.get(Key.of('FnCalls', 'seed')))?.get('n') ?? 0);
+    expect(await calls()).toBe(1);
+
+    const resumed = await dsmigrate(app, cwd, ['migrate', '--wait-lock', '30'], env);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain('the default Settings were there already');
+    expect(await calls()).toBe(2);
+    expect((await store.get(Key.of('Settings', 'main')))?.toObject()).toEqual({ theme: 'dark' });
+
+    const back = await dsmigrate(app, cwd, ['migrate', 'zero'], env);
+    expect(back.code).toBe(0);
+    expect(await store.get(Key.of('Settings', 'main'))).toBeUndefined();
+
+    const irreversible = appFolder(app, `fn-${uniqueProject('i')}`, { '0001_seed.ts': seed('') });
+    expect((await dsmigrate(app, irreversible, ['migrate'], env)).code).toBe(0);
+    const refused = await dsmigrate(app, irreversible, ['migrate', 'zero'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/Create the default Settings is irreversible.*reverse: 'noop'/s);
+    expect((await store.get(Key.of('Settings', 'main')))?.toObject()).toEqual({ theme: 'dark' });
   }, 120_000);
 
   it('takes an official-client key in Model.get, and converts keys both ways', async () => {

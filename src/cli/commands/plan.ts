@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { describeStep, emptyScopeMessage, emptyScopes, pendingPlan, refuseEmptyScopes } from '../../migrations';
+import { isDataOperation } from '../../operations';
 import { openContext } from '../context';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -32,7 +33,7 @@ export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
         for (const step of steps) {
           const { index, operation: shown } = step;
           // Counting is one aggregation query where the backend has it, and skipped where it would mean a scan.
-          const entities = await ctx.store.count({ kind: shown.kind });
+          const entities = isDataOperation(shown) ? await ctx.store.count({ kind: shown.kind }) : undefined;
           const forward = m.definition.operations[index];
           const description = describeStep(step);
           const emptyKind = empty.find((e) => e.migration === m.id && e.description === description);

@@ -2,8 +2,10 @@ import pLimit from 'p-limit';
 import { transitionKey } from '../../control';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../../errors';
-import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type RunState } from '../../migrations';
+import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type ReadyStep, type RunState } from '../../migrations';
+import { isRunFunction, type RunFunction } from '../../operations';
 import { Job, jobTotals, zeroJobCounts, type JobLayout, type SliceResult } from '../../sharding';
+import { runFunctionStep } from '../function-step';
 import { TaskDispatcher } from './dispatcher';
 import { dispatchOf } from './dispatch-spec';
 import { MalformedPayloadError, type StartPayload, type SlicePayload, type TaskPayload } from './payload';
@@ -113,8 +115,10 @@ export class Pipeline {
     if (!isCurrentStep(run.state, payload.migration, payload.step) || run.state.job !== ready.job.id) {
       return { result: 'stale', detail: `run ${run.state.id} moved on while ${payload.migration} step ${payload.step} was started` };
     }
+    const { operation } = ready.step;
+    if (isRunFunction(operation)) return this.runFunction(run, ready, operation, claimant);
     const dispatch = dispatchOf(run.state);
-    const job = new Job(this.deps.store, ready.job, operationOf({ job: ready.job, operation: ready.step.operation }), dispatch.maxEntitiesPerSecond);
+    const job = new Job(this.deps.store, ready.job, operationOf({ job: ready.job, operation }), dispatch.maxEntitiesPerSecond);
     const started = Date.now();
     const rate = job.rate();
     let known = run.state.shards ?? 0;
@@ -140,6 +144,32 @@ export class Pipeline {
     // All shards may be done already (none at all, or fast ones while later pages were cut).
     else await this.completeIfDone(run, claimant);
     return { result: 'done', detail: `${layout.shards.length} shard(s) laid out${pending ? ', more to cut' : ''}` };
+  }
+
+  /**
+   * A RunFunction step runs whole in its start task, the lease kept renewed meanwhile (no other task of
+   * the run runs to renew it), and the run completes the step with its count. A redelivery before the
+   * step is complete runs it again: the function must be idempotent (docs/operations.md).
+   */
+  private async runFunction(run: Run, ready: ReadyStep, operation: RunFunction, claimant: string): Promise<StepOutcome> {
+    const where = `${ready.migration.id} step ${ready.position}`;
+    const signal = run.keepLease();
+    let result;
+    try {
+      result = await runFunctionStep(operation, {
+        store: this.deps.store,
+        job: ready.job,
+        operation,
+        migration: ready.migration.id,
+        signal,
+        onLog: (message) => this.deps.log?.(`run ${run.state.id}: ${where}: ${message}`),
+      });
+    } finally {
+      run.stopKeepingLease();
+    }
+    if (signal.aborted) return { result: 'stale', detail: `run ${run.state.id} lost the migration lock while ${where} ran` };
+    await this.completeIfDone(run, claimant, result);
+    return { result: 'done', detail: `${where} ran ${operation.describe()}` };
   }
 
   private async slice(run: Run, payload: SlicePayload): Promise<StepOutcome> {
@@ -179,15 +209,15 @@ export class Pipeline {
 
   /**
    * Completes the run's current step once its job is laid out and finished (as its shards' own
-   * checkpoints say), or at once for a step with nothing to do. Several tasks may see that together:
+   * checkpoints say), or at once for a step with nothing to do or that ran in the task (`ran`: its counts). Several tasks may see that together:
    * a claim spares them contention on the run (src/executors/cloud-tasks/transition-claim.ts), and the
    * run's transition checks the step, so it happens once. Returns whether this call moved the run.
    */
-  private async completeIfDone(run: Run, claimant: string): Promise<boolean> {
+  private async completeIfDone(run: Run, claimant: string, ran?: JobCounts): Promise<boolean> {
     const { store } = this.deps;
     const { state } = run;
-    let counts: JobCounts = zeroJobCounts();
-    if (state.job !== null) {
+    let counts: JobCounts = ran ?? zeroJobCounts();
+    if (state.job !== null && !ran) {
       const totals = await jobTotals(store, { namespace: state.namespace, id: state.job });
       if (!totals?.complete) return false;
       counts = totals;
