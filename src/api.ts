@@ -5,6 +5,7 @@ import type { Datastore } from './datastore';
 import { LocalExecutor, verifyMigrations, type VerifyReport } from './executors';
 import {
   describeStep,
+  inEffect,
   loadGraph as loadMigrationGraph,
   migrate as runMigrations,
   pendingPlan,
@@ -59,6 +60,8 @@ export interface MigrationStatus {
   finishedAt?: Date;
   /** The last failure, while the migration is failed. */
   error?: string;
+  /** A squashed migration's replaced migrations (`app:name`): it is applied when they all are (docs/squashing.md). */
+  replaces?: string[];
 }
 
 /** The run under way, started by any process on any machine. */
@@ -103,13 +106,14 @@ export async function plan(ctx: MigrationsContext, options: { target?: string; a
 /** `dsmigrate status`: every migration's state, and the run under way. Reads only. */
 export async function status(ctx: MigrationsContext): Promise<MigrationsStatus> {
   const namespace = ctx.controlNamespace ?? '';
-  const records = await new Recorder(ctx.store, namespace).list();
-  const migrations: MigrationStatus[] = ctx.graph.ordered.map((m) => {
+  const { graph, records } = inEffect(ctx.graph, await new Recorder(ctx.store, namespace).list());
+  const replaced = new Set([...(graph.replacements?.values() ?? [])].flat());
+  const migrations: MigrationStatus[] = graph.ordered.map((m) => {
     const record = records.get(m.id);
-    return { id: m.id, state: record?.state ?? 'pending', file: m.file, finishedAt: record?.finishedAt, error: record?.error };
+    return { id: m.id, state: record?.state ?? 'pending', file: m.file, finishedAt: record?.finishedAt, error: record?.error, ...(m.replaces ? { replaces: m.replaces } : {}) };
   });
   for (const [id, record] of records) {
-    if (!ctx.graph.byId.has(id)) migrations.push({ id, state: record.state, finishedAt: record.finishedAt, error: record.error });
+    if (!graph.byId.has(id) && !replaced.has(id)) migrations.push({ id, state: record.state, finishedAt: record.finishedAt, error: record.error });
   }
   const running = (await recentRuns(ctx.store, namespace)).find((run) => run.status === 'running');
   const current: CurrentRun | undefined = running && {

@@ -7,9 +7,11 @@ import { createCommand } from './commands/create';
 import { emulatorCommand } from './commands/emulator';
 import { indexesCommand } from './commands/indexes';
 import { introspectCommand } from './commands/introspect';
+import { makemigrationsCommand } from './commands/makemigrations';
 import { migrateCommand } from './commands/migrate';
 import { planCommand } from './commands/plan';
 import { schemaCommand } from './commands/schema';
+import { squashCommand } from './commands/squash';
 import { statusCommand } from './commands/status';
 import { unlockCommand } from './commands/unlock';
 import { verifyCommand } from './commands/verify';
@@ -41,9 +43,11 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(workerCommand)
       .command(introspectCommand)
       .command(indexesCommand)
+      .command(makemigrationsCommand)
       .command(schemaCommand)
+      .command(squashCommand)
       .command(emulatorCommand)
-      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, schema, worker, emulator.')
+      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, makemigrations, squash, schema, worker, emulator.')
       .strict()
       .help()
       .fail((message, error) => {

@@ -1,8 +1,7 @@
 import type { Datastore, Entity, IdOrName, Key } from '../datastore';
-import { Model, type FieldMap, type FieldSpec, type ModelInstance, type ValuesOf } from '../model';
+import { diffDefinitions, Model, type FieldMap, type FieldSpec, type ModelInstance, type ValuesOf } from '../model';
 import { builtinConverter, convertProperty, needsNoConversion, type Conversion, type ConverterFunction } from './converters';
 import { toFieldValue, type FieldDefinition, type ModelShape } from './definition';
-import { diffDefinitions } from './schema-diff';
 
 /** The model a definition describes: the same class defineModel makes, fields in definition order. */
 export function buildModel(shape: ModelShape, namespace: string): Model {

@@ -1,16 +1,8 @@
 import { Double, type Entity, type Key, type Value, type ValueType } from '../datastore';
 import { DsMigrateError } from '../errors';
-import type { FieldType } from '../model';
-import type { ItemDefinition } from './definition';
+import { showType, type BuiltinConverter, type FieldType, type TypeRef } from '../model';
 
-/** A field's type as a schema change sees it: the type, and an array's item type. */
-export interface TypeRef {
-  readonly type: FieldType;
-  readonly items?: ItemDefinition;
-}
-
-/** The conversions that lose nothing, so a plan may run them without approval. */
-export type BuiltinConverter = 'integer-to-double' | 'wrap-in-array' | 'to-json';
+export { builtinConverter, needsNoConversion, type BuiltinConverter, type TypeRef } from '../model';
 
 /**
  * A conversion the caller supplies for a change no built-in converter covers. It gets the stored value
@@ -18,23 +10,6 @@ export type BuiltinConverter = 'integer-to-double' | 'wrap-in-array' | 'to-json'
  * at that entity, naming its key.
  */
 export type ConverterFunction = (value: Value, context: { key: Key; field: string }) => Value;
-
-/** The types whose stored values JSON holds exactly, so `to-json` may take them. */
-const JSON_SOURCES = new Set<FieldType>(['string', 'integer', 'double', 'boolean', 'entity', 'array', 'timestamp']);
-
-/** The built-in converter from one type to another, when one exists. */
-export function builtinConverter(from: TypeRef, to: TypeRef): BuiltinConverter | undefined {
-  if (from.type === 'integer' && to.type === 'double') return 'integer-to-double';
-  // A null becomes an empty array, never an array holding null, so the items need not be nullable.
-  if (to.type === 'array' && from.type !== 'array' && to.items?.type === from.type) return 'wrap-in-array';
-  if (to.type === 'json' && JSON_SOURCES.has(from.type) && (from.type !== 'array' || JSON_SOURCES.has(from.items!.type))) return 'to-json';
-  return undefined;
-}
-
-/** A widening that needs no data change at all (items made nullable). */
-export function needsNoConversion(from: TypeRef, to: TypeRef): boolean {
-  return from.type === 'array' && to.type === 'array' && from.items!.type === to.items!.type && to.items!.nullable === true;
-}
 
 /** The stored value types each field type writes (see storedValue in src/model/fields.ts). */
 const STORED_AS: Record<FieldType, readonly ValueType[]> = {
@@ -120,15 +95,11 @@ export function convertProperty(entity: Entity, property: string, conversion: Co
     if (error instanceof DsMigrateError) throw error;
     throw new DsMigrateError(
       'OPERATION_FAILED',
-      `Model "${conversion.model}" v${conversion.fromVersion}→v${conversion.toVersion}: converting field "${conversion.field}" from ${show(conversion.from)} to ${show(to)} failed on ${entity.key}: ${(error as Error)?.message ?? String(error)}.`,
+      `Model "${conversion.model}" v${conversion.fromVersion}→v${conversion.toVersion}: converting field "${conversion.field}" from ${showType(conversion.from)} to ${showType(to)} failed on ${entity.key}: ${(error as Error)?.message ?? String(error)}.`,
       { model: conversion.model, field: conversion.field, key: entity.key.toString(), fromVersion: conversion.fromVersion, toVersion: conversion.toVersion },
       { cause: error },
     );
   }
-}
-
-export function show(type: TypeRef): string {
-  return type.type === 'array' ? `array of ${type.items!.type}${type.items!.nullable ? ' (nullable)' : ''}` : type.type;
 }
 
 /** A stored value as JSON data; anything JSON cannot hold exactly is refused rather than mangled. */

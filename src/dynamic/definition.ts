@@ -1,34 +1,8 @@
 import { DsMigrateError, isDsMigrateError } from '../errors';
-import { checkValue, FIELD_TYPES, kindOf, type FieldType } from '../model';
+import { checkValue, FIELD_TYPES, kindOf, type FieldDefinition, type FieldType, type ItemDefinition, type ModelShape } from '../model';
 import { canonicalJson, sha256Hex, type JsonValue } from './hash';
 
-/** The element of an array field. */
-export interface ItemDefinition {
-  readonly type: Exclude<FieldType, 'array'>;
-  readonly nullable: boolean;
-}
-
-/** One field of a stored definition, with every attribute explicit. */
-export interface FieldDefinition {
-  /** Survives renames and is never reused within a definition, so a diff can tell a rename from a remove + add. */
-  readonly id: string;
-  readonly name: string;
-  readonly type: FieldType;
-  readonly items?: ItemDefinition;
-  /** A JSON value; timestamps as ISO 8601 text. Absent when the field has no default. */
-  readonly default?: JsonValue;
-  readonly nullable: boolean;
-  readonly indexed: boolean;
-  /** Recorded and hashed for the application and the schema-migration work; models do not enforce it. */
-  readonly unique: boolean;
-}
-
-/** What defines a model, and so exactly what its hash covers. */
-export interface ModelShape {
-  readonly name: string;
-  readonly kind: string;
-  readonly fields: readonly FieldDefinition[];
-}
+export type { FieldDefinition, ItemDefinition, ModelShape } from '../model';
 
 /** A definition as stored: its shape plus the bookkeeping of compare-and-set. */
 export interface ModelDefinition extends ModelShape {

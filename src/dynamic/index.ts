@@ -12,7 +12,7 @@ export {
 } from './factory';
 export { normalizeDefinition, definitionHash, type DefinitionInput, type FieldInput, type FieldDefinition, type ItemDefinition, type ModelDefinition, type ModelShape } from './definition';
 export { canonicalJson, sha256Hex, type JsonValue } from './hash';
-export { diffDefinitions, type SchemaDiff, type FieldAttribute } from './schema-diff';
+export { diffDefinitions, type SchemaDiff, type FieldAttribute } from '../model';
 export { DEFINITION_KIND } from './store';
 export { buildModel } from './build-model';
 export { planSchemaChange, deletionOrphan, describeStep, DEFAULT_RETENTION_MS, type SchemaPlan, type SchemaStep, type Orphan, type PlanInput } from './schema-plan';

@@ -1,8 +1,6 @@
 import { DsMigrateError } from '../errors';
-import { builtinConverter, needsNoConversion, show, type BuiltinConverter, type TypeRef } from './converters';
-import type { FieldDefinition, ModelShape } from './definition';
+import { schemaChange, showType, type BuiltinConverter, type FieldDefinition, type ModelShape, type TypeRef } from '../model';
 import { canonicalJson, sha256Hex, type JsonValue } from './hash';
-import { diffDefinitions } from './schema-diff';
 
 /** How long orphaned data is kept before `cleanup` may remove it, unless told otherwise. */
 export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
@@ -80,17 +78,15 @@ export interface PlanInput {
 
 /**
  * The plan for a definition change, fields matched by stable id. Pure: reads nothing, writes nothing.
- * Added fields need nothing (their default applies on load) unless indexed, when their default is
- * written so that queries find it; renames copy; removals and renamed-away names are orphaned, never
- * deleted; type changes convert with a built-in lossless converter, or with the caller's converter when
- * forced, and are refused otherwise; a kind change copies the kind and orphans the old one.
+ * The steps are those `schemaChange` (src/model/schema-change.ts) chooses for any change of shape; here
+ * they are checked against the definition's orphans, what they leave behind is orphaned (never deleted),
+ * and a type change no built-in converter covers is refused unless forced with the caller's converter.
  */
 export function planSchemaChange(input: PlanInput): SchemaPlan {
   const { before, after, fromVersion, toVersion, now } = input;
-  const diff = diffDefinitions(before, after);
+  const change = schemaChange(before, after);
   const kind = after.kind;
   const since = now.toISOString();
-  const steps: SchemaStep[] = [];
   const orphans: Orphan[] = [];
   const restored = new Set<string>();
   const fail = (field: string, why: string): never => {
@@ -111,13 +107,13 @@ export function planSchemaChange(input: PlanInput): SchemaPlan {
     since,
   });
 
-  if (diff.kind) {
+  for (const left of change.leftBehind) {
+    if (left.type !== 'kind') continue;
     const taken = input.orphans.find((o) => o.type === 'kind' && o.kind === kind);
     if (taken) restored.add(taken.id);
-    steps.push({ type: 'CopyModelData', kind: diff.kind.from, toKind: kind, safe: true });
-    orphans.push({ id: `kind:${diff.kind.from}@v${toVersion}`, type: 'kind', kind: diff.kind.from, version: toVersion, since });
+    orphans.push({ id: `kind:${left.kind}@v${toVersion}`, type: 'kind', kind: left.kind, version: toVersion, since });
     // The copy brings the old kind's leftover properties along: they stay orphaned in the new kind.
-    for (const o of input.orphans) if (o.type === 'property' && o.kind === diff.kind.from) orphans.push(property(kind, o.property!, o.fieldId!));
+    for (const o of input.orphans) if (o.type === 'property' && o.kind === left.kind) orphans.push(property(kind, o.property!, o.fieldId!));
   }
 
   // A name a field starts using must not hold another field's leftover data, which it would read as its own.
@@ -134,39 +130,23 @@ export function planSchemaChange(input: PlanInput): SchemaPlan {
       );
     }
   };
-
-  for (const field of diff.added) {
-    claim(field);
-    if (field.indexed && (field.default !== undefined || field.nullable)) steps.push({ type: 'AddFieldData', kind, field: field.name, fieldId: field.id, safe: true });
-  }
-  for (const rename of diff.renamed) {
+  for (const field of change.diff.added) claim(field);
+  for (const rename of change.diff.renamed) {
     claim(after.fields.find((f) => f.id === rename.id)!);
-    steps.push({ type: 'CopyFieldData', kind, from: rename.from, to: rename.to, fieldId: rename.id, safe: true });
     orphans.push(property(kind, rename.from, rename.id));
   }
-  for (const { name, from, to } of diff.retyped) {
-    const source = { type: from.type, ...(from.items && { items: from.items }), indexed: from.indexed };
-    const target = { type: to.type, ...(to.items && { items: to.items }), indexed: to.indexed };
-    if (needsNoConversion(source, target)) continue;
-    const builtin = builtinConverter(source, target);
-    if (builtin) {
-      steps.push({ type: 'ConvertField', kind, field: name, fieldId: to.id, from: source, to: target, converter: builtin, safe: true });
-    } else if (input.force && input.converted?.includes(name)) {
-      steps.push({ type: 'ConvertField', kind, field: name, fieldId: to.id, from: source, to: target, converter: 'custom', safe: false });
-    } else {
-      fail(
-        name,
-        `changes type from ${show(source)} to ${show(target)}, which no built-in converter does without loss (built in: integer→double, T→array of T, string/number/boolean/entity/array/timestamp→json). ` +
-          `Give a converter and force: update(name, change, {converters: {${JSON.stringify(name)}: (value) => ...}, force: true}); the plan then waits for approval`,
-      );
-    }
-  }
-  for (const changed of diff.changed) {
-    const field = after.fields.find((f) => f.id === changed.id)!;
-    const retyped = diff.retyped.some((r) => r.id === changed.id);
-    if (changed.attributes.includes('indexed') && !retyped) steps.push({ type: 'Reindex', kind, field: field.name, fieldId: field.id, indexed: field.indexed, safe: true });
-  }
-  for (const field of diff.removed) orphans.push(property(kind, field.name, field.id));
+  for (const field of change.diff.removed) orphans.push(property(kind, field.name, field.id));
+
+  const steps = change.steps.map((step): SchemaStep => {
+    if (step.type !== 'ConvertField') return { ...step, safe: true };
+    if (step.converter) return { ...step, converter: step.converter, safe: true };
+    if (input.force && input.converted?.includes(step.field)) return { ...step, converter: 'custom', safe: false };
+    return fail(
+      step.field,
+      `changes type from ${showType(step.from)} to ${showType(step.to)}, which no built-in converter does without loss (built in: integer→double, T→array of T, string/number/boolean/entity/array/timestamp→json). ` +
+        `Give a converter and force: update(name, change, {converters: {${JSON.stringify(step.field)}: (value) => ...}, force: true}); the plan then waits for approval`,
+    );
+  });
 
   const stepsJson = steps as unknown as JsonValue;
   return {
@@ -197,7 +177,7 @@ export function describeStep(step: SchemaStep): string {
     case 'CopyFieldData':
       return `Copy ${step.kind}.${step.from} into ${step.to} (the old property is kept until cleanup)${approval}`;
     case 'ConvertField':
-      return `Convert ${step.kind}.${step.field} from ${show(step.from)} to ${show(step.to)} (${step.converter === 'custom' ? 'the given converter, forced' : step.converter})${approval}`;
+      return `Convert ${step.kind}.${step.field} from ${showType(step.from)} to ${showType(step.to)} (${step.converter === 'custom' ? 'the given converter, forced' : step.converter})${approval}`;
     case 'Reindex':
       return `${step.indexed ? 'Index' : 'Unindex'} ${step.kind}.${step.field} on every entity${approval}`;
   }

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { emptyScopeMessage, emptyScopeOf, isApplied, Recorder, resolveTarget, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
+import { emptyScopeMessage, emptyScopeOf, inEffect, isApplied, Recorder, resolveTarget, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
 import { isDataOperation, type DataOperation, type Operation } from '../operations';
 import { matchesFilters, pushedDown, splitNamespace, type KeyRange } from '../sharding';
 
@@ -51,9 +51,10 @@ export interface VerifyOptions {
  * makes the earlier one fail: verify that one alone, by name.
  */
 export async function verifyMigrations(options: VerifyOptions): Promise<VerifyReport> {
-  const { store, graph } = options;
+  const { store } = options;
   const emit = options.onEvent ?? (() => undefined);
-  const records = await new Recorder(store, options.controlNamespace ?? '').list();
+  // A squashed migration is verified wherever it is in effect, applied itself or through the ones it replaces.
+  const { graph, records } = inEffect(options.graph, await new Recorder(store, options.controlNamespace ?? '').list());
   let migrations = graph.ordered.filter((m) => records.get(m.id)?.state === 'applied');
   if (options.target) {
     const m = resolveTarget(graph, options.target);

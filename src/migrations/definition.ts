@@ -1,4 +1,5 @@
 import { DsMigrateError } from '../errors';
+import { decodeModelState, type ModelState } from '../model';
 import { Operation } from '../operations';
 
 export interface MigrationDefinition {
@@ -6,6 +7,14 @@ export interface MigrationDefinition {
   dependencies?: string[];
   operations: Operation[];
   description?: string;
+  /**
+   * The migrations this one stands in for (written by `dsmigrate squash`; docs/squashing.md): names as in
+   * `dependencies`. A store that applied all of them treats this one as applied, one that applied none
+   * runs this one instead, and one that applied some runs the rest of them.
+   */
+  replaces?: string[];
+  /** The models' state this migration leads to, written by `dsmigrate makemigrations` (docs/makemigrations.md); hand-written migrations have none. */
+  state?: ModelState;
 }
 
 const BRAND = Symbol.for('datastore-migrate.migration');
@@ -32,6 +41,15 @@ export function defineMigration(definition: MigrationDefinition): DefinedMigrati
   if (definition.dependencies !== undefined && (!Array.isArray(definition.dependencies) || definition.dependencies.some((d) => typeof d !== 'string' || !d))) {
     throw new DsMigrateError('BAD_INPUT', 'defineMigration: `dependencies` must be a list of migration names.');
   }
+  if (definition.replaces !== undefined) {
+    const { replaces } = definition;
+    if (!Array.isArray(replaces) || replaces.length === 0 || replaces.some((r) => typeof r !== 'string' || !r)) {
+      throw new DsMigrateError('BAD_INPUT', "defineMigration: `replaces` must be a non-empty list of migration names (e.g. ['0002_add_colour', '0003_backfill']), as `dsmigrate squash` writes it.");
+    }
+    const twice = replaces.find((r, i) => replaces.indexOf(r) !== i);
+    if (twice) throw new DsMigrateError('BAD_INPUT', `defineMigration: \`replaces\` lists ${twice} twice; list each replaced migration once.`, { migration: twice });
+  }
+  if (definition.state !== undefined) decodeModelState(definition.state, 'defineMigration');
   return Object.freeze({ ...definition, [BRAND]: true as const });
 }
 

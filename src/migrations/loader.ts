@@ -21,6 +21,8 @@ export interface LoadedMigration {
   checksum: string;
   /** Resolved to ids. */
   dependencies: string[];
+  /** The ids of the migrations it stands in for (a squashed migration: docs/squashing.md), resolved as dependencies are. */
+  replaces?: string[];
   definition: DefinedMigration;
 }
 
@@ -43,10 +45,9 @@ export async function loadMigrationFiles(sources: readonly MigrationSource[]): P
   const loaded: LoadedMigration[] = [];
   for (const source of sources) {
     const files = listMigrationFiles(source);
-    let previous: string | undefined;
     const seen = new Map<string, string>();
+    const found: { file: string; name: string; definition: DefinedMigration }[] = [];
     for (const { file, name } of files) {
-      const id = migrationId(source.app, name);
       const twin = seen.get(name);
       if (twin) throw loadError(file, `duplicate migration name "${name}" in app "${source.app}" (also ${twin})`);
       seen.set(name, file);
@@ -61,13 +62,39 @@ export async function loadMigrationFiles(sources: readonly MigrationSource[]): P
         throw loadError(file, 'has no default export made by defineMigration (export default defineMigration({ operations: [...] }))');
       }
       // A file with nothing to run would be recorded applied all the same: most likely a template never filled in.
-      if (exported.operations.length === 0) throw loadError(file, 'has no operations: add at least one to its operations list (e.g. new AddFieldData(...)), or delete the file');
-      const dependencies = (exported.dependencies ?? (previous ? [previous] : [])).map((dep) => (dep.includes(':') ? dep : migrationId(source.app, dep)));
-      loaded.push({ id, app: source.app, name, file, checksum: checksumOf(file), dependencies, definition: exported });
+      // One that records the models' state (dsmigrate makemigrations) is a migration of the state alone.
+      if (exported.operations.length === 0 && exported.state === undefined)
+        throw loadError(file, 'has no operations: add at least one to its operations list (e.g. new AddFieldData(...)), or delete the file');
+      if (exported.replaces && !exported.dependencies) {
+        throw loadError(file, 'replaces other migrations but does not list its dependencies: list them (`dependencies: []` for none), as `dsmigrate squash` writes them');
+      }
+      if (exported.replaces?.includes(name)) throw loadError(file, `replaces itself: remove "${name}" from its replaces list`);
+      found.push({ file, name, definition: exported });
+    }
+    const resolve = (dep: string) => (dep.includes(':') ? dep : migrationId(source.app, dep));
+    let previous: string | undefined;
+    for (const { file, name, definition } of inImplicitOrder(found)) {
+      const dependencies = (definition.dependencies ?? (previous ? [previous] : [])).map(resolve);
+      const replaces = definition.replaces?.map(resolve);
+      loaded.push({ id: migrationId(source.app, name), app: source.app, name, file, checksum: checksumOf(file), dependencies, ...(replaces ? { replaces } : {}), definition });
       previous = name;
     }
   }
   return loaded;
+}
+
+/**
+ * The files in the order that gives each its default dependency (the file before it): by name, except
+ * that a squashed migration (whose number is its first replaced one's) comes right after the last one it
+ * replaces. So the replaced ones keep depending on each other, and the file after the range depends on
+ * the squashed migration (src/migrations/graph.ts points it at the last replaced one where those run).
+ */
+function inImplicitOrder<T extends { name: string; definition: DefinedMigration }>(found: readonly T[]): T[] {
+  const sortKey = (f: T) => {
+    const last = f.definition.replaces?.at(-1);
+    return last === undefined ? f.name : `${last.slice(last.indexOf(':') + 1)}\uffff${f.name}`;
+  };
+  return [...found].sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
 }
 
 function listMigrationFiles(source: MigrationSource): { file: string; name: string }[] {

@@ -1,9 +1,10 @@
 import { jobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { isRunFunction, type Operation } from '../operations';
+import { isDataOperation, isRunFunction, type Operation } from '../operations';
 import { jobChangedData } from '../sharding';
-import { isApplied, planRun, type MigrationGraph } from './graph';
+import { Coverage } from './coverage';
+import { graphFor, isApplied, planRun, type MigrationGraph } from './graph';
 import type { LoadedMigration } from './loader';
 import { Recorder, type Direction, type MigrationRecord } from './recorder';
 
@@ -162,11 +163,61 @@ async function operationsThatRan(store: Datastore, namespace: string, m: LoadedM
   return (index) => ran[index];
 }
 
+/**
+ * The graph and records as a store stands (src/migrations/graph.ts graphFor): the migrations in use, and
+ * the records with each squashed migration applied through its replaced ones recorded applied in full
+ * (`replacedApplied`), under its own checksum.
+ */
+export function inEffect(
+  graph: MigrationGraph,
+  records: ReadonlyMap<string, MigrationRecord>,
+  originals?: ReadonlySet<string>,
+): { graph: MigrationGraph; records: ReadonlyMap<string, MigrationRecord>; replacedApplied: ReadonlySet<string> } {
+  const chosen = graphFor(graph, records, originals);
+  if (chosen.replacedApplied.length === 0) return { graph: chosen.graph, records, replacedApplied: new Set() };
+  const out = new Map(records);
+  for (const id of chosen.replacedApplied) {
+    const m = chosen.graph.byId.get(id)!;
+    const finished = m.replaces!.map((r) => records.get(r)?.finishedAt?.getTime() ?? 0);
+    const fresh = Recorder.fresh(m.id, m.app, m.name, m.checksum, m.definition.operations.map(recordedAs), 'forward');
+    out.set(id, {
+      ...fresh,
+      state: 'applied',
+      startedAt: undefined,
+      host: undefined,
+      finishedAt: new Date(Math.max(...finished)),
+      operations: fresh.operations.map((op) => ({ ...op, applied: Coverage.all() })),
+    });
+  }
+  return { graph: chosen.graph, records: out, replacedApplied: new Set(chosen.replacedApplied) };
+}
+
+function recordedAs(operation: Operation): { type: string; kind?: string } {
+  return { type: operation.type, kind: isDataOperation(operation) ? operation.kind : undefined };
+}
+
 /** A plan from records already read. */
-async function planWith(store: Datastore, graph: MigrationGraph, namespace: string, records: ReadonlyMap<string, MigrationRecord>, options: PlanOptions): Promise<Plan> {
+async function planWith(store: Datastore, loaded: MigrationGraph, namespace: string, stored: ReadonlyMap<string, MigrationRecord>, options: PlanOptions): Promise<Plan> {
+  const effect = inEffect(loaded, stored);
+  let { graph, records } = effect;
   if (!options.fake) checkHistory(graph, records);
   checkChecksums(graph, records, options.allowChanged);
-  const { direction, migrations } = planRun(graph, records, options.target);
+  let { direction, migrations } = planRun(graph, records, options.target);
+  // Backing out a squashed migration applied through its replaced ones backs those out, each with its own record.
+  const through = direction === 'reverse' ? migrations.filter((m) => effect.replacedApplied.has(m.id)) : [];
+  if (through.length > 0) {
+    const gone = through.find((m) => m.replaces!.some((r) => !loaded.byId.has(r)));
+    if (gone) {
+      throw new DsMigrateError(
+        'BAD_INPUT',
+        `Cannot back out ${gone.id} (${gone.file}) on this store: it applied the migrations ${gone.id} replaces one by one (${gone.replaces!.join(', ')}), and their files are gone. ` +
+          'Back out with the release that still has those files.',
+        { file: gone.file, migration: gone.id },
+      );
+    }
+    ({ graph, records } = inEffect(loaded, stored, new Set(through.map((m) => m.id))));
+    ({ direction, migrations } = planRun(graph, records, options.target));
+  }
   const planned: PlannedMigration[] = [];
   for (const migration of migrations) {
     const record = records.get(migration.id);

@@ -18,6 +18,12 @@ export interface ModelOptions<F extends FieldMap = FieldMap> {
   namespace?: string;
   /** Composite indexes the app's queries need; `dsmigrate indexes` writes them to index.yaml. */
   indexes?: readonly CompositeIndex<keyof F & string>[];
+  /**
+   * The kind this model's data was stored under before a rename. It changes nothing at run time (the model
+   * reads and writes its own kind only): it tells `dsmigrate makemigrations` to copy the old kind's entities
+   * (CopyModelData) rather than take the model for a new kind.
+   */
+  renamedFrom?: string;
 }
 
 /** A loaded or new entity seen through a model: typed values, plus the lossless entity underneath. */
@@ -66,6 +72,8 @@ export class Model<F extends FieldMap = FieldMap> {
   readonly indexes: readonly IndexEntry[];
   /** Its unique fields, for the code that keeps their markers (saves here; the operations in src/sharding/processor.ts). */
   readonly unique: UniqueFields | undefined;
+  /** The kind the data was stored under before a rename (ModelOptions.renamedFrom). */
+  readonly renamedFrom: string | undefined;
 
   constructor(kind: string, fields: F, options: ModelOptions<F> = {}) {
     this.kind = kindOf(kind);
@@ -81,6 +89,7 @@ export class Model<F extends FieldMap = FieldMap> {
     this.fields = Object.freeze(checked) as Readonly<F>;
     this.namespace = options.namespace ?? '';
     this.indexes = Object.freeze(validateIndexes(this.kind, checked, options.indexes));
+    this.renamedFrom = options.renamedFrom === undefined ? undefined : checkKindRename(this.kind, options.renamedFrom);
     const uniqueFields = Object.keys(checked).filter((name) => checked[name].unique);
     if (uniqueFields.length > MAX_UNIQUE_FIELDS) {
       throw new DsMigrateError('MODEL_DEFINITION', `Model ${this.kind} has ${uniqueFields.length} unique fields; at most ${MAX_UNIQUE_FIELDS} fit in one transaction with their markers.`, {
@@ -251,6 +260,19 @@ function checkRenames(kind: string, fields: FieldMap): void {
     if (twin) throw new DsMigrateError('MODEL_DEFINITION', `Model ${kind}: fields "${twin}" and "${name}" are both renamed from "${rename.name}".`, { kind, field: name });
     claimed.set(rename.name, name);
   }
+}
+
+function checkKindRename(kind: string, from: unknown): string {
+  const fail = (why: string): never => {
+    throw new DsMigrateError('MODEL_DEFINITION', `Model ${kind}: renamedFrom ${why}.`, { kind });
+  };
+  if (typeof from !== 'string') return fail("must be the old kind's name, such as renamedFrom: 'Person'");
+  try {
+    kindOf(from);
+  } catch (error) {
+    return fail(`is not a valid kind: ${(error as Error).message}`);
+  }
+  return from === kind ? fail("names the model's own kind; give the kind its data was stored under before") : from;
 }
 
 function defaultFor(spec: FieldSpec, kind: string, key: Key, name: string): unknown {

@@ -20,3 +20,21 @@ export { UNIQUE_MARKER_KIND, uniqueValueOf, markerKey, keepMarkers, type UniqueV
 export { validateIndexes, type CompositeIndex, type IndexDirection, type IndexEntry } from './composite-indexes';
 export { indexYaml, sortIndexes } from './index-yaml';
 export { loadModels } from './load-models';
+export { canonicalJson, type JsonValue } from './canonical-json';
+export { type ModelShape, type FieldDefinition, type ItemDefinition } from './schema-shape';
+export { diffDefinitions, type SchemaDiff, type FieldAttribute } from './schema-diff';
+export { builtinConverter, needsNoConversion, showType, type TypeRef, type BuiltinConverter } from './type-change';
+export { schemaChange, type SchemaChange, type DataStep, type MarkerStep, type OldNameStep, type LeftBehind, type StoredType } from './schema-change';
+export {
+  stateOfModels,
+  decodeModelState,
+  definitionOf,
+  shapeOf,
+  sameState,
+  COMPUTED_DEFAULT,
+  type ModelState,
+  type KindState,
+  type StateIndex,
+  type StateOptions,
+  type AmbiguousChange,
+} from './model-state';

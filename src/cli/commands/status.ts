@@ -1,7 +1,20 @@
 import type { CommandModule } from 'yargs';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
-import { historyProblems, isApplied, leaseProblem, operationsDone, recentRuns, Recorder, recoveryAdvice, stepCounts, type MigrationRecord, type MigrationState, type RunState } from '../../migrations';
+import {
+  historyProblems,
+  inEffect,
+  isApplied,
+  leaseProblem,
+  operationsDone,
+  recentRuns,
+  Recorder,
+  recoveryAdvice,
+  stepCounts,
+  type MigrationRecord,
+  type MigrationState,
+  type RunState,
+} from '../../migrations';
 import type { JobCounts } from '../../sharding';
 import { openContext } from '../context';
 import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
@@ -21,6 +34,8 @@ export interface StatusRow {
   missingFile?: boolean;
   /** A runtime model's schema migration, recorded with the two versions it moves between. */
   schema?: boolean;
+  /** A squashed migration in use: how many migrations it replaces (applied when they all are: docs/squashing.md). */
+  replaces?: number;
   operations?: { type: string; kind: string; applied: 'all' | 'none' | 'part'; scanned: number; changed: number; deleted: number; shardsDone: number; shardsTotal: number }[];
 }
 
@@ -150,8 +165,9 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
         if (summary && argv.json) jsonLine({ event: 'summary', ...summary });
         return;
       }
-      const records = await new Recorder(ctx.store, namespace).list();
-      const rows: StatusRow[] = ctx.graph.ordered.map((m) => {
+      const { graph, records } = inEffect(ctx.graph, await new Recorder(ctx.store, namespace).list());
+      const replaced = new Set([...(graph.replacements?.values() ?? [])].flat());
+      const rows: StatusRow[] = graph.ordered.map((m) => {
         const r = records.get(m.id);
         return {
           app: m.app,
@@ -162,10 +178,12 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
           appliedAt: r && isApplied(r) ? r.finishedAt?.toISOString() : undefined,
           error: r?.error,
           operations: operationsOf(r),
+          ...(m.replaces ? { replaces: m.replaces.length } : {}),
         };
       });
       for (const [id, r] of records) {
-        if (ctx.graph.byId.has(id)) continue;
+        // A replaced migration's record, its file kept or deleted, is accounted for by the squashed migration or by its own row.
+        if (graph.byId.has(id) || replaced.has(id)) continue;
         // A runtime model's schema migration (app `schema`, src/dynamic/schema-run.ts) has no file by design.
         const schema = r.app === SCHEMA_APP;
         rows.push({
@@ -179,7 +197,7 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
         });
       }
       const current = running && (await currentRun(ctx.store, running));
-      const inconsistent = historyProblems(ctx.graph, records);
+      const inconsistent = historyProblems(graph, records);
       const ended: EndedRunView[] = runs
         .filter((r) => r.status !== 'running')
         .slice(0, RUNS_SHOWN)
@@ -200,7 +218,13 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
       process.stdout.write(
         `${table(
           ['APP', 'NAME', 'STATE', 'PROGRESS', 'APPLIED'],
-          rows.map((r) => [r.app, r.name + (r.missingFile ? ' (file missing)' : r.schema ? ' (runtime model)' : ''), r.state, r.progress, r.appliedAt ?? '']),
+          rows.map((r) => [
+            r.app,
+            r.name + (r.missingFile ? ' (file missing)' : r.schema ? ' (runtime model)' : r.replaces ? ` (replaces ${r.replaces} migrations)` : ''),
+            r.state,
+            r.progress,
+            r.appliedAt ?? '',
+          ]),
         )}\n`,
       );
       // A record's error is its own last failure, cleared when it runs again: never an old run's.

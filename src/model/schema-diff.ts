@@ -1,9 +1,9 @@
-import { canonicalJson } from './hash';
-import type { FieldDefinition, ModelShape } from './definition';
+import { canonicalJson } from './canonical-json';
+import type { FieldDefinition, ModelShape } from './schema-shape';
 
-export type FieldAttribute = 'default' | 'nullable' | 'indexed' | 'unique';
+export type FieldAttribute = 'default' | 'nullable' | 'indexed' | 'unique' | 'renamedFrom';
 
-/** How one definition became another, fields matched by their stable id. */
+/** How one shape became another, fields matched by their stable id. */
 export interface SchemaDiff {
   kind?: { from: string; to: string };
   added: FieldDefinition[];
@@ -16,9 +16,9 @@ export interface SchemaDiff {
   reordered: boolean;
 }
 
-const ATTRIBUTES: readonly FieldAttribute[] = ['default', 'nullable', 'indexed', 'unique'];
+const ATTRIBUTES: readonly FieldAttribute[] = ['default', 'nullable', 'indexed', 'unique', 'renamedFrom'];
 
-/** The diff from `before` (undefined for a new definition) to `after`. */
+/** The diff from `before` (undefined for a new model) to `after`. */
 export function diffDefinitions(before: ModelShape | undefined, after: ModelShape): SchemaDiff {
   const old = new Map((before?.fields ?? []).map((f) => [f.id, f]));
   const now = new Map(after.fields.map((f) => [f.id, f]));
