@@ -26,6 +26,9 @@ function decodeHolder(entity: Entity): LeaseHolder {
   return decodeStored(entity, { owner: 'string', command: 'string', acquiredAt: 'date', expiresAt: 'date' });
 }
 
+/** A lease with more than this share of its time to live left was renewed just now: renewing it again writes nothing. */
+const FRESH = 0.9;
+
 /**
  * The one lease of a control namespace: one entity with an owner and an expiry, taken, renewed and
  * released in transactions. Whoever holds it may change the namespace's migrations; everyone else
@@ -100,21 +103,28 @@ export class Lease {
   }
 
   /**
-   * Whether this owner still holds the lease, from one lookup; renewed (a transaction) only once a
-   * quarter of its time to live has passed, so that a busy Cloud Tasks run does not write it on every task.
+   * Whether this owner still holds the lease, from one lookup; renewed (a transaction) only once between a
+   * quarter and three quarters of its time to live have passed, at a point drawn afresh by each call: the
+   * many tasks of a Cloud Tasks run that check it at once then renew it one at a time rather than all
+   * together, and the first renewal makes the others' checks find it fresh.
    */
   async keep(): Promise<'held' | 'lost'> {
     const holder = await Lease.holder(this.store, this.namespace);
     if (!holder || holder.owner !== this.owner) return 'lost';
-    if (holder.expiresAt.getTime() - Date.now() > this.ttlMs * 0.75) return 'held';
+    if (holder.expiresAt.getTime() - Date.now() > this.ttlMs * (0.25 + Math.random() * 0.5)) return 'held';
     return this.renew();
   }
 
-  /** Extends the lease if this owner still holds it, even if it lapsed meanwhile and nobody took it. */
+  /**
+   * Extends the lease if this owner still holds it, even if it lapsed meanwhile and nobody took it. A lease
+   * another task of the same owner renewed a moment ago is left as it is: writing it again would only
+   * contend with that task.
+   */
   async renew(): Promise<'held' | 'lost'> {
     const expiresAt = await this.store.transaction(async (tx) => {
       const holder = await Lease.holder(tx, this.namespace);
       if (!holder || holder.owner !== this.owner) return undefined;
+      if (holder.expiresAt.getTime() - Date.now() > this.ttlMs * FRESH) return holder.expiresAt.getTime();
       return this.write(tx, holder.command, holder.acquiredAt);
     });
     if (expiresAt === undefined) return 'lost';

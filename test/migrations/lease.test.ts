@@ -59,8 +59,8 @@ describeEachFlavour('the migration lease', (ctx) => {
     const acquired = await storedExpiry(store);
     expect(lease.believedExpiry).toBe(acquired);
 
-    // Later than the acquisition, so that a renewal that moved the expiry would be seen to.
-    await sleep(50);
+    // Late enough that a renewal writes (a lease renewed a moment ago is left as it is), so that it would be seen to move the expiry.
+    await sleep(700);
     faults.failCommits = true;
     await expect(lease.renew()).rejects.toThrow('commit failed (injected)');
     expect(lease.believedExpiry).toBe(acquired);
@@ -71,6 +71,45 @@ describeEachFlavour('the migration lease', (ctx) => {
     expect(lease.believedExpiry).toBeGreaterThan(acquired!);
     expect(await storedExpiry(store)).toBe(lease.believedExpiry);
     await lease.release();
+  });
+
+  it('is renewed by few of the many tasks that check it, not by each of them once it is due', async () => {
+    const { store } = await fresh();
+    const owner = 'run:many-tasks';
+    const ttlMs = 2000;
+    await new Lease(store, '', owner, ttlMs).acquire('test');
+    let writes = 0;
+    // Counts the transactions that committed with a write of the lease.
+    const counting = new Proxy(store, {
+      get: (target, property) =>
+        property === 'transaction'
+          ? async <T>(fn: (tx: Transaction) => Promise<T>, options?: RetryOptions): Promise<T> => {
+              let wrote = false;
+              const result = await target.transaction((tx) => {
+                wrote = false;
+                const watched = new Proxy(tx, {
+                  get: (t, name) => (name === 'upsert' ? (entity: Parameters<Transaction['upsert']>[0]) => ((wrote = true), t.upsert(entity)) : Reflect.get(t, name)),
+                });
+                return fn(watched);
+              }, options);
+              if (wrote) writes++;
+              return result;
+            }
+          : Reflect.get(target, property),
+    });
+    // Eight tasks of one Cloud Tasks run, each checking the lease every 50 ms for a time to live and a half.
+    const until = Date.now() + ttlMs * 1.5;
+    const task = async (): Promise<void> => {
+      while (Date.now() < until) {
+        expect(await new Lease(counting, '', owner, ttlMs).keep()).toBe('held');
+        await sleep(50);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, task));
+    // A renewal every quarter to three quarters of the time to live: a handful, where each task renewing once due wrote dozens.
+    expect(writes).toBeGreaterThanOrEqual(1);
+    expect(writes).toBeLessThanOrEqual(8);
+    expect((await storedExpiry(store))!).toBeGreaterThan(Date.now());
   });
 
   it('never overlaps renewals, however slow, and schedules none once stopped', async () => {
