@@ -1,5 +1,5 @@
 import type { Datastore } from '../../src/datastore';
-import { jobRef, leaseKey, migrationKey, runKey } from '../../src/control';
+import { jobRef, leaseKey, migrationKey, runKey, shardKey } from '../../src/control';
 import { breakLease, Lease, Recorder, resolverOf, Run, runOwner } from '../../src/migrations';
 import { Pipeline, startRun } from '../../src/executors/cloud-tasks';
 import { jobTotals } from '../../src/sharding';
@@ -49,7 +49,7 @@ describe('a run through Cloud Tasks', () => {
     expect(await Lease.holder(store, '')).toBeUndefined();
   });
 
-  test('whose lock is broken stops; the next run takes over and resumes, leaving exactly +1', async () => {
+  test('whose lock is broken stops; the next run takes over and resumes each shard from the slice it was handed on to, leaving exactly +1', async () => {
     const fresh = await connect();
     await seedCounters(fresh, 300);
     const graph = await graphOf(tempApp({ 'migrations/0001_slow.ts': SLOW_INCREMENT }));
@@ -58,7 +58,12 @@ describe('a run through Cloud Tasks', () => {
     const first = (await startRun({ store: fresh, graph, tasks: h.tasks, settings: h.dispatch(worker.url) })).run!;
     expect((await Lease.holder(fresh, ''))?.owner).toBe(runOwner(first.id));
     const opRun = jobRef('', 'default:0001_slow', 0, 0);
-    while (((await jobTotals(fresh, opRun))?.scanned ?? 0) < 40) await new Promise((r) => setTimeout(r, 50));
+    // Once each shard handed itself on to a later slice than its first: the next run must go on from there.
+    const handedOn = async () => {
+      const shards = await fresh.lookup([shardKey(opRun, 0), shardKey(opRun, 1)]);
+      return shards.every((s) => s && (s.get('done') === true || Number(s.get('slices')) >= 2)) && shards.some((s) => s?.get('done') !== true);
+    };
+    while (!(await handedOn())) await new Promise((r) => setTimeout(r, 20));
 
     await breakLease(fresh, ''); // `dsmigrate unlock`
     expect((await waitForRun(fresh, first.id)).status).toBe('abandoned');

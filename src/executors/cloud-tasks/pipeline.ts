@@ -4,7 +4,7 @@ import type { Datastore } from '../../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../../errors';
 import { isCurrentStep, operationOf, resolverOf, Run, type JobCounts, type MigrationGraph, type MigrationResolver, type ReadyStep, type RunState } from '../../migrations';
 import { isRunFunction, type RunFunction } from '../../operations';
-import { Job, jobTotals, zeroJobCounts, type JobLayout, type SliceResult } from '../../sharding';
+import { Job, jobTotals, loadShardStates, zeroJobCounts, type JobLayout, type SliceResult } from '../../sharding';
 import { runFunctionStep } from '../function-step';
 import { TaskDispatcher } from './dispatcher';
 import { dispatchOf } from './dispatch-spec';
@@ -130,7 +130,7 @@ export class Pipeline {
     for (;;) {
       const pending = layout.pending.length > 0;
       if (!rate || !pending) {
-        await this.dispatchFirstSlices(run.state, known, layout.shards.length);
+        await this.dispatchFirstSlices(run.state, layout, known, layout.shards.length);
         known = layout.shards.length;
       }
       if (!pending || Date.now() - started >= dispatch.sliceBudgetMs) break;
@@ -256,15 +256,21 @@ export class Pipeline {
     if (state.status === 'done' || state.status === 'failed') await run.release();
   }
 
-  private async dispatchFirstSlices(run: RunState, from: number, to: number): Promise<void> {
+  /**
+   * Sends the shards' first slices of this run: each shard from the slice its checkpoint names as its next
+   * (0 for a fresh one), and none for a shard that is done. A run that took over a job (after `unlock`, or
+   * a lapsed lease) thus continues each shard where the run before it handed it on; only that slice may run.
+   */
+  private async dispatchFirstSlices(run: RunState, layout: JobLayout, from: number, to: number): Promise<void> {
     const dispatcher = this.dispatcher(run);
     const limit = pLimit(DISPATCH_PARALLELISM);
     const migration = run.migrations[run.current].id;
-    const tasks: Promise<unknown>[] = [];
-    for (let shard = from; shard < to; shard++) {
-      tasks.push(limit(() => dispatcher.enqueue({ v: 2, type: 'slice', ns: run.namespace, run: run.id, migration, step: run.step, shard, slice: 0 })));
-    }
-    await Promise.all(tasks);
+    const shards = from < to ? (await loadShardStates(this.deps.store, layout)).slice(from, to) : [];
+    await Promise.all(
+      shards
+        .filter((shard) => !shard.done)
+        .map((shard) => limit(() => dispatcher.enqueue({ v: 2, type: 'slice', ns: run.namespace, run: run.id, migration, step: run.step, shard: shard.index, slice: shard.slices ?? 0 }))),
+    );
   }
 }
 
