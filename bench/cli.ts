@@ -1,7 +1,7 @@
 // `npm run bench -- --cold`: `dsmigrate migrate` as a user runs it, in a temporary app that installed
 // the packed package, timed from the process's start to its exit.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
@@ -29,7 +29,10 @@ export function installBenchApp(kind: string): string {
   return app;
 }
 
-/** The kernel's high-water mark of a process's resident memory, while it runs. */
+/** GNU time: the CLI's CPU (user + system) and peak RSS as the kernel counted them for the whole process, from wait4(2). */
+const TIME = '/usr/bin/time';
+
+/** The kernel's high-water mark of a process's resident memory, while it runs: where there is no GNU time. */
 function peakRssKb(pid: number): number {
   try {
     const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -42,15 +45,18 @@ function peakRssKb(pid: number): number {
 /** Runs the installed `dsmigrate migrate` on the emulator, in a new process with node's defaults, and times it. */
 export function measureCli(app: string, host: string, projectId: string, field: string): Promise<Measurement> {
   return new Promise((resolve, reject) => {
+    const bin = path.join(app, 'node_modules', '.bin', 'dsmigrate');
+    const usage = existsSync(TIME) ? path.join(mkdtempSync(path.join(tmpdir(), 'dsm-bench-time-')), 'usage') : undefined;
     const started = performance.now();
-    const child = spawn(path.join(app, 'node_modules', '.bin', 'dsmigrate'), ['migrate', '--json'], {
+    const [command, args] = usage ? [TIME, ['-f', '%U %S %M', '-o', usage, bin, 'migrate', '--json']] : [bin, ['migrate', '--json']];
+    const child = spawn(command, args, {
       cwd: app,
       env: { ...process.env, DATASTORE_EMULATOR_HOST: host, DATASTORE_PROJECT_ID: projectId, BENCH_FIELD: field, NODE_OPTIONS: '' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let peakKb = 0;
     // The high-water mark only grows: polled until the process ends, it misses at most the last 50 ms.
-    const poll = setInterval(() => (peakKb = Math.max(peakKb, peakRssKb(child.pid!))), 50);
+    const poll = usage ? undefined : setInterval(() => (peakKb = Math.max(peakKb, peakRssKb(child.pid!))), 50);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => {
@@ -64,7 +70,9 @@ export function measureCli(app: string, host: string, projectId: string, field: 
       const done = events.find((e) => e.event === 'migration-done');
       const changed = events.filter((e) => e.progress).pop()?.progress?.changed;
       if (done?.state !== 'applied' || changed === undefined) return reject(new Error(`dsmigrate migrate did not apply the migration: ${out.slice(-2000)}`));
-      resolve({ mode: 'a', entities: changed, ms, peakRssMb: peakKb / 1024 });
+      if (!usage) return resolve({ mode: 'a', entities: changed, ms, peakRssMb: peakKb / 1024 });
+      const [user, system, maxKb] = readFileSync(usage, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      resolve({ mode: 'a', entities: changed, ms, peakRssMb: maxKb / 1024, cpuSeconds: user + system });
     });
   });
 }

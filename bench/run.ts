@@ -2,11 +2,12 @@
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
 // (a) AddFieldData through the framework, (b) a bulk script (bounded key-range pages, batched upserts
 // with backpressure, no transactions) on this package's Datastore, (o) the same script on the official
-// client, as people write it, (w) the same entities only written, nothing read: the emulator's
-// write path, which a read-modify-write cannot beat, and (c) the usual hand-written limit(500)+cursor
-// loop. Every measurement gets a fresh emulator seeded with identical data: the emulator keeps every
+// client, as people write it, (t) the careful script on the official client (a transaction per batch),
+// (w) the same entities only written, nothing read: the emulator's write path, which a read-modify-write
+// cannot beat, and (c) the usual hand-written limit(500)+cursor loop. Each reports its CPU per entity too.
+// Every measurement gets a fresh emulator seeded with identical data: the emulator keeps every
 // version of every entity, so a second rewrite of the kind would run on a heavier emulator than the
-// first. By default every fresh emulator is first warmed by running (a), (b), (o) and (c) on another project
+// first. By default every fresh emulator is first warmed by running (a), (b), (o), (t) and (c) on another project
 // (see warmUp), and (a) runs the LocalExecutor in the measuring process. --cold measures what a user
 // waits for instead: no warm-up, every run a new plain node process timed from spawn to exit, and (a)
 // `dsmigrate migrate` from the packed package installed in a temporary app (bench/cli.ts). --scaling
@@ -14,7 +15,6 @@
 // as the kind grows.
 // Writes bench/results.md.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
@@ -23,11 +23,11 @@ import { startDatastoreEmulator, type RunningEmulator } from '../emulator/datast
 import { positiveRate } from '../src/cli/flags';
 import { Datastore, type Entity } from '../src/datastore';
 import { compileMeasure, installBenchApp, measureCli } from './cli';
+import { writeSection } from './results';
 import { benchEntity, type Measurement, type Mode } from './measure';
 
 const KIND = 'BenchPerson';
 const PROJECT = 'bench';
-const RESULTS = path.join(__dirname, 'results.md');
 /**
  * Every measuring process runs with this V8 heap limit. Without one, V8 on a machine with plenty of
  * memory lets garbage pile up to several hundred MB before its first full collection, whatever the
@@ -37,6 +37,8 @@ const RESULTS = path.join(__dirname, 'results.md');
 const HEAP_MB = 256;
 /** Entities each mode goes through to warm a fresh emulator (see warmUp); with 20,000 the emulator's JIT was still compiling (a)'s paths during the measurement. */
 const WARM_UP_ENTITIES = 60_000;
+
+const HEADER = `Written by \`npm run bench\` (see bench/run.ts). Machine: ${os.cpus().length} cores, Node ${process.version}; the emulator (Java) shares the cores. Each measurement runs in its own process on a fresh emulator seeded with the same data. Those of bench/measure.ts run with a ${HEAP_MB} MB V8 heap limit; warm sections first warm the emulator by one run of (a), (b), (o), (t) and (c) on ${WARM_UP_ENTITIES.toLocaleString('en-US')} entities of another project, cold ones do not, and run the CLI with node's defaults.`;
 
 interface Options {
   entities: number;
@@ -91,14 +93,14 @@ function measure(emulator: RunningEmulator, mode: Mode, field: string, max = 0, 
  * A fresh emulator compiles its code paths (JIT) as they are first used, which costs seconds of CPU
  * while it lasts: the transactional reads and writes of (a) had that cost counted against them (its
  * compiler threads took 5-6 s of CPU during (a), 1.5-2.7 s during (b)), the plain writes of (b) much less
- * (seeding had already compiled them). So before measuring, each of (a), (b), (o) and (c) (the last on its
+ * (seeding had already compiled them). So before measuring, each of (a), (b), (o), (t) and (c) (the last on its
  * first 2,000) runs once on a kind in another project, and every measurement finds the emulator equally
  * warm, as a server in production always is.
  */
 async function warmUp(emulator: RunningEmulator): Promise<void> {
   const projectId = `${PROJECT}-warmup`;
   await seed(emulator.host, WARM_UP_ENTITIES, 0, projectId);
-  for (const mode of ['a', 'b', 'o', 'c'] as const) await measure(emulator, mode, `warm_${mode}`, 2_000, projectId);
+  for (const mode of ['a', 'b', 'o', 't', 'c'] as const) await measure(emulator, mode, `warm_${mode}`, 2_000, projectId);
 }
 
 async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>, warm = true): Promise<T> {
@@ -112,6 +114,9 @@ async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>, wa
 }
 
 const rate = (m: Measurement, entities = m.entities, ms = m.ms) => entities / (ms / 1000);
+/** Microseconds of the process's CPU per entity it went through. */
+const cpuMicros = (m: Measurement): number | undefined => (m.cpuSeconds === undefined ? undefined : (m.cpuSeconds * 1e6) / m.entities);
+const cpuPerEntity = (m: Measurement): string => (cpuMicros(m) === undefined ? 'n/a' : fmt(cpuMicros(m)!));
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** One measurement on a fresh emulator seeded with `n` entities; (a) through the installed CLI when cold. */
@@ -131,7 +136,7 @@ const A_LABEL = {
   cold: '(a) `dsmigrate migrate`: the packed CLI in a temporary app, a new process (transactions + checkpoints)',
 };
 
-const RUN_MODES = ['a', 'b', 'o', 'w'] as const;
+const RUN_MODES = ['a', 'b', 'o', 't', 'w'] as const;
 
 async function comparison(options: Options): Promise<string> {
   const n = options.entities;
@@ -144,7 +149,7 @@ async function comparison(options: Options): Promise<string> {
     runs.push(run as Record<(typeof RUN_MODES)[number], Measurement>);
   }
   const fastest = (mode: (typeof RUN_MODES)[number]) => runs.map((run) => run[mode]).reduce((x, y) => (y.ms < x.ms ? y : x));
-  const [a, b, o, w] = RUN_MODES.map(fastest);
+  const [a, b, o, t, w] = RUN_MODES.map(fastest);
   const c = await fresh(options, n, 'c', Math.min(n, options.handWrittenCap));
   const cFullMs = (c.ms * n) / c.entities;
   log(`(c) extrapolated to ${fmt(n)}: ${fmt(cFullMs / 1000, 0)} s`);
@@ -152,20 +157,24 @@ async function comparison(options: Options): Promise<string> {
     [options.coldApp ? A_LABEL.cold : A_LABEL.warm, a, a.entities, a.ms],
     ["(b) bulk script on this package's `Datastore`: key-range pages of 50,000 (the next read while one is written), ≤ 8 batched upserts in flight, no transactions", b, b.entities, b.ms],
     ['(o) the same bulk script on the official client (`@google-cloud/datastore`)', o, o.entities, o.ms],
+    ['(t) the careful script on the official client: each batch of 500 in a transaction (lookup, set, commit), ≤ 8 transactions in flight', t, t.entities, t.ms],
     ['(w) writes only: the same entities upserted as (b) does, nothing read', w, w.entities, w.ms],
     [`(c) hand-written limit(500) + cursor loop: measured on the first ${fmt(c.entities)}, extrapolated linearly to ${fmt(n)}*`, c, n, cFullMs],
   ] as const;
   const ratio = (x: Measurement, y: Measurement) => `${fmt(rate(x) / rate(y), 2)}×`;
+  const cpuRatio = (x: Measurement, y: Measurement) => (cpuMicros(x) === undefined || cpuMicros(y) === undefined ? 'n/a' : `${fmt(cpuMicros(x)! / cpuMicros(y)!, 2)}×`);
   const lines = [
     `### ${fmt(n)} entities, Firestore-mode emulator, ${options.coldApp ? 'cold: no warm-up, every run a new process timed from spawn to exit, (a) is the CLI a user runs' : 'warmed emulator, (a) in process'} (best of ${options.repeat} for (a), (b), (o) and (w))`,
     '',
-    '| run | entities | time (s) | entities/s | peak RSS (MB) |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...rows.map(([label, m, entities, ms]) => `| ${label} | ${fmt(entities)} | ${fmt(ms / 1000, 1)} | ${fmt(rate(m, entities, ms))} | ${fmt(m.peakRssMb)} |`),
+    '| run | entities | time (s) | entities/s | peak RSS (MB) | CPU per entity (µs) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(([label, m, entities, ms]) => `| ${label} | ${fmt(entities)} | ${fmt(ms / 1000, 1)} | ${fmt(rate(m, entities, ms))} | ${fmt(m.peakRssMb)} | ${m === c ? '' : cpuPerEntity(m)} |`),
     '',
     `- (a) / (b) throughput: **${ratio(a, b)}**${runs.length > 1 ? ` (each round: ${runs.map((run) => ratio(run.a, run.b)).join(', ')})` : ''}`,
     `- (a) / (o) throughput: **${ratio(a, o)}**${runs.length > 1 ? ` (each round: ${runs.map((run) => ratio(run.a, run.o)).join(', ')})` : ''}`,
+    `- (a) / (t) throughput: **${ratio(a, t)}**`,
     `- (a) / (w) throughput: **${ratio(a, w)}** (the write path's limit is 1.0×)`,
+    `- CPU per entity, (a) / (o): **${cpuRatio(a, o)}**, (a) / (t): **${cpuRatio(a, t)}** (user + system CPU of each process, start-up included, divided by its entities; the goal for (a) / (o) is at most 0.25×)`,
     `- (a) / (c) throughput: **${fmt(rate(a) / rate(c, n, cFullMs), 1)}×**`,
     '',
     `\\* Each page of (c) starts a query with a cursor, which costs time in proportion to the kind's size on this emulator, so at a fixed size every page costs about the same; the full run is the measured time × ${fmt(n)} / ${fmt(c.entities)}. Over a growing kind the loop is quadratic.`,
@@ -188,17 +197,6 @@ async function scaling(options: Options, sizes: readonly number[]): Promise<stri
 
 function log(message: string): void {
   process.stdout.write(`${message}\n`);
-}
-
-/** Rewrites results.md with a fresh header and this section (by name: `cold-1000000`), keeping the other sections as they were, in their order. */
-function writeSection(name: string, body: string): void {
-  const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
-  const header = `# Benchmarks\n\nWritten by \`npm run bench\` (see bench/run.ts). Machine: ${os.cpus().length} cores, Node ${process.version}; the emulator (Java) shares the cores. Each measurement runs in its own process on a fresh emulator seeded with the same data. Those of bench/measure.ts run with a ${HEAP_MB} MB V8 heap limit; warm sections first warm the emulator by one run of (a), (b) and (c) on ${fmt(WARM_UP_ENTITIES)} entities of another project, cold ones do not, and run the CLI with node's defaults.`;
-  const block = `<!-- ${name} -->\n${body}\n\n_${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC_\n<!-- /${name} -->`;
-  const blocks = [...previous.matchAll(/<!-- (\S+) -->[\s\S]*?<!-- \/\1 -->/g)].map((m) => (m[1] === name ? block : m[0]));
-  if (!blocks.includes(block)) blocks.push(block);
-  writeFileSync(RESULTS, `${header}\n\n${blocks.join('\n\n')}\n`);
-  log(`\n${body}\n\n(written to ${path.relative(process.cwd(), RESULTS)})`);
 }
 
 /** `--factory`: the model factory's cached and validated gets (bench/factory.ts). */
@@ -255,9 +253,9 @@ async function main(): Promise<void> {
   const n = argv.entities;
   const options: Options = { entities: n, handWrittenCap: argv['hand-written-cap'] ?? Math.min(10_000, Math.max(1_000, Math.round(1e9 / n))), repeat: argv.repeat };
   const prefix = argv.cold ? 'cold' : 'comparison';
-  if (argv.factory) writeSection('factory', await factory());
-  else if (argv.rate !== undefined) writeSection(argv['ramp-up'] ? 'rate-ramp' : 'rate', await rateSection(argv.rate, argv['ramp-up'], n));
-  else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(n));
+  if (argv.factory) writeSection('factory', await factory(), HEADER);
+  else if (argv.rate !== undefined) writeSection(argv['ramp-up'] ? 'rate-ramp' : 'rate', await rateSection(argv.rate, argv['ramp-up'], n), HEADER);
+  else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(n), HEADER);
   else {
     if (argv.cold) {
       options.coldApp = installBenchApp(KIND);
@@ -266,8 +264,8 @@ async function main(): Promise<void> {
     if (argv.scaling) {
       const sizes = (argv.sizes ?? (argv.cold ? '200000,1000000' : '50000,100000,200000')).split(',').map(Number);
       if (!sizes.every((size) => Number.isInteger(size) && size > 0)) throw new Error(`--sizes: whole numbers of entities, comma-separated, not ${argv.sizes}`);
-      writeSection(`${prefix}-scaling`, await scaling(options, sizes));
-    } else writeSection(`${prefix}-${n}`, await comparison(options));
+      writeSection(`${prefix}-scaling`, await scaling(options, sizes), HEADER);
+    } else writeSection(`${prefix}-${n}`, await comparison(options), HEADER);
   }
 }
 
