@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'UNIQUE_VIOLATION'
   | 'OPERATION_FAILED'
   | 'CLOUD_TASKS'
+  | 'COMMIT_OUTCOME_UNKNOWN'
   | 'ABORTED';
 
 export interface ErrorContext {
@@ -62,6 +63,7 @@ const EXIT_CODES: Record<ErrorCode, ExitCode> = {
   UNIQUE_VIOLATION: 1,
   OPERATION_FAILED: 1,
   CLOUD_TASKS: 1,
+  COMMIT_OUTCOME_UNKNOWN: 1,
   ABORTED: 1,
 };
 

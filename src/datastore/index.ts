@@ -1,4 +1,4 @@
-export { Datastore, type RpcEvent, type RpcMethod, type StoreOptions } from './store';
+export { Datastore, type RpcEvent, type RpcMethod, type StoreOptions, type TransactionOptions } from './store';
 export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
 export { Entity, propertyView, propertyAccess, type SetOptions, type PropertyView } from './entity';

@@ -17,9 +17,21 @@ export const GrpcCode = {
   UNIMPLEMENTED: 12,
 } as const;
 
-/** Transient everywhere; ABORTED is added only where the whole transaction is retried. */
+/** Transient everywhere. */
 export const TRANSIENT_CODES: readonly number[] = [GrpcCode.UNAVAILABLE, GrpcCode.DEADLINE_EXCEEDED, GrpcCode.RESOURCE_EXHAUSTED];
+/**
+ * What a call is retried on by itself, outside a transaction, and a whole transaction on: ABORTED too, which
+ * is contention and means that nothing was applied (Datastore's guidance is to retry a non-transactional
+ * commit, and the whole transaction, on it). A call inside a transaction is never retried alone: the
+ * transaction is.
+ */
 export const TRANSACTION_RETRY_CODES: readonly number[] = [...TRANSIENT_CODES, GrpcCode.ABORTED];
+
+/**
+ * The codes with which a commit may have been applied although it answered an error: the answer was lost
+ * (the deadline passed, the connection broke) after the server had committed.
+ */
+export const UNKNOWN_OUTCOME_CODES: readonly number[] = [GrpcCode.DEADLINE_EXCEEDED, GrpcCode.UNAVAILABLE];
 
 export interface RetryOptions {
   /** Attempts in all, the first included. */

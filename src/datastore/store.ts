@@ -12,7 +12,7 @@ import { asKey, type OfficialKey } from './official-client';
 import type { PackedKeys } from './packed-keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
 import { buildQuery, type QuerySpec } from './query';
-import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, withRetry, type RetryOptions } from './retry';
+import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, UNKNOWN_OUTCOME_CODES, withRetry, type RetryOptions } from './retry';
 import { Transaction, type Mutation, type TransactionBackend } from './transaction';
 import { estimateEntityBytes, estimateKeyBytes, type EntityProto } from './values';
 
@@ -37,6 +37,18 @@ export interface StoreOptions extends ConnectionOptions {
   onRpc?: (event: RpcEvent) => void;
   /** Parallel RPCs for a large lookup or save. */
   concurrency?: number;
+}
+
+export interface TransactionOptions extends RetryOptions {
+  /**
+   * What to do when the commit answers DEADLINE_EXCEEDED or UNAVAILABLE, after which it may or may not
+   * have been applied. 'retry' (the default) runs the function again in a new transaction, which is right
+   * only when the function is idempotent by construction: it re-reads what it depends on and finds its
+   * own earlier commit there (a checkpoint, a marker, a state it moves from). A read-modify-write that is
+   * not (an increment) would be applied twice: pass 'fail', and the transaction throws
+   * COMMIT_OUTCOME_UNKNOWN instead, for the caller to find out.
+   */
+  unknownOutcome?: 'retry' | 'fail';
 }
 
 type MutationProto = google.datastore.v1.IMutation;
@@ -115,8 +127,9 @@ export class Datastore {
     return { projectId: this.projectId, databaseId: this.databaseId, namespaceId: namespace };
   }
 
+  /** A call outside any transaction: it is retried by itself, on ABORTED (contention, nothing applied) too. */
   private retrying<T>(fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, this.options.retry);
+    return withRetry(fn, { codes: TRANSACTION_RETRY_CODES, ...this.options.retry });
   }
 
   /** Rewrites the classic backend's rejection as a typed error, learning the limit when set to 'auto'. */
@@ -240,9 +253,15 @@ export class Datastore {
     return response.transaction!;
   }
 
+  /**
+   * Ends a transaction without committing. Retried, since a transaction left open keeps its locks on
+   * Firestore until it idles out; a failure is then ignored: the transaction ends by itself in the end.
+   */
   async rollback(transaction: Uint8Array | string): Promise<void> {
-    this.emit({ method: 'rollback' });
-    await this.client.rollback({ projectId: this.projectId, databaseId: this.databaseId, transaction }, NO_GAX_RETRY).catch(() => undefined);
+    await this.retrying(() => {
+      this.emit({ method: 'rollback' });
+      return this.client.rollback({ projectId: this.projectId, databaseId: this.databaseId, transaction }, NO_GAX_RETRY);
+    }).catch(() => undefined);
   }
 
   /** The calls a Transaction makes on this store, bound to its id. */
@@ -256,25 +275,41 @@ export class Datastore {
 
   /**
    * Runs `fn` in a read-write transaction and commits its mutations. ABORTED (contention) and transient
-   * errors retry the whole function with backoff; `onRetry` lets the caller shrink its work first.
+   * errors retry the whole function with backoff; `onRetry` lets the caller shrink its work first. A commit
+   * whose outcome is unknown is retried too, unless `unknownOutcome: 'fail'` (see TransactionOptions).
    */
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { unknownOutcome = 'retry', ...retry } = options;
     return withRetry(
       async () => {
         const id = await this.beginTransaction();
         const tx = new Transaction(this.transactionBackend(id), id);
+        let result: T;
         try {
-          const result = await fn(tx);
-          await tx.commit();
-          return result;
+          result = await fn(tx);
         } catch (error) {
           await tx.rollback();
           throw error;
         }
+        try {
+          await tx.commit();
+        } catch (error) {
+          if (unknownOutcome === 'fail' && UNKNOWN_OUTCOME_CODES.includes(grpcCode(error) ?? -1)) {
+            throw new DsMigrateError(
+              'COMMIT_OUTCOME_UNKNOWN',
+              `A transaction's commit answered ${errorMessage(error)}: it may or may not have been applied, and it is not retried (unknownOutcome: 'fail'). ` +
+                'Read its entities to find out, or make the transaction idempotent (a marker written with it) and let it retry.',
+              { mutations: tx.size },
+              { cause: error },
+            );
+          }
+          throw error;
+        }
+        return result;
       },
       // Firestore (and its emulator) keeps the locks of a transaction whose client died until the
       // transaction idles out after 60 s: contention must be outlasted by time, not by a few attempts.
-      { codes: TRANSACTION_RETRY_CODES, attempts: 100, maxElapsedMs: TRANSACTION_RETRY_MS, ...this.options.retry, ...options },
+      { codes: TRANSACTION_RETRY_CODES, attempts: 100, maxElapsedMs: TRANSACTION_RETRY_MS, ...this.options.retry, ...retry },
     );
   }
 

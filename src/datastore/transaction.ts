@@ -66,7 +66,15 @@ export class Transaction {
   async commit(): Promise<void> {
     this.ensureOpen();
     this.done = true;
-    await this.backend.commit([...this.mutations.values()]);
+    try {
+      await this.backend.commit([...this.mutations.values()]);
+    } catch (error) {
+      // A commit that failed may never have reached the server, which then keeps the transaction's locks
+      // (Firestore: until it idles out, a minute) and stalls every other transaction on those entities.
+      // Rolling back frees them; after a commit that did apply, the rollback is refused, harmlessly.
+      await this.backend.rollback();
+      throw error;
+    }
     for (const m of this.mutations.values()) if (!('delete' in m)) Object.values(m)[0].markClean();
   }
 
