@@ -1,4 +1,4 @@
-// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]]
+// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]] [-- --latency-ms n[,jitter]]
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
 // (a) AddFieldData through the framework, (b) a bulk script (bounded key-range pages, batched upserts
 // with backpressure, no transactions) on this package's Datastore, (o) the same script on the official
@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { parseLatency, startDatastoreProxy } from '../emulator';
 import { startDatastoreEmulator, type RunningEmulator } from '../emulator/datastore-emulator';
 import { positiveRate } from '../src/cli/flags';
 import { Datastore, type Entity } from '../src/datastore';
@@ -48,6 +49,8 @@ interface Options {
   coldApp?: string;
   /** With coldApp: bench/measure.ts compiled to JavaScript, which the other modes run as (bench/cli.ts compileMeasure). */
   coldScript?: string;
+  /** `--latency-ms`: every RPC of the measured process goes through the Datastore proxy with this delay. */
+  latency?: { ms: number; jitterMs: number };
 }
 
 async function seed(host: string, count: number, from = 0, projectId = PROJECT): Promise<void> {
@@ -70,13 +73,13 @@ async function seed(host: string, count: number, from = 0, projectId = PROJECT):
  * starts as plain `node` with node's defaults, and is timed from spawn to exit, as the CLI of (a) is: a
  * script's start (node, its modules) is part of what its user waits for.
  */
-function measure(emulator: RunningEmulator, mode: Mode, field: string, max = 0, projectId = PROJECT, coldScript?: string): Promise<Measurement> {
+function measure(host: string, mode: Mode, field: string, max = 0, projectId = PROJECT, coldScript?: string): Promise<Measurement> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const args = coldScript ? [coldScript] : [...process.execArgv, `--max-old-space-size=${HEAP_MB}`, path.join(__dirname, 'measure.ts')];
     const child = spawn(process.execPath, [...args, mode, KIND, field, String(max)], {
       // No metadata server here: stops the high-level client of (c) from probing for one.
-      env: { ...process.env, DATASTORE_EMULATOR_HOST: emulator.host, DATASTORE_PROJECT_ID: projectId, METADATA_SERVER_DETECTION: 'none' },
+      env: { ...process.env, DATASTORE_EMULATOR_HOST: host, DATASTORE_PROJECT_ID: projectId, METADATA_SERVER_DETECTION: 'none' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -100,7 +103,7 @@ function measure(emulator: RunningEmulator, mode: Mode, field: string, max = 0, 
 async function warmUp(emulator: RunningEmulator): Promise<void> {
   const projectId = `${PROJECT}-warmup`;
   await seed(emulator.host, WARM_UP_ENTITIES, 0, projectId);
-  for (const mode of ['a', 'b', 'o', 't', 'c'] as const) await measure(emulator, mode, `warm_${mode}`, 2_000, projectId);
+  for (const mode of ['a', 'b', 'o', 't', 'c'] as const) await measure(emulator.host, mode, `warm_${mode}`, 2_000, projectId);
 }
 
 async function withEmulator<T>(fn: (emulator: RunningEmulator) => Promise<T>, warm = true): Promise<T> {
@@ -124,10 +127,17 @@ function fresh(options: Options, n: number, mode: Mode, max = 0): Promise<Measur
   const { coldApp, coldScript } = options;
   return withEmulator(async (emulator) => {
     await seed(emulator.host, n);
-    const m = mode === 'a' && coldApp ? await measureCli(coldApp, emulator.host, PROJECT, `field_${mode}`) : await measure(emulator, mode, `field_${mode}`, max, PROJECT, coldScript);
-    if (m.entities !== n && mode !== 'c') throw new Error(`(${mode}) went through ${m.entities} entities of ${n}`);
-    log(`(${mode}) ${fmt(m.entities)} entities in ${fmt(m.ms / 1000, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB`);
-    return m;
+    // With latency, the measured process talks to the emulator through the Datastore proxy (emulator/datastore-proxy).
+    const proxy = options.latency ? await startDatastoreProxy({ target: emulator.host, latencyMs: options.latency.ms, latencyJitterMs: options.latency.jitterMs }) : undefined;
+    try {
+      const host = proxy?.host ?? emulator.host;
+      const m = mode === 'a' && coldApp ? await measureCli(coldApp, host, PROJECT, `field_${mode}`) : await measure(host, mode, `field_${mode}`, max, PROJECT, coldScript);
+      if (m.entities !== n && mode !== 'c') throw new Error(`(${mode}) went through ${m.entities} entities of ${n}`);
+      log(`(${mode}) ${fmt(m.entities)} entities in ${fmt(m.ms / 1000, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB, CPU ${cpuPerEntity(m)} µs/entity`);
+      return m;
+    } finally {
+      await proxy?.stop();
+    }
   }, !coldApp);
 }
 
@@ -180,6 +190,31 @@ async function comparison(options: Options): Promise<string> {
     `\\* Each page of (c) starts a query with a cursor, which costs time in proportion to the kind's size on this emulator, so at a fixed size every page costs about the same; the full run is the measured time × ${fmt(n)} / ${fmt(c.entities)}. Over a growing kind the loop is quadratic.`,
   ];
   return lines.join('\n');
+}
+
+/**
+ * `--latency-ms n[,jitter]`: (a), (o) and (t) on the same entities, cold, each with the proxy's delay on every
+ * RPC, as from Cloud Run to Datastore in one region: throughput then comes from concurrency and pipelining.
+ */
+async function latencyComparison(options: Options): Promise<string> {
+  const n = options.entities;
+  const { ms, jitterMs } = options.latency!;
+  const modes = ['a', 'o', 't'] as const;
+  const runs: Partial<Record<(typeof modes)[number], Measurement>> = {};
+  for (const mode of modes) runs[mode] = await fresh(options, n, mode, n);
+  const { a, o, t } = runs as Record<(typeof modes)[number], Measurement>;
+  const row = (label: string, m: Measurement) => `| ${label} | ${fmt(m.entities)} | ${fmt(m.ms / 1000, 1)} | ${fmt(rate(m))} | ${cpuPerEntity(m)} |`;
+  return [
+    `### ${fmt(n)} entities, ${ms} ms${jitterMs ? ` (+ up to ${jitterMs} ms)` : ''} on every RPC (the Datastore proxy in front of the Firestore-mode emulator), cold`,
+    '',
+    '| run | entities | time (s) | entities/s | CPU per entity (µs) |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    row(A_LABEL.cold, a),
+    row('(o) the bulk script on the official client (`@google-cloud/datastore`), ≤ 8 batched upserts in flight, no transactions', o),
+    row('(t) the careful script on the official client: each batch of 500 in a transaction, ≤ 8 in flight', t),
+    '',
+    `- (a) / (o) throughput: **${fmt(rate(a) / rate(o), 2)}×**; (a) / (t): **${fmt(rate(a) / rate(t), 2)}×**`,
+  ].join('\n');
 }
 
 async function scaling(options: Options, sizes: readonly number[]): Promise<string> {
@@ -248,12 +283,19 @@ async function main(): Promise<void> {
     .option('factory', { type: 'boolean', default: false, describe: "measure the model factory's gets instead" })
     .option('rate', { type: 'number', coerce: positiveRate('--rate'), describe: 'measure the achieved write rate against this limit (entities/s) instead' })
     .option('ramp-up', { type: 'boolean', default: false, describe: 'with --rate: ramp up to it by 500/50/5' })
+    .option('latency-ms', { type: 'string', describe: 'n[,jitter]: (a), (o) and (t), cold, with this delay on every RPC through the Datastore proxy' })
     .strict()
     .parseSync();
   const n = argv.entities;
   const options: Options = { entities: n, handWrittenCap: argv['hand-written-cap'] ?? Math.min(10_000, Math.max(1_000, Math.round(1e9 / n))), repeat: argv.repeat };
   const prefix = argv.cold ? 'cold' : 'comparison';
-  if (argv.factory) writeSection('factory', await factory(), HEADER);
+  if (argv['latency-ms'] !== undefined) {
+    const { latencyMs: ms, latencyJitterMs: jitterMs } = parseLatency(argv['latency-ms'], '--latency-ms');
+    options.latency = { ms, jitterMs };
+    options.coldApp = installBenchApp(KIND);
+    options.coldScript = compileMeasure();
+    writeSection(`latency-${ms}-${n}`, await latencyComparison(options), HEADER);
+  } else if (argv.factory) writeSection('factory', await factory(), HEADER);
   else if (argv.rate !== undefined) writeSection(argv['ramp-up'] ? 'rate-ramp' : 'rate', await rateSection(argv.rate, argv['ramp-up'], n), HEADER);
   else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(n), HEADER);
   else {
