@@ -5,6 +5,7 @@ import { Key, type StoreOptions } from '../datastore';
 import type { CloudTasksConfig } from '../executors/cloud-tasks';
 import { DsMigrateError, errorMessage } from '../errors';
 import type { MigrationSource } from '../migrations';
+import { DEFAULT_UNDO_RETAIN, projectUndoProblem, type ProjectUndo } from '../operations';
 
 /** `dsmigrate.config.{ts,js,json}`: every setting has a flag and most an environment variable too. */
 export interface DsMigrateConfig {
@@ -27,6 +28,8 @@ export interface DsMigrateConfig {
   cloudTasks?: CloudTasksConfig;
   /** As `--strict` on migrate, plan and verify: an operation whose kind has no entities is refused (exit 2), for CI. */
   strict?: boolean;
+  /** Operations of these types keep before-images (docs/undo.md) where their own `undo` option says nothing; `retain` 7 days by default. */
+  undo?: { operations: string[]; retain?: string };
 }
 
 export function defineConfig(config: DsMigrateConfig): DsMigrateConfig {
@@ -45,6 +48,8 @@ export interface ResolvedConfig {
   strict: boolean;
   configFile?: string;
   cloudTasks?: CloudTasksConfig;
+  /** `undo` of the config file, checked. */
+  undo?: ProjectUndo;
 }
 
 export interface ConfigFlags {
@@ -116,9 +121,12 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
   if (config.strict !== undefined && typeof config.strict !== 'boolean') {
     throw new DsMigrateError('BAD_INPUT', `strict in ${file} must be true or false, not ${JSON.stringify(config.strict)}.`, { file, field: 'strict' });
   }
+  const undoProblem = config.undo === undefined ? undefined : projectUndoProblem(config.undo);
+  if (undoProblem) throw new DsMigrateError('BAD_INPUT', `undo in ${file} ${undoProblem}.`, { file, field: 'undo' });
   return {
     configFile: file,
     strict: config.strict ?? false,
+    ...(config.undo ? { undo: { operations: config.undo.operations, retain: config.undo.retain ?? DEFAULT_UNDO_RETAIN } } : {}),
     sources,
     concurrency,
     controlNamespace: controlNamespace(flags, env, config, file),

@@ -1,6 +1,7 @@
 import { Datastore } from '../datastore';
 import { LocalExecutor } from '../executors';
 import { loadGraph, type Executor, type MigrationGraph } from '../migrations';
+import { applyProjectUndo } from '../operations';
 import { resolveConfig, type ConfigFlags, type ResolvedConfig } from './config';
 
 export interface CliContext {
@@ -15,6 +16,11 @@ export interface CliContext {
 export async function openContext(flags: ConfigFlags, options: { needGraph?: boolean } = {}): Promise<CliContext> {
   const config = await resolveConfig(flags);
   const graph = options.needGraph === false ? { ordered: [], byId: new Map(), dependents: new Map() } : await loadGraph(config.sources);
+  if (config.undo)
+    applyProjectUndo(
+      graph.ordered.flatMap((m) => m.definition.operations),
+      config.undo,
+    );
   const store = await Datastore.connect(config.store);
   return {
     config,

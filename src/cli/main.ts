@@ -13,6 +13,7 @@ import { planCommand } from './commands/plan';
 import { schemaCommand } from './commands/schema';
 import { squashCommand } from './commands/squash';
 import { statusCommand } from './commands/status';
+import { undoCommand } from './commands/undo';
 import { unlockCommand } from './commands/unlock';
 import { verifyCommand } from './commands/verify';
 import { workerCommand } from './commands/worker';
@@ -47,7 +48,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(schemaCommand)
       .command(squashCommand)
       .command(emulatorCommand)
-      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, makemigrations, squash, schema, worker, emulator.')
+      .command(undoCommand)
+      .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, makemigrations, squash, schema, worker, emulator, undo.')
       .strict()
       .help()
       .fail((message, error) => {

@@ -14,7 +14,12 @@ export function outputMode(json: boolean, stream: NodeJS.WriteStream = process.s
 
 /** Machine output: one JSON object a line on stdout. */
 export function jsonLine(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  process.stdout.write(`${JSON.stringify(value, bigints)}\n`);
+}
+
+/** Integers beyond 2^53 read as bigints (src/datastore/values.ts), which JSON.stringify refuses: written as their digits. */
+function bigints(_name: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
 }
 
 export function createReporter(mode: OutputMode): Reporter {
@@ -105,7 +110,7 @@ class LineReporter implements Reporter {
         break;
       case 'dry-run':
         out(`[dry run] ${e.migration} operation ${e.operation + 1}: ${e.description}: ${e.result.scanned} scanned, ${e.result.changed + e.result.deleted} would change`);
-        for (const s of e.result.samples ?? []) out(`    ${s.key}\n      before: ${JSON.stringify(s.before)}\n      after:  ${JSON.stringify(s.after)}`);
+        for (const s of e.result.samples ?? []) out(`    ${s.key}\n      before: ${JSON.stringify(s.before, bigints)}\n      after:  ${JSON.stringify(s.after, bigints)}`);
         e.result.warnings.forEach((w) => out(`    warning: ${w}`));
         break;
     }

@@ -45,6 +45,11 @@ export const DATA_SIDE_KINDS = {
   schemaState: '_dsmigrate_schema_state',
   /** What a schema cleanup removes (key name = its checksum), so that any process (a Cloud Tasks worker) can rebuild its operations. */
   schemaCleanup: '_dsmigrate_schema_cleanup',
+  /**
+   * An entity as it was before an operation kept with `undo` changed it, in that entity's namespace, written in
+   * the same transaction as the change (src/sharding/before-images.ts); key name `<migration>#<operation>|<key>`.
+   */
+  beforeImage: '_dsmigrate_undo',
 } as const;
 
 /** Kinds that operations may never scan or write: the tool's own state, in any namespace. */

@@ -2,6 +2,7 @@ export { Datastore, type RpcEvent, type RpcMethod, type StoreOptions, type Trans
 export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
 export { Entity, propertyView, propertyAccess, type SetOptions, type PropertyView } from './entity';
+export { encodeProperties, decodeProperties, propertiesHash } from './entity-bytes';
 export { fromOfficialKey, toOfficialKey, fromOfficialEntity, toOfficialEntity, asKey, type OfficialKey, type OfficialId, type OfficialClient, type OfficialSaveEntity } from './official-client';
 export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';
 export { PackedKeys, type KeyList } from './packed-keys';

@@ -1,7 +1,7 @@
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { DataOperation } from '../operations';
-import { addCounts, applyBatch, formatWarnings, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
+import { addCounts, applyBatch, batchImages, formatWarnings, storedBytes, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
 import type { OperationProgress, OperationResult } from '../migrations';
 
 const SAMPLES = 5;
@@ -20,6 +20,7 @@ export async function dryRunOperation(
   const counts = zeroCounts();
   const warnings: Warnings = {};
   const samples: DryRunSample[] = [];
+  const images = { writes: 0, bytes: 0 };
   let shardsDone = 0;
   for (const namespace of namespaces) {
     for await (const keys of keyPages(store, { kind: operation.kind, namespace, filters: operation.filters })) {
@@ -29,13 +30,19 @@ export async function dryRunOperation(
         const found = await lookupAll(store, [...batch, ...batch.flatMap((k) => operation.relatedKeys(k))]);
         const applied = await applyBatch(operation, batch, found, { byteBudget: Infinity, migration: options.migration, dryRun: true, samples: { limit: SAMPLES, into: samples } });
         addCounts(counts, applied.delta);
+        // What undo would add: the images themselves, made as a batch would make them.
+        for (const image of operation.undo ? batchImages(store, operation.undo, 'dry-run#0', applied, found) : []) {
+          images.writes++;
+          images.bytes += storedBytes(image);
+        }
         mergeWarnings(warnings, applied.warnings);
         options.onProgress?.({ shardsTotal: namespaces.length, shardsDone, ...counts });
       }
     }
     shardsDone++;
   }
-  return { shardsTotal: namespaces.length, shardsDone, ...counts, samples, warnings: formatWarnings(warnings) };
+  const cost = operation.undo ? [`Before-images (undo, kept ${operation.undo.retain}): ${images.writes} more writes, ${images.bytes.toLocaleString('en-US')} bytes`] : [];
+  return { shardsTotal: namespaces.length, shardsDone, ...counts, samples, warnings: [...formatWarnings(warnings), ...cost] };
 }
 
 async function lookupAll(store: Datastore, keys: readonly Key[]): Promise<Map<string, Entity>> {

@@ -1,8 +1,8 @@
 import pLimit from 'p-limit';
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { emptyScopeMessage, emptyScopeOf, inEffect, isApplied, Recorder, resolveTarget, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
-import { isDataOperation, type DataOperation, type Operation } from '../operations';
+import { emptyScopeMessage, emptyScopeOf, inEffect, isApplied, Recorder, resolveTarget, type LoadedMigration, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
+import { isDataOperation, RestoreBeforeImages, restoresBeforeImages, type DataOperation, type Operation } from '../operations';
 import { matchesFilters, pushedDown, splitNamespace, type KeyRange } from '../sharding';
 
 /** Offending keys kept per operation, as examples. */
@@ -59,6 +59,8 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
   if (options.target) {
     const m = resolveTarget(graph, options.target);
     const state = records.get(m.id)?.state;
+    // Backed out from its before-images: what must hold is that every restored entity is as its image kept it.
+    if (state === undefined && m.definition.operations.some(restoresBeforeImages)) return verifyRestored(store, m, options);
     if (state !== 'applied') {
       throw new DsMigrateError('BAD_INPUT', `${m.id} is ${state ?? 'pending'}, not applied: there is nothing to verify${isApplied(records.get(m.id)) ? ' (a faked migration changed no data)' : ''}.`, {
         migration: m.id,
@@ -83,6 +85,30 @@ export async function verifyMigrations(options: VerifyOptions): Promise<VerifyRe
       const result: OperationResult = { ...progressOf(verdict.scanned, verdict.failed, { done: 1, total: 1 }), warnings: verdict.samples.map((s) => `${s.key} ${s.problem}`) };
       emit({ type: 'operation-done', migration: m.id, operation: i, result });
     }
+  }
+  return { ok: verdicts.every((v) => v.failed === 0), verdicts };
+}
+
+/** `verify` of a migration backed out from before-images: each such operation's restored entities against their images. */
+async function verifyRestored(store: Datastore, m: LoadedMigration, options: VerifyOptions): Promise<VerifyReport> {
+  const emit = options.onEvent ?? (() => undefined);
+  emit({ type: 'plan', direction: 'reverse', migrations: [m.id], purpose: 'verify' });
+  emit({ type: 'migration-start', migration: m.id, index: 0, total: 1, resumed: false });
+  const verdicts: OperationVerdict[] = [];
+  const operations = m.definition.operations;
+  for (const [i, operation] of operations.entries()) {
+    if (!isDataOperation(operation) || !restoresBeforeImages(operation)) continue;
+    const restore = new RestoreBeforeImages(operation, i, m.id);
+    const description = restore.describe();
+    emit({ type: 'operation-start', migration: m.id, operation: i, operations: operations.length, description });
+    const verdict = await verifyOperation(store, restore, { concurrency: options.concurrency });
+    verdicts.push({ migration: m.id, operation: i, description, ...verdict });
+    emit({
+      type: 'operation-done',
+      migration: m.id,
+      operation: i,
+      result: { ...progressOf(verdict.scanned, verdict.failed, { done: 1, total: 1 }), warnings: verdict.samples.map((s) => `${s.key} ${s.problem}`) },
+    });
   }
   return { ok: verdicts.every((v) => v.failed === 0), verdicts };
 }

@@ -1,7 +1,7 @@
 import { jobRef, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage } from '../errors';
-import { clearJobState, clearMigrationJobs, closeJob, pauseAt, type KeyRange } from '../sharding';
+import { clearJobState, clearMigrationJobs, closeJob, pauseAt, scannedRanges, type KeyRange } from '../sharding';
 import { isDataOperation } from '../operations';
 import { Coverage } from './coverage';
 import type { MigrationGraph } from './graph';
@@ -66,7 +66,8 @@ export class Lifecycle {
       const stale = op.job;
       const job = jobRef(this.namespace, m.id, i, stale.seq);
       // Each shard is closed in a transaction that checks the lease: a run that lost it closes nothing of the holder's.
-      const committed = await closeJob(this.store, job, this.fence);
+      // In the operation's terms: a job that restored before-images committed ranges of their keys.
+      const committed = scannedRanges(await closeJob(this.store, job, this.fence));
       op = await this.updateOperation(m, i, (o) => {
         if (o.job?.seq !== stale.seq) return;
         // A RunFunction keeps no checkpoints: once started in a direction, it may have done all of it.
@@ -84,7 +85,11 @@ export class Lifecycle {
         o.job ??= { seq: o.nextSeq++, direction };
       });
     }
-    return { skip: false, job: jobRef(this.namespace, m.id, i, op.job!.seq), bounds: todo };
+    const job = jobRef(this.namespace, m.id, i, op.job!.seq);
+    if (!isDataOperation(step.operation)) return { skip: false, job, bounds: todo };
+    await step.operation.beforeJob(this.store, job);
+    const bounds = step.operation.jobBounds(todo, namespaces, job);
+    return { skip: false, job, bounds: bounds && [...bounds] };
   }
 
   /** The step is done: the operation is in effect everywhere (forward) or nowhere (reverse). */

@@ -1,7 +1,7 @@
 import { jobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { isDataOperation, isRunFunction, type Operation } from '../operations';
+import { backOutOf, canBackOut, isDataOperation, isRunFunction, type Operation } from '../operations';
 import { jobChangedData } from '../sharding';
 import { Coverage } from './coverage';
 import { graphFor, isApplied, planRun, type MigrationGraph } from './graph';
@@ -41,7 +41,7 @@ export interface PlanOptions {
 /** The step that carries out operation `index` of a file in a direction: itself, its reverse, or a no-op back-out. */
 export function stepOf(operation: Operation, index: number, direction: Direction): MigrationStep {
   if (direction === 'forward') return { index, operation };
-  return operation.leavesDataOnBackOut ? { index, operation, noop: true } : { index, operation: operation.reverse() };
+  return operation.leavesDataOnBackOut ? { index, operation, noop: true } : { index, operation: backOutOf(operation, index) };
 }
 
 /** One line for a step, the same in `plan`, `migrate` and `status`. */
@@ -132,7 +132,7 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record: Migra
   }
   if (direction === 'forward') return operations.map((operation, index) => stepOf(operation, index, direction));
   const undone = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => ran(index));
-  const irreversible = undone.filter(({ operation }) => !operation.reversible && !operation.leavesDataOnBackOut);
+  const irreversible = undone.filter(({ operation }) => !canBackOut(operation) && !operation.leavesDataOnBackOut);
   if (irreversible.length > 0 && !options.fake && !options.markIrreversible) {
     throw new DsMigrateError(
       'BAD_INPUT',

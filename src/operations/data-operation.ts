@@ -1,8 +1,8 @@
 import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
-import { RESERVED_KIND_PREFIX } from '../control';
+import { RESERVED_KIND_PREFIX, type JobRef } from '../control';
 import { DsMigrateError } from '../errors';
 import { kindOf, type FieldSpec } from '../model';
-import type { ApplyContext, EntityDecision, ShardWork } from '../sharding';
+import { forgetImagesKept, markImagesKept, operationOfJob, type ApplyContext, type EntityDecision, type KeyRange, type ShardWork, type UndoSpec } from '../sharding';
 import { showScope } from './describe';
 import { Operation } from './operation';
 import { parseScope, type ScanOptions, type Scope } from './options';
@@ -24,6 +24,7 @@ export abstract class DataOperation extends Operation implements ShardWork {
   readonly scope: Scope;
   /** The model's fields, when a model was given. */
   protected readonly fields?: Readonly<Record<string, FieldSpec>>;
+  private projectUndo?: UndoSpec;
 
   protected constructor(
     type: string,
@@ -50,7 +51,7 @@ export abstract class DataOperation extends Operation implements ShardWork {
   }
 
   override describe(): string {
-    return `${this.summary()}${showScope(this.scope)}`;
+    return `${this.summary()}${showScope({ ...this.scope, undo: this.undo })}`;
   }
 
   /** The kind (or model) as given, the arguments between it and the options (`positional`), and the options as given. */
@@ -61,8 +62,40 @@ export abstract class DataOperation extends Operation implements ShardWork {
   /** The constructor's arguments between the kind and the options, e.g. AddFieldData's field name. */
   protected abstract positional(): unknown[];
 
+  /** With the before-images it keeps, its own or the project's: a job laid out with one and resumed with another is refused (src/sharding/layouts.ts). */
   protected override shape(): Record<string, unknown> {
-    return { ...super.shape(), kind: this.kind, ...this.scanOptions() };
+    return { ...super.shape(), kind: this.kind, ...this.scanOptions(), ...(this.undo ? { undo: this.undo.retain } : {}) };
+  }
+
+  /** Before-images are kept (`undo`), going forward only: a reverse operation is made without it (scanOptions). */
+  get undo(): UndoSpec | undefined {
+    return this.scope.undo ?? this.projectUndo;
+  }
+
+  /**
+   * Keeps before-images as the project says (`undo` in dsmigrate.config, applied when the migrations are
+   * loaded), unless the operation's own `undo` option says otherwise. The file, and so its checksum, is unchanged.
+   */
+  keepBeforeImages(spec: UndoSpec): void {
+    if ((this.options as ScanOptions).undo === undefined) this.projectUndo = spec;
+  }
+
+  /** Backs out by restoring its before-images (src/operations/restore-before-images.ts): kept with `undo`, and no reverse declared. */
+  get restoresBeforeImages(): boolean {
+    return this.undo !== undefined && this.options.reverse === undefined;
+  }
+
+  /** The ranges of its scanned kind a job covers, for a job over `todo` of the operation's coverage (undefined: all of it). */
+  jobBounds(todo: readonly KeyRange[] | undefined, _namespaces: readonly string[], _job: JobRef): readonly KeyRange[] | undefined {
+    return todo;
+  }
+
+  /** Checks (and readies) what a step's job needs once it is allotted, before it runs; writes no application data. */
+  async beforeJob(store: Datastore, job: JobRef): Promise<void> {
+    // Noted before any image is written, and forgotten by a job that keeps none: a back-out refuses an
+    // operation that kept none this time, rather than restore nothing (or what an earlier application kept).
+    if (this.undo) await markImagesKept(store, operationOfJob(job), await this.namespaces(store));
+    else await forgetImagesKept(store, operationOfJob(job), await this.namespaces(store));
   }
 
   /** The scan options as given, for a reverse operation to keep the same scope. */

@@ -41,5 +41,7 @@ export function showScope(scope: Scope): string {
   if (scope.namespaces === '*') parts.push('in every namespace');
   else if (scope.namespaces.length > 1 || scope.namespaces[0] !== '') parts.push(`in namespace${scope.namespaces.length > 1 ? 's' : ''} ${scope.namespaces.map((n) => `'${n}'`).join(', ')}`);
   if (scope.filters.length > 0) parts.push(`where ${scope.filters.map((f) => `${f.property} ${f.op} ${showValue(f.value)}`).join(' and ')}`);
+  // What undo costs, where the plan shows it: one more write per entity changed, as large as the entity was.
+  if (scope.undo) parts.push(`(keeping before-images for ${scope.undo.retain}: one more write per changed entity, of its size before)`);
   return parts.length ? ` ${parts.join(' ')}` : '';
 }

@@ -1,7 +1,21 @@
 export { Operation } from './operation';
 export { DataOperation, isDataOperation, type KindOrModel, type Postcondition } from './data-operation';
 export { RunFunction, isRunFunction, type FunctionContext, type StepFunction, type RunFunctionOptions } from './run-function';
-export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, DEFAULT_BATCH_SIZE } from './options';
+export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, type UndoOption, DEFAULT_BATCH_SIZE, DEFAULT_UNDO_RETAIN, retentionMs } from './options';
+export {
+  RestoreBeforeImages,
+  setUndoConflicts,
+  backOutOf,
+  canBackOut,
+  restoresBeforeImages,
+  undoNamespaces,
+  applyProjectUndo,
+  projectUndoProblem,
+  UNDO_OPERATION_TYPES,
+  UNDO_CONFLICTS,
+  type ProjectUndo,
+  type UndoConflicts,
+} from './restore-before-images';
 export { AddFieldData, type AddFieldDataOptions } from './add-field-data';
 export { type DefaultValue } from './field-data';
 export { RemoveFieldData, type RemoveFieldDataOptions } from './remove-field-data';

@@ -1,6 +1,6 @@
 import { Key, type PropertyFilter, type Value } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { MAX_BATCH, rateProblem, type RateOption } from '../sharding';
+import { MAX_BATCH, rateProblem, type RateOption, type UndoSpec } from '../sharding';
 
 /** One namespace, a list, or '*' for every namespace; '' is the default namespace. */
 export type NamespaceOption = string | readonly string[];
@@ -22,7 +22,18 @@ export interface ScanOptions {
   rate?: RateOption;
   /** `'noop'`: backing out leaves this operation's data as it is and records it undone (Django's RunPython.noop). */
   reverse?: 'noop';
+  /**
+   * Keep a before-image of every entity the operation changes or deletes, in the same transaction as the
+   * change, for `retain` (`'14d'`, `'12h'`; 7 days with `true`): backing out then restores them exactly
+   * (docs/undo.md).
+   */
+  undo?: UndoOption;
 }
+
+export type UndoOption = boolean | { retain?: string };
+
+/** How long before-images are kept when `undo: true` gives no `retain`. */
+export const DEFAULT_UNDO_RETAIN = '7d';
 
 export const DEFAULT_BATCH_SIZE = 400;
 const MAX_SHARD_COUNT = 1000;
@@ -37,6 +48,8 @@ export interface Scope {
   batchSize: number;
   skipErrors: boolean;
   rate?: RateOption;
+  /** Before-images are kept (ScanOptions.undo). */
+  undo?: UndoSpec;
 }
 
 /**
@@ -73,7 +86,26 @@ export function parseScope(options: Omit<ScanOptions, 'reverse'>, where: { type:
     const value = (options as Record<string, unknown>)[name];
     if (value !== undefined && typeof value !== 'boolean') throw fail(`${name} must be true or false, not ${JSON.stringify(value)}.`);
   }
-  return { namespaces, filters: parseFilters(options.filter, fail), shardCount, batchSize, skipErrors, rate: parseRate(options.rate, fail) };
+  return { namespaces, filters: parseFilters(options.filter, fail), shardCount, batchSize, skipErrors, rate: parseRate(options.rate, fail), undo: parseUndo(options.undo, fail) };
+}
+
+const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A retention such as '14d', '12h', '90m' or '30s', in milliseconds; undefined if it is none. */
+export function retentionMs(text: unknown): number | undefined {
+  const match = typeof text === 'string' ? /^([1-9]\d*)([smhd])$/.exec(text) : null;
+  return match ? Number(match[1]) * UNITS_MS[match[2]] : undefined;
+}
+
+function parseUndo(undo: UndoOption | undefined, fail: Fail): UndoSpec | undefined {
+  if (undo === undefined || undo === false) return undefined;
+  const retain = undo === true ? DEFAULT_UNDO_RETAIN : typeof undo === 'object' && undo !== null && !Array.isArray(undo) ? (undo.retain ?? DEFAULT_UNDO_RETAIN) : undefined;
+  const extra = typeof undo === 'object' && undo !== null ? Object.keys(undo).filter((k) => k !== 'retain') : [];
+  if (retain === undefined || extra.length > 0) throw fail(`undo must be true, false or {retain: '14d'}, not ${JSON.stringify(undo)}.`, { option: 'undo' });
+  const retainMs = retentionMs(retain);
+  if (retainMs === undefined)
+    throw fail(`undo.retain must be a whole number of days, hours, minutes or seconds such as '14d', '12h', '90m' or '30s', not ${JSON.stringify(retain)}.`, { option: 'undo.retain' });
+  return { retain, retainMs };
 }
 
 type Fail = (message: string, extra?: Record<string, unknown>) => DsMigrateError;

@@ -45,9 +45,11 @@ export interface AppliedBatch {
   /** Entities to write and keys to delete. */
   puts: Entity[];
   deletes: Key[];
+  /** The scanned key that wrote or deleted each written key (by key string), for before-images. */
+  sources: Map<string, Key>;
   /** Entities whose unique markers alone change. */
   markers: { entity: Entity; claim: boolean }[];
-  /** The scanned entities of a kind with unique fields, as they were before the operation changed them (for their markers). */
+  /** The scanned entities of a kind with unique fields, or of an operation kept with undo, as they were before the operation changed them (for their markers and before-images). */
   originals: Map<string, Entity>;
   /** What the writes of the consumed keys add to the commit, at most. */
   cost: CommitCost;
@@ -76,6 +78,7 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const started = Date.now();
   /** Keys written so far, and the source key that wrote each. */
   const written = new Map<string, string>();
+  const sources = new Map<string, Key>();
   for (const key of keys) {
     if (consumed > 0 && options.timeBudgetMs !== undefined && Date.now() - started >= options.timeBudgetMs) {
       outOfTime = true;
@@ -90,30 +93,34 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
       const sampling = options.samples && options.samples.into.length < options.samples.limit;
       const before = sampling ? entity.toObject() : null;
       const related = work.relatedKeys(key).map((k) => found.get(k.toString()));
-      // Operations change entities in place: the markers to drop are those of the values held before.
-      if (keepsMarkers) originals.set(key.toString(), entity.snapshot());
+      // Operations change entities in place: the markers to drop, and a before-image, are of the values held before.
+      if (keepsMarkers || work.undo) originals.set(key.toString(), entity.snapshot());
       const decision = await decide(work, entity, related, options, delta, warnings);
       // Over a limit, the prefix taken so far commits, checkpointed at its last key: exact, as the keys after it are neither written nor counted, and the next transaction reads them again.
       if (decision && decision.action !== 'skip' && !tally.take(writesOf(work, decision, beforeOf), consumed === 0)) break;
       if (decision?.action === 'markers') markers.push({ entity: decision.entity, claim: decision.claim });
       else if (decision && decision.action !== 'skip') {
-        const target = decision.action === 'put' ? decision.entity.key : decision.key;
-        if (written.has(target.toString())) {
-          // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
-          throw new DsMigrateError(
-            'OPERATION_FAILED',
-            `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${written.get(target.toString())} and ${key}): each entity may be written once; make the function's writes go to distinct keys.`,
-            {
-              key: target.toString(),
-              kind: work.kind,
-              operation: work.type,
-              migration: options.migration,
-            },
-          );
+        const targets = [decision.action === 'put' ? decision.entity.key : decision.key, ...(decision.also ?? []).map((e) => e.key)];
+        for (const target of targets) {
+          if (written.has(target.toString())) {
+            // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
+            throw new DsMigrateError(
+              'OPERATION_FAILED',
+              `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${written.get(target.toString())} and ${key}): each entity may be written once; make the function's writes go to distinct keys.`,
+              {
+                key: target.toString(),
+                kind: work.kind,
+                operation: work.type,
+                migration: options.migration,
+              },
+            );
+          }
+          written.set(target.toString(), key.toString());
+          sources.set(target.toString(), key);
         }
-        written.set(target.toString(), key.toString());
         if (decision.action === 'put') puts.push(decision.entity);
         else deletes.push(decision.key);
+        puts.push(...(decision.also ?? []));
         if (sampling) options.samples!.into.push({ key: key.toString(), before, after: decision.action === 'put' ? decision.entity.toObject() : null });
       }
       delta.scanned++;
@@ -121,8 +128,11 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
     }
     consumed++;
   }
-  return { consumed, delta, warnings, puts, deletes, markers, originals, cost: tally.cost, outOfTime };
+  return { consumed, delta, warnings, puts, deletes, sources, markers, originals, cost: tally.cost, outOfTime };
 }
+
+/** What a before-image holds besides the entity it keeps and its key: the hash, times and flags. */
+const IMAGE_OVERHEAD_BYTES = 400;
 
 /** An entity as it was before the batch changed it (undefined: there was none), or 'unread' where the transaction did not read it. */
 type Before = Entity | undefined | 'unread';
@@ -183,6 +193,13 @@ function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: '
     key = decision.key;
     before = beforeOf(key);
     write(key, keyBytes(key));
+  }
+  if (decision.action !== 'markers') for (const entity of decision.also ?? []) write(entity.key, entityBytes(entity));
+  if (work.undo && decision.action !== 'markers') {
+    // Its before-image: a root entity of its own, as large as what it keeps (unknown when unread: the most an entity takes).
+    writes.mutations++;
+    writes.bytes += IMAGE_OVERHEAD_BYTES + 2 * keyBytes(key) + (before === 'unread' ? MAX_ENTITY_BYTES : before ? entityBytes(before) : 0);
+    writes.roots.push(`the before-image of ${key}`);
   }
   const unique = uniqueFieldsFor(work, key.kind);
   if (!unique) return writes;

@@ -30,7 +30,8 @@ export function batchLength(pending: readonly Key[], work: ShardWork, maxSize: n
   const fit = expected ? Math.max(1, Math.min(keysWithin(expected.budget.mutations, expected.perKey.mutations), keysWithin(expected.budget.bytes, expected.perKey.bytes))) : Infinity;
   const size = Math.min(pending.length, maxSize, fit);
   if (groupLimit === null || groupLimit === undefined) return size;
-  const written = expected?.perKey.groups ?? 0;
+  // Groups a key's writes add besides those read; before any commit taught it, a before-image is one per key.
+  const written = expected?.perKey.groups ?? (work.undo ? 1 : 0);
   const groups = new Set<string>();
   const budget = groupLimit - 1; // the checkpoint's group
   for (let i = 0; i < size; i++) {

@@ -3,6 +3,7 @@ import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, type Datastore, type E
 import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch, uniqueFieldsFor, type AppliedBatch } from './apply';
+import { batchImages, operationOfJob } from './before-images';
 import { batchLength, type CommitBudget, type CommitCost } from './batcher';
 import { decodeShard, encodeShard, freshShard, type ShardState } from './checkpoint';
 import { addCounts, mergeWarnings, type Counts } from './counts';
@@ -70,7 +71,8 @@ export async function runShardSlice(options: SliceOptions): Promise<SliceResult>
   if (state.closed) throw closedError(job, index);
   if (options.slice !== undefined && state.slices !== undefined && options.slice !== state.slices) return { done: state.done, state, skipped: true };
   if (state.done) return { done: true, state };
-  const touched = options.work.touchedProperties && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
+  // A before-image keeps the whole entity: an operation kept with undo reads entities whole.
+  const touched = options.work.touchedProperties && !options.work.undo && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
   const slice = new Slice(options, layout, state, shardEntity !== undefined, touched);
   const result = await slice.run();
   if (result.done || options.slice === undefined) return result;
@@ -222,6 +224,7 @@ class Slice {
         if (unread.length > 0) (await tx.lookup(unread)).forEach((entity, i) => entity && found.set(unread[i].toString(), entity));
         await keepMarkers(tx, markerChanges(work, applied, found));
         tx.upsert(encodeShard(state));
+        if (work.undo) for (const image of batchImages(store, work.undo, operationOfJob(expected.job), applied, found)) tx.upsert(image);
         for (const entity of applied.puts) tx.upsert(entity);
         for (const key of applied.deletes) tx.delete(key);
         return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime, cost: applied.cost };

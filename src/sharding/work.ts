@@ -1,5 +1,6 @@
 import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
 import type { UniqueFields } from '../model';
+import type { UndoSpec } from './before-images';
 
 /** Something worth telling the user about one entity, aggregated per topic (e.g. a parent missing in the target namespace). */
 export interface EntityWarning {
@@ -9,8 +10,9 @@ export interface EntityWarning {
 
 /** What an operation decided for one entity; counted as changed, deleted or skipped. */
 export type EntityDecision =
-  | { action: 'put'; entity: Entity; warning?: EntityWarning }
-  | { action: 'delete'; key: Key }
+  /** `also`: other entities the same commit writes (a restored entity's before-image, marked restored). */
+  | { action: 'put'; entity: Entity; warning?: EntityWarning; also?: readonly Entity[] }
+  | { action: 'delete'; key: Key; also?: readonly Entity[] }
   | { action: 'skip'; warning?: EntityWarning }
   /** Only the entity's unique markers change: claimed for the values it holds, or dropped. Counted as changed. */
   | { action: 'markers'; entity: Entity; claim: boolean };
@@ -36,6 +38,11 @@ export interface ShardWork {
    * masks, batches then read and write only these, and the rest of each entity is neither sent nor touched.
    */
   readonly touchedProperties?: readonly string[];
+  /**
+   * Keep a before-image of every entity a batch changes or deletes, in the batch's transaction
+   * (src/sharding/before-images.ts). Batches then read whole entities: no property mask.
+   */
+  readonly undo?: UndoSpec;
   /** Other keys the batch's transaction must read for this entity (a copy's target). */
   relatedKeys(key: Key): readonly Key[];
   /** Decides one entity, given the related entities read in the same transaction (undefined where missing). */

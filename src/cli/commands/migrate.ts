@@ -5,6 +5,9 @@ import { openContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
 import { nonNegativeSeconds, positiveRate, type GlobalFlags } from '../flags';
 import { LocalExecutor } from '../../executors';
+import { DsMigrateError } from '../../errors';
+import { setUndoConflicts, undoNamespaces, UNDO_CONFLICTS, type UndoConflicts } from '../../operations';
+import { pruneBeforeImages } from '../../sharding';
 
 interface MigrateFlags extends GlobalFlags {
   target?: string;
@@ -18,6 +21,7 @@ interface MigrateFlags extends GlobalFlags {
   wait: boolean;
   maxRate?: number;
   strict: boolean;
+  undoConflicts: UndoConflicts;
 }
 
 export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
@@ -43,11 +47,20 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
         default: false,
         describe: 'Refuse (exit 2, nothing changed) an operation whose kind has no entities, as a typo would make it; `strict: true` in the config does the same',
       })
+      .option('undo-conflicts', {
+        choices: UNDO_CONFLICTS,
+        default: 'refuse',
+        describe: 'Backing out from before-images: refuse entities the application changed since (name them, change nothing), overwrite them, or skip them (see docs/undo.md)',
+      })
       .option('wait', { type: 'boolean', default: true, describe: 'With cloud-tasks: follow the run to its end (--no-wait returns once dispatched)' }) as unknown as Argv<MigrateFlags>, // yargs types omit the camelCase aliases it adds
   handler: async (argv) => {
     const ctx = await openContext(argv);
     const strict = argv.strict || ctx.config.strict;
     try {
+      if (argv.undoConflicts !== 'refuse' && argv.executor === 'cloud-tasks') {
+        throw new DsMigrateError('BAD_INPUT', `--undo-conflicts ${argv.undoConflicts} works with --executor local only: a Cloud Tasks worker refuses conflicts. Back out with the local executor.`);
+      }
+      setUndoConflicts(argv.undoConflicts);
       if (argv.check) {
         // Planned as `migrate` plans, so that a run it would refuse fails the check with that refusal.
         const { plan } = await pendingPlan(ctx.store, ctx.graph, ctx.config.controlNamespace, { target: argv.target, allowChanged: argv.allowChanged });
@@ -80,6 +93,15 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
             onEvent: (e) => reporter.event(e),
           },
         );
+        // Before-images past their retention go once a run finished: they can no longer be restored.
+        if (!argv.dryRun && !argv.fake)
+          await pruneBeforeImages(
+            ctx.store,
+            await undoNamespaces(
+              ctx.store,
+              ctx.graph.ordered.flatMap((m) => m.definition.operations),
+            ),
+          );
         if (argv.json) jsonLine({ event: 'summary', ...summary });
       } finally {
         reporter.close();

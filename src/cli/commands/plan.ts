@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { describeStep, emptyScopeMessage, emptyScopes, pendingPlan, refuseEmptyScopes } from '../../migrations';
-import { isDataOperation } from '../../operations';
+import { canBackOut, isDataOperation } from '../../operations';
 import { openContext } from '../context';
 import { jsonLine } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -40,7 +40,7 @@ export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
           operations.push({
             ...shown.toJSON(),
             description,
-            reversible: forward.reversible || forward.leavesDataOnBackOut,
+            reversible: canBackOut(forward) || forward.leavesDataOnBackOut,
             entities,
             ...(emptyKind ? { emptyKind: emptyScopeMessage(emptyKind) } : {}),
           });
