@@ -11,11 +11,13 @@ import {
   Recorder,
   recoveryAdvice,
   stepCounts,
+  type MigrationGraph,
   type MigrationRecord,
   type MigrationState,
   type RunState,
 } from '../../migrations';
-import type { JobCounts } from '../../sharding';
+import { undoNamespaces } from '../../operations';
+import { undoHoldings, type JobCounts } from '../../sharding';
 import { openContext } from '../context';
 import { createReporter, formatCounts, jsonLine, outputMode, table } from '../output';
 import type { GlobalFlags } from '../flags';
@@ -37,6 +39,36 @@ export interface StatusRow {
   /** A squashed migration in use: how many migrations it replaces (applied when they all are: docs/squashing.md). */
   replaces?: number;
   operations?: { type: string; kind: string; applied: 'all' | 'none' | 'part'; scanned: number; changed: number; deleted: number; shardsDone: number; shardsTotal: number }[];
+  /** The before-images its operations keep (docs/undo.md): images not yet restored, their bytes, and until when a back-out can restore them. */
+  undo?: { kept: number; restored: number; bytes: number; until?: string };
+}
+
+/**
+ * Each migration's before-images, summed over its operations. Read only where the migrations keep any (an
+ * operation with `undo`): reading them scans the images, a cost only undo's users pay.
+ */
+async function addUndoHoldings(store: Datastore, graph: MigrationGraph, rows: StatusRow[]): Promise<void> {
+  const namespaces = await undoNamespaces(
+    store,
+    graph.ordered.flatMap((m) => m.definition.operations),
+  );
+  if (namespaces.length === 0) return;
+  const byMigration = new Map<string, NonNullable<StatusRow['undo']>>();
+  for (const h of await undoHoldings(store, namespaces)) {
+    const migration = h.operation.slice(0, h.operation.lastIndexOf('#'));
+    const sum = byMigration.get(migration) ?? { kept: 0, restored: 0, bytes: 0 };
+    sum.kept += h.kept;
+    sum.restored += h.restored;
+    sum.bytes += h.bytes;
+    // A back-out is refused once its first kept image expired: that is how long the migration stays restorable.
+    const first = h.firstExpiry?.toISOString();
+    if (first && (!sum.until || first < sum.until)) sum.until = first;
+    byMigration.set(migration, sum);
+  }
+  for (const row of rows) {
+    const held = byMigration.get(`${row.app}:${row.name}`);
+    if (held) row.undo = held;
+  }
 }
 
 /** The run under way, as `status` shows it: where it is, its step's counts, rate and time left, and what it waits on. */
@@ -196,6 +228,7 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
           ...(schema ? { schema } : { missingFile: true }),
         });
       }
+      await addUndoHoldings(ctx.store, graph, rows);
       const current = running && (await currentRun(ctx.store, running));
       const inconsistent = historyProblems(graph, records);
       const ended: EndedRunView[] = runs
@@ -229,6 +262,15 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
       );
       // A record's error is its own last failure, cleared when it runs again: never an old run's.
       for (const r of rows.filter((x) => x.error)) process.stdout.write(`\n${r.app}:${r.name} failed: ${r.error}\n${recoveryAdvice(`${r.app}:${r.name}`)}\n`);
+      const undo = rows.filter((r) => r.undo);
+      if (undo.length > 0) {
+        process.stdout.write(
+          `\nUndo data (before-images, docs/undo.md):\n${table(
+            ['APP', 'NAME', 'KEPT', 'RESTORED', 'BYTES', 'RESTORABLE UNTIL'],
+            undo.map((r) => [r.app, r.name, String(r.undo!.kept), String(r.undo!.restored), r.undo!.bytes.toLocaleString('en-US'), r.undo!.until ?? '']),
+          )}\n`,
+        );
+      }
       for (const p of inconsistent) {
         process.stdout.write(
           `\nInconsistent history: ${p.migration} is applied, but its dependency ${p.dependency} is not; \`dsmigrate migrate\` refuses to run until the records say which is true. ` +
