@@ -1,12 +1,13 @@
 // One measurement in its own process, so that its peak RSS is its own. Prints one JSON line.
-// Usage: measure.ts <a|b|o|t|c|w> <kind> <field> [entities]   (connection from DATASTORE_EMULATOR_HOST / DATASTORE_PROJECT_ID)
+// Usage: measure.ts <a|b|o|t|c|w|r|u> <kind> <field> [entities]   (connection from DATASTORE_EMULATOR_HOST / DATASTORE_PROJECT_ID)
 import { readFileSync } from 'node:fs';
 import type { Key as HighLevelKey } from '@google-cloud/datastore';
 import { Datastore, Entity, Key } from '../src/datastore';
 import { LocalExecutor } from '../src/executors';
-import { AddFieldData } from '../src/operations';
+import { jobRef } from '../src/control';
+import { AddFieldData, RemoveFieldData } from '../src/operations';
 
-export type Mode = 'a' | 'b' | 'o' | 't' | 'c' | 'w';
+export type Mode = 'a' | 'b' | 'o' | 't' | 'c' | 'w' | 'r' | 'u';
 
 export interface Measurement {
   mode: Mode;
@@ -52,6 +53,17 @@ function peakRssMb(): number {
 async function framework(kind: string, field: string): Promise<number> {
   const store = await Datastore.connect();
   const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: `bench:${kind}:${field}` }, operation: new AddFieldData(kind, field, { default: 'blue' }) });
+  await store.close();
+  return result.changed;
+}
+
+/**
+ * (r) RemoveFieldData of a field every entity has, through the in-process executor; (u) the same keeping
+ * before-images (`undo: true`): one more write per changed entity, in the batch's transaction.
+ */
+async function removeField(kind: string, field: string, undo: boolean): Promise<number> {
+  const store = await Datastore.connect();
+  const result = await new LocalExecutor().runOperation({ store, job: jobRef('', `bench:${kind}`, 0, 0), operation: new RemoveFieldData(kind, field, { undo }) });
   await store.close();
   return result.changed;
 }
@@ -197,6 +209,8 @@ async function main(): Promise<void> {
     t: () => officialCareful(kind, field),
     c: () => handWritten(kind, field, Number(max)),
     w: () => writesOnly(kind, field, Number(max)),
+    r: () => removeField(kind, field, false),
+    u: () => removeField(kind, field, true),
   };
   const entities = await run[mode as Mode]();
   const ms = performance.now() - started;

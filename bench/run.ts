@@ -1,4 +1,4 @@
-// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]] [-- --latency-ms n[,jitter]]
+// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]] [-- --latency-ms n[,jitter]] [-- --undo]
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
 // (a) AddFieldData through the framework, (b) a bulk script (bounded key-range pages, batched upserts
 // with backpressure, no transactions) on this package's Datastore, (o) the same script on the official
@@ -123,7 +123,7 @@ const cpuPerEntity = (m: Measurement): string => (cpuMicros(m) === undefined ? '
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** One measurement on a fresh emulator seeded with `n` entities; (a) through the installed CLI when cold. */
-function fresh(options: Options, n: number, mode: Mode, max = 0): Promise<Measurement> {
+function fresh(options: Options, n: number, mode: Mode, max = 0, field = `field_${mode}`): Promise<Measurement> {
   const { coldApp, coldScript } = options;
   return withEmulator(async (emulator) => {
     await seed(emulator.host, n);
@@ -131,7 +131,7 @@ function fresh(options: Options, n: number, mode: Mode, max = 0): Promise<Measur
     const proxy = options.latency ? await startDatastoreProxy({ target: emulator.host, latencyMs: options.latency.ms, latencyJitterMs: options.latency.jitterMs }) : undefined;
     try {
       const host = proxy?.host ?? emulator.host;
-      const m = mode === 'a' && coldApp ? await measureCli(coldApp, host, PROJECT, `field_${mode}`) : await measure(host, mode, `field_${mode}`, max, PROJECT, coldScript);
+      const m = mode === 'a' && coldApp ? await measureCli(coldApp, host, PROJECT, field) : await measure(host, mode, field, max, PROJECT, coldScript);
       if (m.entities !== n && mode !== 'c') throw new Error(`(${mode}) went through ${m.entities} entities of ${n}`);
       log(`(${mode}) ${fmt(m.entities)} entities in ${fmt(m.ms / 1000, 1)} s, peak RSS ${fmt(m.peakRssMb)} MB, CPU ${cpuPerEntity(m)} µs/entity`);
       return m;
@@ -190,6 +190,27 @@ async function comparison(options: Options): Promise<string> {
     `\\* Each page of (c) starts a query with a cursor, which costs time in proportion to the kind's size on this emulator, so at a fixed size every page costs about the same; the full run is the measured time × ${fmt(n)} / ${fmt(c.entities)}. Over a growing kind the loop is quadratic.`,
   ];
   return lines.join('\n');
+}
+
+/**
+ * `--undo`: RemoveFieldData of a field every entity has, without and with before-images (docs/undo.md), each
+ * on a fresh warmed emulator seeded alike, in the measuring process; the goal is at most 1.6× the time.
+ */
+async function undoComparison(options: Options): Promise<string> {
+  const n = options.entities;
+  const without = await fresh(options, n, 'r', n, 'email');
+  const kept = await fresh(options, n, 'u', n, 'email');
+  const row = (label: string, m: Measurement) => `| ${label} | ${fmt(m.entities)} | ${fmt(m.ms / 1000, 1)} | ${fmt(rate(m))} | ${fmt(m.peakRssMb)} | ${cpuPerEntity(m)} |`;
+  return [
+    `### RemoveFieldData with and without undo, ${fmt(n)} entities, Firestore-mode emulator, warmed, LocalExecutor in the measuring process`,
+    '',
+    '| run | entities | time (s) | entities/s | peak RSS (MB) | CPU per entity (µs) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    row('RemoveFieldData', without),
+    row('RemoveFieldData with `undo: true` (a before-image written beside each change, in the same transaction)', kept),
+    '',
+    `- time with undo / without: **${fmt(kept.ms / without.ms, 2)}×** (goal: at most 1.6×)`,
+  ].join('\n');
 }
 
 /**
@@ -283,6 +304,7 @@ async function main(): Promise<void> {
     .option('factory', { type: 'boolean', default: false, describe: "measure the model factory's gets instead" })
     .option('rate', { type: 'number', coerce: positiveRate('--rate'), describe: 'measure the achieved write rate against this limit (entities/s) instead' })
     .option('ramp-up', { type: 'boolean', default: false, describe: 'with --rate: ramp up to it by 500/50/5' })
+    .option('undo', { type: 'boolean', default: false, describe: 'RemoveFieldData with and without before-images (undo), on the same entities' })
     .option('latency-ms', { type: 'string', describe: 'n[,jitter]: (a), (o) and (t), cold, with this delay on every RPC through the Datastore proxy' })
     .strict()
     .parseSync();
@@ -295,7 +317,8 @@ async function main(): Promise<void> {
     options.coldApp = installBenchApp(KIND);
     options.coldScript = compileMeasure();
     writeSection(`latency-${ms}-${n}`, await latencyComparison(options), HEADER);
-  } else if (argv.factory) writeSection('factory', await factory(), HEADER);
+  } else if (argv.undo) writeSection(`undo-${n}`, await undoComparison(options), HEADER);
+  else if (argv.factory) writeSection('factory', await factory(), HEADER);
   else if (argv.rate !== undefined) writeSection(argv['ramp-up'] ? 'rate-ramp' : 'rate', await rateSection(argv.rate, argv['ramp-up'], n), HEADER);
   else if (argv.executor === 'cloud-tasks') writeSection('cloud-tasks', await cloudTasks(n), HEADER);
   else {
