@@ -207,9 +207,11 @@ export const emulatorCommand: CommandModule<GlobalFlags, EmulatorFlags> = {
       if (emulators.tasks) lines.push(`# then: dsmigrate worker --port ${argv.workerPort} & dsmigrate migrate --executor cloud-tasks`);
       process.stdout.write(`${lines.join('\n')}\n`);
     }
+    // Kept listening: a signal sent again while stopping (a supervisor's repeat, tsx relaying it twice under
+    // load) must not kill the process before the emulators stopped and the proxy's report is printed.
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+      process.on('SIGINT', resolve);
+      process.on('SIGTERM', resolve);
     });
     const report = emulators.datastoreProxy?.report();
     await emulators.stop();

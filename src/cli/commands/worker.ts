@@ -29,9 +29,10 @@ export const workerCommand: CommandModule<GlobalFlags, WorkerFlags> = {
       if (argv.json) jsonLine({ event: 'listening', host: address, port: worker.port, auth: settings.auth.kind });
       else process.stderr.write(`dsmigrate worker listening on port ${worker.port} of ${address} (${ctx.graph.ordered.length} migrations; auth: ${auth})\n`);
       // Cloud Run and Kubernetes stop containers with SIGTERM: finish the requests under way first.
+      // Kept listening, so that a signal sent again while stopping does not cut the requests under way short.
       await new Promise<void>((resolve) => {
-        process.once('SIGTERM', resolve);
-        process.once('SIGINT', resolve);
+        process.on('SIGTERM', resolve);
+        process.on('SIGINT', resolve);
       });
       await worker.stop(10_000);
     } finally {
