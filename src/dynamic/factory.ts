@@ -352,19 +352,19 @@ export class ModelFactory extends EventEmitter<ModelFactoryEvents> {
   }
 
   /**
-   * Writes the definition's version. When another writer got there first, `current` is the head it left;
-   * a head holding this very version and hash is our own write whose reply was lost to a retry.
+   * Writes the definition's version. When another writer got there first, `current` is the head it left.
+   * ALREADY_EXISTS may also answer the retry of our own commit that landed but answered an error (an
+   * unknown outcome): the version entity is then this write's (DefinitionStore.isOwnVersion), whatever the
+   * head says (another writer may have moved it on meanwhile).
    */
   private async commit(definition: ModelDefinition, extras: VersionExtras): Promise<{ committed: true } | { committed: false; current: Entity | undefined }> {
     try {
       await this.definitions.insertVersion(definition, extras);
       return { committed: true };
     } catch (error) {
-      const code = grpcCode(error);
-      if (code !== GrpcCode.ALREADY_EXISTS && code !== GrpcCode.ABORTED) throw error;
-      const current = await this.definitions.read(definition.name);
-      const head = current && this.definitions.head(current);
-      return head?.version === definition.version && head.hash === definition.hash ? { committed: true } : { committed: false, current };
+      if (grpcCode(error) !== GrpcCode.ALREADY_EXISTS) throw error;
+      const [ours, current] = await Promise.all([this.definitions.isOwnVersion(definition), this.definitions.read(definition.name)]);
+      return ours ? { committed: true } : { committed: false, current };
     }
   }
 

@@ -147,8 +147,13 @@ export class SchemaMigrations {
         });
       } catch (error) {
         const code = grpcCode(error);
-        if (code === GrpcCode.ALREADY_EXISTS || code === GrpcCode.ABORTED) continue;
-        throw error;
+        // ALREADY_EXISTS is another writer's version, or our own insert retried after it landed with an
+        // unknown outcome: that one still has the state below to move.
+        const own = code === GrpcCode.ALREADY_EXISTS && (await this.definitions.isOwnVersion(definition));
+        if (!own) {
+          if (code === GrpcCode.ALREADY_EXISTS || code === GrpcCode.ABORTED) continue;
+          throw error;
+        }
       }
       // Everything before was applied: the empty plan keeps it so, without a later apply.
       if (!deleted && appliedVersion === version) await this.definitions.setStatus(name, version + 1, 'applied');

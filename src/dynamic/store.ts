@@ -1,5 +1,5 @@
 import { DATA_SIDE_KINDS, decodeJson, decodeStored } from '../control';
-import { Entity, Key, TRANSIENT_CODES, type Datastore, type Transaction } from '../datastore';
+import { Entity, Key, type Datastore, type Transaction } from '../datastore';
 import { DsMigrateError, isDsMigrateError } from '../errors';
 import { definitionHash, normalizeDefinition, type FieldInput, type ModelDefinition, type ModelShape } from './definition';
 import { canonicalJson } from './hash';
@@ -92,18 +92,28 @@ export class DefinitionStore {
    */
   async insertVersion(definition: ModelDefinition, extras: VersionExtras): Promise<void> {
     const head = this.encode(definition, this.key(definition.name), extras);
-    await this.store.transaction(
-      async (tx) => {
-        tx.insert(this.encode(definition, this.versionKey(definition.name, definition.version), extras));
-        if (definition.version === 1) tx.insert(head);
-        else tx.upsert(head);
-        // The plan commits with its version or not at all: no crash can leave a change without its migration.
-        if (extras.migration) tx.insert(this.encodeMigration(definition.name, extras.migration));
-        if (extras.appliedVersion !== undefined) tx.upsert(this.encodeState(definition.name, extras.appliedVersion));
-      },
-      // ABORTED is contention on this very definition: the caller must read again, not repeat the write.
-      { codes: TRANSIENT_CODES },
-    );
+    // Retried as any transaction (ABORTED and unknown outcomes included): the version's insert makes a repeat
+    // safe. It commits only if nobody wrote that version; after our own commit that landed but answered an
+    // error, it fails with ALREADY_EXISTS, which isOwnVersion then recognises.
+    await this.store.transaction(async (tx) => {
+      tx.insert(this.encode(definition, this.versionKey(definition.name, definition.version), extras));
+      if (definition.version === 1) tx.insert(head);
+      else tx.upsert(head);
+      // The plan commits with its version or not at all: no crash can leave a change without its migration.
+      if (extras.migration) tx.insert(this.encodeMigration(definition.name, extras.migration));
+      if (extras.appliedVersion !== undefined) tx.upsert(this.encodeState(definition.name, extras.appliedVersion));
+    });
+  }
+
+  /**
+   * Whether the stored entity of `definition`'s version is this very write (its hash, writer and time): what
+   * an insertVersion answered ALREADY_EXISTS checks, since the insert is retried after a commit whose outcome
+   * was unknown and then meets its own landed write.
+   */
+  async isOwnVersion(definition: ModelDefinition): Promise<boolean> {
+    const stored = await this.readVersion(definition.name, definition.version);
+    const at = stored?.get('updatedAt');
+    return stored?.get('hash') === definition.hash && stored.get('updatedBy') === definition.updatedBy && at instanceof Date && at.getTime() === definition.updatedAt.getTime();
   }
 
   head(entity: Entity): DefinitionHead {

@@ -68,6 +68,11 @@ export interface RunState {
   error?: string;
   /** The error's code (src/errors.ts), so that a watcher exits as the run's own process would. */
   errorCode?: string;
+  /**
+   * The id of the transition (src/migrations/run.ts) that wrote this state: a transition retried after its
+   * commit answered an error finds its own id here and knows that the commit landed and it moved the run.
+   */
+  lastTransition?: string;
   createdAt: Date;
   updatedAt?: Date;
   finishedAt?: Date;
@@ -100,11 +105,12 @@ export function encodeRunState(run: RunState): Entity {
       command: run.command,
       error: run.error ?? null,
       errorCode: run.errorCode ?? null,
+      lastTransition: run.lastTransition ?? null,
       createdAt: run.createdAt,
       updatedAt: new Date(),
       finishedAt: run.finishedAt ?? null,
     },
-    { excludeFromIndexes: ['migrations', 'waiting', 'settings', 'error'] },
+    { excludeFromIndexes: ['migrations', 'waiting', 'settings', 'error', 'lastTransition'] },
   );
 }
 
@@ -147,6 +153,7 @@ export function decodeRunState(entity: Entity): RunState {
     command: 'string',
     error: 'string?',
     errorCode: 'string?',
+    lastTransition: 'string?',
     createdAt: 'date',
     updatedAt: 'date?',
     finishedAt: 'date?',
@@ -187,6 +194,7 @@ export function decodeRunState(entity: Entity): RunState {
     command: v.command,
     error: v.error,
     errorCode: v.errorCode,
+    lastTransition: v.lastTransition,
     createdAt: v.createdAt,
     updatedAt: v.updatedAt,
     finishedAt: v.finishedAt,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { leaseKey, runKey, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../errors';
@@ -405,14 +406,19 @@ export class Run {
    */
   private async transition(at: 'step' | 'running', change: (fresh: RunState, tx: Transaction) => Promise<RunState | undefined>): Promise<boolean> {
     const seen = this.stored;
+    const id = randomBytes(8).toString('hex');
     const outcome = await this.store.transaction(async (tx) => {
       await this.lease.assertHeld(tx);
       const fresh = await loadRun(tx, seen.namespace, seen.id);
+      // The store runs this again after a commit whose outcome was unknown: finding its own id, the commit
+      // landed and this call moved the run (what `change` set on that try stands), so it writes nothing more.
+      if (fresh?.lastTransition === id) return { state: fresh, moved: true };
       if (!fresh || fresh.status !== 'running' || (at === 'step' && (fresh.current !== seen.current || fresh.step !== seen.step))) return { state: fresh, moved: false };
       const updated = await change(fresh, tx);
       if (!updated) return { state: fresh, moved: false };
-      tx.upsert(encodeRunState(updated));
-      return { state: updated, moved: true };
+      const written = { ...updated, lastTransition: id };
+      tx.upsert(encodeRunState(written));
+      return { state: written, moved: true };
     });
     if (outcome.state) this.stored = outcome.state;
     return outcome.moved;
