@@ -1,4 +1,5 @@
 import { createTasksClient, resolveDispatchSettings, startRun } from '../executors/cloud-tasks';
+import type { UndoConflicts } from '../operations';
 import type { CliContext } from './context';
 import { jsonLine, type Reporter } from './output';
 import { watchRun } from './watch';
@@ -12,6 +13,7 @@ export interface CloudTasksMigrateFlags {
   json: boolean;
   maxRate?: number;
   strict: boolean;
+  undoConflicts: UndoConflicts;
 }
 
 /** `migrate --executor cloud-tasks`: start the run, then watch it to its end unless --no-wait. */
@@ -32,6 +34,7 @@ export async function migrateWithCloudTasks(ctx: CliContext, flags: CloudTasksMi
       lockWaitMs: flags.waitLock * 1000,
       maxEntitiesPerSecond: flags.maxRate,
       strict: flags.strict,
+      undoConflicts: flags.undoConflicts,
       onEvent: (e) => reporter.event(e),
     });
     for (const warning of started.warnings)

@@ -98,7 +98,7 @@ async function verifyRestored(store: Datastore, m: LoadedMigration, options: Ver
   const operations = m.definition.operations;
   for (const [i, operation] of operations.entries()) {
     if (!isDataOperation(operation) || !restoresBeforeImages(operation)) continue;
-    const restore = new RestoreBeforeImages(operation, i, m.id);
+    const restore = new RestoreBeforeImages(operation, i, 'refuse', m.id);
     const description = restore.describe();
     emit({ type: 'operation-start', migration: m.id, operation: i, operations: operations.length, description });
     const verdict = await verifyOperation(store, restore, { concurrency: options.concurrency });

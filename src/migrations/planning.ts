@@ -1,7 +1,7 @@
 import { jobRef } from '../control';
 import type { Datastore } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { backOutOf, canBackOut, isDataOperation, isRunFunction, type Operation } from '../operations';
+import { backOutOf, canBackOut, checkUndoConflicts, isDataOperation, isRunFunction, type Operation, type UndoConflicts } from '../operations';
 import { jobChangedData } from '../sharding';
 import { Coverage } from './coverage';
 import { graphFor, isApplied, planRun, type MigrationGraph } from './graph';
@@ -36,12 +36,18 @@ export interface PlanOptions {
   fake?: boolean;
   /** `dsmigrate plan`: an irreversible step is marked (MigrationStep.irreversible) rather than refused. */
   markIrreversible?: boolean;
+  /** `--undo-conflicts`: what a back-out from before-images does with entities changed since (default `refuse`). */
+  undoConflicts?: UndoConflicts;
 }
 
-/** The step that carries out operation `index` of a file in a direction: itself, its reverse, or a no-op back-out. */
-export function stepOf(operation: Operation, index: number, direction: Direction): MigrationStep {
+/**
+ * The step that carries out operation `index` of a file in a direction: itself, its reverse, or a no-op
+ * back-out. `conflicts` goes to a back-out from before-images; the run stores it, so that every process that
+ * rebuilds the step (Run.current) makes the same one.
+ */
+export function stepOf(operation: Operation, index: number, direction: Direction, conflicts: UndoConflicts): MigrationStep {
   if (direction === 'forward') return { index, operation };
-  return operation.leavesDataOnBackOut ? { index, operation, noop: true } : { index, operation: backOutOf(operation, index) };
+  return operation.leavesDataOnBackOut ? { index, operation, noop: true } : { index, operation: backOutOf(operation, index, conflicts) };
 }
 
 /** One line for a step, the same in `plan`, `migrate` and `status`. */
@@ -130,7 +136,8 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record: Migra
       { file: m.file, migration: m.id },
     );
   }
-  if (direction === 'forward') return operations.map((operation, index) => stepOf(operation, index, direction));
+  const conflicts = options.undoConflicts ?? 'refuse';
+  if (direction === 'forward') return operations.map((operation, index) => stepOf(operation, index, direction, conflicts));
   const undone = operations.map((operation, index) => ({ index, operation })).filter(({ index }) => ran(index));
   const irreversible = undone.filter(({ operation }) => !canBackOut(operation) && !operation.leavesDataOnBackOut);
   if (irreversible.length > 0 && !options.fake && !options.markIrreversible) {
@@ -141,7 +148,9 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record: Migra
       { file: m.file, migration: m.id },
     );
   }
-  const steps = undone.map(({ index, operation }): MigrationStep => (irreversible.some((i) => i.index === index) ? { index, operation, irreversible: true } : stepOf(operation, index, direction)));
+  const steps = undone.map(({ index, operation }): MigrationStep =>
+    irreversible.some((i) => i.index === index) ? { index, operation, irreversible: true } : stepOf(operation, index, direction, conflicts),
+  );
   return steps.reverse();
 }
 
@@ -198,6 +207,8 @@ function recordedAs(operation: Operation): { type: string; kind?: string } {
 
 /** A plan from records already read. */
 async function planWith(store: Datastore, loaded: MigrationGraph, namespace: string, stored: ReadonlyMap<string, MigrationRecord>, options: PlanOptions): Promise<Plan> {
+  // A caller of the library passes no yargs choices: a policy it misspells is refused before anything is stored.
+  if (options.undoConflicts !== undefined) checkUndoConflicts(options.undoConflicts);
   const effect = inEffect(loaded, stored);
   let { graph, records } = effect;
   if (!options.fake) checkHistory(graph, records);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CONTROL_KINDS, corrupt, decodeJson, decodeStored, runKey } from '../control';
 import { Entity, type Datastore, type Transaction } from '../datastore';
+import { UNDO_CONFLICTS, type UndoConflicts } from '../operations';
 import type { Direction, JobCounts } from './recorder';
 
 /**
@@ -63,6 +64,8 @@ export interface RunState {
   waiting?: RunWait;
   /** The driver's own settings, as JSON (Cloud Tasks: where its tasks go); never a secret. */
   settings: string | null;
+  /** `--undo-conflicts`, for every process that makes the run's back-out steps (a Cloud Tasks worker too). */
+  undoConflicts: UndoConflicts;
   leaseTtlMs: number;
   command: string;
   error?: string;
@@ -101,6 +104,7 @@ export function encodeRunState(run: RunState): Entity {
       page: run.page,
       waiting: run.waiting ? JSON.stringify({ ...run.waiting, since: run.waiting.since.toISOString() }) : null,
       settings: run.settings,
+      undoConflicts: run.undoConflicts,
       leaseTtlMs: run.leaseTtlMs,
       command: run.command,
       error: run.error ?? null,
@@ -149,6 +153,7 @@ export function decodeRunState(entity: Entity): RunState {
     page: 'number?',
     waiting: 'string?',
     settings: 'string?',
+    undoConflicts: 'string?',
     leaseTtlMs: 'number',
     command: 'string',
     error: 'string?',
@@ -161,6 +166,9 @@ export function decodeRunState(entity: Entity): RunState {
   if (!STATUSES.includes(v.status as RunStatus)) throw corrupt(entity, `its status "${v.status}" is unknown`);
   if (!DRIVERS.includes(v.driver as RunDriver)) throw corrupt(entity, `its driver "${v.driver}" is unknown`);
   if (v.direction !== 'forward' && v.direction !== 'reverse') throw corrupt(entity, `its direction "${v.direction}" is unknown`);
+  // Runs stored before the policy was carried have none: they refused conflicts.
+  const undoConflicts = (v.undoConflicts ?? 'refuse') as UndoConflicts;
+  if (!UNDO_CONFLICTS.includes(undoConflicts)) throw corrupt(entity, `its undoConflicts "${v.undoConflicts}" is unknown`);
   const { list } = decodeJson<{ list: RunMigration[] }>(entity, 'migrations', `{"list":${v.migrations}}`, (x) => Array.isArray(x.list) && x.list.every(isRunMigration));
   if (!(v.current >= 0 && v.current <= list.length && v.step >= 0 && v.started >= -1)) throw corrupt(entity, `its position (migration ${v.current}, step ${v.step}) is out of range`);
   let waiting: RunWait | undefined;
@@ -190,6 +198,7 @@ export function decodeRunState(entity: Entity): RunState {
     page: v.page ?? 0,
     waiting,
     settings: v.settings ?? null,
+    undoConflicts,
     leaseTtlMs: v.leaseTtlMs,
     command: v.command,
     error: v.error,

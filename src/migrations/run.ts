@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { leaseKey, runKey, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../errors';
+import type { UndoConflicts } from '../operations';
 import { zeroJobCounts, type KeyRange } from '../sharding';
 import type { OperationProgress, OperationResult } from './executor';
 import { resolveTarget, type MigrationGraph, type MigrationResolver } from './graph';
@@ -48,6 +49,8 @@ export interface RunRequest {
   strict?: boolean;
   /** Wait this long for another run's lease (else LEASE_HELD). */
   lockWaitMs?: number;
+  /** What a back-out from before-images does with entities changed since (`--undo-conflicts`, default `refuse`); stored with the run. */
+  undoConflicts?: UndoConflicts;
   onEvent?: (event: RunEvent) => void;
 }
 
@@ -158,6 +161,7 @@ export class Run {
         shards: null,
         page: 0,
         settings: o.settings ?? null,
+        undoConflicts: o.undoConflicts ?? 'refuse',
         leaseTtlMs: o.leaseTtlMs,
         command: o.command,
         createdAt: new Date(),
@@ -196,7 +200,7 @@ export class Run {
     const steps = planned.steps.map((i) => {
       const operation = operations[i];
       if (!operation) throw new DsMigrateError('MIGRATION_LOAD', `${migration.file} has no operation ${i}, which the run planned.`, { migration: planned.id, file: migration.file });
-      return stepOf(operation, i, this.stored.direction);
+      return stepOf(operation, i, this.stored.direction, this.stored.undoConflicts);
     });
     const found = { migration, steps };
     this.resolved.set(index, found);

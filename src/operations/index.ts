@@ -4,7 +4,7 @@ export { RunFunction, isRunFunction, type FunctionContext, type StepFunction, ty
 export { type ScanOptions, type NamespaceOption, type FilterOption, type Scope, type UndoOption, DEFAULT_BATCH_SIZE, DEFAULT_UNDO_RETAIN, retentionMs } from './options';
 export {
   RestoreBeforeImages,
-  setUndoConflicts,
+  checkUndoConflicts,
   backOutOf,
   canBackOut,
   restoresBeforeImages,

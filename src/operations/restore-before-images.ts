@@ -28,16 +28,10 @@ export type UndoConflicts = 'refuse' | 'overwrite' | 'skip';
 
 export const UNDO_CONFLICTS: readonly UndoConflicts[] = ['refuse', 'overwrite', 'skip'];
 
-let conflicts: UndoConflicts = 'refuse';
-
-/**
- * Sets how this process's back-outs treat conflicts (`migrate --undo-conflicts`). A process-wide setting: the
- * steps of a run are made from its migration files, not from the command line. A Cloud Tasks worker keeps the
- * default, so the CLI refuses another setting with `--executor cloud-tasks`.
- */
-export function setUndoConflicts(policy: UndoConflicts): void {
-  if (!UNDO_CONFLICTS.includes(policy)) throw new DsMigrateError('BAD_INPUT', `--undo-conflicts must be one of ${UNDO_CONFLICTS.join(', ')}, not ${JSON.stringify(policy)}.`);
-  conflicts = policy;
+/** The policy as given by an operator or a caller: one of UNDO_CONFLICTS, or BAD_INPUT naming what was given. */
+export function checkUndoConflicts(policy: unknown): UndoConflicts {
+  if (UNDO_CONFLICTS.includes(policy as UndoConflicts)) return policy as UndoConflicts;
+  throw new DsMigrateError('BAD_INPUT', `--undo-conflicts must be one of ${UNDO_CONFLICTS.join(', ')}, not ${JSON.stringify(policy)}.`, { undoConflicts: String(policy) });
 }
 
 const SAMPLE = 5;
@@ -56,6 +50,12 @@ export class RestoreBeforeImages extends DataOperation {
   constructor(
     readonly source: DataOperation,
     readonly index: number,
+    /**
+     * What to do with entities changed since. Carried by the run (src/migrations/run-state.ts), so that a Cloud
+     * Tasks worker rebuilding the step applies the policy the operator gave. Not part of the fingerprint: a
+     * back-out refused for conflicts resumes the same job under another policy.
+     */
+    readonly conflicts: UndoConflicts,
     /** Given (`dsmigrate verify`), a scan sees only this migration's images of the operation, by an equality filter. */
     migration?: string,
   ) {
@@ -141,7 +141,7 @@ export class RestoreBeforeImages extends DataOperation {
       for await (const batch of store.queryBatches({ kind: IMAGE_KIND, namespace: range.namespace, from: range.start, before: range.end })) {
         const images = batch.map(decodeImage).filter((image) => !image.restoredAt);
         for (const image of images) if (image.expiresAt.getTime() < now && (!expired || image.expiresAt < expired)) expired = image.expiresAt;
-        if (expired || conflicts !== 'refuse') continue;
+        if (expired || this.conflicts !== 'refuse') continue;
         const current = await store.lookup(images.map((image) => image.target));
         images.forEach((image, i) => {
           if (!changedSince(image, current[i])) return;
@@ -173,8 +173,8 @@ export class RestoreBeforeImages extends DataOperation {
     if ((context.migration !== undefined && image.operation !== `${context.migration}#${this.index}`) || image.restoredAt) return { action: 'skip' };
     const [current] = related;
     if (changedSince(image, current)) {
-      if (conflicts === 'skip') return { action: 'skip', warning: { topic: 'Changed since the operation ran; left as it is (--undo-conflicts skip)', key: image.target } };
-      if (conflicts === 'refuse') {
+      if (this.conflicts === 'skip') return { action: 'skip', warning: { topic: 'Changed since the operation ran; left as it is (--undo-conflicts skip)', key: image.target } };
+      if (this.conflicts === 'refuse') {
         throw new Error(`${image.target} was changed since the operation ran (after the check before this back-out): nothing of it was restored. Pass --undo-conflicts overwrite or skip`);
       }
     }
@@ -193,9 +193,9 @@ export function restoresBeforeImages(operation: Operation): boolean {
   return isDataOperation(operation) && operation.restoresBeforeImages;
 }
 
-/** The operation that backs out operation `index` of a migration: its before-images restored, or its own reverse. */
-export function backOutOf(operation: Operation, index: number): Operation {
-  return isDataOperation(operation) && operation.restoresBeforeImages ? new RestoreBeforeImages(operation, index) : operation.reverse();
+/** The operation that backs out operation `index` of a migration: its before-images restored (with the run's conflict policy), or its own reverse. */
+export function backOutOf(operation: Operation, index: number, conflicts: UndoConflicts): Operation {
+  return isDataOperation(operation) && operation.restoresBeforeImages ? new RestoreBeforeImages(operation, index, conflicts) : operation.reverse();
 }
 
 /** Whether it can be backed out with data: it keeps before-images, or has a reverse. */

@@ -24,7 +24,7 @@ export { pauseAt } from './test-pause';
 export { KeySet } from './key-set';
 export { runShardSlice, type SliceOptions, type SliceResult } from './processor';
 export { applyBatch, type DryRunSample } from './apply';
-export { undoHoldings, pruneBeforeImages, imageMarks, markImagesKept, forgetImagesKept, type UndoHolding, type PruneResult } from './undo-data';
+export { undoHoldings, pruneBeforeImages, imageMarks, markImagesKept, forgetImagesKept, type UndoHolding, type PruneResult, type PruneOptions } from './undo-data';
 export { storedBytes } from './entity-size';
 export { IMAGE_KIND, ABSENT, batchImages, imageRanges, scannedRanges, decodeImage, restoredImage, operationOfJob, writtenKeyOf, type UndoSpec, type BeforeImage } from './before-images';
 export { matchesFilters, pushedDown } from './filters';

@@ -1,5 +1,7 @@
 import { Entity, Key, type Datastore } from '../datastore';
+import pLimit from 'p-limit';
 import { decodeImage, IMAGE_KIND } from './before-images';
+import { cutFromStream, splitNamespace } from './splitter';
 
 /** What one operation's before-images hold in one namespace, for `dsmigrate undo status`. */
 export interface UndoHolding {
@@ -61,36 +63,114 @@ export interface PruneResult {
   expired: number;
   /** The operations they belonged to. */
   operations: string[];
+  /** Key ranges scanned, over the namespaces that had expired images. */
+  shards: number;
 }
 
+export interface PruneOptions {
+  now?: Date;
+  /** Count what would be removed, remove nothing. */
+  dryRun?: boolean;
+  /** Ranges per namespace (else the splitter's choice from the kind's size). */
+  shardCount?: number;
+}
+
+/** Ranges scanned at once: each is a keys-only stream plus lookups and deletes, so a few keep the store's RPCs busy. */
+const PRUNE_CONCURRENCY = 4;
+/** Keys per masked lookup and per delete: one commit's worth. */
+const PRUNE_BATCH = 500;
+
 /**
- * Removes the before-images past their retention in these namespaces: one keys-only query per namespace on
- * `expiresAt` (a built-in single-property index), streamed, deleted in batches. Each operation that lost
- * images is marked pruned (markKey), so that its back-out is refused with the date rather than restoring
- * part of it; its next forward job marks its images kept again, as they are new then.
+ * Removes the before-images past their retention in these namespaces, as a sharded scan of the
+ * `_dsmigrate_undo` kind: the splitter (src/sharding/splitter.ts) cuts each namespace into key ranges, a few
+ * run at once, and each streams its keys, reads only `expiresAt` of them (a property mask) and deletes the
+ * expired ones in batches. Key ranges rather than the `expiresAt` index: a key range and an inequality on
+ * `expiresAt` in one query would need a composite index (Datastore allows inequalities on one property only).
+ * A namespace with nothing expired (one keys-only query on `expiresAt`, limit 1) is not scanned at all.
+ *
+ * No job layout or checkpoints: a prune selects by a condition it evaluates again each time, holds no lease
+ * and writes nothing but deletes, so a prune killed midway is finished by the next one, which finds nothing
+ * expired in the ranges already done (re-reading only their unexpired keys).
+ *
+ * Each operation that loses images is marked pruned (markKey) before any of them is deleted, so that its
+ * back-out is refused with the date rather than restoring part of it; its next forward job marks its images
+ * kept again, as they are new then.
  */
-export async function pruneBeforeImages(store: Datastore, namespaces: readonly string[], options: { now?: Date; dryRun?: boolean } = {}): Promise<PruneResult> {
+export async function pruneBeforeImages(store: Datastore, namespaces: readonly string[], options: PruneOptions = {}): Promise<PruneResult> {
   const now = options.now ?? new Date();
-  let expired = 0;
+  const result: PruneResult = { expired: 0, operations: [], shards: 0 };
   const operations = new Set<string>();
+  const limit = pLimit(PRUNE_CONCURRENCY);
   for (const namespace of namespaces) {
-    const marked = new Set<string>();
-    const markPruned = async (ops: string[]) => {
-      const found = await store.lookup(ops.map((op) => markKey(op, namespace)));
-      await store.save(ops.map((op, i) => mark(op, namespace, dateOf(found[i], 'keptSince') ?? null, now)));
+    if (!(await anyExpired(store, namespace, now))) continue;
+    // One marking per operation and namespace, shared by the ranges: a range deletes only once it is written.
+    const marking = new Map<string, Promise<void>>();
+    const markPruned = (op: string): Promise<void> => {
+      let done = marking.get(op);
+      if (!done) {
+        done = (async () => {
+          const [found] = await store.lookup([markKey(op, namespace)]);
+          await store.save([mark(op, namespace, dateOf(found, 'keptSince') ?? null, now)]);
+        })();
+        marking.set(op, done);
+      }
+      return done;
     };
-    for await (const keys of store.keys({ kind: IMAGE_KIND, namespace, filters: [{ property: 'expiresAt', op: '<', value: now }] })) {
-      expired += keys.length;
-      for (const key of keys) operations.add(operationOf(key));
-      if (options.dryRun) continue;
-      const marks = [...new Set(keys.map(operationOf))].filter((op) => !marked.has(op));
-      // The mark first: a prune killed midway leaves the back-out refused, never half possible.
-      await markPruned(marks);
-      for (const op of marks) marked.add(op);
-      await store.delete(keys);
+    const prune = async (keys: readonly Key[]): Promise<void> => {
+      const images = keys.filter((key) => !isMark(key));
+      if (images.length === 0) return;
+      const found = await store.lookup(images, undefined, ['expiresAt']);
+      const expired = images.filter((_, i) => {
+        const expiresAt = dateOf(found[i], 'expiresAt');
+        return expiresAt !== undefined && expiresAt < now;
+      });
+      result.expired += expired.length;
+      for (const key of expired) operations.add(operationOf(key));
+      if (options.dryRun || expired.length === 0) return;
+      await Promise.all([...new Set(expired.map(operationOf))].map(markPruned));
+      await store.delete(expired);
+    };
+    const target = { kind: IMAGE_KIND, namespace, filters: [] };
+    const ranges = await splitNamespace(store, target, options.shardCount);
+    if (ranges) {
+      result.shards += ranges.length;
+      await allOf(
+        ranges.map((range) =>
+          limit(async () => {
+            for await (const keys of store.keys({ kind: IMAGE_KIND, namespace, from: range.start, before: range.end })) {
+              for (let i = 0; i < keys.length; i += PRUNE_BATCH) await prune(keys.slice(i, i + PRUNE_BATCH));
+            }
+          }),
+        ),
+      );
+      continue;
+    }
+    // No scatter rows and no count asked for: ranges cut from the key stream, page by page, with their keys in hand.
+    for await (const page of cutFromStream(store, target)) {
+      result.shards += page.shards.length;
+      await allOf(
+        page.shards.map(({ keys }) =>
+          limit(async () => {
+            for (let i = 0; i < keys.length; i += PRUNE_BATCH) await prune([...keys.slice(i, i + PRUNE_BATCH)]);
+          }),
+        ),
+      );
     }
   }
-  return { expired, operations: [...operations].sort() };
+  result.operations = [...operations].sort();
+  return result;
+}
+
+/** Waits for every range, then fails with the first failure: none is left running past the prune's end. */
+async function allOf(ranges: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(ranges)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Whether any image in the namespace is past its retention: `expiresAt` has the built-in single-property index. */
+async function anyExpired(store: Datastore, namespace: string, now: Date): Promise<boolean> {
+  for await (const keys of store.keys({ kind: IMAGE_KIND, namespace, filters: [{ property: 'expiresAt', op: '<', value: now }], limit: 1 })) if (keys.length > 0) return true;
+  return false;
 }
 
 const dateOf = (entity: Entity | undefined, name: string): Date | undefined => {

@@ -3,7 +3,9 @@ import type { MigrationGraph } from '../../src/migrations';
 import type { RunningWorker } from '../../src/worker';
 import { tempApp } from '../support/cli';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
-import { graphOf, inProcessWorker, RECOVERY_FAULTS, runThroughTasks, startTasks, type TasksHarness } from '../worker/support/harness';
+import { startRun } from '../../src/executors/cloud-tasks';
+import type { UndoConflicts } from '../../src/operations';
+import { graphOf, inProcessWorker, RECOVERY_FAULTS, runThroughTasks, startTasks, waitForRun, type TasksHarness } from '../worker/support/harness';
 import { images, migrationFile, rawSeed, rawSnapshot, richKeys, SEED } from './support';
 
 const N = 40;
@@ -82,6 +84,40 @@ describeEachFlavour('undo from before-images through Cloud Tasks under faults', 
       const { run } = await runThroughTasks(h, store, graph, worker.url, { target: 'zero', timeoutMs: RUN_MS });
       expect(run).toMatchObject({ status: 'failed', error: expect.stringMatching(/1 entity was changed since it ran \(e\.g\. Rich:6\).*Nothing was changed/) });
       expect(await rawSnapshot(ctx, projectId, ['Rich'])).toEqual(written);
+    },
+    RUN_MS * 2,
+  );
+
+  test.each<[UndoConflicts, string]>([
+    ['overwrite', 'restores it as it was before the operation'],
+    ['skip', 'leaves it as the application wrote it and restores the rest'],
+  ])(
+    'an entity the application changed since, with --undo-conflicts %s: the worker %s',
+    async (policy) => {
+      const projectId = uniqueProject('uctp');
+      const store = await ctx.connect({ projectId });
+      await rawSeed(ctx, projectId, richKeys('Rich', N));
+      const before = await rawSnapshot(ctx, projectId, ['Rich']);
+      const graph = await graphOf(tempApp({ 'migrations/0001_change.ts': migrationFile('RemoveFieldData', "new RemoveFieldData('Rich', 'keep', { undo: true, batchSize: 8 })") }));
+      const worker = await workerFor(store, graph);
+      expect((await runThroughTasks(h, store, graph, worker.url, { timeoutMs: RUN_MS })).run).toMatchObject({ status: 'done' });
+      const entity = (await store.get(Key.of('Rich', 6)))!;
+      entity.set('keep', 'the application wrote this');
+      await store.save([entity]);
+      const written = await rawSnapshot(ctx, projectId, ['Rich']);
+
+      // The policy goes with the run's request; the worker makes the back-out step from the stored run.
+      const started = await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(worker.url), target: 'zero', undoConflicts: policy });
+      expect(started.run).toMatchObject({ undoConflicts: policy });
+      expect(await waitForRun(store, started.run!.id, RUN_MS)).toMatchObject({ status: 'done' });
+      const after = await rawSnapshot(ctx, projectId, ['Rich']);
+      const name = Object.keys(after).find((k) => k.includes('["Rich","6"]'))!;
+      if (policy === 'overwrite') expect(after).toEqual(before);
+      else {
+        expect(after[name]).toEqual(written[name]);
+        expect({ ...after, [name]: undefined }).toEqual({ ...before, [name]: undefined });
+      }
+      expect((await images(store)).filter((i) => !i.restoredAt).length).toBe(policy === 'skip' ? 1 : 0);
     },
     RUN_MS * 2,
   );

@@ -5,8 +5,7 @@ import { openContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
 import { nonNegativeSeconds, positiveRate, type GlobalFlags } from '../flags';
 import { LocalExecutor } from '../../executors';
-import { DsMigrateError } from '../../errors';
-import { setUndoConflicts, undoNamespaces, UNDO_CONFLICTS, type UndoConflicts } from '../../operations';
+import { undoNamespaces, UNDO_CONFLICTS, type UndoConflicts } from '../../operations';
 import { pruneBeforeImages } from '../../sharding';
 
 interface MigrateFlags extends GlobalFlags {
@@ -57,10 +56,6 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
     const ctx = await openContext(argv);
     const strict = argv.strict || ctx.config.strict;
     try {
-      if (argv.undoConflicts !== 'refuse' && argv.executor === 'cloud-tasks') {
-        throw new DsMigrateError('BAD_INPUT', `--undo-conflicts ${argv.undoConflicts} works with --executor local only: a Cloud Tasks worker refuses conflicts. Back out with the local executor.`);
-      }
-      setUndoConflicts(argv.undoConflicts);
       if (argv.check) {
         // Planned as `migrate` plans, so that a run it would refuse fails the check with that refusal.
         const { plan } = await pendingPlan(ctx.store, ctx.graph, ctx.config.controlNamespace, { target: argv.target, allowChanged: argv.allowChanged });
@@ -90,6 +85,7 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
             lockWaitMs: argv.waitLock * 1000,
             lockTtlMs: ctx.config.lockTtlMs,
             strict,
+            undoConflicts: argv.undoConflicts,
             onEvent: (e) => reporter.event(e),
           },
         );

@@ -31,7 +31,7 @@ export const undoCommand: CommandModule<GlobalFlags, UndoFlags> = {
       const namespaces = await namespacesOf(ctx);
       if (argv.action === 'prune') {
         const result = await pruneBeforeImages(ctx.store, namespaces, { dryRun: argv.dryRun });
-        if (argv.json) jsonLine({ ...result, dryRun: argv.dryRun });
+        if (argv.json) jsonLine({ expired: result.expired, operations: result.operations, dryRun: argv.dryRun });
         else
           process.stdout.write(
             `${argv.dryRun ? 'Would remove' : 'Removed'} ${result.expired} before-image(s) past their retention${result.operations.length ? ` (of ${result.operations.join(', ')})` : ''}.\n`,
