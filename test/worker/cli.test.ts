@@ -2,7 +2,8 @@ import { Recorder } from '../../src/migrations';
 import { loadRun } from '../../src/migrations';
 import type { RunningWorker } from '../../src/worker';
 import { runCli, tempApp } from '../support/cli';
-import type { Datastore } from '../../src/datastore';
+import { uniqueProject } from '../support/emulators';
+import { Datastore, Entity, Key } from '../../src/datastore';
 import {
   counterValues,
   FAST_QUEUE,
@@ -102,5 +103,34 @@ describe('dsmigrate migrate --executor cloud-tasks', () => {
     expect(events.at(-1)).toMatchObject({ unapplied: ['default:0002_tag'] });
     expect(await new Recorder(store, '').get('default:0002_tag')).toBeUndefined();
     for await (const c of store.query({ kind: 'Counter' })) expect(c.has('tag')).toBe(false);
+  });
+
+  test('prunes before-images past their retention once it followed the run to its end, as a local migrate does', async () => {
+    // A project of its own: its own records, lease and worker.
+    const projectId = uniqueProject('cliundo');
+    const store = await Datastore.connect({ emulatorHost: ctx.host, projectId });
+    stores.push(store);
+    await store.save(Array.from({ length: 20 }, (_, i) => Entity.from(Key.of('Gauge', i + 1), { reading: i })));
+    const undoDir = tempApp({
+      'migrations/0001_drop.ts': `import { defineMigration, RemoveFieldData } from 'datastore-migrate';\nexport default defineMigration({ operations: [new RemoveFieldData('Gauge', 'reading', { undo: { retain: '2s' } })] });\n`,
+      'dsmigrate.config.json': JSON.stringify({ cloudTasks: { queue: h.queue.name, sliceSeconds: 0.3, queueSettings: FAST_QUEUE } }),
+    });
+    const undoWorker = await inProcessWorker(h, store, await graphOf(undoDir));
+    try {
+      const undoEnv = { ...env, DATASTORE_PROJECT_ID: projectId, GOOGLE_CLOUD_PROJECT: projectId, DSMIGRATE_WORKER_URL: undoWorker.url };
+      const images = async () => {
+        let n = 0;
+        for await (const keys of store.keys({ kind: '_dsmigrate_undo' })) n += keys.filter((k) => !String(k.name).endsWith('|~')).length;
+        return n;
+      };
+      expect((await runCli(['migrate', '--executor', 'cloud-tasks'], { cwd: undoDir, env: undoEnv })).code).toBe(0);
+      expect(await images()).toBe(20);
+      await new Promise((r) => setTimeout(r, 2500));
+      // Nothing is pending: the run ends at once, and the images have expired.
+      expect((await runCli(['migrate', '--executor', 'cloud-tasks'], { cwd: undoDir, env: undoEnv })).code).toBe(0);
+      expect(await images()).toBe(0);
+    } finally {
+      await undoWorker.stop();
+    }
   });
 });

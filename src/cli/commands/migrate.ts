@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { migrate, pendingPlan } from '../../migrations';
 import { migrateWithCloudTasks } from '../cloud-tasks';
-import { openContext } from '../context';
+import { openContext, type CliContext } from '../context';
 import { createReporter, jsonLine, outputMode } from '../output';
 import { nonNegativeSeconds, positiveRate, type GlobalFlags } from '../flags';
 import { LocalExecutor } from '../../executors';
@@ -68,7 +68,12 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
       const reporter = createReporter(outputMode(argv.json));
       try {
         // Fake and dry runs write no data: they stay in this process whatever the executor.
-        if (argv.executor === 'cloud-tasks' && !argv.fake && !argv.dryRun) return await migrateWithCloudTasks(ctx, { ...argv, strict }, reporter);
+        if (argv.executor === 'cloud-tasks' && !argv.fake && !argv.dryRun) {
+          await migrateWithCloudTasks(ctx, { ...argv, strict }, reporter);
+          // Followed to its end (it threw otherwise): this process prunes, as after a local run.
+          if (argv.wait) await pruneExpiredImages(ctx);
+          return;
+        }
         const summary = await migrate(
           {
             store: ctx.store,
@@ -89,15 +94,7 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
             onEvent: (e) => reporter.event(e),
           },
         );
-        // Before-images past their retention go once a run finished: they can no longer be restored.
-        if (!argv.dryRun && !argv.fake)
-          await pruneBeforeImages(
-            ctx.store,
-            await undoNamespaces(
-              ctx.store,
-              ctx.graph.ordered.flatMap((m) => m.definition.operations),
-            ),
-          );
+        if (!argv.dryRun && !argv.fake) await pruneExpiredImages(ctx);
         if (argv.json) jsonLine({ event: 'summary', ...summary });
       } finally {
         reporter.close();
@@ -107,3 +104,14 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
     }
   },
 };
+
+/** Before-images past their retention go once a run finished: they can no longer be restored (docs/undo.md). */
+async function pruneExpiredImages(ctx: CliContext): Promise<void> {
+  await pruneBeforeImages(
+    ctx.store,
+    await undoNamespaces(
+      ctx.store,
+      ctx.graph.ordered.flatMap((m) => m.definition.operations),
+    ),
+  );
+}
