@@ -4,7 +4,7 @@ import { migrationFile, rawSeed, richKeys } from './support';
 
 const N = 30;
 
-/** `dsmigrate status` shows, per migration, the before-images its operations keep and until when they restore. */
+/** `plan` says which operations keep before-images and what they cost; `status` shows, per migration, the images kept and until when they restore. */
 describeEachFlavour('status with undo data', (ctx) => {
   const ok = (r: CliResult) => expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
   interface Row {
@@ -13,7 +13,7 @@ describeEachFlavour('status with undo data', (ctx) => {
   }
   const rows = async (app: string, env: NodeJS.ProcessEnv): Promise<Row[]> => JSON.parse((await runCli(['status', '--json'], { cwd: app, env })).stdout) as Row[];
 
-  it('shows the images each migration keeps, their bytes and until when, then the restored ones after a back-out; none for a migration without undo', async () => {
+  it('plans the images an operation keeps and their cost, shows those each migration keeps, their bytes and until when, then the restored ones after a back-out; none for a migration without undo', async () => {
     const projectId = uniqueProject('undost');
     await rawSeed(ctx, projectId, richKeys('Rich', N));
     const env = { ...ctx.env(), DATASTORE_PROJECT_ID: projectId, GOOGLE_CLOUD_PROJECT: projectId };
@@ -21,6 +21,12 @@ describeEachFlavour('status with undo data', (ctx) => {
       'migrations/0001_keep.ts': migrationFile('RemoveFieldData', "new RemoveFieldData('Rich', 'nested', { undo: { retain: '14d' } })"),
       'migrations/0002_plain.ts': migrationFile('AddFieldData', "new AddFieldData('Rich', 'plain', { default: 1 })"),
     });
+    // Before it runs, plan says which operations keep images, and what they cost at most.
+    const plan = await runCli(['plan'], { cwd: app, env });
+    expect(plan.stdout).toMatch(new RegExp(`keeps before-images for 14d: (up to ${N} more writes|one more write) \\(one per entity it changes\\)`));
+    const planned = JSON.parse((await runCli(['plan', '--json'], { cwd: app, env })).stdout) as { operations: { beforeImages?: { retain: string } }[] }[];
+    expect(planned.map((m) => m.operations.map((o) => o.beforeImages?.retain))).toEqual([['14d'], [undefined]]);
+
     const started = Date.now();
     ok(await runCli(['migrate'], { cwd: app, env }));
 

@@ -37,11 +37,14 @@ export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
           const forward = m.definition.operations[index];
           const description = describeStep(step);
           const emptyKind = empty.find((e) => e.migration === m.id && e.description === description);
+          // Going forward, an operation kept with undo writes one before-image per entity it changes: at most one per entity scanned.
+          const keeps = direction === 'forward' && isDataOperation(shown) && shown.undo !== undefined;
           operations.push({
             ...shown.toJSON(),
             description,
             reversible: canBackOut(forward) || forward.leavesDataOnBackOut,
             entities,
+            ...(keeps ? { beforeImages: { retain: shown.undo!.retain, atMostWrites: entities } } : {}),
             ...(emptyKind ? { emptyKind: emptyScopeMessage(emptyKind) } : {}),
           });
         }
@@ -56,14 +59,25 @@ export const planCommand: CommandModule<GlobalFlags, PlanFlags> = {
   },
 };
 
-type ShownMigration = { id: string; description?: string; operations: { description: string; entities?: number; reversible: boolean }[] };
+type ShownMigration = {
+  id: string;
+  description?: string;
+  operations: { description: string; entities?: number; reversible: boolean; beforeImages?: { retain: string; atMostWrites?: number } }[];
+};
 
 function printPlan(plan: ShownMigration[], direction: 'forward' | 'reverse', warnings: string[], target: string | undefined): void {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   if (plan.length === 0) out('Nothing to do: every migration is applied.');
   for (const [i, m] of plan.entries()) {
     out(`${i + 1}. ${direction === 'reverse' ? 'unapply ' : ''}${m.id}${m.description ? ` - ${m.description}` : ''}`);
-    for (const op of m.operations) out(`     ${op.description}${op.entities !== undefined ? ` (${op.entities} entities, default namespace)` : ''}`);
+    for (const op of m.operations) {
+      out(`     ${op.description}${op.entities !== undefined ? ` (${op.entities} entities, default namespace)` : ''}`);
+      const images = op.beforeImages;
+      if (images)
+        out(
+          `       keeps before-images for ${images.retain}: ${images.atMostWrites !== undefined ? `up to ${images.atMostWrites} more writes` : 'one more write'} (one per entity it changes), each the entity's stored size; \`dsmigrate migrate --dry-run\` measures both`,
+        );
+    }
   }
   if (direction === 'reverse' && plan.some((m) => m.operations.some((op) => !op.reversible))) {
     out(
