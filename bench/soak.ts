@@ -41,7 +41,20 @@ class Worker {
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  async start(): Promise<void> {
+  /** Starts it, again if it fails to (a loaded machine can make its start-up check of Datastore time out), as a container would be restarted. */
+  async start(attempts = 5): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce();
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        log(`the worker on port ${this.port} failed to start (${String(error).split('\n')[0]}); starting it again`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'src', 'cli', 'main.ts'), 'worker', '--port', String(this.port), '--host', '127.0.0.1'], {
       cwd: this.cwd,
       env: this.env,

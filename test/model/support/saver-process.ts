@@ -22,10 +22,12 @@ export class SaverProcess {
         failed(error);
         reject(error);
       };
-      child.once('exit', exit);
+      // 'close', not 'exit': a child that wrote its answer and exited may be reported exited before its
+      // last stdout line was read; 'close' comes once its output is all in.
+      child.once('close', exit);
       createInterface({ input: child.stdout }).on('line', (line) => {
         if (line === 'ready') return ready();
-        child.off('exit', exit);
+        child.off('close', exit);
         resolve(JSON.parse(line) as SaveOutcome[]);
       });
     });
