@@ -8,12 +8,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCloudTasksEmulator } from '../emulator/cloud-tasks';
-import { startDatastoreEmulator } from '../emulator/datastore-emulator';
+import { freePort, startDatastoreEmulator } from '../emulator/datastore-emulator';
 import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings } from '../src/executors/cloud-tasks';
 import { jobRef } from '../src/control';
@@ -155,14 +154,6 @@ function peakRssMb(pid: number | undefined): number {
   } catch {
     return NaN;
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export function formatCloudTasksBench(r: CloudTasksBenchResult): string {

@@ -14,7 +14,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCloudTasksEmulator } from '../emulator/cloud-tasks';
-import { startDatastoreEmulator } from '../emulator/datastore-emulator';
+import { freePort, startDatastoreEmulator } from '../emulator/datastore-emulator';
 import { startDatastoreProxy } from '../emulator';
 import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings, startRun } from '../src/executors/cloud-tasks';
@@ -102,14 +102,6 @@ async function front(workers: readonly Worker[]): Promise<{ url: string; close()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function seed(store: Datastore, count: number): Promise<void> {
