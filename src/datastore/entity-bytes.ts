@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Root, type IConversionOptions, type Type } from 'protobufjs';
-import type { Entity } from './entity';
+import { bytesAsRead, type Entity } from './entity';
 import { valueTypeOf, type EntityProto, type ValueProto } from './values';
 import type { KeyProto } from './keys';
 
@@ -17,11 +17,14 @@ function type(): Type {
 
 /**
  * An entity's properties as the bytes of a `google.datastore.v1.Entity` message without its key: every
- * value type, meaning and index exclusion, nested ones too. Canonical (names sorted, proto3 defaults left
- * out), so that two encodings of one stored entity are the same bytes.
+ * value type, meaning and index exclusion, nested ones too. Those Datastore sent, for an entity unchanged
+ * since it was read; otherwise encoded in a canonical order (names sorted, proto3 defaults left out).
  */
 export function encodeProperties(entity: Entity, projectId: string, databaseId = ''): Buffer {
-  return encode(entity.toProto(projectId, databaseId).properties ?? {}, false);
+  // An entity unchanged since its lookup: the bytes Datastore sent are its stored form, and cost nothing to encode.
+  const read = bytesAsRead(entity);
+  if (read) return Buffer.from(read);
+  return encode(entity.toProto(projectId, databaseId).properties ?? {});
 }
 
 /** The properties encodeProperties encoded, as a lookup reads them. */
@@ -36,17 +39,21 @@ export function decodeProperties(bytes: Uint8Array): Record<string, ValueProto> 
  * path (a key built in code has no project until it is written).
  */
 export function propertiesHash(entity: Entity): string {
+  // JSON of the canonical form: a digest needs no protobuf bytes, and building them cost more than the rest of a before-image.
   return createHash('sha256')
-    .update(encode(entity.toProto('').properties ?? {}, true))
+    .update(JSON.stringify(canonicalProperties(Object.fromEntries(entity.names().map((name) => [name, entity.raw(name)!])), true)))
     .digest('base64');
 }
 
-/** `digest`: for propertiesHash (timestamps to the microsecond, keys without project and database). */
-function encode(properties: Record<string, ValueProto>, digest: boolean): Buffer {
+function encode(properties: Record<string, ValueProto>): Buffer {
   const t = type();
-  return Buffer.from(t.encode(t.fromObject({ properties: canonicalProperties(properties, digest) })).finish());
+  return Buffer.from(t.encode(t.fromObject({ properties: canonicalProperties(properties, false) })).finish());
 }
 
+/**
+ * `digest`: for propertiesHash, as JSON: timestamps to the microsecond, keys without project and database,
+ * blobs in base64 and doubles as text (JSON has no NaN, Infinity or -0).
+ */
 function canonicalProperties(properties: Record<string, ValueProto>, digest: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(properties).sort()) out[name] = canonicalValue(properties[name], digest);
@@ -66,9 +73,11 @@ function canonicalValue(proto: ValueProto, digest: boolean): Record<string, unkn
     case 'integer':
       out.integerValue = String(proto.integerValue);
       break;
-    case 'double':
-      out.doubleValue = Number(proto.doubleValue);
+    case 'double': {
+      const double = Number(proto.doubleValue);
+      out.doubleValue = digest ? (Object.is(double, -0) ? '-0' : String(double)) : double;
       break;
+    }
     case 'timestamp': {
       const nanos = proto.timestampValue?.nanos ?? 0;
       out.timestampValue = { seconds: String(proto.timestampValue?.seconds ?? 0), nanos: digest ? nanos - (nanos % 1000) : nanos };
@@ -82,6 +91,7 @@ function canonicalValue(proto: ValueProto, digest: boolean): Record<string, unkn
       break;
     case 'blob':
       out.blobValue = typeof proto.blobValue === 'string' ? Buffer.from(proto.blobValue, 'base64') : Buffer.from(proto.blobValue ?? []);
+      if (digest) out.blobValue = (out.blobValue as Buffer).toString('base64');
       break;
     case 'geoPoint':
       out.geoPointValue = { latitude: proto.geoPointValue?.latitude ?? 0, longitude: proto.geoPointValue?.longitude ?? 0 };

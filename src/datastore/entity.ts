@@ -49,10 +49,12 @@ export class Entity {
     return Entity.read(Key.fromProto(proto.key), proto.properties ?? {}, mask);
   }
 
-  /** An entity as read, from its key and properties already decoded (see fromProto). */
-  static read(key: Key, properties: Record<string, ValueProto>, mask?: readonly string[]): Entity {
+  /** An entity as read, from its key and properties already decoded (see fromProto), and whole, the bytes they were read from. */
+  static read(key: Key, properties: Record<string, ValueProto>, mask?: readonly string[], bytes?: Uint8Array): Entity {
     const partial = mask && Object.keys(properties).every((name) => mask.includes(name)) ? mask : undefined;
-    return new Entity(key, properties, partial);
+    const entity = new Entity(key, properties, partial);
+    if (bytes && !partial) readBytes.set(entity, bytes);
+    return entity;
   }
 
   get changed(): boolean {
@@ -145,7 +147,15 @@ export class Entity {
 
   /** The entity as it is now, partial as it was read, for code that must see it before a change (src/sharding/apply.ts). */
   snapshot(): Entity {
-    return new Entity(this.key, new Map(this.properties), this.partialOf);
+    const snapshot = new Entity(this.key, new Map(this.properties), this.partialOf);
+    const bytes = bytesAsRead(this);
+    if (bytes) readBytes.set(snapshot, bytes);
+    return snapshot;
+  }
+
+  /** The entity as a write of only these properties (a property mask): the others stay as stored. */
+  only(names: readonly string[]): Entity {
+    return new Entity(this.key, new Map([...this.properties].filter(([name]) => names.includes(name))), names);
   }
 
   /** A copy with every property byte-for-byte, under another key (copies of kinds and namespaces). */
@@ -161,6 +171,14 @@ export class Entity {
     for (const [name, proto] of this.properties) properties[name] = fixKeyValues(proto, projectId, databaseId);
     return { key: this.key.toProto(projectId, databaseId), properties };
   }
+}
+
+/** A whole entity's properties as the lookup that read it received them; kept apart so that entities compare by key and properties alone. */
+const readBytes = new WeakMap<Entity, Uint8Array>();
+
+/** The properties' bytes as read (a google.datastore.v1.Entity without its key), while the entity is unchanged since. */
+export function bytesAsRead(entity: Entity): Uint8Array | undefined {
+  return entity.changed ? undefined : readBytes.get(entity);
 }
 
 /** Key values built locally carry no project; fill it in (stored ones already have theirs and stay untouched). */

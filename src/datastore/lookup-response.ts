@@ -12,6 +12,8 @@ import type { ValueProto } from './values';
 export interface FoundEntity {
   key: Key;
   properties: Record<string, ValueProto>;
+  /** The properties as sent: a google.datastore.v1.Entity message without its key (a view of the response). */
+  bytes?: Uint8Array;
 }
 
 /** What a lookup answered: the entities found, and the keys the server deferred (to ask again). */
@@ -62,26 +64,41 @@ function readEntityResult(reader: Reader, end: number): FoundEntity {
 function readEntity(reader: Reader, end: number): FoundEntity {
   let key: Key | undefined;
   const properties: Record<string, ValueProto> = {};
+  // Where the property entries lie, while they lie together: their bytes are the entity's stored form.
+  let from: number | undefined;
+  let to: number | undefined;
+  let together = true;
+  while (reader.pos < end) {
+    const at = reader.pos;
+    const tag = reader.uint32();
+    const [field, wire] = [tag >>> 3, tag & 7];
+    if (wire === BYTES && field === 1) key = readKey(reader, lengthDelimitedEnd(reader));
+    else if (wire === BYTES && field === 3) {
+      if (from === undefined) from = at;
+      else if (to !== at) together = false;
+      const [name, value] = readPropertyEntry(reader, lengthDelimitedEnd(reader));
+      properties[name] = value;
+      to = reader.pos;
+    } else reader.skipType(wire);
+  }
+  if (!key) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with an entity that has no key.');
+  if (!together) return { key, properties };
+  return { key, properties, bytes: from === undefined ? new Uint8Array(0) : reader.buf.subarray(from, to) };
+}
+
+/** A map entry of Entity.properties: name (1), Value (2). */
+function readPropertyEntry(reader: Reader, end: number): [string, ValueProto] {
+  let name = '';
+  let value: ValueProto | undefined;
   forEachField(reader, end, (field, wire) => {
     if (wire !== BYTES) return false;
-    if (field === 1) key = readKey(reader, lengthDelimitedEnd(reader));
-    else if (field === 3) {
-      let name = '';
-      let value: ValueProto | undefined;
-      forEachField(reader, lengthDelimitedEnd(reader), (entryField, entryWire) => {
-        if (entryWire !== BYTES) return false;
-        if (entryField === 1) name = reader.string();
-        else if (entryField === 2) value = readValue(reader, lengthDelimitedEnd(reader));
-        else return false;
-        return true;
-      });
-      // A map entry without its value holds the default Value, as protobufjs reads it.
-      properties[name] = value ?? readValue(reader, reader.pos);
-    } else return false;
+    if (field === 1) name = reader.string();
+    else if (field === 2) value = readValue(reader, lengthDelimitedEnd(reader));
+    else return false;
     return true;
   });
-  if (!key) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with an entity that has no key.');
-  return { key, properties };
+  // A map entry without its value holds the default Value, as protobufjs reads it.
+  return [name, value ?? readValue(reader, reader.pos)];
 }
 
 /** The options google-gax gives @grpc/proto-loader, which turn a message into gax's plain objects. */

@@ -180,7 +180,7 @@ export class Datastore {
         throw this.translate(error);
       }
       for (const result of response.found) {
-        const entity = Entity.read(result.key, result.properties, properties);
+        const entity = Entity.read(result.key, result.properties, properties, result.bytes);
         found.set(entity.key.toString(), entity);
       }
       pending = response.deferred.map((k) => k.toProto(this.projectId, this.databaseId));

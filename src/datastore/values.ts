@@ -39,14 +39,14 @@ const VALUE_FIELDS: Record<string, ValueType> = {
   entityValue: 'entity',
   arrayValue: 'array',
 };
+/** Walked for every value of every entity a batch writes: made once. */
+const VALUE_FIELD_LIST = Object.entries(VALUE_FIELDS);
 
 /** Which of the Value oneof fields is set; the gRPC client marks it in `valueType`, hand-built protos may not. */
 export function valueTypeOf(proto: ValueProto): ValueType {
   const marked = (proto as { valueType?: string }).valueType;
   if (marked && VALUE_FIELDS[marked]) return VALUE_FIELDS[marked];
-  for (const [field, type] of Object.entries(VALUE_FIELDS)) {
-    if ((proto as Record<string, unknown>)[field] !== undefined && (proto as Record<string, unknown>)[field] !== null) return type;
-  }
+  for (const [field, type] of VALUE_FIELD_LIST) if ((proto as Record<string, unknown>)[field] != null) return type;
   return 'null';
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DatastoreClient } from '@google-cloud/datastore/build/src/v1/datastore_client';
 import { grpc } from 'google-gax';
 import { Root } from 'protobufjs';
-import { Key } from '../../src/datastore';
+import { decodeProperties, Key } from '../../src/datastore';
 import { decodeLookupResponse } from '../../src/datastore/lookup-response';
 
 const protos = Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8')));
@@ -69,6 +69,26 @@ describe('lookup responses decoded from the wire', () => {
     expect(ours.deferred.map(String)).toEqual(gax.deferred.map((k) => Key.fromProto(k).toString()));
     expect(ours.deferred.map(String)).toEqual(['Person:5', '[x]Person:"six"']);
     await gapic.close();
+  });
+
+  it("keep each entity's properties as sent, which decode to what was read (a before-image's stored form)", () => {
+    const ours = decodeLookupResponse(response());
+    for (const found of ours.found) expect(decodeProperties(found.bytes!)).toEqual(found.properties);
+    expect(ours.found[1].bytes).toEqual(new Uint8Array(0));
+  });
+
+  it('keep no bytes for an entity whose properties do not lie together (its key between them)', () => {
+    const Entity = protos.lookupType('google.datastore.v1.Entity');
+    const entry = (name: string, value: object) => Entity.encode(Entity.fromObject({ properties: { [name]: value } })).finish();
+    const keyField = Entity.encode(Entity.fromObject({ key: key('', { kind: 'A', id: '1' }) })).finish();
+    const entity = Buffer.concat([entry('a', { stringValue: 'x' }), keyField, entry('b', { integerValue: '2' })]);
+    const EntityResult = protos.lookupType('google.datastore.v1.EntityResult');
+    const result = Buffer.from(EntityResult.encode(EntityResult.fromObject({ version: '1' })).finish());
+    // found (1) → EntityResult whose entity (1) is the hand-ordered message.
+    const wrapped = (field: number, bytes: Uint8Array) => Buffer.concat([Buffer.from([(field << 3) | 2, bytes.length]), bytes]);
+    const [found] = decodeLookupResponse(wrapped(1, Buffer.concat([wrapped(1, entity), result]))).found;
+    expect(Object.keys(found.properties)).toEqual(['a', 'b']);
+    expect(found.bytes).toBeUndefined();
   });
 
   it('read a response with nothing found as empty', () => {
