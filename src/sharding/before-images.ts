@@ -25,6 +25,9 @@ export interface UndoSpec {
   retainMs: number;
 }
 
+/** More than an image takes besides the entity it keeps: only an image that may be over Datastore's limit is measured. */
+const IMAGE_SLACK_BYTES = 4096;
+
 /** The hash an image keeps for an entity the batch deleted. */
 export const ABSENT = 'absent';
 
@@ -39,7 +42,6 @@ export interface BeforeImage {
   before?: Entity;
   /** propertiesHash of what the batch left at `target`, or ABSENT: the overwrite guard compares the entity with it. */
   after: string;
-  createdAt: Date;
   expiresAt: Date;
   restoredAt?: Date;
   /** The image's own size, for `status`. */
@@ -61,7 +63,8 @@ const PAST = '"';
 
 /** In the scanned entity's namespace, where the operation's job looks for it; the written key may be in another (a copy to a namespace). */
 export function imageKey(operation: string, scanned: Key, written: Key): Key {
-  const name = `${prefix(operation)}${encodePath(scanned.path)}${WRITTEN}${hex(written.namespace)}.${encodePath(written.path)}`;
+  const path = encodePath(scanned.path);
+  const name = `${prefix(operation)}${path}${WRITTEN}${hexOf(written.namespace)}.${written === scanned ? path : encodePath(written.path)}`;
   if (Buffer.byteLength(name) > 1500) {
     throw new DsMigrateError('OPERATION_FAILED', `The before-image of ${written} needs a key name over 1,500 bytes (its key is too long to keep); turn undo off for operation ${operation}.`, {
       key: written.toString(),
@@ -72,9 +75,19 @@ export function imageKey(operation: string, scanned: Key, written: Key): Key {
 }
 
 const hex = (text: string) => Buffer.from(text, 'utf8').toString('hex');
+/** Kinds and namespaces repeat on every image of a batch: encoded once. */
+const hexes = new Map<string, string>();
+function hexOf(text: string): string {
+  let encoded = hexes.get(text);
+  if (encoded === undefined) {
+    encoded = hex(text);
+    if (hexes.size < 1000) hexes.set(text, encoded);
+  }
+  return encoded;
+}
 
 function encodePath(path: readonly PathElement[]): string {
-  return path.map((e) => `${hex(e.kind)}.${e.id !== undefined ? `0${e.id.padStart(19, '0')}` : e.name !== undefined ? `1${hex(e.name)}.` : '/'}`).join('');
+  return path.map((e) => `${hexOf(e.kind)}.${e.id !== undefined ? `0${e.id.padStart(19, '0')}` : e.name !== undefined ? `1${hex(e.name)}.` : '/'}`).join('');
 }
 
 function decodePath(text: string): PathElement[] {
@@ -168,21 +181,15 @@ export function imagesOf({ operation, undo, store, writes, now }: ImageRequest):
   const images: Entity[] = [];
   for (const { scanned, written, after, before } of writes) {
     if (!before && !after) continue;
+    const kept = before ? encodeProperties(before, store.projectId, store.databaseId) : null;
+    // As few properties as it needs, each paid for on every change: the target is in the key, and a `before` of null says it did not exist.
     const image = Entity.from(
       imageKey(operation, scanned, written),
-      {
-        operation,
-        target: written,
-        existed: before !== undefined,
-        before: before ? encodeProperties(before, store.projectId, store.databaseId) : null,
-        after: after ? propertiesHash(after) : ABSENT,
-        createdAt: now,
-        expiresAt: new Date(now.getTime() + undo.retainMs),
-        restoredAt: null,
-      },
-      { excludeFromIndexes: ['target', 'existed', 'before', 'after', 'createdAt', 'restoredAt'] },
+      { operation, before: kept, after: after ? propertiesHash(after) : ABSENT, expiresAt: new Date(now.getTime() + undo.retainMs) },
+      { excludeFromIndexes: ['before', 'after'] },
     );
-    const bytes = storedBytes(image);
+    // Besides what it keeps, an image holds a key name of at most 1,500 bytes (imageKey) and a few short values.
+    const bytes = (kept?.length ?? 0) + IMAGE_SLACK_BYTES > MAX_ENTITY_BYTES ? storedBytes(image) : 0;
     if (bytes > MAX_ENTITY_BYTES) {
       throw new DsMigrateError(
         'OPERATION_FAILED',
@@ -197,14 +204,14 @@ export function imagesOf({ operation, undo, store, writes, now }: ImageRequest):
 }
 
 export function decodeImage(entity: Entity): BeforeImage {
-  const v = decodeStored(entity, { operation: 'string', target: 'key', existed: 'boolean', before: 'blob?', after: 'string', createdAt: 'date', expiresAt: 'date', restoredAt: 'date?' });
+  const v = decodeStored(entity, { operation: 'string', before: 'blob?', after: 'string', expiresAt: 'date', restoredAt: 'date?' });
+  const target = writtenKeyOf(entity.key);
   return {
     key: entity.key,
     operation: v.operation,
-    target: v.target,
-    before: v.existed && v.before ? new Entity(v.target, decodeProperties(v.before)) : undefined,
+    target,
+    before: v.before ? new Entity(target, decodeProperties(v.before)) : undefined,
     after: v.after,
-    createdAt: v.createdAt,
     expiresAt: v.expiresAt,
     restoredAt: v.restoredAt,
     bytes: storedBytes(entity),

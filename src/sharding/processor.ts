@@ -71,9 +71,9 @@ export async function runShardSlice(options: SliceOptions): Promise<SliceResult>
   if (state.closed) throw closedError(job, index);
   if (options.slice !== undefined && state.slices !== undefined && options.slice !== state.slices) return { done: state.done, state, skipped: true };
   if (state.done) return { done: true, state };
-  // A before-image keeps the whole entity: an operation kept with undo reads entities whole.
-  const touched = options.work.touchedProperties && !options.work.undo && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
-  const slice = new Slice(options, layout, state, shardEntity !== undefined, touched);
+  const touched = options.work.touchedProperties && (await honoursPropertyMasks(store)) ? options.work.touchedProperties : undefined;
+  // A before-image keeps the whole entity: an operation kept with undo reads entities whole, and still writes only what it touches.
+  const slice = new Slice(options, layout, state, shardEntity !== undefined, options.work.undo ? undefined : touched, touched);
   const result = await slice.run();
   if (result.done || options.slice === undefined) return result;
   return { done: false, state: await slice.handOver(options.slice) };
@@ -110,8 +110,10 @@ class Slice {
     private readonly layout: JobLayout,
     private state: ShardState,
     private hasCheckpoint: boolean,
-    /** The only properties the batches read and write (a property mask), or all. */
+    /** The only properties the batches read (a property mask), or all. */
     private readonly touched: readonly string[] | undefined,
+    /** The only properties the batches write, or all. */
+    private readonly written: readonly string[] | undefined,
   ) {
     this.maxSize = Math.min(options.work.batchSize, options.limiter?.largestGrant ?? options.work.batchSize);
     this.size = this.maxSize;
@@ -225,7 +227,7 @@ class Slice {
         await keepMarkers(tx, markerChanges(work, applied, found));
         tx.upsert(encodeShard(state));
         if (work.undo) for (const image of batchImages(store, work.undo, operationOfJob(expected.job), applied, found)) tx.upsert(image);
-        for (const entity of applied.puts) tx.upsert(entity);
+        for (const entity of applied.puts) tx.upsert(this.written && !entity.partialOf && read.has(entity.key.toString()) ? entity.only(this.written) : entity);
         for (const key of applied.deletes) tx.delete(key);
         return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime, cost: applied.cost };
       },
