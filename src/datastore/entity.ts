@@ -63,6 +63,8 @@ export class Entity {
   /** Marks the current state as saved. */
   markClean(): void {
     this.dirty = false;
+    // What was read is no longer what is stored once this entity, changed, was saved.
+    readBytes.delete(this);
   }
 
   has(name: string): boolean {
@@ -153,11 +155,6 @@ export class Entity {
     return snapshot;
   }
 
-  /** The entity as a write of only these properties (a property mask): the others stay as stored. */
-  only(names: readonly string[]): Entity {
-    return new Entity(this.key, new Map([...this.properties].filter(([name]) => names.includes(name))), names);
-  }
-
   /** A copy with every property byte-for-byte, under another key (copies of kinds and namespaces). */
   copy(key: Key = this.key): Entity {
     if (this.partialOf) throw new DsMigrateError('BAD_INPUT', `${this.key} was read with only some properties (${this.partialOf.join(', ')}), so it cannot be copied.`, { key: this.key.toString() });
@@ -179,6 +176,11 @@ const readBytes = new WeakMap<Entity, Uint8Array>();
 /** The properties' bytes as read (a google.datastore.v1.Entity without its key), while the entity is unchanged since. */
 export function bytesAsRead(entity: Entity): Uint8Array | undefined {
   return entity.changed ? undefined : readBytes.get(entity);
+}
+
+/** The entity as a write of only these properties (a property mask): the others stay as stored. Not a method: a member's name shadows a property's in the view. */
+export function onlyProperties(entity: Entity, names: readonly string[]): Entity {
+  return new Entity(entity.key, new Map(names.flatMap((name) => (entity.has(name) ? [[name, entity.raw(name)!] as const] : []))), names);
 }
 
 /** Key values built locally carry no project; fill it in (stored ones already have theirs and stay untouched). */

@@ -1,5 +1,5 @@
 import { jobKey, shardKey, type JobRef } from '../control';
-import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
+import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, onlyProperties, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
 import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch, uniqueFieldsFor, type AppliedBatch } from './apply';
@@ -227,7 +227,7 @@ class Slice {
         await keepMarkers(tx, markerChanges(work, applied, found));
         tx.upsert(encodeShard(state));
         if (work.undo) for (const image of batchImages(store, work.undo, operationOfJob(expected.job), applied, found)) tx.upsert(image);
-        for (const entity of applied.puts) tx.upsert(this.written && !entity.partialOf && read.has(entity.key.toString()) ? entity.only(this.written) : entity);
+        for (const entity of applied.puts) tx.upsert(this.written && !entity.partialOf && read.has(entity.key.toString()) ? onlyProperties(entity, this.written) : entity);
         for (const key of applied.deletes) tx.delete(key);
         return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime, cost: applied.cost };
       },
