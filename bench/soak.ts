@@ -1,9 +1,10 @@
 /**
- * `npm run soak [-- --entities 200000] [-- --datastore-faults 0.02] [-- --seed 7]`: a Cloud Tasks run of a
+ * `npm run soak [-- --entities 200000] [-- --datastore-faults 0.02] [-- --datastore-latency-ms 20] [-- --seed 7]`: a Cloud Tasks run of a
  * counting map over the entities, with two worker processes behind one address (as Cloud Run serves
  * them), each killed with SIGKILL at a random moment every 20–40 s and started again; the Cloud Tasks
  * emulator's dispatch faults on, and the Datastore proxy (emulator/datastore-proxy) failing a share of the
- * workers' RPCs, unknown commit outcomes included. It must end exact: every entity counted once. Writes
+ * workers' RPCs, unknown commit outcomes included, and with a latency adding production's milliseconds to
+ * each (a run long enough to meet many kills). It must end exact: every entity counted once. Writes
  * the `soak` section of bench/results.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -126,14 +127,22 @@ async function tally(store: Datastore): Promise<{ exact: number; wrong: string[]
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { entities: { type: 'string', default: '200000' }, 'datastore-faults': { type: 'string', default: '0.02' }, seed: { type: 'string', default: '7' } } });
+  const { values } = parseArgs({
+    options: {
+      entities: { type: 'string', default: '200000' },
+      'datastore-faults': { type: 'string', default: '0.02' },
+      'datastore-latency-ms': { type: 'string', default: '0' },
+      seed: { type: 'string', default: '7' },
+    },
+  });
   const entities = Number(values.entities);
   const faultFraction = Number(values['datastore-faults']);
+  const latencyMs = Number(values['datastore-latency-ms']);
   const seedValue = Number(values.seed);
   const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
   const projectId = 'soak';
   const direct = await Datastore.connect({ emulatorHost: emulator.host, projectId, concurrency: 8 });
-  const proxy = await startDatastoreProxy({ target: emulator.host, faultFraction, seed: seedValue });
+  const proxy = await startDatastoreProxy({ target: emulator.host, faultFraction, latencyMs, seed: seedValue });
   const tasksEmulator = await startCloudTasksEmulator({ seed: seedValue, ...TASK_FAULTS });
   const tasks = createTasksClient(tasksEmulator.host);
   const workers: Worker[] = [];
@@ -201,7 +210,7 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k} ${v}`)
         .join(
           ', ',
-        )}), two worker processes behind one address, each killed with SIGKILL every 20–40 s and started again, and the Datastore proxy failing ${faultFraction * 100}% of the workers' RPCs with every fault code (unknown commit outcomes included), seed ${seedValue}. Firestore-mode emulator, ${os.cpus().length} cores.`,
+        )}), two worker processes behind one address, each killed with SIGKILL every 20–40 s and started again, and the Datastore proxy failing ${faultFraction * 100}% of the workers' RPCs with every fault code (unknown commit outcomes included)${latencyMs ? ` and delaying each by ${latencyMs} ms` : ''}, seed ${seedValue}. Firestore-mode emulator, ${os.cpus().length} cores.`,
       '',
       '| | |',
       '| --- | --- |',
