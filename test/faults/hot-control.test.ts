@@ -54,7 +54,7 @@ describeEachFlavour('no hot control entity in a 64-shard run on 4 workers', (ctx
 
   test.each([
     // 50 entities a shard in slices of 150 ms: every shard hands over to a task on another worker several times, and every task checks the lease.
-    ['the proxy reports no control entity written more than once a second', undefined, 3_200, 150],
+    ['the proxy reports no shared control entity written more than once a second', undefined, 3_200, 150],
     // Every refused checkpoint halves the shard's next batch (processor.ts: smaller batches for contended data), so that at
     // one write a second a shard goes about an entity a second: 10 entities a shard, in slices as long as production's.
     ['under --hot-limit 1 the run ends exact', 1, 640, 5_000],
