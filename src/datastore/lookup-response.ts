@@ -71,13 +71,13 @@ function readEntity(reader: Reader, end: number): FoundEntity {
   while (reader.pos < end) {
     const at = reader.pos;
     const tag = reader.uint32();
-    const [field, wire] = [tag >>> 3, tag & 7];
+    const field = tag >>> 3;
+    const wire = tag & 7;
     if (wire === BYTES && field === 1) key = readKey(reader, lengthDelimitedEnd(reader));
     else if (wire === BYTES && field === 3) {
       if (from === undefined) from = at;
       else if (to !== at) together = false;
-      const [name, value] = readPropertyEntry(reader, lengthDelimitedEnd(reader));
-      properties[name] = value;
+      readPropertyEntry(reader, lengthDelimitedEnd(reader), properties);
       to = reader.pos;
     } else reader.skipType(wire);
   }
@@ -86,8 +86,8 @@ function readEntity(reader: Reader, end: number): FoundEntity {
   return { key, properties, bytes: from === undefined ? new Uint8Array(0) : reader.buf.subarray(from, to) };
 }
 
-/** A map entry of Entity.properties: name (1), Value (2). */
-function readPropertyEntry(reader: Reader, end: number): [string, ValueProto] {
+/** A map entry of Entity.properties, name (1) and Value (2), into `properties`. */
+function readPropertyEntry(reader: Reader, end: number, properties: Record<string, ValueProto>): void {
   let name = '';
   let value: ValueProto | undefined;
   forEachField(reader, end, (field, wire) => {
@@ -98,7 +98,7 @@ function readPropertyEntry(reader: Reader, end: number): [string, ValueProto] {
     return true;
   });
   // A map entry without its value holds the default Value, as protobufjs reads it.
-  return [name, value ?? readValue(reader, reader.pos)];
+  properties[name] = value ?? readValue(reader, reader.pos);
 }
 
 /** The options google-gax gives @grpc/proto-loader, which turn a message into gax's plain objects. */
