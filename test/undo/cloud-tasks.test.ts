@@ -67,19 +67,25 @@ describeEachFlavour('undo from before-images through Cloud Tasks under faults', 
     RUN_MS * 2,
   );
 
+  /** A RemoveFieldData kept with undo, applied through the worker, then Rich:6 written again by the application. */
+  async function changedSinceApplied(prefix: string) {
+    const projectId = uniqueProject(prefix);
+    const store = await ctx.connect({ projectId });
+    await rawSeed(ctx, projectId, richKeys('Rich', N));
+    const before = await rawSnapshot(ctx, projectId, ['Rich']);
+    const graph = await graphOf(tempApp({ 'migrations/0001_change.ts': migrationFile('RemoveFieldData', "new RemoveFieldData('Rich', 'keep', { undo: true, batchSize: 8 })") }));
+    const worker = await workerFor(store, graph);
+    expect((await runThroughTasks(h, store, graph, worker.url, { timeoutMs: RUN_MS })).run).toMatchObject({ status: 'done' });
+    const entity = (await store.get(Key.of('Rich', 6)))!;
+    entity.set('keep', 'the application wrote this');
+    await store.save([entity]);
+    return { projectId, store, graph, worker, before, written: await rawSnapshot(ctx, projectId, ['Rich']) };
+  }
+
   test(
     'an entity the application changed since: the back-out fails naming it and changes nothing',
     async () => {
-      const projectId = uniqueProject('uctc');
-      const store = await ctx.connect({ projectId });
-      await rawSeed(ctx, projectId, richKeys('Rich', N));
-      const graph = await graphOf(tempApp({ 'migrations/0001_change.ts': migrationFile('RemoveFieldData', "new RemoveFieldData('Rich', 'keep', { undo: true, batchSize: 8 })") }));
-      const worker = await workerFor(store, graph);
-      expect((await runThroughTasks(h, store, graph, worker.url, { timeoutMs: RUN_MS })).run).toMatchObject({ status: 'done' });
-      const entity = (await store.get(Key.of('Rich', 6)))!;
-      entity.set('keep', 'the application wrote this');
-      await store.save([entity]);
-      const written = await rawSnapshot(ctx, projectId, ['Rich']);
+      const { projectId, store, graph, worker, written } = await changedSinceApplied('uctc');
 
       const { run } = await runThroughTasks(h, store, graph, worker.url, { target: 'zero', timeoutMs: RUN_MS });
       expect(run).toMatchObject({ status: 'failed', error: expect.stringMatching(/1 entity was changed since it ran \(e\.g\. Rich:6\).*Nothing was changed/) });
@@ -94,17 +100,7 @@ describeEachFlavour('undo from before-images through Cloud Tasks under faults', 
   ])(
     'an entity the application changed since, with --undo-conflicts %s: the worker %s',
     async (policy) => {
-      const projectId = uniqueProject('uctp');
-      const store = await ctx.connect({ projectId });
-      await rawSeed(ctx, projectId, richKeys('Rich', N));
-      const before = await rawSnapshot(ctx, projectId, ['Rich']);
-      const graph = await graphOf(tempApp({ 'migrations/0001_change.ts': migrationFile('RemoveFieldData', "new RemoveFieldData('Rich', 'keep', { undo: true, batchSize: 8 })") }));
-      const worker = await workerFor(store, graph);
-      expect((await runThroughTasks(h, store, graph, worker.url, { timeoutMs: RUN_MS })).run).toMatchObject({ status: 'done' });
-      const entity = (await store.get(Key.of('Rich', 6)))!;
-      entity.set('keep', 'the application wrote this');
-      await store.save([entity]);
-      const written = await rawSnapshot(ctx, projectId, ['Rich']);
+      const { projectId, store, graph, worker, before, written } = await changedSinceApplied('uctp');
 
       // The policy goes with the run's request; the worker makes the back-out step from the stored run.
       const started = await startRun({ store, graph, tasks: h.tasks, settings: h.dispatch(worker.url), target: 'zero', undoConflicts: policy });
