@@ -139,18 +139,18 @@ export class RestoreBeforeImages extends DataOperation {
     const sample: string[] = [];
     for (const range of imageRanges(operation, undefined, namespaces)) {
       for await (const batch of store.queryBatches({ kind: IMAGE_KIND, namespace: range.namespace, from: range.start, before: range.end })) {
-        const pending = batch.filter((entity) => !decodeImage(entity).restoredAt);
-        const images = pending.map(decodeImage);
+        const images = batch.map(decodeImage).filter((image) => !image.restoredAt);
         for (const image of images) if (image.expiresAt.getTime() < now && (!expired || image.expiresAt < expired)) expired = image.expiresAt;
         if (expired || this.conflicts !== 'refuse') continue;
         const current = await store.lookup(images.map((image) => image.target));
-        const changed = pending.filter((_, i) => changedSince(images[i], current[i]));
+        const changed = images.filter((image, i) => changedSince(image, current[i]));
         // A batch of this job may restore some between the query and the lookup (a redelivered step start, a
         // resumed run): its commit marks the image with the entity, so the image read again after the entity tells.
         for (const entity of await store.lookup(changed.map((image) => image.key))) {
-          if (!entity || decodeImage(entity).restoredAt) continue;
+          const image = entity && decodeImage(entity);
+          if (!image || image.restoredAt) continue;
           count++;
-          if (sample.length < SAMPLE) sample.push(decodeImage(entity).target.toString());
+          if (sample.length < SAMPLE) sample.push(image.target.toString());
         }
       }
     }
