@@ -65,7 +65,7 @@ describeEachFlavour('no hot control entity in a 64-shard run on 4 workers', (ctx
       const projectId = uniqueProject('hot');
       const stores: Datastore[] = [];
       const workers: RunningWorker[] = [];
-      const front = { close: async () => undefined } as { url?: string; close(): Promise<void> };
+      let front: Awaited<ReturnType<typeof roundRobin>> | undefined;
       try {
         const connect = async () => {
           const store = await Datastore.connect({ emulatorHost: proxy.host, projectId });
@@ -76,9 +76,9 @@ describeEachFlavour('no hot control entity in a 64-shard run on 4 workers', (ctx
         await seedCounters(await ctx.connect({ projectId }), n);
         const graph = await graphOf(tempApp({ 'migrations/0001_increment.ts': INCREMENT_MIGRATION(`{ shardCount: ${SHARDS}, batchSize: 25 }`) }));
         for (let i = 0; i < WORKERS; i++) workers.push(await inProcessWorker(h, await connect(), graph));
-        Object.assign(front, await roundRobin(workers));
+        front = await roundRobin(workers);
 
-        const { run } = await runThroughTasks(h, store, graph, front.url!, { timeoutMs: RUN_MS, dispatch: { sliceBudgetMs } });
+        const { run } = await runThroughTasks(h, store, graph, front.url, { timeoutMs: RUN_MS, dispatch: { sliceBudgetMs } });
         expect(run).toMatchObject({ status: 'done' });
         const values = await counterValues(await ctx.connect({ projectId }));
         expect([values.length, values.every((v) => v === 1)]).toEqual([n, true]);
@@ -88,7 +88,7 @@ describeEachFlavour('no hot control entity in a 64-shard run on 4 workers', (ctx
         const hot = proxy.hotDocuments().filter((d) => d.hot && SHARED.has(d.kind));
         expect(hot.map((d) => `${d.path}: ${d.maxPerSecond.toFixed(1)}/s`)).toEqual([]);
       } finally {
-        await front.close();
+        await front?.close();
         await Promise.all(workers.map((w) => w.stop()));
         await Promise.all(stores.map((s) => s.close()));
         await proxy.stop();
