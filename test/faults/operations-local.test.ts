@@ -1,5 +1,5 @@
 import { useDatastoreProxy } from '../support/datastore-proxy';
-import { runCli, tempApp } from '../support/cli';
+import { jsonEvents, runCli, tempApp } from '../support/cli';
 import { describeEachFlavour } from '../support/emulators';
 import { DOOMED, EXPECTED_COUNTS, expectEveryFault, expectSevenExact, FAULTS, N, rawLookup, richKeys, seedRich, SEVEN_OPERATIONS } from './support';
 
@@ -17,10 +17,7 @@ describeEachFlavour('the seven operations, locally, under Datastore faults', (ct
 
     const run = await runCli(['migrate', '--json'], { cwd: app, env });
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
-    const done = run.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { event: string; operation?: number; result?: { scanned: number; changed: number; deleted: number; failed: number } })
+    const done = jsonEvents<{ event: string; operation?: number; result?: { scanned: number; changed: number; deleted: number; failed: number } }>(run)
       .filter((e) => e.event === 'operation-done')
       .map((e) => [e.operation, e.result!.changed, e.result!.deleted, e.result!.failed]);
     expect(done).toEqual(EXPECTED_COUNTS);

@@ -1,5 +1,5 @@
 import { useDatastoreProxy } from '../support/datastore-proxy';
-import { runCli, tempApp } from '../support/cli';
+import { jsonEvents, runCli, tempApp } from '../support/cli';
 import { describeEachFlavour } from '../support/emulators';
 import { countOf, incrementOp, migrationOf, personValues, seedPeople } from '../support/people';
 
@@ -29,10 +29,7 @@ describeEachFlavour('a local run whose commits often answer an error after landi
 
     const run = await runCli(['migrate', '--json'], { cwd: app, env });
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
-    const events = run.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { event: string; migration?: string; operation?: number; state?: string });
+    const events = jsonEvents<{ event: string; migration?: string; operation?: number; state?: string }>(run);
     expect(events.filter((e) => e.event === 'operation-done').map((e) => [e.migration, e.operation])).toEqual([
       ['default:0001_a', 0],
       ['default:0001_a', 1],

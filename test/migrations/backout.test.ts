@@ -1,7 +1,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Entity, Key, type Datastore } from '../../src/datastore';
-import { runCli, tempApp, type CliResult } from '../support/cli';
+import { jsonEvents, runCli, tempApp } from '../support/cli';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 import { countOf, personValues, seedPeople } from '../support/people';
 
@@ -14,12 +14,6 @@ export default defineMigration({ operations: [${operations}] });
 const ADD_A = file('AddFieldData', "new AddFieldData('Person', 'a', { default: 1 })");
 const ADD_B = file('AddFieldData', "new AddFieldData('Person', 'b', { default: 1 })");
 const DELETE_AUDIT = (options = '') => file('DeleteModelData', `new DeleteModelData('Audit'${options ? `, ${options}` : ''})`);
-
-const jsonEvents = (r: CliResult): { event: string; [k: string]: unknown }[] =>
-  r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { event: string });
 
 describeEachFlavour('every back-out has a way out', (ctx) => {
   async function fresh(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {

@@ -2,7 +2,7 @@ import { appendFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Entity, Key, type Datastore } from '../../src/datastore';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
-import { pausing, runCli, tempApp, waitForPause, type CliResult } from '../support/cli';
+import { jsonEvents, pausing, runCli, tempApp, waitForPause } from '../support/cli';
 
 const N = 600;
 
@@ -38,13 +38,6 @@ async function counters(store: Datastore): Promise<number[]> {
   const values: number[] = [];
   for await (const e of store.query({ kind: 'Person' })) values.push(Number(e.get('counter') ?? 0));
   return values;
-}
-
-function jsonEvents(result: CliResult): { event: string; [k: string]: unknown }[] {
-  return result.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
 }
 
 describeEachFlavour('dsmigrate migrate', (ctx) => {

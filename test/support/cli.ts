@@ -14,6 +14,14 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The events a `--json` run printed, a JSON object a line; `T` names the fields a test reads. */
+export function jsonEvents<T extends { event: string } = { event: string; [k: string]: unknown }>(result: Pick<CliResult, 'stdout'>): T[] {
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as T);
+}
+
 /** Runs `dsmigrate` from source as a separate process, exactly as a user's shell would; `onLine` sees each stdout line as it arrives. */
 export function runCli(
   args: string[],
