@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --entities 200000] [-- --datastore-faults 0.02] [-- --datastore-latency-ms 20] [-- --seed 7]`: a Cloud Tasks run of a
+ * `npm run soak [-- --entities 200000] [-- --datastore-faults 0.02] [-- --datastore-latency-ms 20[,jitter]] [-- --seed 7]`: a Cloud Tasks run of a
  * counting map over the entities, with two worker processes behind one address (as Cloud Run serves
  * them), each killed with SIGKILL at a random moment every 20–40 s and started again; the Cloud Tasks
  * emulator's dispatch faults on, and the Datastore proxy (emulator/datastore-proxy) failing a share of the
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startCloudTasksEmulator } from '../emulator/cloud-tasks';
 import { freePort, startDatastoreEmulator } from '../emulator/datastore-emulator';
-import { startDatastoreProxy } from '../emulator';
+import { parseLatency, startDatastoreProxy } from '../emulator';
 import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings, startRun } from '../src/executors/cloud-tasks';
 import { loadGraph, loadRun, type RunState } from '../src/migrations';
@@ -137,12 +137,12 @@ async function main(): Promise<void> {
   });
   const entities = Number(values.entities);
   const faultFraction = Number(values['datastore-faults']);
-  const latencyMs = Number(values['datastore-latency-ms']);
+  const { latencyMs, latencyJitterMs } = parseLatency(values['datastore-latency-ms']);
   const seedValue = Number(values.seed);
   const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });
   const projectId = 'soak';
   const direct = await Datastore.connect({ emulatorHost: emulator.host, projectId, concurrency: 8 });
-  const proxy = await startDatastoreProxy({ target: emulator.host, faultFraction, latencyMs, seed: seedValue });
+  const proxy = await startDatastoreProxy({ target: emulator.host, faultFraction, latencyMs, latencyJitterMs, seed: seedValue });
   const tasksEmulator = await startCloudTasksEmulator({ seed: seedValue, ...TASK_FAULTS });
   const tasks = createTasksClient(tasksEmulator.host);
   const workers: Worker[] = [];
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k} ${v}`)
         .join(
           ', ',
-        )}), two worker processes behind one address, each killed with SIGKILL every 20–40 s and started again, and the Datastore proxy failing ${faultFraction * 100}% of the workers' RPCs with every fault code (unknown commit outcomes included)${latencyMs ? ` and delaying each by ${latencyMs} ms` : ''}, seed ${seedValue}. Firestore-mode emulator, ${os.cpus().length} cores.`,
+        )}), two worker processes behind one address, each killed with SIGKILL every 20–40 s and started again, and the Datastore proxy failing ${faultFraction * 100}% of the workers' RPCs with every fault code (unknown commit outcomes included)${latencyMs || latencyJitterMs ? ` and delaying each by ${latencyMs} ms${latencyJitterMs ? ` (+ up to ${latencyJitterMs} ms)` : ''}` : ''}, seed ${seedValue}. Firestore-mode emulator, ${os.cpus().length} cores.`,
       '',
       '| | |',
       '| --- | --- |',
