@@ -1,17 +1,14 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { Root, type IConversionOptions, type Type } from 'protobufjs';
+import { hash } from 'node:crypto';
+import type { Type } from 'protobufjs';
 import { bytesAsRead, type Entity } from './entity';
+import { datastoreType, GAX_OBJECTS } from './protos';
 import { valueTypeOf, type EntityProto, type ValueProto } from './values';
 import type { KeyProto } from './keys';
-
-/** As src/datastore/lookup-response.ts reads values: the plain objects google-gax makes, so that what is decoded writes back as it was read. */
-const GAX_OBJECTS: IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
 let entityType: Type | undefined;
 
 function type(): Type {
-  entityType ??= Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8'))).lookupType('google.datastore.v1.Entity');
+  entityType ??= datastoreType('Entity');
   return entityType;
 }
 
@@ -39,29 +36,94 @@ export function decodeProperties(bytes: Uint8Array): Record<string, ValueProto> 
  * path (a key built in code has no project until it is written).
  */
 export function propertiesHash(entity: Entity): string {
-  // JSON of the canonical form: a digest needs no protobuf bytes, and building them cost more than the rest of a before-image.
-  return createHash('sha256')
-    .update(JSON.stringify(canonicalProperties(Object.fromEntries(entity.names().map((name) => [name, entity.raw(name)!])), true)))
-    .digest('base64');
+  // A canonical text built as a string and hashed in one call: it is paid on every change an undo keeps, and objects, JSON and a Hash per entity cost more than the digest.
+  let text = '';
+  for (const name of entity.names().sort()) text += JSON.stringify(name) + digestOf(entity.raw(name)!);
+  return hash('sha256', text, 'base64');
+}
+
+/**
+ * A value as digest text: a letter for its one value field, then that value, ended so that the next
+ * property's quoted name, a closing bracket or a suffix cannot be read as part of it; then a non-zero
+ * meaning (`m<n>;`) and an index exclusion (`x`). Doubles as text (-0 too), blobs in base64.
+ */
+function digestOf(proto: ValueProto): string {
+  let text: string;
+  switch (valueTypeOf(proto)) {
+    case 'null':
+      text = 'n';
+      break;
+    case 'boolean':
+      text = proto.booleanValue ? 'b1' : 'b0';
+      break;
+    case 'integer':
+      text = `i${String(proto.integerValue)};`;
+      break;
+    case 'double': {
+      const double = Number(proto.doubleValue);
+      text = `d${Object.is(double, -0) ? '-0' : String(double)};`;
+      break;
+    }
+    case 'timestamp': {
+      const nanos = proto.timestampValue?.nanos ?? 0;
+      text = `t${String(proto.timestampValue?.seconds ?? 0)}.${nanos - (nanos % 1000)};`;
+      break;
+    }
+    case 'key':
+      text = `k${keyDigestOf(proto.keyValue!)}`;
+      break;
+    case 'string':
+      text = `s${JSON.stringify(proto.stringValue ?? '')}`;
+      break;
+    case 'blob': {
+      const blob = proto.blobValue;
+      text = `y${typeof blob === 'string' ? Buffer.from(blob, 'base64').toString('base64') : blob ? Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).toString('base64') : ''};`;
+      break;
+    }
+    case 'geoPoint':
+      text = `g${proto.geoPointValue?.latitude ?? 0},${proto.geoPointValue?.longitude ?? 0};`;
+      break;
+    case 'entity': {
+      const inner = proto.entityValue ?? {};
+      const properties = (inner.properties ?? {}) as Record<string, ValueProto>;
+      text = `e${inner.key ? keyDigestOf(inner.key) : ''}{`;
+      for (const name of Object.keys(properties).sort()) text += JSON.stringify(name) + digestOf(properties[name]);
+      text += '}';
+      break;
+    }
+    case 'array':
+      text = `a[${(proto.arrayValue?.values ?? []).map(digestOf).join('')}]`;
+      break;
+  }
+  if (proto.meaning) text += `m${proto.meaning};`;
+  if (proto.excludeFromIndexes) text += 'x';
+  return text;
+}
+
+/** A key by namespace and path: `(` namespace, then each element's kind and its name (`n`) or non-zero id (`i`), `)`. */
+function keyDigestOf(key: KeyProto): string {
+  let text = `(${JSON.stringify(key.partitionId?.namespaceId ?? '')}`;
+  for (const e of key.path ?? []) {
+    text += JSON.stringify(e.kind ?? '');
+    if (e.name) text += `n${JSON.stringify(e.name)}`;
+    else if (e.id !== undefined && e.id !== null && String(e.id) !== '0') text += `i${String(e.id)};`;
+  }
+  return `${text})`;
 }
 
 function encode(properties: Record<string, ValueProto>): Buffer {
   const t = type();
-  return Buffer.from(t.encode(t.fromObject({ properties: canonicalProperties(properties, false) })).finish());
+  return Buffer.from(t.encode(t.fromObject({ properties: canonicalProperties(properties) })).finish());
 }
 
-/**
- * `digest`: for propertiesHash, as JSON: timestamps to the microsecond, keys without project and database,
- * blobs in base64 and doubles as text (JSON has no NaN, Infinity or -0).
- */
-function canonicalProperties(properties: Record<string, ValueProto>, digest: boolean): Record<string, unknown> {
+function canonicalProperties(properties: Record<string, ValueProto>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const name of Object.keys(properties).sort()) out[name] = canonicalValue(properties[name], digest);
+  for (const name of Object.keys(properties).sort()) out[name] = canonicalValue(properties[name]);
   return out;
 }
 
 /** One value with only what it means: its one value field, a non-zero meaning, an index exclusion. */
-function canonicalValue(proto: ValueProto, digest: boolean): Record<string, unknown> {
+function canonicalValue(proto: ValueProto): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   switch (valueTypeOf(proto)) {
     case 'null':
@@ -73,36 +135,31 @@ function canonicalValue(proto: ValueProto, digest: boolean): Record<string, unkn
     case 'integer':
       out.integerValue = String(proto.integerValue);
       break;
-    case 'double': {
-      const double = Number(proto.doubleValue);
-      out.doubleValue = digest ? (Object.is(double, -0) ? '-0' : String(double)) : double;
+    case 'double':
+      out.doubleValue = Number(proto.doubleValue);
       break;
-    }
-    case 'timestamp': {
-      const nanos = proto.timestampValue?.nanos ?? 0;
-      out.timestampValue = { seconds: String(proto.timestampValue?.seconds ?? 0), nanos: digest ? nanos - (nanos % 1000) : nanos };
+    case 'timestamp':
+      out.timestampValue = { seconds: String(proto.timestampValue?.seconds ?? 0), nanos: proto.timestampValue?.nanos ?? 0 };
       break;
-    }
     case 'key':
-      out.keyValue = canonicalKey(proto.keyValue!, digest);
+      out.keyValue = canonicalKey(proto.keyValue!);
       break;
     case 'string':
       out.stringValue = proto.stringValue ?? '';
       break;
     case 'blob':
       out.blobValue = typeof proto.blobValue === 'string' ? Buffer.from(proto.blobValue, 'base64') : Buffer.from(proto.blobValue ?? []);
-      if (digest) out.blobValue = (out.blobValue as Buffer).toString('base64');
       break;
     case 'geoPoint':
       out.geoPointValue = { latitude: proto.geoPointValue?.latitude ?? 0, longitude: proto.geoPointValue?.longitude ?? 0 };
       break;
     case 'entity': {
       const inner = proto.entityValue ?? {};
-      out.entityValue = { ...(inner.key ? { key: canonicalKey(inner.key, digest) } : {}), properties: canonicalProperties((inner.properties ?? {}) as Record<string, ValueProto>, digest) };
+      out.entityValue = { ...(inner.key ? { key: canonicalKey(inner.key) } : {}), properties: canonicalProperties((inner.properties ?? {}) as Record<string, ValueProto>) };
       break;
     }
     case 'array':
-      out.arrayValue = { values: (proto.arrayValue?.values ?? []).map((v) => canonicalValue(v, digest)) };
+      out.arrayValue = { values: (proto.arrayValue?.values ?? []).map(canonicalValue) };
       break;
   }
   if (proto.meaning) out.meaning = proto.meaning;
@@ -110,12 +167,12 @@ function canonicalValue(proto: ValueProto, digest: boolean): Record<string, unkn
   return out;
 }
 
-function canonicalKey(key: KeyProto, digest: boolean): Record<string, unknown> {
+function canonicalKey(key: KeyProto): Record<string, unknown> {
   const partition = key.partitionId ?? {};
   return {
     partitionId: {
-      ...(partition.projectId && !digest ? { projectId: partition.projectId } : {}),
-      ...(partition.databaseId && !digest ? { databaseId: partition.databaseId } : {}),
+      ...(partition.projectId ? { projectId: partition.projectId } : {}),
+      ...(partition.databaseId ? { databaseId: partition.databaseId } : {}),
       ...(partition.namespaceId ? { namespaceId: partition.namespaceId } : {}),
     },
     path: (key.path ?? []).map((e) => (e.name ? { kind: e.kind, name: e.name } : e.id !== undefined && e.id !== null && String(e.id) !== '0' ? { kind: e.kind, id: String(e.id) } : { kind: e.kind })),
