@@ -15,8 +15,6 @@ export type IdOrName = string | number | bigint;
 const INT64_MAX = 9223372036854775807n;
 /** Datastore's partition rule: '' (the default namespace) or 1–100 of these characters. */
 const NAMESPACE_NAME = /^[A-Za-z0-9._-]{0,100}$/;
-/** Each key's toString, made once (outside the key, so that keys still compare equal field by field). */
-const keyStrings = new WeakMap<Key, string>();
 
 /**
  * An immutable Datastore key: namespace plus full ancestor path. Projects and databases belong to the
@@ -25,6 +23,8 @@ const keyStrings = new WeakMap<Key, string>();
 export class Key {
   readonly namespace: string;
   readonly path: readonly PathElement[];
+  /** toString, made once. A private field, so that keys still compare equal field by field (a WeakMap beside them cost a batch more than the strings). */
+  #text: string | undefined = undefined;
 
   constructor(path: readonly PathElement[], namespace = '') {
     if (path.length === 0) throw new DsMigrateError('BAD_INPUT', 'A key needs at least one path element.');
@@ -113,13 +113,11 @@ export class Key {
 
   /** A stable, readable and unique string, used in messages and as a map key (made once: batches look keys up by it often). */
   toString(): string {
-    let text = keyStrings.get(this);
-    if (text === undefined) {
+    if (this.#text === undefined) {
       const path = this.path.map((e) => `${e.kind}:${e.id ?? (e.name !== undefined ? JSON.stringify(e.name) : '?')}`).join('/');
-      text = this.namespace ? `[${this.namespace}]${path}` : path;
-      keyStrings.set(this, text);
+      this.#text = this.namespace ? `[${this.namespace}]${path}` : path;
     }
-    return text;
+    return this.#text;
   }
 
   toProto(projectId: string, databaseId = ''): KeyProto {
