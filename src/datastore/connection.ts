@@ -5,6 +5,7 @@ import { grpc, type CallOptions } from 'google-gax';
 import { DsMigrateError, errorMessage } from '../errors';
 import { keysQueryRpc, type KeysQueryRpc } from './keys-query';
 import { lookupRpc, type LookupRpc } from './lookup-response';
+import { encodeCommitRequest } from './commit-request';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 
 export interface ConnectionOptions {
@@ -53,7 +54,7 @@ export type CommitRpc = RawRpc<google.datastore.v1.ICommitRequest, void>;
  * CPU during a migration.
  */
 function commitRpc(gapic: GapicClient): CommitRpc {
-  return rawRpc(gapic, 'Commit', () => undefined);
+  return rawRpc(gapic, 'Commit', () => undefined, encodeCommitRequest);
 }
 
 /** The fallback project on an emulator, which accepts any id. */

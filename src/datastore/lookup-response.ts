@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import { Root, type IConversionOptions, type Type } from 'protobufjs';
+import type { Type } from 'protobufjs';
 import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
 import { BYTES, forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
+import { datastoreType, GAX_OBJECTS } from './protos';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
 
@@ -101,14 +101,11 @@ function readPropertyEntry(reader: Reader, end: number, properties: Record<strin
   properties[name] = value ?? readValue(reader, reader.pos);
 }
 
-/** The options google-gax gives @grpc/proto-loader, which turn a message into gax's plain objects. */
-const GAX_OBJECTS: IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
-
 let valueType: Type | undefined;
 
 /** A Value from `reader.pos` to `end`, decoded and converted exactly as gax converts it (the same protos, the same options). */
 function readValue(reader: Reader, end: number): ValueProto {
-  valueType ??= Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8'))).lookupType('google.datastore.v1.Value');
+  valueType ??= datastoreType('Value');
   const value = valueType.toObject(valueType.decode(reader.buf.subarray(reader.pos, end)), GAX_OBJECTS) as ValueProto;
   reader.pos = end;
   return value;

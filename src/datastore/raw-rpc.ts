@@ -11,7 +11,7 @@ export type RawRpc<Request, Response> = (request: Request, timeoutMs: number) =>
 
 /**
  * Calls `method` through the gapic client's own stub (its channel, credentials and address), with the
- * request encoded as gax encodes it and the response decoded by `decode`. gax decodes every field of a
+ * request encoded by `encode` (else as gax encodes it) and the response decoded by `decode`. gax decodes every field of a
  * response into a message and then into a plain copy of it; where only a few fields matter (the keys of
  * a keys-only query) or none (a commit's results), reading them from the bytes costs a fraction of that.
  */
@@ -19,6 +19,7 @@ export function rawRpc<Request extends { projectId?: string | null; databaseId?:
   gapic: GapicClient,
   method: 'Lookup' | 'RunQuery' | 'Commit',
   decode: (buffer: Uint8Array) => Response,
+  encode?: (request: Request) => Buffer,
 ): RawRpc<Request, Response> {
   let stub: Promise<grpc.Client> | undefined;
   return async (request, timeoutMs) => {
@@ -29,7 +30,7 @@ export function rawRpc<Request extends { projectId?: string | null; databaseId?:
     // The routing header gax would send: it picks the database.
     metadata.add('x-goog-request-params', stringify({ project_id: request.projectId ?? '', database_id: request.databaseId ?? '' }));
     return new Promise<Response>((resolve, reject) => {
-      client.makeUnaryRequest(definition.path, definition.requestSerialize, decode, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) =>
+      client.makeUnaryRequest(definition.path, encode ?? definition.requestSerialize, decode, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) =>
         error ? reject(error) : resolve(response as Response),
       );
     });

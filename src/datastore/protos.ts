@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { Root, type Enum, type IConversionOptions, type Type } from 'protobufjs';
+
+let root: Root | undefined;
+
+/** The google.datastore.v1 protos the official client ships, read once: the codecs that work on bytes share them with gax. */
+function datastoreRoot(): Root {
+  root ??= Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8')));
+  return root;
+}
+
+/** A message type of google.datastore.v1, e.g. `Value`. */
+export function datastoreType(name: string): Type {
+  return datastoreRoot().lookupType(`google.datastore.v1.${name}`);
+}
+
+/** An enum of google.datastore.v1, e.g. `CommitRequest.Mode`. */
+export function datastoreEnum(name: string): Enum {
+  return datastoreRoot().lookupEnum(`google.datastore.v1.${name}`);
+}
+
+/** The options google-gax gives @grpc/proto-loader, which turn a message into gax's plain objects: what is decoded here reads as gax reads it, and writes back as it was read. */
+export const GAX_OBJECTS: IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
