@@ -1,8 +1,10 @@
 import { hash } from 'node:crypto';
 import type { Type } from 'protobufjs';
+import { Reader } from 'protobufjs/minimal';
 import { bytesAsRead, type Entity } from './entity';
-import { datastoreType, GAX_OBJECTS } from './protos';
-import { valueTypeOf, type EntityProto, type ValueProto } from './values';
+import { datastoreType } from './protos';
+import { readProperties } from './value-reader';
+import { valueTypeOf, type ValueProto } from './values';
 import type { KeyProto } from './keys';
 
 let entityType: Type | undefined;
@@ -26,8 +28,8 @@ export function encodeProperties(entity: Entity, projectId: string, databaseId =
 
 /** The properties encodeProperties encoded, as a lookup reads them. */
 export function decodeProperties(bytes: Uint8Array): Record<string, ValueProto> {
-  const t = type();
-  return ((t.toObject(t.decode(bytes), GAX_OBJECTS) as EntityProto).properties ?? {}) as Record<string, ValueProto>;
+  const reader = Reader.create(bytes);
+  return readProperties(reader, reader.len);
 }
 
 /**

@@ -1,12 +1,11 @@
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import type { Type } from 'protobufjs';
 import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
 import { BYTES, forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
-import { datastoreType, GAX_OBJECTS } from './protos';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
+import { readPropertyEntry } from './value-reader';
 
 /** An entity as a lookup found it: its key, and its properties as gax would have read them. */
 export interface FoundEntity {
@@ -27,8 +26,8 @@ export type LookupRpc = RawRpc<google.datastore.v1.ILookupRequest, LookupPage>;
 /**
  * Lookups answered through raw-rpc.ts. gax reads every result whole, into a message and then a plain
  * copy: the entity's key with its partition, the version, two timestamps. We read the key straight from
- * the bytes (as packed-keys.ts does) and skip the rest; only the properties go through protobufjs, as
- * gax would decode them, so that what is written back is what was read (lossless: values.ts).
+ * the bytes (as packed-keys.ts does) and skip the rest; the properties are read into the objects gax
+ * would make of them (value-reader.ts), so that what is written back is what was read (lossless: values.ts).
  */
 export function lookupRpc(gapic: GapicClient): LookupRpc {
   return rawRpc(gapic, 'Lookup', decodeLookupResponse);
@@ -84,29 +83,4 @@ function readEntity(reader: Reader, end: number): FoundEntity {
   if (!key) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with an entity that has no key.');
   if (!together) return { key, properties };
   return { key, properties, bytes: from === undefined ? new Uint8Array(0) : reader.buf.subarray(from, to) };
-}
-
-/** A map entry of Entity.properties, name (1) and Value (2), into `properties`. */
-function readPropertyEntry(reader: Reader, end: number, properties: Record<string, ValueProto>): void {
-  let name = '';
-  let value: ValueProto | undefined;
-  forEachField(reader, end, (field, wire) => {
-    if (wire !== BYTES) return false;
-    if (field === 1) name = reader.string();
-    else if (field === 2) value = readValue(reader, lengthDelimitedEnd(reader));
-    else return false;
-    return true;
-  });
-  // A map entry without its value holds the default Value, as protobufjs reads it.
-  properties[name] = value ?? readValue(reader, reader.pos);
-}
-
-let valueType: Type | undefined;
-
-/** A Value from `reader.pos` to `end`, decoded and converted exactly as gax converts it (the same protos, the same options). */
-function readValue(reader: Reader, end: number): ValueProto {
-  valueType ??= datastoreType('Value');
-  const value = valueType.toObject(valueType.decode(reader.buf.subarray(reader.pos, end)), GAX_OBJECTS) as ValueProto;
-  reader.pos = end;
-  return value;
 }

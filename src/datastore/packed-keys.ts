@@ -156,15 +156,15 @@ function interned(name: string): string {
   return name;
 }
 
-/** A varint int64 as a decimal string, exact beyond 2^53: plain arithmetic for the usual ids, BigInt past 49 bits. */
-function readInt64(reader: Reader): string {
+/** A varint int64 (a key id, an integer value, seconds) as a decimal string, exact beyond 2^53: plain arithmetic for the usual ones, BigInt past 49 bits. */
+export function readInt64(reader: Reader): string {
   const { buf } = reader;
   let pos = reader.pos;
   let value = 0;
   let scale = 1;
   let byte: number;
   do {
-    if (pos >= reader.len) throw new RangeError('A key id runs past the end of the response.');
+    if (pos >= reader.len) throw new RangeError('An int64 runs past the end of the response.');
     byte = buf[pos++];
     value += (byte & 0x7f) * scale;
     scale *= 128;
@@ -176,7 +176,7 @@ function readInt64(reader: Reader): string {
   let big = BigInt(value);
   let bigScale = BigInt(scale);
   do {
-    if (pos >= reader.len) throw new RangeError('A key id runs past the end of the response.');
+    if (pos >= reader.len) throw new RangeError('An int64 runs past the end of the response.');
     byte = buf[pos++];
     big += BigInt(byte & 0x7f) * bigScale;
     bigScale *= 128n;

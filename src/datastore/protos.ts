@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Root, type Enum, type IConversionOptions, type Type } from 'protobufjs';
+import { Root, type Enum, type Type } from 'protobufjs';
 
 let root: Root | undefined;
 
@@ -18,6 +18,3 @@ export function datastoreType(name: string): Type {
 export function datastoreEnum(name: string): Enum {
   return datastoreRoot().lookupEnum(`google.datastore.v1.${name}`);
 }
-
-/** The options google-gax gives @grpc/proto-loader, which turn a message into gax's plain objects: what is decoded here reads as gax reads it, and writes back as it was read. */
-export const GAX_OBJECTS: IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
