@@ -5,7 +5,7 @@ import { grpc, type CallOptions } from 'google-gax';
 import { DsMigrateError, errorMessage } from '../errors';
 import { keysQueryRpc, type KeysQueryRpc } from './keys-query';
 import { lookupRpc, type LookupRpc } from './lookup-response';
-import { encodeCommitRequest } from './commit-request';
+import { encodeCommitRequest, type CommitRequest } from './commit-request';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 
 export interface ConnectionOptions {
@@ -46,7 +46,7 @@ export interface ResolvedConnection {
 }
 
 /** Commit, its results left unread. */
-export type CommitRpc = RawRpc<google.datastore.v1.ICommitRequest, void>;
+export type CommitRpc = RawRpc<CommitRequest, void>;
 
 /**
  * Commits through raw-rpc.ts, their results unread: nothing here uses a commit's versions or keys (ids

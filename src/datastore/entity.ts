@@ -26,7 +26,9 @@ export class Entity {
 
   constructor(key: Key, properties: Record<string, ValueProto> | Map<string, ValueProto> = {}, partialOf?: readonly string[]) {
     this.key = key;
-    this.properties = properties instanceof Map ? new Map(properties) : new Map(Object.entries(properties));
+    // Copied, so that the caller's object or map stays its own; by name, as Object.entries would allocate a pair per property of every entity read.
+    this.properties = properties instanceof Map ? new Map(properties) : new Map();
+    if (!(properties instanceof Map)) for (const name of Object.keys(properties)) this.properties.set(name, properties[name]);
     this.partialOf = partialOf;
   }
 
@@ -149,7 +151,7 @@ export class Entity {
 
   /** The entity as it is now, partial as it was read, for code that must see it before a change (src/sharding/apply.ts). */
   snapshot(): Entity {
-    const snapshot = new Entity(this.key, new Map(this.properties), this.partialOf);
+    const snapshot = new Entity(this.key, this.properties, this.partialOf);
     const bytes = bytesAsRead(this);
     if (bytes) readBytes.set(snapshot, bytes);
     return snapshot;

@@ -3,6 +3,7 @@ export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
 export { Entity, onlyProperties, propertyView, propertyAccess, type SetOptions, type PropertyView } from './entity';
 export { encodeProperties, decodeProperties, propertiesHash } from './entity-bytes';
+export { EncodedEntity, encodeEntity, type EncodedProperty, type EncodedValue } from './encoded-entity';
 export { fromOfficialKey, toOfficialKey, fromOfficialEntity, toOfficialEntity, asKey, type OfficialKey, type OfficialId, type OfficialClient, type OfficialSaveEntity } from './official-client';
 export { Key, compareUtf8, type PathElement, type IdOrName, type KeyProto } from './keys';
 export { PackedKeys, type KeyList } from './packed-keys';

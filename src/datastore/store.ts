@@ -3,6 +3,7 @@ import type { CallOptions } from 'google-gax';
 import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
+import type { CommitMutation } from './commit-request';
 import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
 import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
@@ -13,7 +14,7 @@ import type { PackedKeys } from './packed-keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
 import { buildQuery, type QuerySpec } from './query';
 import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, UNKNOWN_OUTCOME_CODES, withRetry, type RetryOptions } from './retry';
-import { Transaction, type Mutation, type TransactionBackend } from './transaction';
+import { entityOf, Transaction, type Mutation, type TransactionBackend } from './transaction';
 import { estimateEntityBytes, estimateKeyBytes, type EntityProto } from './values';
 
 export type RpcMethod = 'lookup' | 'commit' | 'runQuery' | 'runAggregationQuery' | 'beginTransaction' | 'rollback' | 'allocateIds' | 'reserveIds';
@@ -51,7 +52,7 @@ export interface TransactionOptions extends RetryOptions {
   unknownOutcome?: 'retry' | 'fail';
 }
 
-type MutationProto = google.datastore.v1.IMutation;
+
 type RawClient = ResolvedConnection['client'];
 
 interface QueryPage<T extends { length: number }> {
@@ -189,7 +190,8 @@ export class Datastore {
 
   // ---- writes ----
 
-  private mutationProto(mutation: Mutation): MutationProto {
+  private mutationProto(mutation: Mutation): CommitMutation {
+    if ('upsertEncoded' in mutation) return { encodedUpsert: mutation.upsertEncoded.bytes };
     if ('delete' in mutation) return { delete: mutation.delete.toProto(this.projectId, this.databaseId) };
     if ('insert' in mutation) {
       if (mutation.insert.partialOf)
@@ -214,7 +216,7 @@ export class Datastore {
         ),
       ),
     );
-    for (const m of mutations) if (!('delete' in m)) Object.values(m)[0].markClean();
+    for (const m of mutations) entityOf(m)?.markClean();
   }
 
   async save(entities: readonly Entity[]): Promise<void> {
@@ -449,7 +451,8 @@ function propertyPath(name: string): string {
   return /[.\\`]/.test(name) ? `\`${name.replace(/[\\`]/g, (c) => `\\${c}`)}\`` : name;
 }
 
-function mutationBytes(m: MutationProto): number {
+function mutationBytes(m: CommitMutation): number {
+  if ('encodedUpsert' in m) return m.encodedUpsert.length + 8;
   const entity: EntityProto | null | undefined = m.upsert ?? m.insert ?? m.update;
   return entity ? estimateEntityBytes(entity) : m.delete ? estimateKeyBytes(m.delete) : 0;
 }

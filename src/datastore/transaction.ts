@@ -1,8 +1,14 @@
 import { DsMigrateError } from '../errors';
+import type { EncodedEntity } from './encoded-entity';
 import type { Entity } from './entity';
 import type { Key } from './keys';
 
-export type Mutation = { upsert: Entity } | { insert: Entity } | { update: Entity } | { delete: Key };
+export type Mutation = { upsert: Entity } | { insert: Entity } | { update: Entity } | { delete: Key } | { upsertEncoded: EncodedEntity };
+
+/** The Entity a mutation writes, which a commit that landed marks clean. */
+export function entityOf(mutation: Mutation): Entity | undefined {
+  return 'upsert' in mutation ? mutation.upsert : 'insert' in mutation ? mutation.insert : 'update' in mutation ? mutation.update : undefined;
+}
 
 /**
  * The calls a transaction makes on its store, bound to its id. Datastore (store.ts) hands one to each
@@ -42,6 +48,10 @@ export class Transaction {
   upsert(entity: Entity): void {
     this.add(entity.key, { upsert: entity });
   }
+  /** An entity encoded beforehand (src/datastore/encoded-entity.ts). */
+  upsertEncoded(entity: EncodedEntity): void {
+    this.add(entity.key, { upsertEncoded: entity });
+  }
   insert(entity: Entity): void {
     this.add(entity.key, { insert: entity });
   }
@@ -75,7 +85,7 @@ export class Transaction {
       await this.backend.rollback();
       throw error;
     }
-    for (const m of this.mutations.values()) if (!('delete' in m)) Object.values(m)[0].markClean();
+    for (const m of this.mutations.values()) entityOf(m)?.markClean();
   }
 
   async rollback(): Promise<void> {

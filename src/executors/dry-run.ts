@@ -1,7 +1,7 @@
 import type { Datastore, Entity, Key } from '../datastore';
 import { DsMigrateError } from '../errors';
 import type { DataOperation } from '../operations';
-import { addCounts, applyBatch, batchImages, formatWarnings, storedBytes, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
+import { addCounts, applyBatch, batchImages, formatWarnings, keyPages, mergeWarnings, zeroCounts, type DryRunSample, type Warnings } from '../sharding';
 import type { OperationProgress, OperationResult } from '../migrations';
 
 const SAMPLES = 5;
@@ -31,9 +31,9 @@ export async function dryRunOperation(
         const applied = await applyBatch(operation, batch, found, { byteBudget: Infinity, migration: options.migration, dryRun: true, samples: { limit: SAMPLES, into: samples } });
         addCounts(counts, applied.delta);
         // What undo would add: the images themselves, made as a batch would make them.
-        for (const image of operation.undo ? batchImages(store, operation.undo, 'dry-run#0', applied, found) : []) {
+        for (const { bytes } of operation.undo ? batchImages(store, operation.undo, 'dry-run#0', applied, found) : []) {
           images.writes++;
-          images.bytes += storedBytes(image);
+          images.bytes += bytes;
         }
         mergeWarnings(warnings, applied.warnings);
         options.onProgress?.({ shardsTotal: namespaces.length, shardsDone, ...counts });

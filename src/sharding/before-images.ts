@@ -1,7 +1,7 @@
 import { DATA_SIDE_KINDS, decodeStored, type JobRef } from '../control';
-import { decodeProperties, encodeProperties, Entity, Key, MAX_ENTITY_BYTES, propertiesHash, type Datastore, type PathElement } from '../datastore';
+import { decodeProperties, encodeEntity, encodeProperties, Entity, Key, MAX_ENTITY_BYTES, propertiesHash, type Datastore, type EncodedEntity, type EncodedValue, type PathElement } from '../datastore';
 import { DsMigrateError } from '../errors';
-import { storedBytes } from './entity-size';
+import { storedBytes, storedKeySize } from './entity-size';
 import type { KeyRange } from './ranges';
 
 /**
@@ -25,8 +25,8 @@ export interface UndoSpec {
   retainMs: number;
 }
 
-/** More than an image takes besides the entity it keeps: only an image that may be over Datastore's limit is measured. */
-const IMAGE_SLACK_BYTES = 4096;
+/** What an image takes besides its key, the operation's name, the entity it keeps (or a null's byte) and the hash, as storedBytes counts it: four names, a timestamp, the hash string's byte, and Datastore's 32. */
+const IMAGE_FIXED_BYTES = 'operation after before expiresAt '.length + 8 + 1 + 32;
 
 /** The hash an image keeps for an entity the batch deleted. */
 export const ABSENT = 'absent';
@@ -176,20 +176,23 @@ export interface ImageRequest {
   now: Date;
 }
 
-/** The images of one batch's writes; a write to an entity that was not there and is not there after changes nothing, and has none. */
-export function imagesOf({ operation, undo, store, writes, now }: ImageRequest): Entity[] {
-  const images: Entity[] = [];
+/**
+ * The images of one batch's writes, encoded here (src/datastore/encoded-entity.ts), as a batch writes one
+ * beside every change; a write to an entity that was not there and is not there after changes nothing,
+ * and has none. `bytes` is each image's size as Datastore counts it.
+ */
+export function imagesOf({ operation, undo, store, writes, now }: ImageRequest): { image: EncodedEntity; bytes: number }[] {
+  const images: { image: EncodedEntity; bytes: number }[] = [];
+  // The same on every image of the batch.
+  const operationValue: EncodedValue = { string: operation };
+  const expiresAt: EncodedValue = { timestamp: new Date(now.getTime() + undo.retainMs) };
+  const fixedBytes = IMAGE_FIXED_BYTES + Buffer.byteLength(operation) + 1;
   for (const { scanned, written, after, before } of writes) {
     if (!before && !after) continue;
     const kept = before ? encodeProperties(before, store.projectId, store.databaseId) : null;
-    // As few properties as it needs, each paid for on every change: the target is in the key, and a `before` of null says it did not exist.
-    const image = Entity.from(
-      imageKey(operation, scanned, written),
-      { operation, before: kept, after: after ? propertiesHash(after) : ABSENT, expiresAt: new Date(now.getTime() + undo.retainMs) },
-      { excludeFromIndexes: ['before', 'after'] },
-    );
-    // Besides what it keeps, an image holds a key name of at most 1,500 bytes (imageKey) and a few short values.
-    const bytes = (kept?.length ?? 0) + IMAGE_SLACK_BYTES > MAX_ENTITY_BYTES ? storedBytes(image) : 0;
+    const hash = after ? propertiesHash(after) : ABSENT;
+    const key = imageKey(operation, scanned, written);
+    const bytes = storedKeySize(key) + fixedBytes + (kept?.length ?? 1) + hash.length;
     if (bytes > MAX_ENTITY_BYTES) {
       throw new DsMigrateError(
         'OPERATION_FAILED',
@@ -198,7 +201,19 @@ export function imagesOf({ operation, undo, store, writes, now }: ImageRequest):
         { key: written.toString(), operation },
       );
     }
-    images.push(image);
+    // As few properties as it needs, each paid for on every change: the target is in the key, and a `before` of null says it did not exist.
+    const image = encodeEntity(
+      key,
+      [
+        { name: 'operation', value: operationValue, indexed: true },
+        { name: 'before', value: kept ? { blob: kept } : { null: true }, indexed: false },
+        { name: 'after', value: { string: hash }, indexed: false },
+        { name: 'expiresAt', value: expiresAt, indexed: true },
+      ],
+      store.projectId,
+      store.databaseId,
+    );
+    images.push({ image, bytes });
   }
   return images;
 }
@@ -234,7 +249,7 @@ export interface BatchWrites {
 }
 
 /** The before-images of a batch's writes, from the entities as its transaction read them (before the operation changed them). */
-export function batchImages(store: Pick<Datastore, 'projectId' | 'databaseId'>, undo: UndoSpec, operation: string, applied: BatchWrites, found: ReadonlyMap<string, Entity>): Entity[] {
+export function batchImages(store: Pick<Datastore, 'projectId' | 'databaseId'>, undo: UndoSpec, operation: string, applied: BatchWrites, found: ReadonlyMap<string, Entity>): ReturnType<typeof imagesOf> {
   const writes = [...applied.puts.map((entity) => ({ written: entity.key, after: entity })), ...applied.deletes.map((key) => ({ written: key, after: undefined }))].map((w) => ({
     ...w,
     scanned: applied.sources.get(w.written.toString()) ?? w.written,

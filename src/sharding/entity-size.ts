@@ -42,6 +42,9 @@ export function storedBytes(entity: Entity): number {
 
 const stringBytes = (text: string) => Buffer.byteLength(text) + 1;
 
+/** A key's size as storedBytes counts it. */
+export const storedKeySize = (key: Key): number => storedKeyBytes(key.namespace, key.path);
+
 function storedKeyBytes(namespace: string | null | undefined, path: readonly { kind?: string | null; id?: unknown; name?: string | null }[]): number {
   let bytes = 16 + (namespace ? stringBytes(namespace) : 0);
   for (const e of path) bytes += stringBytes(e.kind ?? '') + (e.name ? stringBytes(e.name) : 8);

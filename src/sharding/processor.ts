@@ -226,7 +226,7 @@ class Slice {
         if (unread.length > 0) (await tx.lookup(unread)).forEach((entity, i) => entity && found.set(unread[i].toString(), entity));
         await keepMarkers(tx, markerChanges(work, applied, found));
         tx.upsert(encodeShard(state));
-        if (work.undo) for (const image of batchImages(store, work.undo, operationOfJob(expected.job), applied, found)) tx.upsert(image);
+        if (work.undo) for (const { image } of batchImages(store, work.undo, operationOfJob(expected.job), applied, found)) tx.upsertEncoded(image);
         for (const entity of applied.puts) tx.upsert(this.written && !entity.partialOf && read.has(entity.key.toString()) ? onlyProperties(entity, this.written) : entity);
         for (const key of applied.deletes) tx.delete(key);
         return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime, cost: applied.cost };

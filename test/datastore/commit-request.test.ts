@@ -4,10 +4,12 @@ import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { grpc } from 'google-gax';
 import { Root } from 'protobufjs';
 import { decodeProperties, Entity, Key } from '../../src/datastore';
+import { encodeEntity } from '../../src/datastore/encoded-entity';
 import { encodeCommitRequest } from '../../src/datastore/commit-request';
 import { SEED } from '../support/raw-entities';
 
-type CommitRequest = google.datastore.v1.ICommitRequest;
+/** A request both encoders take: plain mutations only. */
+type CommitRequest = google.datastore.v1.ICommitRequest & { mutations: google.datastore.v1.IMutation[] };
 
 /** gax's own serializer for Commit: the stub is made without connecting. */
 async function gaxSerializer(): Promise<{ serialize: (request: CommitRequest) => Buffer; close: () => Promise<void> }> {
@@ -53,7 +55,40 @@ describe('commit requests encoded straight from plain objects', () => {
     expect(Object.keys(read.toProto('p').properties ?? {})).toHaveLength(Object.keys(SEED).length);
     await gax.close();
   });
+
+  it('append entities encoded beforehand as upserts: the request gax sends for the same entities last', async () => {
+    const gax = await gaxSerializer();
+    const key = Key.of('_dsmigrate_undo', 'op#0|a.b!c', { namespace: 'tenant' });
+    const when = new Date(Date.UTC(2026, 11, 6, 21, 30, 5, 123));
+    const encoded = encodeEntity(
+      key,
+      [
+        { name: 'operation', value: { string: '0002_x#0' }, indexed: true },
+        { name: 'before', value: { blob: Buffer.from([0, 1, 255]) }, indexed: false },
+        { name: 'gone', value: { null: true }, indexed: false },
+        { name: 'expiresAt', value: { timestamp: when }, indexed: true },
+      ],
+      'p',
+    );
+    const plain: google.datastore.v1.IEntity = {
+      key: { partitionId: { projectId: 'p', namespaceId: 'tenant' }, path: [{ kind: '_dsmigrate_undo', name: 'op#0|a.b!c' }] },
+      properties: {
+        operation: { stringValue: '0002_x#0' },
+        before: { blobValue: Buffer.from([0, 1, 255]), excludeFromIndexes: true },
+        gone: { nullValue: 'NULL_VALUE', excludeFromIndexes: true },
+        expiresAt: { timestampValue: { seconds: String(Math.floor(when.getTime() / 1000)), nanos: 123_000_000 } },
+      },
+    };
+    const other = { upsert: Entity.from(Key.of('Person', 1), { a: 1 }).toProto('p') };
+    const request = { projectId: 'p', mode: 'TRANSACTIONAL' as const, transaction: Buffer.from('tx') };
+    // Appended after the request's other fields: the same message, its fields in another order.
+    const decoded = (bytes: Uint8Array) => commitRequestType.toObject(commitRequestType.decode(bytes), { longs: String, enums: String, bytes: String });
+    expect(decoded(encodeCommitRequest({ ...request, mutations: [{ encodedUpsert: encoded.bytes }, other] }))).toEqual(decoded(gax.serialize({ ...request, mutations: [other, { upsert: plain }] })));
+    await gax.close();
+  });
 });
+
+const commitRequestType = Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8'))).lookupType('google.datastore.v1.CommitRequest');
 
 /** SEED as the bytes of an Entity's properties, encoded by protobufjs from the official client's objects (not by the encoder under test). */
 function seedBytes(): Buffer {

@@ -1,6 +1,6 @@
-import { Key } from '../../src/datastore';
-import { imageRanges, inRange, scannedRanges, writtenKeyOf, type KeyRange } from '../../src/sharding';
-import { imageKey } from '../../src/sharding/before-images';
+import { decodeProperties, Entity, Key, propertiesHash } from '../../src/datastore';
+import { decodeImage, imageRanges, inRange, scannedRanges, storedBytes, writtenKeyOf, type KeyRange } from '../../src/sharding';
+import { imageKey, imagesOf } from '../../src/sharding/before-images';
 
 const OP = 'default:0001_x#0';
 
@@ -69,5 +69,35 @@ describe('a copy to another namespace', () => {
     expect(key.namespace).toBe('a');
     expect(writtenKeyOf(key).equals(written)).toBe(true);
     expect(writtenKeyOf(key).namespace).toBe('tenant-b');
+  });
+});
+
+describe('an image as a batch encodes it', () => {
+  it('reads back as the entity it keeps, with the hash of what was written, and is as large as counted', () => {
+    const before = Entity.from(Key.of('Rich', 'é', { namespace: 'tenant' }), { keep: 'x', drop: 12, at: new Date(0) });
+    const after = Entity.from(before.key, { keep: 'x', at: new Date(0) });
+    const now = new Date(Date.UTC(2026, 11, 6));
+    const undo = { retain: '7d', retainMs: 7 * 86_400_000 };
+    const [changed, created] = imagesOf({
+      operation: 'default:0001_é#0',
+      undo,
+      store: { projectId: 'p', databaseId: '' },
+      writes: [
+        { scanned: before.key, written: before.key, before, after },
+        { scanned: before.key, written: Key.of('Copy', 1), after },
+      ],
+      now,
+    });
+    const read = (e: { image: { key: Key; bytes: Uint8Array } }) => new Entity(e.image.key, decodeProperties(e.image.bytes));
+    const image = decodeImage(read(changed));
+    expect(image.target.equals(before.key)).toBe(true);
+    expect(image.before!.toObject()).toEqual(before.toObject());
+    expect(image.after).toBe(propertiesHash(after));
+    expect(image.expiresAt).toEqual(new Date(now.getTime() + undo.retainMs));
+    expect(read(changed).isIndexed('before')).toBe(false);
+    expect(read(changed).isIndexed('expiresAt')).toBe(true);
+    expect(changed.bytes).toBe(storedBytes(read(changed)));
+    expect(decodeImage(read(created)).before).toBeUndefined();
+    expect(created.bytes).toBe(storedBytes(read(created)));
   });
 });

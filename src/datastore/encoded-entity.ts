@@ -1,0 +1,69 @@
+import { Writer } from 'protobufjs/minimal';
+import type { Key } from './keys';
+
+/** The few value types an entity encoded here holds. */
+export type EncodedValue = { string: string } | { blob: Uint8Array } | { null: true } | { timestamp: Date };
+
+export interface EncodedProperty {
+  name: string;
+  value: EncodedValue;
+  indexed: boolean;
+}
+
+/**
+ * An entity written as bytes made here (a google.datastore.v1.Entity message), for entities a batch
+ * writes by the hundred beside its data (before-images): no Entity object, no plain copy of it, and no
+ * encoding at commit, which for such a batch cost as much as the rest of its client work.
+ */
+export class EncodedEntity {
+  constructor(
+    readonly key: Key,
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
+const VARINT = 0;
+const BYTES = 2;
+const tag = (field: number, wire: number) => (field << 3) | wire;
+
+/** Entity: key (1), properties (3: map entries of name 1 and Value 2). */
+export function encodeEntity(key: Key, properties: readonly EncodedProperty[], projectId: string, databaseId = ''): EncodedEntity {
+  const writer = Writer.create();
+  writer.uint32(tag(1, BYTES)).fork();
+  writeKey(writer, key, projectId, databaseId);
+  writer.ldelim();
+  for (const { name, value, indexed } of properties) {
+    writer.uint32(tag(3, BYTES)).fork().uint32(tag(1, BYTES)).string(name).uint32(tag(2, BYTES)).fork();
+    writeValue(writer, value);
+    if (!indexed) writer.uint32(tag(19, VARINT)).bool(true);
+    writer.ldelim().ldelim();
+  }
+  return new EncodedEntity(key, writer.finish());
+}
+
+/** Value: null (11), timestamp (10: seconds 1, nanos 2), string (17), blob (18). */
+function writeValue(writer: Writer, value: EncodedValue): void {
+  if ('string' in value) writer.uint32(tag(17, BYTES)).string(value.string);
+  else if ('blob' in value) writer.uint32(tag(18, BYTES)).bytes(value.blob);
+  else if ('null' in value) writer.uint32(tag(11, VARINT)).int32(0);
+  else {
+    const ms = value.timestamp.getTime();
+    const seconds = Math.floor(ms / 1000);
+    writer.uint32(tag(10, BYTES)).fork().uint32(tag(1, VARINT)).int64(seconds).uint32(tag(2, VARINT)).int32((ms - seconds * 1000) * 1e6).ldelim();
+  }
+}
+
+/** Key: partition (1: project 2, database 3, namespace 4), path (2: kind 1, id 2, name 3). */
+function writeKey(writer: Writer, key: Key, projectId: string, databaseId: string): void {
+  writer.uint32(tag(1, BYTES)).fork();
+  if (projectId) writer.uint32(tag(2, BYTES)).string(projectId);
+  if (databaseId) writer.uint32(tag(3, BYTES)).string(databaseId);
+  if (key.namespace) writer.uint32(tag(4, BYTES)).string(key.namespace);
+  writer.ldelim();
+  for (const e of key.path) {
+    writer.uint32(tag(2, BYTES)).fork().uint32(tag(1, BYTES)).string(e.kind);
+    if (e.id !== undefined) writer.uint32(tag(2, VARINT)).int64(e.id);
+    else if (e.name !== undefined) writer.uint32(tag(3, BYTES)).string(e.name);
+    writer.ldelim();
+  }
+}
