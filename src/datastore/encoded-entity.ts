@@ -49,7 +49,14 @@ function writeValue(writer: Writer, value: EncodedValue): void {
   else {
     const ms = value.timestamp.getTime();
     const seconds = Math.floor(ms / 1000);
-    writer.uint32(tag(10, BYTES)).fork().uint32(tag(1, VARINT)).int64(seconds).uint32(tag(2, VARINT)).int32((ms - seconds * 1000) * 1e6).ldelim();
+    writer
+      .uint32(tag(10, BYTES))
+      .fork()
+      .uint32(tag(1, VARINT))
+      .int64(seconds)
+      .uint32(tag(2, VARINT))
+      .int32((ms - seconds * 1000) * 1e6)
+      .ldelim();
   }
 }
 

@@ -52,7 +52,6 @@ export interface TransactionOptions extends RetryOptions {
   unknownOutcome?: 'retry' | 'fail';
 }
 
-
 type RawClient = ResolvedConnection['client'];
 
 interface QueryPage<T extends { length: number }> {

@@ -249,7 +249,13 @@ export interface BatchWrites {
 }
 
 /** The before-images of a batch's writes, from the entities as its transaction read them (before the operation changed them). */
-export function batchImages(store: Pick<Datastore, 'projectId' | 'databaseId'>, undo: UndoSpec, operation: string, applied: BatchWrites, found: ReadonlyMap<string, Entity>): ReturnType<typeof imagesOf> {
+export function batchImages(
+  store: Pick<Datastore, 'projectId' | 'databaseId'>,
+  undo: UndoSpec,
+  operation: string,
+  applied: BatchWrites,
+  found: ReadonlyMap<string, Entity>,
+): ReturnType<typeof imagesOf> {
   const writes = [...applied.puts.map((entity) => ({ written: entity.key, after: entity })), ...applied.deletes.map((key) => ({ written: key, after: undefined }))].map((w) => ({
     ...w,
     scanned: applied.sources.get(w.written.toString()) ?? w.written,
