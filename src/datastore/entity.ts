@@ -14,10 +14,18 @@ export interface SetOptions {
  * through this API are re-encoded. It also records whether anything changed, so unchanged entities
  * are never written.
  */
+/** An entity's #read, for bytesAsRead: set by Entity's static block, so that it stays out of the class's public face. */
+let readBytesOf: (entity: Entity) => Uint8Array | undefined;
+
 export class Entity {
   key: Key;
   private readonly properties: Map<string, ValueProto>;
   private dirty = false;
+  /** The properties' bytes as the lookup that read this entity whole received them (bytesAsRead): private, so that entities compare by key and properties alone. */
+  #read: Uint8Array | undefined = undefined;
+  static {
+    readBytesOf = (entity) => entity.#read;
+  }
   /**
    * Set on an entity read with a property mask: it holds only these properties (those it has of them),
    * and it is written with the same mask, so that the properties it was not read with stay as stored.
@@ -55,7 +63,7 @@ export class Entity {
   static read(key: Key, properties: Record<string, ValueProto>, mask?: readonly string[], bytes?: Uint8Array): Entity {
     const partial = mask && Object.keys(properties).every((name) => mask.includes(name)) ? mask : undefined;
     const entity = new Entity(key, properties, partial);
-    if (bytes && !partial) readBytes.set(entity, bytes);
+    if (bytes && !partial) entity.#read = bytes;
     return entity;
   }
 
@@ -66,7 +74,7 @@ export class Entity {
   markClean(): void {
     this.dirty = false;
     // What was read is no longer what is stored once this entity, changed, was saved.
-    readBytes.delete(this);
+    this.#read = undefined;
   }
 
   has(name: string): boolean {
@@ -152,8 +160,7 @@ export class Entity {
   /** The entity as it is now, partial as it was read, for code that must see it before a change (src/sharding/apply.ts). */
   snapshot(): Entity {
     const snapshot = new Entity(this.key, this.properties, this.partialOf);
-    const bytes = bytesAsRead(this);
-    if (bytes) readBytes.set(snapshot, bytes);
+    snapshot.#read = bytesAsRead(this);
     return snapshot;
   }
 
@@ -172,12 +179,9 @@ export class Entity {
   }
 }
 
-/** A whole entity's properties as the lookup that read it received them; kept apart so that entities compare by key and properties alone. */
-const readBytes = new WeakMap<Entity, Uint8Array>();
-
 /** The properties' bytes as read (a google.datastore.v1.Entity without its key), while the entity is unchanged since. */
 export function bytesAsRead(entity: Entity): Uint8Array | undefined {
-  return entity.changed ? undefined : readBytes.get(entity);
+  return entity.changed ? undefined : readBytesOf(entity);
 }
 
 /** The entity as a write of only these properties (a property mask): the others stay as stored. Not a method: a member's name shadows a property's in the view. */

@@ -87,7 +87,9 @@ function hexOf(text: string): string {
 }
 
 function encodePath(path: readonly PathElement[]): string {
-  return path.map((e) => `${hexOf(e.kind)}.${e.id !== undefined ? `0${e.id.padStart(19, '0')}` : e.name !== undefined ? `1${hex(e.name)}.` : '/'}`).join('');
+  let text = '';
+  for (const e of path) text += `${hexOf(e.kind)}.${e.id !== undefined ? `0${e.id.padStart(19, '0')}` : e.name !== undefined ? `1${hex(e.name)}.` : '/'}`;
+  return text;
 }
 
 function decodePath(text: string): PathElement[] {
@@ -256,10 +258,12 @@ export function batchImages(
   applied: BatchWrites,
   found: ReadonlyMap<string, Entity>,
 ): ReturnType<typeof imagesOf> {
-  const writes = [...applied.puts.map((entity) => ({ written: entity.key, after: entity })), ...applied.deletes.map((key) => ({ written: key, after: undefined }))].map((w) => ({
-    ...w,
-    scanned: applied.sources.get(w.written.toString()) ?? w.written,
-    before: applied.originals.get(w.written.toString()) ?? found.get(w.written.toString()),
-  }));
+  const writes: ImageRequest['writes'][number][] = [];
+  const add = (written: Key, after: Entity | undefined) => {
+    const id = written.toString();
+    writes.push({ written, after, scanned: applied.sources.get(id) ?? written, before: applied.originals.get(id) ?? found.get(id) });
+  };
+  for (const entity of applied.puts) add(entity.key, entity);
+  for (const key of applied.deletes) add(key, undefined);
   return imagesOf({ operation, undo, store, writes, now: new Date() });
 }
