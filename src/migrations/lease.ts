@@ -103,6 +103,18 @@ export class Lease {
   }
 
   /**
+   * `work` inside `tx`, its reads sent alongside the lease's (each read of a transaction is a round trip,
+   * tens of milliseconds in production); a lost lease is the error whatever `work` did, and its writes,
+   * buffered in the transaction, are never committed then.
+   */
+  async whileHeld<T>(tx: Transaction, work: () => Promise<T>): Promise<T> {
+    const [held, result] = await Promise.allSettled([this.assertHeld(tx), work()]);
+    if (held.status === 'rejected') throw held.reason;
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  }
+
+  /**
    * Whether this owner still holds the lease, from one lookup; renewed (a transaction) only once between a
    * quarter and three quarters of its time to live have passed, at a point drawn afresh by each call: the
    * many tasks of a Cloud Tasks run that check it at once then renew it one at a time rather than all

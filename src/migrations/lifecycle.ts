@@ -181,10 +181,7 @@ export class Lifecycle {
 
   /** One lifecycle step: in the caller's transaction or a new one, after checking that the lease is still ours. */
   private step<T>(tx: Transaction | undefined, body: (recorder: Recorder) => Promise<T>): Promise<T> {
-    const run = async (t: Transaction) => {
-      await this.lease.assertHeld(t);
-      return body(new Recorder(t, this.namespace));
-    };
+    const run = (t: Transaction) => this.lease.whileHeld(t, () => body(new Recorder(t, this.namespace)));
     return tx ? run(tx) : this.store.transaction(run);
   }
 }

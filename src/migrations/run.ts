@@ -412,8 +412,7 @@ export class Run {
     const seen = this.stored;
     const id = randomBytes(8).toString('hex');
     const outcome = await this.store.transaction(async (tx) => {
-      await this.lease.assertHeld(tx);
-      const fresh = await loadRun(tx, seen.namespace, seen.id);
+      const fresh = await this.lease.whileHeld(tx, () => loadRun(tx, seen.namespace, seen.id));
       // The store runs this again after a commit whose outcome was unknown: finding its own id, the commit
       // landed and this call moved the run (what `change` set on that try stands), so it writes nothing more.
       if (fresh?.lastTransition === id) return { state: fresh, moved: true };
