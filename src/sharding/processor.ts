@@ -104,6 +104,8 @@ class Slice {
   private readonly budget: CommitBudget;
   /** What a key cost the last commit, on average: the next batch takes as many keys as the budget holds at that cost. */
   private perKey?: CommitCost;
+  /** The next batch's transaction, begun while this one commits (see commit). */
+  private nextTransaction?: Promise<Uint8Array | string>;
 
   constructor(
     private readonly options: SliceOptions,
@@ -163,6 +165,10 @@ class Slice {
       }
     } finally {
       await this.source.return(undefined);
+      // A transaction begun for a batch that will not run holds nothing (it has read nothing), but is ended rather than left to idle out.
+      const unused = this.nextTransaction;
+      this.nextTransaction = undefined;
+      if (unused) void unused.then((id) => store.rollback(id)).catch(() => undefined);
     }
   }
 
@@ -187,6 +193,8 @@ class Slice {
     const expected = this.state;
     const ckptKey = shardKey(expected.job, expected.index);
     let take = keys.length;
+    const begun = this.nextTransaction;
+    this.nextTransaction = undefined;
     return store.transaction(
       async (tx) => {
         const batch = keys.slice(0, take);
@@ -229,9 +237,13 @@ class Slice {
         if (work.undo) for (const { image } of batchImages(store, work.undo, operationOfJob(expected.job), applied, found)) tx.upsertEncoded(image);
         for (const entity of applied.puts) tx.upsert(this.written && !entity.partialOf && read.has(entity.key.toString()) ? onlyProperties(entity, this.written) : entity);
         for (const key of applied.deletes) tx.delete(key);
+        // A shard's batches run one after another, each a round trip to begin, one to read and one to commit:
+        // the next one's begin goes out with this commit. It reads nothing until this commit has answered.
+        if (!state.done && !this.nextTransaction) this.nextTransaction = beginQuietly(store);
         return { consumed: applied.consumed, state, delta: applied.delta, wrote: true, checkpointed: true, outOfTime: applied.outOfTime, cost: applied.cost };
       },
       {
+        begun,
         onRetry: () => {
           // Contention: retry a smaller batch, and start the next ones smaller too.
           take = Math.max(1, take >> 1);
@@ -274,6 +286,13 @@ class Slice {
     }
     return stored;
   }
+}
+
+/** A transaction begun ahead of its use: a failure is left for the store to meet by beginning again, never unhandled. */
+function beginQuietly(store: Datastore): Promise<Uint8Array | string> {
+  const begun = store.beginTransaction();
+  begun.catch(() => undefined);
+  return begun;
 }
 
 function averageCost(cost: CommitCost, keys: number): CommitCost {
