@@ -44,6 +44,8 @@ export class Lease {
   private readonly lost = new AbortController();
   /** The expiry of this holder's last committed write: past it, a holder that could not renew must assume the lease gone. */
   private expiresAt = 0;
+  /** Released by this object, and not acquired since: a second release (a run that finished, then its driver's cleanup) has nothing to do. */
+  private released = false;
 
   constructor(
     private readonly store: Datastore,
@@ -82,6 +84,7 @@ export class Lease {
       });
       if (typeof holder === 'number') {
         this.expiresAt = holder;
+        this.released = false;
         return;
       }
       if (Date.now() >= deadline) {
@@ -191,10 +194,12 @@ export class Lease {
 
   async release(): Promise<void> {
     this.stopRenewing();
+    if (this.released) return;
     await this.store.transaction(async (tx) => {
       const holder = await Lease.holder(tx, this.namespace);
       if (holder?.owner === this.owner) tx.delete(this.key);
     });
+    this.released = true;
   }
 
   private lostError(holder: LeaseHolder | undefined): DsMigrateError {

@@ -169,4 +169,18 @@ describeEachFlavour('the migration lease', (ctx) => {
     await lease.release();
     expect(await Lease.holder(store, '')).toBeUndefined();
   });
+
+  it('is released once: a second release (a finished run, then its driver cleaning up) sends nothing, and an acquire after it holds again', async () => {
+    const { store, faulty, faults } = await fresh();
+    const lease = new Lease(faulty, '', processOwner(), 5000);
+    await lease.acquire('test');
+    await lease.release();
+    const released = faults.started;
+    await lease.release();
+    expect(faults.started).toBe(released);
+    await lease.acquire('test');
+    expect((await Lease.holder(store, ''))?.owner).toBe(lease.owner);
+    await lease.release();
+    expect(await Lease.holder(store, '')).toBeUndefined();
+  });
 });
