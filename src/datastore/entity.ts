@@ -8,15 +8,15 @@ export interface SetOptions {
   indexed?: boolean;
 }
 
+/** An entity's #read, for bytesAsRead: set by Entity's static block, so that it stays out of the class's public face. */
+let readBytesOf: (entity: Entity) => Uint8Array | undefined;
+
 /**
  * An entity that remembers the exact protobuf of every property it was read with. Untouched properties
  * are written back byte-for-byte (type, meaning, index exclusion, large integers); only properties set
  * through this API are re-encoded. It also records whether anything changed, so unchanged entities
  * are never written.
  */
-/** An entity's #read, for bytesAsRead: set by Entity's static block, so that it stays out of the class's public face. */
-let readBytesOf: (entity: Entity) => Uint8Array | undefined;
-
 export class Entity {
   key: Key;
   private readonly properties: Map<string, ValueProto>;
