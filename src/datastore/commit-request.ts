@@ -1,6 +1,7 @@
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import type { Type } from 'protobufjs';
 import { datastoreEnum, datastoreType } from './protos';
+import { BYTES, tag } from './wire';
 
 /** A mutation as gax's plain object, or an upsert of an entity already encoded (encoded-entity.ts). */
 export type CommitMutation = google.datastore.v1.IMutation | { encodedUpsert: Uint8Array };
@@ -12,9 +13,9 @@ export interface CommitRequest extends Omit<google.datastore.v1.ICommitRequest, 
 let commitType: Type | undefined;
 let modes: Record<string, number> | undefined;
 
-/** CommitRequest.mutations, and Mutation.upsert: both length-delimited. */
-const MUTATION_TAG = (6 << 3) | 2;
-const UPSERT_TAG = (6 << 3) | 2;
+/** CommitRequest.mutations (6), and Mutation.upsert (6). */
+const MUTATION_TAG = tag(6, BYTES);
+const UPSERT_TAG = tag(6, BYTES);
 
 /**
  * A CommitRequest of gax's plain objects (as this package's entities are held) straight to bytes. gax's

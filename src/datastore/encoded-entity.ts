@@ -1,5 +1,6 @@
 import { Writer } from 'protobufjs/minimal';
 import type { Key } from './keys';
+import { BYTES, tag, VARINT } from './wire';
 
 /** The few value types an entity encoded here holds. */
 export type EncodedValue = { string: string } | { blob: Uint8Array } | { null: true } | { timestamp: Date };
@@ -21,10 +22,6 @@ export class EncodedEntity {
     readonly bytes: Uint8Array,
   ) {}
 }
-
-const VARINT = 0;
-const BYTES = 2;
-const tag = (field: number, wire: number) => (field << 3) | wire;
 
 /** Entity: key (1), properties (3: map entries of name 1 and Value 2). */
 export function encodeEntity(key: Key, properties: readonly EncodedProperty[], projectId: string, databaseId = ''): EncodedEntity {

@@ -1,6 +1,7 @@
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Reader } from 'protobufjs/minimal';
-import { BYTES, forEachField, lengthDelimitedEnd, PackedKeysBuilder, VARINT, type PackedKeys } from './packed-keys';
+import { forEachField, lengthDelimitedEnd, PackedKeysBuilder, type PackedKeys } from './packed-keys';
+import { BYTES, VARINT } from './wire';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 
 /** One page of a keys-only query. */

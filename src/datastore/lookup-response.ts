@@ -2,10 +2,11 @@ import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
-import { BYTES, forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
+import { forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
 import { readPropertyEntry } from './value-reader';
+import { BYTES } from './wire';
 
 /** An entity as a lookup found it: its key, and its properties as gax would have read them. */
 export interface FoundEntity {

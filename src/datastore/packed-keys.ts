@@ -1,8 +1,6 @@
 import { Reader } from 'protobufjs/minimal';
 import { Key, type PathElement } from './keys';
-
-export const VARINT = 0;
-export const BYTES = 2;
+import { BYTES, VARINT } from './wire';
 
 /** Keys in key order, held as objects (an array) or packed: what a shard is handed by its planner. */
 export interface KeyList extends Iterable<Key> {

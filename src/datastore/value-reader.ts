@@ -1,6 +1,7 @@
 import type { Reader } from 'protobufjs/minimal';
 import { lengthDelimitedEnd, readInt64 } from './packed-keys';
 import type { ValueProto } from './values';
+import { BYTES, FIXED64, tag, VARINT } from './wire';
 
 /*
  * google.datastore.v1.Value read from the wire straight into the plain object google-gax makes of it
@@ -9,11 +10,6 @@ import type { ValueProto } from './values';
  * a message and then copies it into that object; for a whole-entity lookup (a before-image's read) the
  * two passes and their garbage were most of a batch's decoding.
  */
-
-const VARINT = 0;
-const FIXED64 = 1;
-const BYTES = 2;
-const tag = (field: number, wire: number) => (field << 3) | wire;
 
 const NULL_VALUE = tag(11, VARINT);
 const BOOLEAN = tag(1, VARINT);
