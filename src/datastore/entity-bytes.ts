@@ -39,9 +39,18 @@ export function decodeProperties(bytes: Uint8Array): Record<string, ValueProto> 
  */
 export function propertiesHash(entity: Entity): string {
   // A canonical text built as a string and hashed in one call: it is paid on every change an undo keeps, and objects, JSON and a Hash per entity cost more than the digest.
+  return hash(
+    'sha256',
+    propertiesDigestOf(entity.names(), (name) => entity.raw(name)!),
+    'base64',
+  );
+}
+
+/** Properties as digest text, by name in order: each quoted name, then its value's text. */
+function propertiesDigestOf(names: string[], valueOf: (name: string) => ValueProto): string {
   let text = '';
-  for (const name of entity.names().sort()) text += JSON.stringify(name) + digestOf(entity.raw(name)!);
-  return hash('sha256', text, 'base64');
+  for (const name of names.sort()) text += JSON.stringify(name) + digestOf(valueOf(name));
+  return text;
 }
 
 /**
@@ -88,9 +97,7 @@ function digestOf(proto: ValueProto): string {
     case 'entity': {
       const inner = proto.entityValue ?? {};
       const properties = (inner.properties ?? {}) as Record<string, ValueProto>;
-      text = `e${inner.key ? keyDigestOf(inner.key) : ''}{`;
-      for (const name of Object.keys(properties).sort()) text += JSON.stringify(name) + digestOf(properties[name]);
-      text += '}';
+      text = `e${inner.key ? keyDigestOf(inner.key) : ''}{${propertiesDigestOf(Object.keys(properties), (name) => properties[name])}}`;
       break;
     }
     case 'array':
