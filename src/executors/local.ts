@@ -1,9 +1,9 @@
 import pLimit from 'p-limit';
-import type { KeyList } from '../datastore';
+import type { Datastore, KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
-import { addCounts, checkRate, Job, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption } from '../sharding';
-import { isRunFunction } from '../operations';
+import { addCounts, checkRate, Job, KeyReadAhead, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption } from '../sharding';
+import { isDataOperation, isRunFunction, type Operation } from '../operations';
 import { dryRunOperation } from './dry-run';
 import { runFunctionStep } from './function-step';
 
@@ -33,6 +33,8 @@ export class LocalExecutor implements Executor {
   private readonly concurrency: number;
   private readonly sliceBudgetMs: number;
   private readonly pageKeys: number;
+  /** The first page of the next job's keys, read ahead (readAhead); taken by the next runOperation, which lets it go if it is not that job's. */
+  private ahead?: KeyReadAhead;
 
   constructor(private readonly options: LocalExecutorOptions = {}) {
     this.concurrency = options.concurrency ?? 8;
@@ -44,16 +46,28 @@ export class LocalExecutor implements Executor {
     if (options.maxEntitiesPerSecond !== undefined) checkRate(options.maxEntitiesPerSecond, 'LocalExecutor: maxEntitiesPerSecond');
   }
 
+  /** Reads the first page of a data operation's keys now, where its job will cut shards from the key stream. */
+  readAhead(store: Datastore, operation: Operation): void {
+    this.ahead?.discard();
+    this.ahead = isDataOperation(operation) ? new KeyReadAhead(store, operation, this.pageKeys) : undefined;
+  }
+
   async runOperation(request: RunOperationRequest): Promise<OperationResult> {
-    if (isRunFunction(request.operation)) return runFunctionStep(request.operation, request);
-    const operation = operationOf(request);
-    if (request.dryRun) return dryRunOperation(request.store, operation, request);
-    const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);
-    const layout = await job.layout(request.bounds);
-    // One limiter for all the job's shards in this process, its ramp starting with the operation.
-    await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(layout, this.options.makeLimiter)).run(layout);
-    const { complete: _, ...totals } = await job.totals();
-    return totals;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    try {
+      if (isRunFunction(request.operation)) return await runFunctionStep(request.operation, request);
+      const operation = operationOf(request);
+      if (request.dryRun) return await dryRunOperation(request.store, operation, request);
+      const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);
+      const layout = await job.layout(request.bounds);
+      // One limiter for all the job's shards in this process, its ramp starting with the operation.
+      await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(layout, this.options.makeLimiter), ahead).run(layout);
+      const { complete: _, ...totals } = await job.totals();
+      return totals;
+    } finally {
+      ahead?.discard();
+    }
   }
 }
 
@@ -80,6 +94,7 @@ class LocalRun {
     private readonly sliceBudgetMs: number,
     private readonly pageKeys: number,
     private readonly limiter: RateLimiter | undefined,
+    private readonly ahead: KeyReadAhead | undefined,
   ) {
     this.limit = pLimit(concurrency);
   }
@@ -177,7 +192,7 @@ class LocalRun {
       this.adopt(layout);
       const entry = layout.pending.find((p) => p.namespace === namespace);
       if (!entry || this.stop.signal.aborted) return;
-      for await (const shards of this.job.cut(entry, this.pageKeys)) {
+      for await (const shards of this.job.cut(entry, this.pageKeys, this.ahead)) {
         this.shardsTotal = shards[shards.length - 1].index + 1;
         for (const shard of shards) this.schedule(shard.index, shard.keys);
         if (this.stop.signal.aborted) return;

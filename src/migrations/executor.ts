@@ -42,6 +42,12 @@ export interface RunOperationRequest {
 /** Runs a job's shards somewhere, resumably. The local runner drives it (src/migrations/runner.ts). */
 export interface Executor {
   runOperation(request: RunOperationRequest): Promise<OperationResult>;
+  /**
+   * A hint, given once the plan is known, that this operation's job is the run's first: an executor may
+   * start reading its scope while the run's lifecycle goes on. The operation is the very object the
+   * matching runOperation call passes.
+   */
+  readAhead?(store: Datastore, operation: Operation): void;
 }
 
 /** The request's operation, checked to be a data operation (one that runs in shards). */

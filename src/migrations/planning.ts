@@ -20,6 +20,8 @@ export interface MigrationStep {
 
 export interface PlannedMigration {
   migration: LoadedMigration;
+  /** It has a record: a run began it before. */
+  started: boolean;
   /** In the order to run them: the file's order forward, reversed going back. */
   steps: MigrationStep[];
 }
@@ -233,7 +235,7 @@ async function planWith(store: Datastore, loaded: MigrationGraph, namespace: str
   for (const migration of migrations) {
     const record = records.get(migration.id);
     const ran = direction === 'reverse' ? await operationsThatRan(store, namespace, migration, record) : () => true;
-    planned.push({ migration, steps: stepsFor(migration, direction, record, ran, options) });
+    planned.push({ migration, started: record !== undefined, steps: stepsFor(migration, direction, record, ran, options) });
   }
   if (!options.fake) for (const { steps } of planned) for (const step of steps) if (!step.noop && !step.irreversible) await step.operation.validate(store);
   return { direction, migrations: planned };

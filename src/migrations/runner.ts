@@ -4,7 +4,7 @@ import { zeroJobCounts } from '../sharding';
 import type { Executor, OperationResult } from './executor';
 import type { MigrationGraph } from './graph';
 import { emptyScopeMessage, emptyScopeOf, emptyScopes, refuseEmptyScopes } from './empty-scopes';
-import { describeStep, pendingPlan, type MigrationStep } from './planning';
+import { describeStep, pendingPlan, type MigrationStep, type Plan } from './planning';
 import { Run, type RunRequest } from './run';
 
 export interface MigrateOptions extends RunRequest {
@@ -44,6 +44,7 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   const { run, plan, restarted } = await Run.open({ ...options, store: ctx.store, graph: ctx.graph, namespace, driver: 'local', leaseTtlMs: options.lockTtlMs ?? 60_000, command });
   const summary: MigrateSummary = { run: run?.state.id, applied: [], unapplied: [], faked: [], restarted, dryRun: [] };
   if (!run) return summary;
+  if (!options.fake) readAheadFirstStep(ctx, plan);
   const signal = run.keepLease();
   try {
     if (options.fake) await run.fake();
@@ -76,6 +77,13 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   else if (plan.direction === 'forward') summary.applied = finished;
   else summary.unapplied = finished;
   return summary;
+}
+
+/** A migration no run has begun reads its first step's keys while the run's lifecycle goes on (Executor.readAhead). */
+function readAheadFirstStep(ctx: RunnerContext, plan: Plan): void {
+  const [first] = plan.migrations;
+  const step = first?.steps[0];
+  if (plan.direction === 'forward' && !first.started && step) ctx.executor.readAhead?.(ctx.store, step.operation);
 }
 
 /** `--dry-run`: the plan from the records as they are, each step's per-entity logic run, nothing written and no lease taken. */

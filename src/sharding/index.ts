@@ -15,6 +15,7 @@ export {
   type SplitTarget,
 } from './splitter';
 export { ensureLayout, newLayout, appendPage, loadLayout, requireLayout, type LayoutRequest } from './layouts';
+export { KeyReadAhead, type ReadAheadWork } from './read-ahead';
 export { Job, jobTotals, rateFor, type JobWork, type JobSliceOptions, type JobTotals } from './job';
 export { type JobLayout, type LayoutShard, type PendingNamespace } from './job-layout';
 export { type ShardState } from './checkpoint';

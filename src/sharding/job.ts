@@ -8,7 +8,8 @@ import { runShardSlice, type SliceOptions, type SliceResult } from './processor'
 import { loadShardStates, summarize } from './progress';
 import type { KeyRange } from './ranges';
 import { layoutRate, RateLimiter, sliceShare, type RateOption } from './rate-limit';
-import { cutFromStream } from './splitter';
+import type { KeyReadAhead } from './read-ahead';
+import { cutFromStream, PAGE_KEYS } from './splitter';
 import type { ShardWork } from './work';
 
 /** What a job needs of its operation besides the shard work; src/operations' Operation has it all. */
@@ -91,11 +92,14 @@ export class Job {
    * Cuts a pending namespace into shards from its key stream, page by page from its cursor, adding each
    * page's shards to the stored layout before yielding them; a page is read only when the previous one was
    * taken. Stops where another process cut a page first: the stored layout then shows how far it got.
+   * The first page may have been read ahead (src/sharding/read-ahead.ts).
    */
-  async *cut(pending: PendingNamespace, pageKeys?: number): AsyncGenerator<CutShard[]> {
+  async *cut(pending: PendingNamespace, pageKeys = PAGE_KEYS, readAhead?: KeyReadAhead): AsyncGenerator<CutShard[]> {
     const { namespace } = pending;
     let cursor = pending.cursor;
-    for await (const page of cutFromStream(this.store, { kind: this.work.kind, namespace, filters: this.work.filters }, cursor, pageKeys)) {
+    const target = { kind: this.work.kind, namespace, filters: this.work.filters };
+    const pages = (cursor === undefined && (await readAhead?.take(this.store, this.work, target, pageKeys))) || cutFromStream(this.store, target, cursor, pageKeys);
+    for await (const page of pages) {
       const indexes = await appendPage(this.store, this.ref, namespace, cursor, page);
       if (!indexes) return;
       yield page.shards.map((shard, i) => ({ index: indexes[i], ...shard }));

@@ -90,6 +90,11 @@ export async function splitNamespace(store: Datastore, target: SplitTarget, shar
   return rangesBetween(target.namespace, pickSplitPoints(await thinnedSample(store, target, OVERSAMPLING * shardCount), shardCount));
 }
 
+/** Whether splitNamespace will leave a namespace to be cut from its key stream, whatever the kind holds: no count asked for, and no `__scatter__` rows on this backend. */
+export async function cutsFromStream(store: Datastore, shardCount?: number): Promise<boolean> {
+  return shardCount === undefined && !(await answersMetadata(store));
+}
+
 /** Every key once, keeping an evenly spaced sample of at most 2 × `size` keys (halved whenever full). */
 async function thinnedSample(store: Datastore, target: SplitTarget, size: number): Promise<Key[]> {
   let sample: Key[] = [];
