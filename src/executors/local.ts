@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { Datastore, KeyList } from '../datastore';
+import { honoursPropertyMasks, type Datastore, type KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
 import { addCounts, checkRate, Job, KeyReadAhead, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption } from '../sharding';
@@ -46,10 +46,17 @@ export class LocalExecutor implements Executor {
     if (options.maxEntitiesPerSecond !== undefined) checkRate(options.maxEntitiesPerSecond, 'LocalExecutor: maxEntitiesPerSecond');
   }
 
-  /** Reads the first page of a data operation's keys now, where its job will cut shards from the key stream. */
+  /**
+   * Starts what a data operation's job reads before its first batch: the first page of its keys, where the
+   * job will cut shards from the key stream, and whether the backend honours property masks (a probe of
+   * four round trips, asked once per store), where its batches would use them.
+   */
   readAhead(store: Datastore, operation: Operation): void {
     this.ahead?.discard();
-    this.ahead = isDataOperation(operation) ? new KeyReadAhead(store, operation, this.pageKeys) : undefined;
+    this.ahead = undefined;
+    if (!isDataOperation(operation)) return;
+    this.ahead = new KeyReadAhead(store, operation, this.pageKeys);
+    if (operation.touchedProperties) honoursPropertyMasks(store).catch(() => undefined);
   }
 
   async runOperation(request: RunOperationRequest): Promise<OperationResult> {

@@ -65,6 +65,8 @@ export interface OpenRunOptions extends RunRequest {
   fake?: boolean;
   /** The driver's own settings, stored with the run (Cloud Tasks: where its tasks go). */
   settings?: string;
+  /** Called with the plan once it is made and accepted, before the run is stored: the local driver starts its first job's reads then. */
+  onPlan?: (plan: Plan) => void;
 }
 
 export interface OpenedRun {
@@ -138,6 +140,7 @@ export class Run {
         return { plan, restarted };
       }
       if (o.strict && !o.fake) refuseEmptyScopes(await emptyScopes(o.store, plan));
+      o.onPlan?.(plan);
       await supersede(o.store, lease, id);
       const state: RunState = {
         id,

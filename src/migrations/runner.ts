@@ -41,10 +41,18 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   if (options.dryRun) return dryRun(ctx, namespace, options);
   const emit = options.onEvent ?? (() => undefined);
   const command = `migrate ${options.target ?? ''}`.trim();
-  const { run, plan, restarted } = await Run.open({ ...options, store: ctx.store, graph: ctx.graph, namespace, driver: 'local', leaseTtlMs: options.lockTtlMs ?? 60_000, command });
+  const { run, plan, restarted } = await Run.open({
+    ...options,
+    store: ctx.store,
+    graph: ctx.graph,
+    namespace,
+    driver: 'local',
+    leaseTtlMs: options.lockTtlMs ?? 60_000,
+    command,
+    onPlan: options.fake ? undefined : (planned) => readAheadFirstStep(ctx, planned),
+  });
   const summary: MigrateSummary = { run: run?.state.id, applied: [], unapplied: [], faked: [], restarted, dryRun: [] };
   if (!run) return summary;
-  if (!options.fake) readAheadFirstStep(ctx, plan);
   const signal = run.keepLease();
   try {
     if (options.fake) await run.fake();

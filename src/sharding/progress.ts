@@ -47,8 +47,7 @@ export async function clearJobState(store: Datastore, job: JobRef, fence: Fence 
     return stored;
   });
   if (!layout) return;
-  await clearManifests(store, job);
-  await store.delete(layout.shards.map((_, i) => shardKey(job, i)));
+  await Promise.all([clearManifests(store, job), store.delete(layout.shards.map((_, i) => shardKey(job, i)))]);
   await store.delete([jobKey(job)]);
 }
 

@@ -30,17 +30,19 @@ describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
   const streams = ctx.flavour === 'firestore';
 
   /** A migrate of a fresh migration, counting the queries sent before the executor was asked to run the job, and in all. */
-  async function run(readAhead: boolean): Promise<{ before: number; total: number; colours: unknown[] }> {
+  async function run(readAhead: boolean): Promise<{ before: number; writesBefore: number; total: number; colours: unknown[] }> {
     const events: RpcEvent[] = [];
     const store = await ctx.connect({ projectId: uniqueProject('ahead'), onRpc: (e) => events.push(e) });
     await seed(store);
     const graph = await loadGraph([{ app: 'default', dir: path.join(tempApp({ 'migrations/0001_colour.ts': ADD_COLOUR }), 'migrations') }]);
     const local = new LocalExecutor({ pageKeys: 50 });
     let before = -1;
+    let writesBefore = -1;
     const queries = () => events.filter((e) => e.method === 'runQuery').length;
     const executor: Executor = {
       runOperation: (request) => {
         before = queries();
+        writesBefore = events.filter((e) => e.method === 'commit' && !e.transactional).length;
         return local.runOperation(request);
       },
       ...(readAhead ? { readAhead: (s: Datastore, operation: Parameters<LocalExecutor['readAhead']>[1]) => local.readAhead(s, operation) } : {}),
@@ -50,7 +52,7 @@ describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
     expect(summary.applied).toEqual(['default:0001_colour']);
     const colours: unknown[] = [];
     for await (const e of store.query({ kind: 'Person' })) colours.push(e.get('colour'));
-    return { before, total: queries(), colours };
+    return { before, writesBefore, total: queries(), colours };
   }
 
   it('starts the key stream before the job is laid out, and reads no key twice', async () => {
@@ -61,6 +63,8 @@ describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
     // Where shards are cut from the stream, its first page (and the `__kind__` probe) went out before the job
     // ran; elsewhere only the probe did, which the splitter asks once per store anyway.
     expect(ahead.before).toBe(without.before + (streams ? 2 : 1));
+    // The property-mask probe (non-transactional writes of a probe entity) was sent before the job ran too.
+    expect(ahead.writesBefore).toBeGreaterThan(without.writesBefore);
     // The page read ahead is the cut's first page: the stream is not read again.
     expect(ahead.total).toBe(without.total);
   });
