@@ -90,8 +90,9 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
 /** A migration no run has begun reads its first step's keys while the run's lifecycle goes on (Executor.readAhead). */
 function readAheadFirstStep(ctx: RunnerContext, plan: Plan): void {
   const [first] = plan.migrations;
-  const step = first?.steps[0];
-  if (plan.direction === 'forward' && !first.started && step) ctx.executor.readAhead?.(ctx.store, step.operation);
+  if (plan.direction !== 'forward' || !first || first.started) return;
+  const [step] = first.steps;
+  if (step) ctx.executor.readAhead?.(ctx.store, step.operation);
 }
 
 /** `--dry-run`: the plan from the records as they are, each step's per-entity logic run, nothing written and no lease taken. */
