@@ -21,7 +21,8 @@ export async function openContext(flags: ConfigFlags, options: { needGraph?: boo
       graph.ordered.flatMap((m) => m.definition.operations),
       config.undo,
     );
-  const store = await Datastore.connect(config.store);
+  // The lifecycle's transactions follow one another: each starts on one begun while the last ran.
+  const store = await Datastore.connect({ ...config.store, beginAhead: true });
   return {
     config,
     store,
