@@ -27,6 +27,8 @@ export interface TransactionBackend {
  */
 export class Transaction {
   private readonly mutations = new Map<string, Mutation>();
+  /** Whole reads started ahead by prefetch, by key string. */
+  private readonly prefetched = new Map<string, Promise<Entity | undefined>>();
   private done = false;
 
   constructor(
@@ -35,9 +37,34 @@ export class Transaction {
   ) {}
 
   /** With `properties`, reads only those (see Datastore.lookup). */
-  lookup(keys: readonly Key[], properties?: readonly string[]): Promise<(Entity | undefined)[]> {
+  async lookup(keys: readonly Key[], properties?: readonly string[]): Promise<(Entity | undefined)[]> {
     this.ensureOpen();
-    return this.backend.lookup(keys, properties);
+    if (properties || this.prefetched.size === 0) return this.backend.lookup(keys, properties);
+    const rest = keys.filter((k) => !this.prefetched.has(k.toString()));
+    const read = rest.length > 0 ? this.backend.lookup(rest) : Promise.resolve([]);
+    const [fetched, direct] = await Promise.all([Promise.all(keys.map((k) => this.prefetched.get(k.toString()))), read]);
+    let next = 0;
+    // A copy each time: a caller may change what it was given.
+    return fetched.map((entity, i) => (this.prefetched.has(keys[i].toString()) ? entity?.snapshot() : direct[next++]));
+  }
+
+  /**
+   * Starts reading these keys whole, in one request; a later whole read of any of them in this
+   * transaction is answered from it. A transaction's reads of a key all see the same snapshot and its
+   * own writes are buffered here, so the answer is the one a second request would get, a round trip
+   * sooner. A failed prefetch fails the reads that use it.
+   */
+  prefetch(keys: readonly Key[]): void {
+    this.ensureOpen();
+    const missing = keys.filter((k) => !this.prefetched.has(k.toString()));
+    if (missing.length === 0) return;
+    const read = this.backend.lookup(missing);
+    missing.forEach((k, i) => {
+      const entity = read.then((found) => found[i]);
+      // Handled here too: a read nobody came for must not fail the process; one that does still sees the error.
+      entity.catch(() => undefined);
+      this.prefetched.set(k.toString(), entity);
+    });
   }
 
   async get(key: Key): Promise<Entity | undefined> {

@@ -69,8 +69,8 @@ export class LocalExecutor implements Executor {
       const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);
       const layout = await job.layout(request.bounds);
       // One limiter for all the job's shards in this process, its ramp starting with the operation.
-      await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(layout, this.options.makeLimiter), ahead).run(layout);
-      const { complete: _, ...totals } = await job.totals();
+      const final = await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(layout, this.options.makeLimiter), ahead).run(layout);
+      const { complete: _, ...totals } = await job.totals(final);
       return totals;
     } finally {
       ahead?.discard();
@@ -106,24 +106,26 @@ class LocalRun {
     this.limit = pLimit(concurrency);
   }
 
-  async run(layout: JobLayout): Promise<void> {
+  /** Runs every shard; returns the layout once no namespace is left to cut, with all the job's shards. */
+  async run(layout: JobLayout): Promise<JobLayout> {
     this.request.signal?.addEventListener('abort', this.onAbort, { once: true });
     try {
-      await this.runShards(layout);
+      return await this.runShards(layout);
     } finally {
       this.request.signal?.removeEventListener('abort', this.onAbort);
     }
   }
 
-  private async runShards(layout: JobLayout): Promise<void> {
+  private async runShards(layout: JobLayout): Promise<JobLayout> {
     const states = await loadShardStates(this.request.store, layout);
     for (const state of states) addCounts(this.counts, state.counts);
     this.adopt(
       layout,
       states.filter((s) => s.done).map((s) => s.index),
     );
+    let final = layout;
     try {
-      for (const { namespace } of layout.pending) await this.cut(namespace);
+      for (const { namespace } of layout.pending) final = await this.cut(namespace, final);
     } catch (error) {
       this.fail(error);
     }
@@ -141,6 +143,7 @@ class LocalRun {
       });
     }
     if (this.failure !== undefined) throw this.failure;
+    return final;
   }
 
   /** Schedules the layout's shards not scheduled yet (all of them at first; those another process cut later). */
@@ -191,18 +194,18 @@ class LocalRun {
   /**
    * Cuts a pending namespace into shards from its key stream and runs each page's shards on the keys
    * just read. Reads the next page only once at most half a page of keys is still waiting to be done.
+   * Returns the stored layout as it stood once the namespace was cut.
    */
-  private async cut(namespace: string): Promise<void> {
-    for (;;) {
-      // Each pass stops at the stream's end or where another process cut a page first: take the layout as it stands now.
-      const layout = await this.job.stored();
+  private async cut(namespace: string, given: JobLayout): Promise<JobLayout> {
+    // The first pass starts from the layout just read: a page another process cut meanwhile is refused by appendPage, and the next pass reads again.
+    for (let layout = given; ; layout = await this.job.stored()) {
       this.adopt(layout);
       const entry = layout.pending.find((p) => p.namespace === namespace);
-      if (!entry || this.stop.signal.aborted) return;
+      if (!entry || this.stop.signal.aborted) return layout;
       for await (const shards of this.job.cut(entry, this.pageKeys, this.ahead)) {
         this.shardsTotal = shards[shards.length - 1].index + 1;
         for (const shard of shards) this.schedule(shard.index, shard.keys);
-        if (this.stop.signal.aborted) return;
+        if (this.stop.signal.aborted) return layout;
         await this.room();
       }
     }

@@ -33,8 +33,11 @@ export class Lifecycle {
 
   /** The plan, made from the records as they are once the lease is held; every operation validated. Writes nothing. */
   async prepare(graph: MigrationGraph, options: PlanOptions = {}): Promise<Plan> {
-    await this.lease.assertHeld(this.store);
-    return (await pendingPlan(this.store, graph, this.namespace, options)).plan;
+    // Side by side: the plan writes nothing, and a lost lease is the error whatever planning met.
+    const [held, planned] = await Promise.allSettled([this.lease.assertHeld(this.store), pendingPlan(this.store, graph, this.namespace, options)]);
+    if (held.status === 'rejected') throw held.reason;
+    if (planned.status === 'rejected') throw planned.reason;
+    return planned.value.plan;
   }
 
   /** Starts (or resumes) a migration in a direction: its record becomes `running`. */
@@ -113,9 +116,12 @@ export class Lifecycle {
     });
   }
 
-  /** Drops the job state of a finished or restarted migration (only running it needed it). */
-  async tidy(m: LoadedMigration): Promise<void> {
-    await clearMigrationJobs(this.store, this.namespace, m.id, this.fence);
+  /**
+   * Drops the job state of a finished or restarted migration (only running it needed it). `whileDeleting`
+   * runs once the jobs are marked cleared, alongside the deletes, which need the lease no more.
+   */
+  async tidy(m: LoadedMigration, whileDeleting?: () => Promise<void>): Promise<void> {
+    await clearMigrationJobs(this.store, this.namespace, m.id, this.fence, whileDeleting);
   }
 
   /** The migration failed: recorded with the error, its coverage kept, so a re-run resumes and a back-out undoes exactly what ran. */

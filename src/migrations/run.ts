@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { leaseKey, runKey, type JobRef } from '../control';
+import { leaseKey, migrationKey, runKey, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../errors';
 import type { UndoConflicts } from '../operations';
@@ -252,11 +252,15 @@ export class Run {
     if (this.stored.started >= this.stored.current) return;
     const { migration } = await this.current();
     let resumed = false;
-    const moved = await this.transition('step', async (fresh, tx) => {
-      if (fresh.started >= fresh.current) return undefined;
-      ({ resumed } = await this.lifecycle.begin(migration, fresh.direction, tx));
-      return { ...fresh, started: fresh.current, step: 0, job: null, shards: null, page: 0, stepStartedAt: null };
-    });
+    const moved = await this.transition(
+      'step',
+      async (fresh, tx) => {
+        if (fresh.started >= fresh.current) return undefined;
+        ({ resumed } = await this.lifecycle.begin(migration, fresh.direction, tx));
+        return { ...fresh, started: fresh.current, step: 0, job: null, shards: null, page: 0, stepStartedAt: null };
+      },
+      { readsRecord: true },
+    );
     if (moved) this.emit({ type: 'migration-start', migration: migration.id, index: this.stored.current, total: this.stored.migrations.length, resumed });
   }
 
@@ -283,23 +287,30 @@ export class Run {
     const step = steps[position];
     const counts = pickCounts(result);
     let finished = false;
-    const moved = await this.transition('step', async (fresh, tx) => {
-      if (step) await this.lifecycle.completeStep(migration, step, fresh.direction, counts, tx);
-      const migrations = fresh.migrations.map((m, i) => (i === fresh.current ? { ...m, counts: m.counts.map((c, p) => (p === position ? counts : c)) } : m));
-      const next: RunState = { ...fresh, migrations, step: fresh.step + 1, job: null, shards: null, page: 0, stepStartedAt: null, waiting: undefined };
-      if (next.step < steps.length) return next;
-      await this.lifecycle.finish(migration, fresh.direction, tx);
-      finished = true;
-      const current = fresh.current + 1;
-      return { ...next, current, step: 0, ...(current >= fresh.migrations.length ? { status: 'done' as const, finishedAt: new Date() } : {}) };
-    });
+    const moved = await this.transition(
+      'step',
+      async (fresh, tx) => {
+        if (step) await this.lifecycle.completeStep(migration, step, fresh.direction, counts, tx);
+        const migrations = fresh.migrations.map((m, i) => (i === fresh.current ? { ...m, counts: m.counts.map((c, p) => (p === position ? counts : c)) } : m));
+        const next: RunState = { ...fresh, migrations, step: fresh.step + 1, job: null, shards: null, page: 0, stepStartedAt: null, waiting: undefined };
+        if (next.step < steps.length) return next;
+        await this.lifecycle.finish(migration, fresh.direction, tx);
+        finished = true;
+        const current = fresh.current + 1;
+        return { ...next, current, step: 0, ...(current >= fresh.migrations.length ? { status: 'done' as const, finishedAt: new Date() } : {}) };
+      },
+      { readsRecord: true },
+    );
     if (!moved) return false;
     if (step) this.emit({ type: 'operation-done', migration: migration.id, operation: position, result: { ...counts, warnings: result.warnings ?? [] } });
     if (finished) {
       this.emit({ type: 'migration-done', migration: migration.id, state: this.stored.direction === 'forward' ? 'applied' : 'unapplied' });
-      // Only running it needed its jobs' state; a crash before this leaves state that nothing reads.
-      await this.lifecycle.tidy(migration).catch(() => undefined);
+      // Only running it needed its jobs' state; a crash before this leaves state that nothing reads. The run's
+      // last migration lets go of the lease while the state is deleted.
+      const done = this.stored.status === 'done';
+      await this.lifecycle.tidy(migration, done ? () => this.lease.release() : undefined).catch(() => undefined);
     }
+    // Again where tidying failed before it let go (a second release has nothing to do).
     if (this.stored.status === 'done') await this.lease.release();
     return true;
   }
@@ -377,11 +388,15 @@ export class Run {
     const message = errorMessage(error).slice(0, 1500);
     const migration = currentMigration(this.stored);
     const errorCode = code ?? (isDsMigrateError(error) ? error.code : 'MIGRATION_FAILED');
-    const moved = await this.transition('running', async (fresh, tx) => {
-      // By id only: a migration this process cannot resolve (not deployed) must still fail.
-      if (migration && fresh.started >= fresh.current) await this.lifecycle.fail(migration, message, tx);
-      return { ...fresh, status: 'failed', error: message, errorCode, waiting: undefined, finishedAt: new Date() };
-    });
+    const moved = await this.transition(
+      'running',
+      async (fresh, tx) => {
+        // By id only: a migration this process cannot resolve (not deployed) must still fail.
+        if (migration && fresh.started >= fresh.current) await this.lifecycle.fail(migration, message, tx);
+        return { ...fresh, status: 'failed', error: message, errorCode, waiting: undefined, finishedAt: new Date() };
+      },
+      { readsRecord: true },
+    );
     if (moved && migration) this.emit({ type: 'migration-failed', migration: migration.id, error: message });
     await this.lease.release();
   }
@@ -409,12 +424,17 @@ export class Run {
   /**
    * One transition of the run: in a transaction that checks the lease and that the run is still
    * running (`'running'`), or still at the step this process saw (`'step'`). `change` returns the new
-   * state, or undefined for none. Returns whether the run changed.
+   * state, or undefined for none; `readsRecord` when it records on the current migration's record,
+   * which is then read with the lease and the run. Returns whether the run changed.
    */
-  private async transition(at: 'step' | 'running', change: (fresh: RunState, tx: Transaction) => Promise<RunState | undefined>): Promise<boolean> {
+  private async transition(at: 'step' | 'running', change: (fresh: RunState, tx: Transaction) => Promise<RunState | undefined>, { readsRecord = false } = {}): Promise<boolean> {
     const seen = this.stored;
     const id = randomBytes(8).toString('hex');
+    const record = readsRecord ? currentMigration(seen) : undefined;
     const outcome = await this.store.transaction(async (tx) => {
+      // The lease, the run and (for a change the lifecycle records) the migration's record, in one round trip.
+      const namespace = this.lease.namespace;
+      tx.prefetch([leaseKey(namespace), runKey(seen.namespace, seen.id), ...(record ? [migrationKey(namespace, record.id)] : [])]);
       const fresh = await this.lease.whileHeld(tx, () => loadRun(tx, seen.namespace, seen.id));
       // The store runs this again after a commit whose outcome was unknown: finding its own id, the commit
       // landed and this call moved the run (what `change` set on that try stands), so it writes nothing more.

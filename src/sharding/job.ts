@@ -146,7 +146,8 @@ export class Job {
     return runShardSlice({ ...options, store: this.store, work: this.work, job: this.ref, index, prefetched, limiter });
   }
 
-  async totals(): Promise<JobTotals> {
-    return totalsOf(this.store, await this.stored());
+  /** Counts summed over the shards of `layout` (one with nothing left to cut, so no shard is missing), else of the stored layout. */
+  async totals(layout?: JobLayout): Promise<JobTotals> {
+    return totalsOf(this.store, layout && layout.pending.length === 0 ? layout : await this.stored());
   }
 }

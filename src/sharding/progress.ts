@@ -39,23 +39,47 @@ export function summarize(layout: JobLayout, states: readonly ShardState[]): Job
  * its state afterwards is harmless whoever holds the lease by then.
  */
 export async function clearJobState(store: Datastore, job: JobRef, fence: Fence = noFence): Promise<void> {
-  const layout = await store.transaction(async (tx) => {
+  const layout = await markCleared(store, job, fence);
+  if (layout) await deleteState(store, layout);
+}
+
+/**
+ * Clears every job of a migration (job ids start with `<migration id>#`; see src/control/keys.ts), as
+ * clearJobState does, all marked before any is deleted. `whileDeleting` runs alongside the deletes, which
+ * need no lease: a run lets go of its lease then.
+ */
+export async function clearMigrationJobs(store: Datastore, namespace: string, migrationId: string, fence: Fence = noFence, whileDeleting?: () => Promise<void>): Promise<void> {
+  const from = Key.of(CONTROL_KINDS.job, `${migrationId}#`, { namespace });
+  const before = Key.of(CONTROL_KINDS.job, `${migrationId}$`, { namespace });
+  const jobs: JobRef[] = [];
+  for await (const keys of store.keys({ kind: CONTROL_KINDS.job, namespace, from, before })) for (const key of keys) jobs.push({ namespace, id: key.name! });
+  const marked: JobLayout[] = [];
+  for (const job of jobs) {
+    const layout = await markCleared(store, job, fence);
+    if (layout) marked.push(layout);
+  }
+  // Every one settled before an error is thrown: the caller may retry `whileDeleting` then, not alongside it.
+  const settled = await Promise.allSettled([...marked.map((layout) => deleteState(store, layout)), whileDeleting?.()]);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Marks the job's layout cleared, under `fence`; returns the layout, undefined when there is none. */
+async function markCleared(store: Datastore, job: JobRef, fence: Fence): Promise<JobLayout | undefined> {
+  return store.transaction(async (tx) => {
+    // Read alongside the fence's own reads: one round trip.
+    tx.prefetch([jobKey(job)]);
     await fence(tx);
     const entity = await tx.get(jobKey(job));
     const stored = entity && decodeLayout(entity);
     if (isLive(stored)) tx.upsert(encodeLayout({ ...stored, cleared: true }));
     return stored;
   });
-  if (!layout) return;
-  await Promise.all([clearManifests(store, job), store.delete(layout.shards.map((_, i) => shardKey(job, i)))]);
-  await store.delete([jobKey(job)]);
 }
 
-/** Deletes every job of a migration (job ids start with `<migration id>#`; see src/control/keys.ts). */
-export async function clearMigrationJobs(store: Datastore, namespace: string, migrationId: string, fence: Fence = noFence): Promise<void> {
-  const from = Key.of(CONTROL_KINDS.job, `${migrationId}#`, { namespace });
-  const before = Key.of(CONTROL_KINDS.job, `${migrationId}$`, { namespace });
-  const jobs: JobRef[] = [];
-  for await (const keys of store.keys({ kind: CONTROL_KINDS.job, namespace, from, before })) for (const key of keys) jobs.push({ namespace, id: key.name! });
-  for (const job of jobs) await clearJobState(store, job, fence);
+/** A marked job's checkpoints and key manifests, then its layout. */
+async function deleteState(store: Datastore, layout: JobLayout): Promise<void> {
+  const { job } = layout;
+  await Promise.all([clearManifests(store, job), store.delete(layout.shards.map((_, i) => shardKey(job, i)))]);
+  await store.delete([jobKey(job)]);
 }
