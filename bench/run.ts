@@ -1,4 +1,4 @@
-// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]] [-- --latency-ms n[,jitter]] [-- --undo]
+// npm run bench [-- --entities N] [-- --cold] [-- --scaling [--sizes a,b]] [-- --repeat R] [-- --executor cloud-tasks] [-- --factory] [-- --rate N [--ramp-up]] [-- --latency-ms n[,jitter] [--warm]] [-- --undo]
 // Measures, on the same N seeded entities in a Firestore-mode emulator, each in its own process:
 // (a) AddFieldData through the framework, (b) a bulk script (bounded key-range pages, batched upserts
 // with backpressure, no transactions) on this package's Datastore, (o) the same script on the official
@@ -45,8 +45,10 @@ interface Options {
   entities: number;
   handWrittenCap: number;
   repeat: number;
-  /** No warm-up, and (a) is the installed CLI in a temporary app (its path). */
+  /** (a) is the installed CLI in a temporary app (its path), and no warm-up unless `warmServer`. */
   coldApp?: string;
+  /** `--warm` with `--latency-ms`: the emulator warmed first, as a server in production always is; each process still starts cold. */
+  warmServer?: boolean;
   /** With coldApp: bench/measure.ts compiled to JavaScript, which the other modes run as (bench/cli.ts compileMeasure). */
   coldScript?: string;
   /** `--latency-ms`: every RPC of the measured process goes through the Datastore proxy with this delay. */
@@ -138,7 +140,7 @@ function fresh(options: Options, n: number, mode: Mode, max = 0, field = `field_
     } finally {
       await proxy?.stop();
     }
-  }, !coldApp);
+  }, !coldApp || options.warmServer);
 }
 
 const A_LABEL = {
@@ -214,8 +216,10 @@ async function undoComparison(options: Options): Promise<string> {
 }
 
 /**
- * `--latency-ms n[,jitter]`: (a), (o) and (t) on the same entities, cold, each with the proxy's delay on every
- * RPC, as from Cloud Run to Datastore in one region: throughput then comes from concurrency and pipelining.
+ * `--latency-ms n[,jitter]`: (a), (o) and (t) on the same entities, each a new process with the proxy's delay on
+ * every RPC, as from Cloud Run to Datastore in one region: throughput then comes from concurrency and pipelining.
+ * The emulator starts cold, or with `--warm` is warmed first: its first pass over transactional reads and writes
+ * costs it seconds of compiling (see warmUp), which a server in production has long paid.
  */
 async function latencyComparison(options: Options): Promise<string> {
   const n = options.entities;
@@ -226,7 +230,7 @@ async function latencyComparison(options: Options): Promise<string> {
   const { a, o, t } = runs as Record<(typeof modes)[number], Measurement>;
   const row = (label: string, m: Measurement) => `| ${label} | ${fmt(m.entities)} | ${fmt(m.ms / 1000, 1)} | ${fmt(rate(m))} | ${cpuPerEntity(m)} |`;
   return [
-    `### ${fmt(n)} entities, ${ms} ms${jitterMs ? ` (+ up to ${jitterMs} ms)` : ''} on every RPC (the Datastore proxy in front of the Firestore-mode emulator), cold`,
+    `### ${fmt(n)} entities, ${ms} ms${jitterMs ? ` (+ up to ${jitterMs} ms)` : ''} on every RPC (the Datastore proxy in front of the Firestore-mode emulator), ${options.warmServer ? 'warmed emulator (each mode ran once on another project first), every run a new process' : 'cold'}`,
     '',
     '| run | entities | time (s) | entities/s | CPU per entity (µs) |',
     '| --- | ---: | ---: | ---: | ---: |',
@@ -306,6 +310,7 @@ async function main(): Promise<void> {
     .option('ramp-up', { type: 'boolean', default: false, describe: 'with --rate: ramp up to it by 500/50/5' })
     .option('undo', { type: 'boolean', default: false, describe: 'RemoveFieldData with and without before-images (undo), on the same entities' })
     .option('latency-ms', { type: 'string', describe: 'n[,jitter]: (a), (o) and (t), cold, with this delay on every RPC through the Datastore proxy' })
+    .option('warm', { type: 'boolean', default: false, describe: 'with --latency-ms: warm the emulator first (every run is still a new process)' })
     .strict()
     .parseSync();
   const n = argv.entities;
@@ -316,7 +321,8 @@ async function main(): Promise<void> {
     options.latency = { ms, jitterMs };
     options.coldApp = installBenchApp(KIND);
     options.coldScript = compileMeasure();
-    writeSection(`latency-${ms}-${n}`, await latencyComparison(options), HEADER);
+    options.warmServer = argv.warm;
+    writeSection(`latency-${ms}-${n}${argv.warm ? '-warm' : ''}`, await latencyComparison(options), HEADER);
   } else if (argv.undo) writeSection(`undo-${n}`, await undoComparison(options), HEADER);
   else if (argv.factory) writeSection('factory', await factory(), HEADER);
   else if (argv.rate !== undefined) writeSection(argv['ramp-up'] ? 'rate-ramp' : 'rate', await rateSection(argv.rate, argv['ramp-up'], n), HEADER);
