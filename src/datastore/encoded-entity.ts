@@ -1,5 +1,6 @@
 import { Writer } from 'protobufjs/minimal';
 import type { Key } from './keys';
+import { writeKey } from './key-writer';
 import { BYTES, tag, VARINT } from './wire';
 
 /** The few value types an entity encoded here holds. */
@@ -54,20 +55,5 @@ function writeValue(writer: Writer, value: EncodedValue): void {
       .uint32(tag(2, VARINT))
       .int32((ms - seconds * 1000) * 1e6)
       .ldelim();
-  }
-}
-
-/** Key: partition (1: project 2, database 3, namespace 4), path (2: kind 1, id 2, name 3). */
-function writeKey(writer: Writer, key: Key, projectId: string, databaseId: string): void {
-  writer.uint32(tag(1, BYTES)).fork();
-  if (projectId) writer.uint32(tag(2, BYTES)).string(projectId);
-  if (databaseId) writer.uint32(tag(3, BYTES)).string(databaseId);
-  if (key.namespace) writer.uint32(tag(4, BYTES)).string(key.namespace);
-  writer.ldelim();
-  for (const e of key.path) {
-    writer.uint32(tag(2, BYTES)).fork().uint32(tag(1, BYTES)).string(e.kind);
-    if (e.id !== undefined) writer.uint32(tag(2, VARINT)).int64(e.id);
-    else if (e.name !== undefined) writer.uint32(tag(3, BYTES)).string(e.name);
-    writer.ldelim();
   }
 }

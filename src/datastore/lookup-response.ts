@@ -1,7 +1,7 @@
-import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
+import { encodeLookupRequest, type LookupRequest } from './lookup-request';
 import { forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
@@ -22,7 +22,7 @@ export interface LookupPage {
   deferred: Key[];
 }
 
-export type LookupRpc = RawRpc<google.datastore.v1.ILookupRequest, LookupPage>;
+export type LookupRpc = RawRpc<LookupRequest, LookupPage>;
 
 /**
  * Lookups answered through raw-rpc.ts. gax reads every result whole, into a message and then a plain
@@ -31,7 +31,7 @@ export type LookupRpc = RawRpc<google.datastore.v1.ILookupRequest, LookupPage>;
  * would make of them (value-reader.ts), so that what is written back is what was read (lossless: values.ts).
  */
 export function lookupRpc(gapic: GapicClient): LookupRpc {
-  return rawRpc(gapic, 'Lookup', decodeLookupResponse);
+  return rawRpc(gapic, 'Lookup', decodeLookupResponse, encodeLookupRequest);
 }
 
 /** LookupResponse: found (1) → EntityResult, deferred (3) → Key; missing (2), the transaction and the read time are skipped. */

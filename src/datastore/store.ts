@@ -184,16 +184,11 @@ export class Datastore {
   }
 
   private async lookupBatch(keys: readonly Key[], found: Map<string, Entity>, transaction?: Uint8Array | string, properties?: readonly string[]): Promise<void> {
-    let pending: google.datastore.v1.IKey[] = keys.map((k) => k.toProto(this.projectId, this.databaseId));
+    let pending = keys;
+    const paths = properties?.map(propertyPath);
     // The server may defer some keys; ask again for those until none is left.
     while (pending.length > 0) {
-      const request = {
-        projectId: this.projectId,
-        databaseId: this.databaseId,
-        keys: pending,
-        readOptions: transaction ? { transaction } : undefined,
-        propertyMask: properties ? { paths: properties.map(propertyPath) } : undefined,
-      };
+      const request = { projectId: this.projectId, databaseId: this.databaseId, keys: pending, transaction, paths };
       this.emit({ method: 'lookup', keys: pending.length, transactional: transaction !== undefined });
       const call = () => this.lookupRpc(request, CALL_TIMEOUT_MS);
       let response;
@@ -206,7 +201,7 @@ export class Datastore {
         const entity = Entity.read(result.key, result.properties, properties, result.bytes);
         found.set(entity.key.toString(), entity);
       }
-      pending = response.deferred.map((k) => k.toProto(this.projectId, this.databaseId));
+      pending = response.deferred;
     }
   }
 
