@@ -1,41 +1,79 @@
-import type { google } from '@google-cloud/datastore/build/protos/protos';
 import type { Type } from 'protobufjs';
-import { datastoreEnum, datastoreType } from './protos';
-import { BYTES, tag } from './wire';
+import { Writer } from 'protobufjs/minimal';
+import type { Entity } from './entity';
+import type { Key } from './keys';
+import { writeKey } from './key-writer';
+import { datastoreType } from './protos';
+import { BYTES, tag, VARINT } from './wire';
 
-/** A mutation as gax's plain object, or an upsert of an entity already encoded (encoded-entity.ts). */
-export type CommitMutation = google.datastore.v1.IMutation | { encodedUpsert: Uint8Array };
-
-export interface CommitRequest extends Omit<google.datastore.v1.ICommitRequest, 'mutations'> {
-  mutations: CommitMutation[];
+/** A commit as this package sends it: each mutation already a google.datastore.v1.Mutation's bytes. */
+export interface CommitRequest {
+  projectId: string;
+  databaseId: string;
+  mode: 'TRANSACTIONAL' | 'NON_TRANSACTIONAL';
+  transaction?: Uint8Array | string;
+  mutations: readonly Uint8Array[];
 }
 
-let commitType: Type | undefined;
-let modes: Record<string, number> | undefined;
+/** CommitRequest.Mode. */
+const MODES = { TRANSACTIONAL: 1, NON_TRANSACTIONAL: 2 } as const;
 
-/** CommitRequest.mutations (6), and Mutation.upsert (6). */
-const MUTATION_TAG = tag(6, BYTES);
-const UPSERT_TAG = tag(6, BYTES);
+/** The entity mutations, by their Mutation field. */
+const WRITES = { insert: 4, update: 5, upsert: 6 } as const;
+export type WriteKind = keyof typeof WRITES;
+
+let valueType: Type | undefined;
 
 /**
- * A CommitRequest of gax's plain objects (as this package's entities are held) straight to bytes. gax's
- * serializer first copies the whole request into protobuf messages (fromObject), which for a commit of
- * 500 entities cost as much as encoding them; the encoder reads plain objects as they are. Values' one
- * enum, `nullValue`, is NULL_VALUE, 0 as a name or a number; the request's mode is looked up by name.
- * Encoded upserts are appended as they are: a repeated field's entries may lie anywhere in a message.
+ * CommitRequest: transaction (1), mode (5), mutations (6), project (8), database (9). The mutations were
+ * encoded when they were made (below), which also gives their exact sizes for splitting a commit.
  */
 export function encodeCommitRequest(request: CommitRequest): Buffer {
-  commitType ??= datastoreType('CommitRequest');
-  modes ??= datastoreEnum('CommitRequest.Mode').values;
-  const mode = typeof request.mode === 'string' ? modes[request.mode] : request.mode;
-  const plain: google.datastore.v1.IMutation[] = [];
-  const encoded: Uint8Array[] = [];
-  for (const m of request.mutations) {
-    if ('encodedUpsert' in m) encoded.push(m.encodedUpsert);
-    else plain.push(m);
-  }
-  const writer = commitType.encode({ ...request, mode, mutations: plain });
-  for (const entity of encoded) writer.uint32(MUTATION_TAG).fork().uint32(UPSERT_TAG).bytes(entity).ldelim();
+  const writer = Writer.create();
+  if (request.transaction !== undefined) writer.uint32(tag(1, BYTES)).bytes(request.transaction);
+  writer.uint32(tag(5, VARINT)).int32(MODES[request.mode]);
+  for (const mutation of request.mutations) writer.uint32(tag(6, BYTES)).bytes(mutation);
+  if (request.projectId) writer.uint32(tag(8, BYTES)).string(request.projectId);
+  if (request.databaseId) writer.uint32(tag(9, BYTES)).string(request.databaseId);
   const bytes = writer.finish();
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+}
+
+/**
+ * Mutation: an insert (4), update (5) or upsert (6) of an Entity (key 1; properties 3, map entries of name 1
+ * and Value 2), with a property mask (9: paths 1). The key is written straight from the Key; the values by
+ * protobufjs from the plain objects the entity holds (as gax reads them), where gax would first copy each
+ * into a message. Values' one enum, `nullValue`, is NULL_VALUE: 0 as a name or a number.
+ */
+export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, databaseId: string, maskPaths?: readonly string[]): Uint8Array {
+  valueType ??= datastoreType('Value');
+  const writer = Writer.create();
+  writer.uint32(tag(WRITES[kind], BYTES)).fork().uint32(tag(1, BYTES)).fork();
+  writeKey(writer, entity.key, projectId, databaseId);
+  writer.ldelim();
+  const { properties } = entity.toProto(projectId, databaseId);
+  for (const name of Object.keys(properties ?? {})) {
+    writer.uint32(tag(3, BYTES)).fork().uint32(tag(1, BYTES)).string(name).uint32(tag(2, BYTES)).fork();
+    valueType.encode(properties![name], writer);
+    writer.ldelim().ldelim();
+  }
+  writer.ldelim();
+  if (maskPaths) {
+    writer.uint32(tag(9, BYTES)).fork();
+    for (const path of maskPaths) writer.uint32(tag(1, BYTES)).string(path);
+    writer.ldelim();
+  }
+  return writer.finish();
+}
+
+/** Mutation: delete (7) of a Key. */
+export function encodeDelete(key: Key, projectId: string, databaseId: string): Uint8Array {
+  const writer = Writer.create().uint32(tag(7, BYTES)).fork();
+  writeKey(writer, key, projectId, databaseId);
+  return writer.ldelim().finish();
+}
+
+/** Mutation: upsert (6) of an Entity already encoded (encoded-entity.ts). */
+export function encodeUpsertOf(entity: Uint8Array): Uint8Array {
+  return Writer.create().uint32(tag(6, BYTES)).bytes(entity).finish();
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Root, type Enum, type Type } from 'protobufjs';
+import { Root, type Type } from 'protobufjs';
 
 let root: Root | undefined;
 
@@ -12,9 +12,4 @@ function datastoreRoot(): Root {
 /** A message type of google.datastore.v1, e.g. `Value`. */
 export function datastoreType(name: string): Type {
   return datastoreRoot().lookupType(`google.datastore.v1.${name}`);
-}
-
-/** An enum of google.datastore.v1, e.g. `CommitRequest.Mode`. */
-export function datastoreEnum(name: string): Enum {
-  return datastoreRoot().lookupEnum(`google.datastore.v1.${name}`);
 }

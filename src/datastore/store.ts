@@ -3,7 +3,7 @@ import type { CallOptions } from 'google-gax';
 import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
-import type { CommitMutation } from './commit-request';
+import { encodeDelete, encodeUpsertOf, encodeWrite } from './commit-request';
 import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
 import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
@@ -15,7 +15,6 @@ import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTA
 import { buildQuery, type QuerySpec } from './query';
 import { GrpcCode, grpcCode, TRANSACTION_RETRY_CODES, UNKNOWN_OUTCOME_CODES, withRetry, type RetryOptions } from './retry';
 import { entityOf, Transaction, type Mutation, type TransactionBackend } from './transaction';
-import { estimateEntityBytes, estimateKeyBytes, type EntityProto } from './values';
 
 export type RpcMethod = 'lookup' | 'commit' | 'runQuery' | 'runAggregationQuery' | 'beginTransaction' | 'rollback' | 'allocateIds' | 'reserveIds';
 
@@ -207,22 +206,23 @@ export class Datastore {
 
   // ---- writes ----
 
-  private mutationProto(mutation: Mutation): CommitMutation {
-    if ('upsertEncoded' in mutation) return { encodedUpsert: mutation.upsertEncoded.bytes };
-    if ('delete' in mutation) return { delete: mutation.delete.toProto(this.projectId, this.databaseId) };
+  /** The mutation as the bytes a commit carries (src/datastore/commit-request.ts). */
+  private encodeMutation(mutation: Mutation): Uint8Array {
+    if ('upsertEncoded' in mutation) return encodeUpsertOf(mutation.upsertEncoded.bytes);
+    if ('delete' in mutation) return encodeDelete(mutation.delete, this.projectId, this.databaseId);
     if ('insert' in mutation) {
       if (mutation.insert.partialOf)
         throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
-      return { insert: mutation.insert.toProto(this.projectId, this.databaseId) };
+      return encodeWrite('insert', mutation.insert, this.projectId, this.databaseId);
     }
     const [kind, entity] = 'upsert' in mutation ? (['upsert', mutation.upsert] as const) : (['update', mutation.update] as const);
-    return { [kind]: entity.toProto(this.projectId, this.databaseId), propertyMask: partialMask(entity) };
+    return encodeWrite(kind, entity, this.projectId, this.databaseId, maskPaths(entity));
   }
 
   /** Non-transactional writes, split into legal commits and sent in parallel. */
   async commit(mutations: readonly Mutation[]): Promise<void> {
-    const protos = mutations.map((m) => this.mutationProto(m));
-    const batches = chunkBy(protos, MAX_COMMIT_MUTATIONS, this.maxRequestBytes, mutationBytes);
+    const encoded = mutations.map((m) => this.encodeMutation(m));
+    const batches = chunkBy(encoded, MAX_COMMIT_MUTATIONS, this.maxRequestBytes, mutationBytes);
     await Promise.all(
       batches.map((batch) =>
         this.limit(() =>
@@ -246,17 +246,17 @@ export class Datastore {
 
   /** Sends one transaction's commit: its mutations must fit in one request, as they land together. */
   private async commitTransaction(transaction: Uint8Array | string, mutations: readonly Mutation[]): Promise<void> {
-    const protos = mutations.map((m) => this.mutationProto(m));
-    if (protos.length > MAX_COMMIT_MUTATIONS) {
-      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${protos.length}.`);
+    const encoded = mutations.map((m) => this.encodeMutation(m));
+    if (encoded.length > MAX_COMMIT_MUTATIONS) {
+      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${encoded.length}.`);
     }
-    const bytes = protos.reduce((n, m) => n + mutationBytes(m), 0);
+    const bytes = encoded.reduce((n, m) => n + mutationBytes(m), 0);
     if (bytes > this.maxRequestBytes) {
       throw new DsMigrateError('BAD_INPUT', `A transaction's commit would be about ${(bytes / 1048576).toFixed(1)} MiB; the limit here is ${(this.maxRequestBytes / 1048576).toFixed(1)} MiB.`);
     }
-    this.emit({ method: 'commit', mutations: protos.length, bytes, transactional: true });
+    this.emit({ method: 'commit', mutations: encoded.length, bytes, transactional: true });
     try {
-      await this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: protos }, CALL_TIMEOUT_MS);
+      await this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: encoded }, CALL_TIMEOUT_MS);
     } catch (error) {
       throw this.translate(error);
     }
@@ -470,14 +470,14 @@ export class Datastore {
 }
 
 /** A partial entity's write mask; a property set outside it would be silently dropped, so that is refused. */
-function partialMask(entity: Entity): google.datastore.v1.IPropertyMask | undefined {
+function maskPaths(entity: Entity): string[] | undefined {
   const mask = entity.partialOf;
   if (!mask) return undefined;
   const outside = entity.names().filter((name) => !mask.includes(name));
   if (outside.length > 0) {
     throw new DsMigrateError('BAD_INPUT', `${entity.key} was read with only ${mask.join(', ')}; it cannot be written with ${outside.join(', ')} set.`, { key: entity.key.toString() });
   }
-  return { paths: mask.map(propertyPath) };
+  return mask.map(propertyPath);
 }
 
 /** A property name as a mask path: names with a dot or a backslash are escaped, as the API requires. */
@@ -485,8 +485,7 @@ function propertyPath(name: string): string {
   return /[.\\`]/.test(name) ? `\`${name.replace(/[\\`]/g, (c) => `\\${c}`)}\`` : name;
 }
 
-function mutationBytes(m: CommitMutation): number {
-  if ('encodedUpsert' in m) return m.encodedUpsert.length + 8;
-  const entity: EntityProto | null | undefined = m.upsert ?? m.insert ?? m.update;
-  return entity ? estimateEntityBytes(entity) : m.delete ? estimateKeyBytes(m.delete) : 0;
+/** A mutation's share of its commit: its bytes, and the field's tag and length before them. */
+function mutationBytes(m: Uint8Array): number {
+  return m.length + 6;
 }

@@ -166,27 +166,3 @@ export function withIndexing(proto: ValueProto, indexed: boolean): ValueProto {
   }
   return { ...proto, excludeFromIndexes: !indexed };
 }
-
-/** A conservative estimate of a value's encoded size, for the 10 MiB request limit. */
-export function estimateValueBytes(proto: ValueProto): number {
-  let bytes = 8;
-  if (proto.stringValue) bytes += Buffer.byteLength(proto.stringValue);
-  else if (proto.blobValue) bytes += typeof proto.blobValue === 'string' ? proto.blobValue.length : proto.blobValue.length;
-  else if (proto.keyValue) bytes += estimateKeyBytes(proto.keyValue);
-  else if (proto.entityValue) bytes += estimateEntityBytes(proto.entityValue);
-  else if (proto.arrayValue) for (const v of proto.arrayValue.values ?? []) bytes += estimateValueBytes(v);
-  else bytes += 16;
-  return bytes;
-}
-
-export function estimateKeyBytes(key: google.datastore.v1.IKey): number {
-  let bytes = 16 + Buffer.byteLength(key.partitionId?.namespaceId ?? '') + Buffer.byteLength(key.partitionId?.projectId ?? '');
-  for (const e of key.path ?? []) bytes += 12 + Buffer.byteLength(e.kind ?? '') + Buffer.byteLength(e.name ?? '');
-  return bytes;
-}
-
-export function estimateEntityBytes(entity: EntityProto): number {
-  let bytes = entity.key ? estimateKeyBytes(entity.key) : 0;
-  for (const [name, v] of Object.entries(entity.properties ?? {})) bytes += 4 + Buffer.byteLength(name) + estimateValueBytes(v);
-  return bytes;
-}

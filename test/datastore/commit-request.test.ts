@@ -5,10 +5,10 @@ import { grpc } from 'google-gax';
 import { Root } from 'protobufjs';
 import { decodeProperties, Entity, Key } from '../../src/datastore';
 import { encodeEntity } from '../../src/datastore/encoded-entity';
-import { encodeCommitRequest } from '../../src/datastore/commit-request';
+import { encodeCommitRequest, encodeDelete, encodeUpsertOf, encodeWrite } from '../../src/datastore/commit-request';
 import { SEED } from '../support/raw-entities';
 
-/** A request both encoders take: plain mutations only. */
+/** A request as gax takes it: plain mutations. */
 type CommitRequest = google.datastore.v1.ICommitRequest & { mutations: google.datastore.v1.IMutation[] };
 
 /** gax's own serializer for Commit: the stub is made without connecting. */
@@ -19,8 +19,8 @@ async function gaxSerializer(): Promise<{ serialize: (request: CommitRequest) =>
   return { serialize, close: () => gapic.close() };
 }
 
-describe('commit requests encoded straight from plain objects', () => {
-  it('are the bytes gax sends, for every value type, as read back by a lookup and as built in code', async () => {
+describe('commit requests encoded straight from entities and keys', () => {
+  it('read back as the request gax sends, for every value type, as read back by a lookup and as built in code', async () => {
     const gax = await gaxSerializer();
     // SEED's values as a lookup reads them (gax's plain objects, defaults and oneof names included), and values set in code.
     const read = Entity.read(Key.of('Person', '9223372036854775000'), decodeProperties(seedBytes()));
@@ -36,22 +36,35 @@ describe('commit requests encoded straight from plain objects', () => {
       },
       { excludeFromIndexes: ['blob'] },
     );
-    const requests: CommitRequest[] = [
-      {
-        projectId: 'p',
-        databaseId: 'db',
-        mode: 'TRANSACTIONAL',
-        transaction: Buffer.from('tx-id'),
-        mutations: [
-          { upsert: read.toProto('p', 'db') },
-          { update: built.toProto('p', 'db'), propertyMask: { paths: ['when', 'ratio'] } },
-          { insert: built.toProto('p', 'db') },
-          { delete: Key.of('Gone', 5).toProto('p', 'db') },
-        ],
-      },
-      { projectId: 'p', mode: 'NON_TRANSACTIONAL', mutations: [{ upsert: built.toProto('p') }] },
+    const gone = Key.of('Gone', 5);
+    const pairs: [Parameters<typeof encodeCommitRequest>[0], CommitRequest][] = [
+      [
+        {
+          projectId: 'p',
+          databaseId: 'db',
+          mode: 'TRANSACTIONAL',
+          transaction: Buffer.from('tx-id'),
+          mutations: [encodeWrite('upsert', read, 'p', 'db'), encodeWrite('update', built, 'p', 'db', ['when', 'ratio']), encodeWrite('insert', built, 'p', 'db'), encodeDelete(gone, 'p', 'db')],
+        },
+        {
+          projectId: 'p',
+          databaseId: 'db',
+          mode: 'TRANSACTIONAL',
+          transaction: Buffer.from('tx-id'),
+          mutations: [
+            { upsert: read.toProto('p', 'db') },
+            { update: built.toProto('p', 'db'), propertyMask: { paths: ['when', 'ratio'] } },
+            { insert: built.toProto('p', 'db') },
+            { delete: gone.toProto('p', 'db') },
+          ],
+        },
+      ],
+      [
+        { projectId: 'p', databaseId: '', mode: 'NON_TRANSACTIONAL', mutations: [encodeWrite('upsert', built, 'p', '')] },
+        { projectId: 'p', mode: 'NON_TRANSACTIONAL', mutations: [{ upsert: built.toProto('p') }] },
+      ],
     ];
-    for (const request of requests) expect(encodeCommitRequest(request)).toEqual(gax.serialize(request));
+    for (const [ours, theirs] of pairs) expect(decoded(encodeCommitRequest(ours))).toEqual(decoded(gax.serialize(theirs)));
     expect(Object.keys(read.toProto('p').properties ?? {})).toHaveLength(Object.keys(SEED).length);
     await gax.close();
   });
@@ -79,16 +92,18 @@ describe('commit requests encoded straight from plain objects', () => {
         expiresAt: { timestampValue: { seconds: String(Math.floor(when.getTime() / 1000)), nanos: 123_000_000 } },
       },
     };
-    const other = { upsert: Entity.from(Key.of('Person', 1), { a: 1 }).toProto('p') };
-    const request = { projectId: 'p', mode: 'TRANSACTIONAL' as const, transaction: Buffer.from('tx') };
-    // Appended after the request's other fields: the same message, its fields in another order.
-    const decoded = (bytes: Uint8Array) => commitRequestType.toObject(commitRequestType.decode(bytes), { longs: String, enums: String, bytes: String });
-    expect(decoded(encodeCommitRequest({ ...request, mutations: [{ encodedUpsert: encoded.bytes }, other] }))).toEqual(decoded(gax.serialize({ ...request, mutations: [other, { upsert: plain }] })));
+    const other = Entity.from(Key.of('Person', 1), { a: 1 });
+    const request = { projectId: 'p', databaseId: '', mode: 'TRANSACTIONAL' as const, transaction: Buffer.from('tx') };
+    expect(decoded(encodeCommitRequest({ ...request, mutations: [encodeUpsertOf(encoded.bytes), encodeWrite('upsert', other, 'p', '')] }))).toEqual(
+      decoded(gax.serialize({ ...request, mutations: [{ upsert: plain }, { upsert: other.toProto('p') }] })),
+    );
     await gax.close();
   });
 });
 
 const commitRequestType = Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8'))).lookupType('google.datastore.v1.CommitRequest');
+/** A request read back, defaults filled in: gax also writes fields that hold their default (an empty database id). */
+const decoded = (bytes: Uint8Array) => commitRequestType.toObject(commitRequestType.decode(bytes), { longs: String, enums: String, bytes: String, defaults: true });
 
 /** SEED as the bytes of an Entity's properties, encoded by protobufjs from the official client's objects (not by the encoder under test). */
 function seedBytes(): Buffer {
