@@ -2,7 +2,7 @@ import pLimit from 'p-limit';
 import { honoursPropertyMasks, type Datastore, type KeyList } from '../datastore';
 import { DsMigrateError } from '../errors';
 import { operationOf, type Executor, type OperationProgress, type OperationResult, type RunOperationRequest } from '../migrations';
-import { addCounts, checkRate, Job, KeyReadAhead, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption } from '../sharding';
+import { addCounts, checkRate, Job, KeyReadAhead, loadShardStates, PAGE_KEYS, RateLimiter, summarize, zeroCounts, type Counts, type JobLayout, type RateOption, type StreamCut } from '../sharding';
 import { isDataOperation, isRunFunction, type Operation } from '../operations';
 import { dryRunOperation } from './dry-run';
 import { runFunctionStep } from './function-step';
@@ -32,16 +32,18 @@ export interface LocalExecutorOptions {
 export class LocalExecutor implements Executor {
   private readonly concurrency: number;
   private readonly sliceBudgetMs: number;
-  private readonly pageKeys: number;
+  /** Pages of keys, each cut into whole rounds of the shards run at once. */
+  private readonly streamCut: StreamCut;
   /** The first page of the next job's keys, read ahead (readAhead); taken by the next runOperation, which lets it go if it is not that job's. */
   private ahead?: KeyReadAhead;
 
   constructor(private readonly options: LocalExecutorOptions = {}) {
     this.concurrency = options.concurrency ?? 8;
     this.sliceBudgetMs = options.sliceBudgetMs ?? 60_000;
-    this.pageKeys = options.pageKeys ?? PAGE_KEYS;
-    if (!Number.isInteger(this.pageKeys) || this.pageKeys < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: pageKeys must be a whole number ≥ 1, not ${options.pageKeys}.`);
+    const pageKeys = options.pageKeys ?? PAGE_KEYS;
+    if (!Number.isInteger(pageKeys) || pageKeys < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: pageKeys must be a whole number ≥ 1, not ${options.pageKeys}.`);
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: concurrency must be a whole number ≥ 1, not ${options.concurrency}.`);
+    this.streamCut = { pageKeys, slots: this.concurrency };
     if (!(this.sliceBudgetMs > 0)) throw new DsMigrateError('BAD_INPUT', `LocalExecutor: sliceBudgetMs must be positive, not ${options.sliceBudgetMs}.`);
     if (options.maxEntitiesPerSecond !== undefined) checkRate(options.maxEntitiesPerSecond, 'LocalExecutor: maxEntitiesPerSecond');
   }
@@ -55,7 +57,7 @@ export class LocalExecutor implements Executor {
     this.ahead?.discard();
     this.ahead = undefined;
     if (!isDataOperation(operation)) return;
-    this.ahead = new KeyReadAhead(store, operation, this.pageKeys);
+    this.ahead = new KeyReadAhead(store, operation, this.streamCut);
     if (operation.touchedProperties) honoursPropertyMasks(store).catch(() => undefined);
   }
 
@@ -69,7 +71,7 @@ export class LocalExecutor implements Executor {
       const job = new Job(request.store, request.job, operation, this.options.maxEntitiesPerSecond);
       const layout = await job.layout(request.bounds);
       // One limiter for all the job's shards in this process, its ramp starting with the operation.
-      const final = await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.pageKeys, job.limiter(layout, this.options.makeLimiter), ahead).run(layout);
+      const final = await new LocalRun(request, job, this.concurrency, this.sliceBudgetMs, this.streamCut, job.limiter(layout, this.options.makeLimiter), ahead).run(layout);
       const { complete: _, ...totals } = await job.totals(final);
       return totals;
     } finally {
@@ -99,7 +101,7 @@ class LocalRun {
     private readonly job: Job,
     concurrency: number,
     private readonly sliceBudgetMs: number,
-    private readonly pageKeys: number,
+    private readonly streamCut: StreamCut,
     private readonly limiter: RateLimiter | undefined,
     private readonly ahead: KeyReadAhead | undefined,
   ) {
@@ -202,7 +204,7 @@ class LocalRun {
       this.adopt(layout);
       const entry = layout.pending.find((p) => p.namespace === namespace);
       if (!entry || this.stop.signal.aborted) return layout;
-      for await (const shards of this.job.cut(entry, this.pageKeys, this.ahead)) {
+      for await (const shards of this.job.cut(entry, this.streamCut, this.ahead)) {
         this.shardsTotal = shards[shards.length - 1].index + 1;
         for (const shard of shards) this.schedule(shard.index, shard.keys);
         if (this.stop.signal.aborted) return layout;
@@ -217,7 +219,7 @@ class LocalRun {
   }
 
   private hasRoom(): boolean {
-    return this.keysInFlight <= this.pageKeys / 2 || this.stop.signal.aborted;
+    return this.keysInFlight <= this.streamCut.pageKeys / 2 || this.stop.signal.aborted;
   }
 
   private release(keys: number): void {

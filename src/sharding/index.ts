@@ -13,6 +13,7 @@ export {
   MAX_DEFAULT_SHARDS,
   type CutPage,
   type SplitTarget,
+  type StreamCut,
 } from './splitter';
 export { ensureLayout, newLayout, appendPage, loadLayout, requireLayout, type LayoutRequest } from './layouts';
 export { KeyReadAhead, type ReadAheadWork } from './read-ahead';

@@ -9,7 +9,7 @@ import { loadShardStates, summarize } from './progress';
 import type { KeyRange } from './ranges';
 import { layoutRate, RateLimiter, sliceShare, type RateOption } from './rate-limit';
 import type { KeyReadAhead } from './read-ahead';
-import { cutFromStream, PAGE_KEYS } from './splitter';
+import { cutFromStream, PAGE_KEYS, type StreamCut } from './splitter';
 import type { ShardWork } from './work';
 
 /** What a job needs of its operation besides the shard work; src/operations' Operation has it all. */
@@ -94,11 +94,11 @@ export class Job {
    * taken. Stops where another process cut a page first: the stored layout then shows how far it got.
    * The first page may have been read ahead (src/sharding/read-ahead.ts).
    */
-  async *cut(pending: PendingNamespace, pageKeys = PAGE_KEYS, readAhead?: KeyReadAhead): AsyncGenerator<CutShard[]> {
+  async *cut(pending: PendingNamespace, cut: StreamCut = { pageKeys: PAGE_KEYS }, readAhead?: KeyReadAhead): AsyncGenerator<CutShard[]> {
     const { namespace } = pending;
     let cursor = pending.cursor;
     const target = { kind: this.work.kind, namespace, filters: this.work.filters };
-    const pages = (cursor === undefined && (await readAhead?.take(this.store, this.work, target, pageKeys))) || cutFromStream(this.store, target, cursor, pageKeys);
+    const pages = (cursor === undefined && (await readAhead?.take(this.store, this.work, target, cut))) || cutFromStream(this.store, target, cursor, cut);
     for await (const page of pages) {
       const indexes = await appendPage(this.store, this.ref, namespace, cursor, page);
       if (!indexes) return;

@@ -1,5 +1,5 @@
 import type { Datastore, PropertyFilter } from '../datastore';
-import { cutFromStream, cutsFromStream, type CutPage, type SplitTarget } from './splitter';
+import { cutFromStream, cutsFromStream, type CutPage, type SplitTarget, type StreamCut } from './splitter';
 
 /** What a read-ahead needs of an operation: its scope. */
 export interface ReadAheadWork {
@@ -30,7 +30,7 @@ export class KeyReadAhead {
   constructor(
     private readonly store: Datastore,
     private readonly work: ReadAheadWork,
-    private readonly pageKeys: number,
+    private readonly cut: StreamCut,
   ) {
     this.read = this.start();
     this.read.catch(() => undefined);
@@ -40,14 +40,15 @@ export class KeyReadAhead {
     if (!(await cutsFromStream(this.store, this.work.scope.shardCount))) return undefined;
     const [namespace] = await this.work.namespaces(this.store);
     if (namespace === undefined) return undefined;
-    const stream = cutFromStream(this.store, { kind: this.work.kind, namespace, filters: this.work.filters }, undefined, this.pageKeys);
+    const stream = cutFromStream(this.store, { kind: this.work.kind, namespace, filters: this.work.filters }, undefined, this.cut);
     return { namespace, stream, first: await stream.next() };
   }
 
   /** The pages of `target` from its start, the first already read, if this read-ahead read them; undefined otherwise (then it is let go). */
-  async take(store: Datastore, work: ReadAheadWork, target: SplitTarget, pageKeys: number): Promise<AsyncGenerator<CutPage> | undefined> {
+  async take(store: Datastore, work: ReadAheadWork, target: SplitTarget, cut: StreamCut): Promise<AsyncGenerator<CutPage> | undefined> {
     const read = this.taken ? undefined : await this.read.catch(() => undefined);
-    const matches = read !== undefined && store === this.store && work === this.work && pageKeys === this.pageKeys && target.namespace === read.namespace;
+    const sameCut = cut.pageKeys === this.cut.pageKeys && cut.slots === this.cut.slots;
+    const matches = read !== undefined && store === this.store && work === this.work && sameCut && target.namespace === read.namespace;
     if (!matches) {
       this.discard();
       return undefined;

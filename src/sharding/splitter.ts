@@ -28,6 +28,17 @@ export const PAGE_KEYS = 100_000;
 /** Target keys per shard when cutting from the stream. */
 export const STREAM_SHARD_KEYS = 2_500;
 const MAX_SHARDS_PER_PAGE = 20;
+/** Fewer keys than this make no shard of their own: a shard's checkpoint and transactions cost the same however few it holds. */
+const MIN_SHARD_KEYS = 500;
+
+/**
+ * How a key stream is cut: keys per page, and, where one process runs the shards, how many it runs at
+ * once (`slots`): a page's shards are then as many as fill whole rounds of them.
+ */
+export interface StreamCut {
+  pageKeys: number;
+  slots?: number;
+}
 
 export interface SplitTarget {
   kind: string;
@@ -124,7 +135,7 @@ export interface CutPage {
  * below, the last page's last shard open above). Each page is one query, limited to PAGE_KEYS + 1 keys:
  * the extra key bounds this page's last shard and starts the next page.
  */
-export async function* cutFromStream(store: Datastore, target: SplitTarget, cursor?: Key, pageKeys = PAGE_KEYS): AsyncGenerator<CutPage> {
+export async function* cutFromStream(store: Datastore, target: SplitTarget, cursor?: Key, { pageKeys, slots }: StreamCut = { pageKeys: PAGE_KEYS }): AsyncGenerator<CutPage> {
   let start = cursor;
   for (;;) {
     const batches: PackedKeys[] = [];
@@ -133,15 +144,15 @@ export async function* cutFromStream(store: Datastore, target: SplitTarget, curs
     }
     const page = PackedKeys.concat(batches);
     const next = page.at(pageKeys);
-    yield { shards: cutPage(target.namespace, page, start, next, Math.min(page.length, pageKeys)), next };
+    yield { shards: cutPage(target.namespace, page, start, next, Math.min(page.length, pageKeys), slots), next };
     if (!next) return;
     start = next;
   }
 }
 
-/** Equal runs of the first `length` keys, as shards that together cover [start, end). */
-export function cutPage(namespace: string, keys: KeyList, start: Key | undefined, end: Key | undefined, length = keys.length): CutPage['shards'] {
-  const count = Math.min(MAX_SHARDS_PER_PAGE, Math.max(1, Math.round(length / STREAM_SHARD_KEYS)));
+/** Equal runs of the first `length` keys, as shards that together cover [start, end); `slots` as for StreamCut. */
+export function cutPage(namespace: string, keys: KeyList, start: Key | undefined, end: Key | undefined, length = keys.length, slots = 1): CutPage['shards'] {
+  const count = shardCountOf(length, slots);
   const shards: CutPage['shards'] = [];
   for (let i = 0; i < count; i++) {
     const from = Math.floor((i * length) / count);
@@ -152,6 +163,19 @@ export function cutPage(namespace: string, keys: KeyList, start: Key | undefined
     });
   }
   return shards;
+}
+
+/**
+ * Shards for `length` keys: about STREAM_SHARD_KEYS each, at most MAX_SHARDS_PER_PAGE, rounded to whole
+ * rounds of `slots`. Twenty shards eight at a time ran their third round four at once, at half the rate
+ * and for as long as a full round; sixteen run in two full rounds.
+ */
+function shardCountOf(length: number, slots: number): number {
+  const natural = Math.max(1, Math.round(length / STREAM_SHARD_KEYS));
+  const bySize = Math.max(1, Math.floor(length / MIN_SHARD_KEYS));
+  if (slots <= 1) return Math.min(MAX_SHARDS_PER_PAGE, natural);
+  const rounds = Math.max(1, Math.min(Math.ceil(natural / slots), Math.floor(MAX_SHARDS_PER_PAGE / slots)));
+  return Math.min(rounds * slots, bySize);
 }
 
 /** The namespace's keys in pages of PAGE_KEYS (one query each), so memory stays bounded on any backend. */

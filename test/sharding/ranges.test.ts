@@ -69,6 +69,27 @@ describe('split points', () => {
     // An empty kind still gets one shard, open at both ends.
     expect(cutPage('', [], undefined, undefined).map((s) => ({ ...s, keys: [...s.keys] }))).toEqual([{ range: { namespace: '', start: undefined, end: undefined }, keys: [] }]);
   });
+
+  it('cut a page for a process that runs shards a few at a time into whole rounds of them, none of a handful of keys', () => {
+    const keys = (n: number) => Array.from({ length: n }, (_, i) => Key.of('P', i + 1));
+    const page = keys(100_000);
+    const count = (n: number, slots?: number) => cutPage('', page.slice(0, n), undefined, undefined, n, slots).length;
+    // Twenty shards eight at a time leave the third round half empty; sixteen fill two.
+    expect(count(100_000)).toBe(20);
+    expect(count(100_000, 8)).toBe(16);
+    expect(count(50_000, 8)).toBe(16);
+    expect(count(20_000, 8)).toBe(8);
+    expect(count(100_000, 4)).toBe(20);
+    expect(count(100_000, 3)).toBe(18);
+    expect(count(100_000, 32)).toBe(32);
+    // Small kinds: no shard of fewer than 500 keys, where a round would need more.
+    expect(count(3_000, 8)).toBe(6);
+    expect(count(100, 8)).toBe(1);
+    expect(count(100_000, 1)).toBe(20);
+    const shards = cutPage('', page, undefined, undefined, page.length, 8);
+    expect(shards.reduce((n, s) => n + s.keys.length, 0)).toBe(100_000);
+    for (let i = 1; i < shards.length; i++) expect(shards[i].range.start).toBe(shards[i - 1].range.end);
+  });
 });
 
 describe('batches', () => {

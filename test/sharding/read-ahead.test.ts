@@ -74,34 +74,37 @@ describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
     await seed(store);
     const operation = new AddFieldData('Person', 'colour', { default: 'blue' });
     const target = { kind: 'Person', namespace: '', filters: operation.filters };
-    const ahead = new KeyReadAhead(store, operation, 50);
-    const taken = await ahead.take(store, operation, target, 50);
+    const cut = { pageKeys: 50, slots: 4 };
+    const ahead = new KeyReadAhead(store, operation, cut);
+    const taken = await ahead.take(store, operation, target, { ...cut });
     if (!streams) {
       // A backend with `__scatter__` splits by sample: there is no stream to read ahead.
       expect(taken).toBeUndefined();
       return;
     }
     expect(taken).toBeDefined();
-    const expected = await pages(cutFromStream(store, target, undefined, 50));
+    const expected = await pages(cutFromStream(store, target, undefined, cut));
     expect(expected.length).toBe(3);
     expect(await pages(taken!)).toEqual(expected);
-    expect(await ahead.take(store, operation, target, 50)).toBeUndefined();
+    expect(await ahead.take(store, operation, target, cut)).toBeUndefined();
   });
 
-  it('is let go when another job, page size or namespace asks, or when its read failed', async () => {
+  it('is let go when another job, page size, number of shards at once or namespace asks, or when its read failed', async () => {
     const store = await ctx.connect({ projectId: uniqueProject('ahead-other') });
     await seed(store);
     const operation = new AddFieldData('Person', 'colour', { default: 'blue' });
     const other = new AddFieldData('Person', 'colour', { default: 'blue' });
     const target = { kind: 'Person', namespace: '', filters: operation.filters };
-    expect(await new KeyReadAhead(store, operation, 50).take(store, other, target, 50)).toBeUndefined();
-    expect(await new KeyReadAhead(store, operation, 50).take(store, operation, target, 40)).toBeUndefined();
-    expect(await new KeyReadAhead(store, operation, 50).take(store, operation, { ...target, namespace: 'elsewhere' }, 50)).toBeUndefined();
-    const released = new KeyReadAhead(store, operation, 50);
+    const cut = { pageKeys: 50 };
+    expect(await new KeyReadAhead(store, operation, cut).take(store, other, target, cut)).toBeUndefined();
+    expect(await new KeyReadAhead(store, operation, cut).take(store, operation, target, { pageKeys: 40 })).toBeUndefined();
+    expect(await new KeyReadAhead(store, operation, cut).take(store, operation, target, { pageKeys: 50, slots: 8 })).toBeUndefined();
+    expect(await new KeyReadAhead(store, operation, cut).take(store, operation, { ...target, namespace: 'elsewhere' }, cut)).toBeUndefined();
+    const released = new KeyReadAhead(store, operation, cut);
     released.discard();
-    expect(await released.take(store, operation, target, 50)).toBeUndefined();
+    expect(await released.take(store, operation, target, cut)).toBeUndefined();
     // A read that failed is no read: the cut reads the stream itself.
     const failing = { kind: 'Person', filters: operation.filters, scope: {}, namespaces: () => Promise.reject(new Error('unavailable')) };
-    expect(await new KeyReadAhead(store, failing, 50).take(store, failing, target, 50)).toBeUndefined();
+    expect(await new KeyReadAhead(store, failing, cut).take(store, failing, target, cut)).toBeUndefined();
   });
 });

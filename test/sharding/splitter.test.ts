@@ -49,7 +49,7 @@ describeEachFlavour('the splitter on mixed keys (ids, names, ancestors)', (ctx) 
   it('cuts balanced, contiguous shards from the key stream, one query per page', async () => {
     events.length = 0;
     const pages = [];
-    for await (const page of cutFromStream(store, target, undefined, 500)) pages.push(page);
+    for await (const page of cutFromStream(store, target, undefined, { pageKeys: 500 })) pages.push(page);
     expect(pages).toHaveLength(3); // 500 + 500 + 200
     const shards = pages.flatMap((p) => p.shards);
     expect(shards.flatMap((s) => [...s.keys])).toHaveLength(N);
