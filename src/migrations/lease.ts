@@ -106,11 +106,11 @@ export class Lease {
   }
 
   /**
-   * `work` inside `tx`, its reads sent alongside the lease's (each read of a transaction is a round trip,
-   * tens of milliseconds in production); a lost lease is the error whatever `work` did, and its writes,
-   * buffered in the transaction, are never committed then.
+   * `work` inside `tx` (or beside a plain read of the lease), its reads sent alongside the lease's (each
+   * read is a round trip, tens of milliseconds in production); a lost lease is the error whatever `work`
+   * did, and its writes, buffered in the transaction, are never committed then.
    */
-  async whileHeld<T>(tx: Transaction, work: () => Promise<T>): Promise<T> {
+  async whileHeld<T>(tx: Transaction | Datastore, work: () => Promise<T>): Promise<T> {
     const [held, result] = await Promise.allSettled([this.assertHeld(tx), work()]);
     if (held.status === 'rejected') throw held.reason;
     if (result.status === 'rejected') throw result.reason;

@@ -34,10 +34,7 @@ export class Lifecycle {
   /** The plan, made from the records as they are once the lease is held; every operation validated. Writes nothing. */
   async prepare(graph: MigrationGraph, options: PlanOptions = {}): Promise<Plan> {
     // Side by side: the plan writes nothing, and a lost lease is the error whatever planning met.
-    const [held, planned] = await Promise.allSettled([this.lease.assertHeld(this.store), pendingPlan(this.store, graph, this.namespace, options)]);
-    if (held.status === 'rejected') throw held.reason;
-    if (planned.status === 'rejected') throw planned.reason;
-    return planned.value.plan;
+    return (await this.lease.whileHeld(this.store, () => pendingPlan(this.store, graph, this.namespace, options))).plan;
   }
 
   /** Starts (or resumes) a migration in a direction: its record becomes `running`. */
