@@ -72,8 +72,3 @@ export function encodeDelete(key: Key, projectId: string, databaseId: string): U
   writeKey(writer, key, projectId, databaseId);
   return writer.ldelim().finish();
 }
-
-/** Mutation: upsert (6) of an Entity already encoded (encoded-entity.ts). */
-export function encodeUpsertOf(entity: Uint8Array): Uint8Array {
-  return Writer.create().uint32(tag(6, BYTES)).bytes(entity).finish();
-}

@@ -1,4 +1,4 @@
-import { Writer } from 'protobufjs/minimal';
+import { Reader, Writer } from 'protobufjs/minimal';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
 import { BYTES, tag, VARINT } from './wire';
@@ -13,20 +13,24 @@ export interface EncodedProperty {
 }
 
 /**
- * An entity written as bytes made here (a google.datastore.v1.Entity message), for entities a batch
- * writes by the hundred beside its data (before-images): no Entity object, no plain copy of it, and no
- * encoding at commit, which for such a batch cost as much as the rest of its client work.
+ * An entity written as bytes made here, for entities a batch writes by the hundred beside its data
+ * (before-images): no Entity object, no plain copy of it, and no encoding at commit, which for such a
+ * batch cost as much as the rest of its client work. Made as the upsert that writes it, once.
  */
 export class EncodedEntity {
   constructor(
     readonly key: Key,
+    /** The google.datastore.v1.Mutation that upserts it (upsert, 6): what a commit carries. */
+    readonly upsert: Uint8Array,
+    /** The google.datastore.v1.Entity message, a view into `upsert`. */
     readonly bytes: Uint8Array,
   ) {}
 }
 
-/** Entity: key (1), properties (3: map entries of name 1 and Value 2). */
+/** Mutation.upsert (6) of an Entity: key (1), properties (3: map entries of name 1 and Value 2). */
 export function encodeEntity(key: Key, properties: readonly EncodedProperty[], projectId: string, databaseId = ''): EncodedEntity {
   const writer = Writer.create();
+  writer.uint32(tag(6, BYTES)).fork();
   writer.uint32(tag(1, BYTES)).fork();
   writeKey(writer, key, projectId, databaseId);
   writer.ldelim();
@@ -36,7 +40,11 @@ export function encodeEntity(key: Key, properties: readonly EncodedProperty[], p
     if (!indexed) writer.uint32(tag(19, VARINT)).bool(true);
     writer.ldelim().ldelim();
   }
-  return new EncodedEntity(key, writer.finish());
+  const upsert = writer.ldelim().finish();
+  const header = Reader.create(upsert);
+  header.uint32();
+  const length = header.uint32();
+  return new EncodedEntity(key, upsert, upsert.subarray(header.pos, header.pos + length));
 }
 
 /** Value: null (11), timestamp (10: seconds 1, nanos 2), string (17), blob (18). */

@@ -3,7 +3,7 @@ import type { CallOptions } from 'google-gax';
 import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
-import { encodeDelete, encodeUpsertOf, encodeWrite } from './commit-request';
+import { encodeDelete, encodeWrite } from './commit-request';
 import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
 import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
@@ -208,7 +208,7 @@ export class Datastore {
 
   /** The mutation as the bytes a commit carries (src/datastore/commit-request.ts). */
   private encodeMutation(mutation: Mutation): Uint8Array {
-    if ('upsertEncoded' in mutation) return encodeUpsertOf(mutation.upsertEncoded.bytes);
+    if ('upsertEncoded' in mutation) return mutation.upsertEncoded.upsert;
     if ('delete' in mutation) return encodeDelete(mutation.delete, this.projectId, this.databaseId);
     if ('insert' in mutation) {
       if (mutation.insert.partialOf)

@@ -5,7 +5,7 @@ import { grpc } from 'google-gax';
 import { Root } from 'protobufjs';
 import { decodeProperties, Entity, Key } from '../../src/datastore';
 import { encodeEntity } from '../../src/datastore/encoded-entity';
-import { encodeCommitRequest, encodeDelete, encodeUpsertOf, encodeWrite } from '../../src/datastore/commit-request';
+import { encodeCommitRequest, encodeDelete, encodeWrite } from '../../src/datastore/commit-request';
 import { SEED } from '../support/raw-entities';
 
 /** A request as gax takes it: plain mutations. */
@@ -94,7 +94,7 @@ describe('commit requests encoded straight from entities and keys', () => {
     };
     const other = Entity.from(Key.of('Person', 1), { a: 1 });
     const request = { projectId: 'p', databaseId: '', mode: 'TRANSACTIONAL' as const, transaction: Buffer.from('tx') };
-    expect(decoded(encodeCommitRequest({ ...request, mutations: [encodeUpsertOf(encoded.bytes), encodeWrite('upsert', other, 'p', '')] }))).toEqual(
+    expect(decoded(encodeCommitRequest({ ...request, mutations: [encoded.upsert, encodeWrite('upsert', other, 'p', '')] }))).toEqual(
       decoded(gax.serialize({ ...request, mutations: [{ upsert: plain }, { upsert: other.toProto('p') }] })),
     );
     await gax.close();
