@@ -35,7 +35,7 @@ export interface StoreOptions extends ConnectionOptions {
   maxEntityGroupsPerTransaction?: number | null | 'auto';
   retry?: RetryOptions;
   onRpc?: (event: RpcEvent) => void;
-  /** Parallel RPCs for a large lookup or save. */
+  /** Parallel RPCs of one large lookup or save (concurrent calls each have their own). */
   concurrency?: number;
   /**
    * Keep one transaction begun ahead, for the next `transaction()` to start with: a run's lifecycle makes
@@ -99,7 +99,6 @@ export class Datastore {
   private readonly options: StoreOptions;
   private entityGroupLimit: number | null | undefined;
   private aggregationSupported: boolean | undefined;
-  private readonly limit: ReturnType<typeof pLimit>;
   /** The transaction begun ahead (StoreOptions.beginAhead), and when. */
   private spare?: { id: Promise<Uint8Array | string>; at: number };
   /** Bytes one request may carry: the production limit, or the emulators' smaller one. */
@@ -116,7 +115,6 @@ export class Datastore {
     this.options = options;
     const configured = options.maxEntityGroupsPerTransaction ?? 'auto';
     this.entityGroupLimit = configured === 'auto' ? undefined : configured;
-    this.limit = pLimit(options.concurrency ?? 8);
     this.maxRequestBytes = connection.emulatorHost ? EMULATOR_MAX_REQUEST_BYTES : MAX_REQUEST_BYTES;
   }
 
@@ -163,6 +161,16 @@ export class Datastore {
     return error;
   }
 
+  /**
+   * Runs one call's requests, at most `concurrency` at once. The limit is the call's own: shared by the
+   * store, it made concurrent transactions queue behind each other's reads, a round trip each.
+   */
+  private async fanOut<T>(requests: readonly T[], send: (request: T) => Promise<void>): Promise<void> {
+    if (requests.length === 1) return send(requests[0]);
+    const limit = pLimit(this.options.concurrency ?? 8);
+    await Promise.all(requests.map((request) => limit(() => send(request))));
+  }
+
   // ---- lookups ----
 
   /**
@@ -174,7 +182,7 @@ export class Datastore {
     const keys = given.map(asKey);
     const found = new Map<string, Entity>();
     const batches = chunkBy(keys, MAX_LOOKUP_KEYS);
-    await Promise.all(batches.map((batch) => this.limit(() => this.lookupBatch(batch, found, transaction, properties))));
+    await this.fanOut(batches, (batch) => this.lookupBatch(batch, found, transaction, properties));
     return keys.map((k) => found.get(k.toString()));
   }
 
@@ -223,15 +231,11 @@ export class Datastore {
   async commit(mutations: readonly Mutation[]): Promise<void> {
     const encoded = mutations.map((m) => this.encodeMutation(m));
     const batches = chunkBy(encoded, MAX_COMMIT_MUTATIONS, this.maxRequestBytes, mutationBytes);
-    await Promise.all(
-      batches.map((batch) =>
-        this.limit(() =>
-          this.retrying(() => {
-            this.emit({ method: 'commit', mutations: batch.length, bytes: batch.reduce((n, m) => n + mutationBytes(m), 0), transactional: false });
-            return this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, CALL_TIMEOUT_MS);
-          }),
-        ),
-      ),
+    await this.fanOut(batches, (batch) =>
+      this.retrying(() => {
+        this.emit({ method: 'commit', mutations: batch.length, bytes: batch.reduce((n, m) => n + mutationBytes(m), 0), transactional: false });
+        return this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, CALL_TIMEOUT_MS);
+      }),
     );
     for (const m of mutations) entityOf(m)?.markClean();
   }

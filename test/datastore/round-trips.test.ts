@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { migrate } from '../../src/api';
-import { Entity, Key, type Datastore, type RpcEvent } from '../../src/datastore';
+import { Datastore, Entity, Key, type RpcEvent } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
 import { loadGraph } from '../../src/migrations';
 import { tempApp } from '../support/cli';
+import { startProxy } from '../support/datastore-proxy';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 import { countOf, incrementOp, migrationOf, personValues, seedPeople } from '../support/people';
 
@@ -69,7 +70,7 @@ describeEachFlavour("a transaction's reads fetched ahead (Transaction.prefetch)"
           { attempts: 1 },
         ),
       ).rejects.toThrow('gave up first');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, 200));
     } finally {
       process.off('unhandledRejection', note);
     }
@@ -149,5 +150,37 @@ describeEachFlavour("a run's lifecycle", (ctx) => {
     // Lease, run and record: the transition that begins the migration, and the one that completes its step and finishes it.
     const threeKeyReads = events.filter((e) => e.method === 'lookup' && e.transactional && e.keys === 3);
     expect(threeKeyReads).toHaveLength(2);
+  });
+});
+
+describeEachFlavour("a store's concurrency", (ctx) => {
+  it("bounds one call's requests, not concurrent calls: a transaction's read never waits for another's", async () => {
+    // Each read is held 400 ms at the proxy: a read sent only once the other is answered arrives that much later.
+    const proxy = await startProxy(ctx.host, { latencyMs: 400 });
+    const store = await Datastore.connect({ emulatorHost: proxy.host, projectId: uniqueProject('fan-out'), concurrency: 1 });
+    try {
+      const answered: string[] = [];
+      const read = (name: string) =>
+        store.transaction(async (tx) => {
+          await tx.get(Key.of('FanOut', name));
+          answered.push(name);
+        });
+      const reads = Promise.all([read('a'), read('b')]);
+      while ((proxy.counts().rpcs.Lookup ?? 0) < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(answered).toEqual([]);
+      await reads;
+
+      // One call of more keys than a request holds still sends its requests one at a time.
+      const before = proxy.counts().rpcs.Lookup ?? 0;
+      const many = store.lookup(Array.from({ length: 2500 }, (_, i) => Key.of('FanOut', i + 1)));
+      many.catch(() => undefined); // awaited below, unless an expectation fails first
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(proxy.counts().rpcs.Lookup).toBe(before + 1);
+      await many;
+      expect(proxy.counts().rpcs.Lookup).toBe(before + 3);
+    } finally {
+      await store.close();
+      await proxy.stop();
+    }
   });
 });
