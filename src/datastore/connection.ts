@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 // The gapic client alone: the package's index also loads the high-level client, a quarter of a second at every start.
 import { DatastoreClient } from '@google-cloud/datastore/build/src/v1/datastore_client';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
@@ -65,11 +66,23 @@ export function emulatorHostFrom(options: ConnectionOptions, env: NodeJS.Process
   return host ? host.replace(/^https?:\/\//, '') : undefined;
 }
 
+/** The HTTP status of `GET /` on the emulator. node:http, not fetch: fetch loads undici, 40 ms of CPU at every start of the CLI. */
+function emulatorStatus(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = get(`http://${host}/`, { timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer within 5 s')));
+    request.on('error', reject);
+  });
+}
+
 async function checkEmulator(host: string): Promise<void> {
   try {
-    const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(5000) });
-    if (res.ok) return;
-    throw new Error(`HTTP ${res.status}`);
+    const status = await emulatorStatus(host);
+    if (status >= 200 && status < 300) return;
+    throw new Error(`HTTP ${status}`);
   } catch (error) {
     throw new DsMigrateError(
       'CONNECTION',
