@@ -1,11 +1,11 @@
 import { Entity, Key, MAX_ENTITY_BYTES, MAX_KEY_BYTES } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
-import { markerKey, uniqueFieldsOf, type UniqueFields, type UniqueValue } from '../model';
+import { markerKey, type UniqueFields, type UniqueValue } from '../model';
 import type { CommitCost } from './batcher';
 import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
 import { entityBytes, keyBytes, storedBytes } from './entity-size';
 import { matchesFilters } from './filters';
-import type { EntityDecision, ShardWork } from './work';
+import { uniqueFieldsFor, type EntityDecision, type ShardWork } from './work';
 
 export interface DryRunSample {
   key: string;
@@ -227,11 +227,6 @@ function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: '
 
 function valuesOf(unique: UniqueFields, entity: Entity): UniqueValue[] {
   return unique.fields.map((field) => unique.valueOf(entity, field)).filter((v): v is UniqueValue => v !== undefined);
-}
-
-/** The unique fields whose markers a batch keeps for entities of `kind`: the operation's own say, else the kind's registered model's. */
-export function uniqueFieldsFor(work: ShardWork, kind: string): UniqueFields | undefined {
-  return work.uniqueFields ? work.uniqueFields(kind) : uniqueFieldsOf(kind);
 }
 
 /** The operation's decision, or undefined when it threw and errors are skipped (counted as failed). */

@@ -1,5 +1,5 @@
 import type { Key } from '../datastore';
-import type { ShardWork } from './work';
+import { uniqueFieldsFor, type ShardWork } from './work';
 
 /**
  * What writes add to a commit: mutations (entities, their unique markers), estimated bytes, and entity
@@ -30,8 +30,9 @@ export function batchLength(pending: readonly Key[], work: ShardWork, maxSize: n
   const fit = expected ? Math.max(1, Math.min(keysWithin(expected.budget.mutations, expected.perKey.mutations), keysWithin(expected.budget.bytes, expected.perKey.bytes))) : Infinity;
   const size = Math.min(pending.length, maxSize, fit);
   if (groupLimit === null || groupLimit === undefined) return size;
-  // Groups a key's writes add besides those read; before any commit taught it, a before-image is one per key.
-  const written = expected?.perKey.groups ?? (work.undo ? 1 : 0);
+  // Groups a key's writes add besides those read; before any commit taught it, a before-image is one per key
+  // and so is a unique field's marker (each its own root): reads alone may otherwise fill the limit.
+  const written = expected?.perKey.groups ?? (work.undo ? 1 : 0) + (uniqueFieldsFor(work, work.kind)?.fields.length ?? 0);
   const groups = new Set<string>();
   const budget = groupLimit - 1; // the checkpoint's group
   for (let i = 0; i < size; i++) {

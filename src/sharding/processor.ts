@@ -2,7 +2,7 @@ import { jobKey, shardKey, type JobRef } from '../control';
 import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, onlyProperties, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
 import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
-import { applyBatch, uniqueFieldsFor, type AppliedBatch } from './apply';
+import { applyBatch, type AppliedBatch } from './apply';
 import { batchImages, operationOfJob } from './before-images';
 import { batchLength, type CommitBudget, type CommitCost } from './batcher';
 import { decodeShard, encodeShard, freshShard, type ShardState } from './checkpoint';
@@ -13,7 +13,7 @@ import { KeyQueue } from './key-queue';
 import { decodeLayout, isLive, type JobLayout } from './job-layout';
 import { loadLayout } from './layouts';
 import { afterCommittedBatch } from './test-pause';
-import type { ShardWork } from './work';
+import { uniqueFieldsFor, type ShardWork } from './work';
 
 export interface SliceOptions {
   store: Datastore;

@@ -1,5 +1,5 @@
 import type { Datastore, Entity, Key, PropertyFilter } from '../datastore';
-import type { UniqueFields } from '../model';
+import { uniqueFieldsOf, type UniqueFields } from '../model';
 import type { UndoSpec } from './before-images';
 
 /** Something worth telling the user about one entity, aggregated per topic (e.g. a parent missing in the target namespace). */
@@ -58,3 +58,8 @@ export interface ShardWork {
 
 /** A transaction holds at most 500 mutations: a batch's writes (one per entity) and its checkpoint. */
 export const MAX_BATCH = 499;
+
+/** The unique fields whose markers a batch keeps for entities of `kind`: the operation's own say, else the kind's registered model's. */
+export function uniqueFieldsFor(work: ShardWork, kind: string): UniqueFields | undefined {
+  return work.uniqueFields ? work.uniqueFields(kind) : uniqueFieldsOf(kind);
+}

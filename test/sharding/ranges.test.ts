@@ -109,6 +109,17 @@ describe('batches', () => {
     expect(batchLength(children, work(), 400, 25)).toBe(300);
   });
 
+  it("leave room for each key's unique markers before a commit has shown what a key writes", () => {
+    // Read, 300 children are one group; each marker is a root of its own.
+    const children = Array.from({ length: 300 }, (_, i) => Key.of('Org', 1, 'P', i + 1));
+    const unique = { kind: 'P', fields: ['email'], valueOf: () => undefined };
+    expect(batchLength(children, shardWork(undefined, undefined, { uniqueFields: () => unique }), 400, 25)).toBe(23);
+    expect(batchLength(children, shardWork(undefined, undefined, { uniqueFields: () => ({ ...unique, fields: ['email', 'code'] }) }), 400, 25)).toBe(11);
+    // What the last commit taught wins.
+    const learned = { perKey: { mutations: 1, bytes: 10, groups: 0 }, budget: { mutations: 499, bytes: 1e6 } };
+    expect(batchLength(children, shardWork(undefined, undefined, { uniqueFields: () => unique }), 400, 25, learned)).toBe(300);
+  });
+
   it('count the groups of related keys (a copy into another namespace) too', () => {
     const roots = Array.from({ length: 100 }, (_, i) => Key.of('P', i + 1));
     expect(
