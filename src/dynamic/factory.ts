@@ -39,7 +39,7 @@ export interface ModelFactoryOptions {
    * A plan with a forced conversion's function cannot run there and is refused. Default: locally, with `executor`.
    */
   cloudTasks?: SchemaCloudTasks;
-  /** Entities per transaction in schema migrations. Default the operations' own (400). */
+  /** Entities per transaction in schema migrations. Default the operations' own (499). */
   schemaBatchSize?: number;
   /** How long a schema run waits for another run's lease before LEASE_HELD. Default 30 s. */
   lockWaitMs?: number;

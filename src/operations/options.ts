@@ -14,7 +14,7 @@ export interface ScanOptions {
   filter?: FilterOption;
   /** Shards per namespace; by default from the kind's size. */
   shardCount?: number;
-  /** Entities per transaction (1–499); 400 by default. */
+  /** Entities per transaction (1–499); 499 by default. */
   batchSize?: number;
   /** Count entities whose processing throws as failed and go on, instead of failing the operation. */
   skipErrors?: boolean;
@@ -35,7 +35,9 @@ export type UndoOption = boolean | { retain?: string };
 /** How long before-images are kept when `undo: true` gives no `retain`. */
 export const DEFAULT_UNDO_RETAIN = '7d';
 
-export const DEFAULT_BATCH_SIZE = 400;
+// As many as a commit holds beside the checkpoint: a shard's batches run one after another, two round trips
+// each, and at 50 ms per RPC batches of 400 took 7 to 9% longer. Markers, images and size cut a batch further.
+export const DEFAULT_BATCH_SIZE = MAX_BATCH;
 const MAX_SHARD_COUNT = 1000;
 const OPS = new Set(['=', '!=', '<', '<=', '>', '>=', 'IN', 'NOT_IN']);
 /** Every operation's on/off options: checked here, in one place, so that `overwrite: 'yes'` is refused wherever it is taken. */

@@ -10,7 +10,7 @@ defineModel('Member', { email: field.string({ unique: true }), name: field.strin
 defineModel('MemberCopy', { email: field.string({ unique: true }), name: field.string(), counter: field.integer() });
 defineModel('Ticket', { code: field.string({ unique: true }), n: field.integer() });
 
-/** More than a default batch (400) of entities: one marker each makes a batch of them 801 mutations. */
+/** More than a default batch (499) of entities: one marker each makes a batch of them 999 mutations. */
 const N = 600;
 
 /** Roots and children of one parent: every batch sees both, and on the classic backend's group limit, both count differently. */
