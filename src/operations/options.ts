@@ -36,7 +36,7 @@ export type UndoOption = boolean | { retain?: string };
 export const DEFAULT_UNDO_RETAIN = '7d';
 
 // As many as a commit holds beside the checkpoint: a shard's batches run one after another, two round trips
-// each, and at 50 ms per RPC batches of 400 took 7 to 9% longer. Markers, images and size cut a batch further.
+// each, and at 50 ms per RPC batches of 400 took 7% longer on average. Markers, images and size cut a batch further.
 export const DEFAULT_BATCH_SIZE = MAX_BATCH;
 const MAX_SHARD_COUNT = 1000;
 const OPS = new Set(['=', '!=', '<', '<=', '>', '>=', 'IN', 'NOT_IN']);
