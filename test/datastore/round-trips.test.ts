@@ -174,6 +174,8 @@ describeEachFlavour("a store's concurrency", (ctx) => {
       const before = proxy.counts().rpcs.Lookup ?? 0;
       const many = store.lookup(Array.from({ length: 2500 }, (_, i) => Key.of('FanOut', i + 1)));
       many.catch(() => undefined); // awaited below, unless an expectation fails first
+      while ((proxy.counts().rpcs.Lookup ?? 0) === before) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The second request may go out only once the first is answered, 400 ms after it arrived.
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(proxy.counts().rpcs.Lookup).toBe(before + 1);
       await many;
