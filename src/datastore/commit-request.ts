@@ -1,9 +1,8 @@
-import type { Type } from 'protobufjs';
-import { Writer } from 'protobufjs/minimal';
-import type { Entity } from './entity';
+import { writtenProperties, type Entity } from './entity';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
-import { datastoreType } from './protos';
+import { ProtoWriter } from './proto-writer';
+import { writeProperties } from './value-writer';
 import { BYTES, tag, VARINT } from './wire';
 
 /** A commit as this package sends it: each mutation already a google.datastore.v1.Mutation's bytes. */
@@ -22,41 +21,32 @@ const MODES = { TRANSACTIONAL: 1, NON_TRANSACTIONAL: 2 } as const;
 const WRITES = { insert: 4, update: 5, upsert: 6 } as const;
 export type WriteKind = keyof typeof WRITES;
 
-let valueType: Type | undefined;
-
 /**
  * CommitRequest: transaction (1), mode (5), mutations (6), project (8), database (9). The mutations were
  * encoded when they were made (below), which also gives their exact sizes for splitting a commit.
  */
 export function encodeCommitRequest(request: CommitRequest): Buffer {
-  const writer = Writer.create();
+  const writer = new ProtoWriter(request.mutations.reduce((n, m) => n + m.length + 4, 64));
   if (request.transaction !== undefined) writer.uint32(tag(1, BYTES)).bytes(request.transaction);
   writer.uint32(tag(5, VARINT)).int32(MODES[request.mode]);
   for (const mutation of request.mutations) writer.uint32(tag(6, BYTES)).bytes(mutation);
   if (request.projectId) writer.uint32(tag(8, BYTES)).string(request.projectId);
   if (request.databaseId) writer.uint32(tag(9, BYTES)).string(request.databaseId);
-  const bytes = writer.finish();
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+  return writer.finish();
 }
 
 /**
  * Mutation: an insert (4), update (5) or upsert (6) of an Entity (key 1; properties 3, map entries of name 1
- * and Value 2), with a property mask (9: paths 1). The key is written straight from the Key; the values by
- * protobufjs from the plain objects the entity holds (as gax reads them), where gax would first copy each
- * into a message. Values' one enum, `nullValue`, is NULL_VALUE: 0 as a name or a number.
+ * and Value 2), with a property mask (9: paths 1). The key is written straight from the Key, and the values
+ * from the plain objects the entity holds (as gax reads them: value-writer.ts), where gax would first copy
+ * each into a message.
  */
 export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, databaseId: string, maskPaths?: readonly string[]): Uint8Array {
-  valueType ??= datastoreType('Value');
-  const writer = Writer.create();
+  const writer = new ProtoWriter();
   writer.uint32(tag(WRITES[kind], BYTES)).fork().uint32(tag(1, BYTES)).fork();
   writeKey(writer, entity.key, projectId, databaseId);
   writer.ldelim();
-  const { properties } = entity.toProto(projectId, databaseId);
-  for (const name of Object.keys(properties ?? {})) {
-    writer.uint32(tag(3, BYTES)).fork().uint32(tag(1, BYTES)).string(name).uint32(tag(2, BYTES)).fork();
-    valueType.encode(properties![name], writer);
-    writer.ldelim().ldelim();
-  }
+  writeProperties(writer, writtenProperties(entity, projectId, databaseId));
   writer.ldelim();
   if (maskPaths) {
     writer.uint32(tag(9, BYTES)).fork();
@@ -68,7 +58,7 @@ export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, 
 
 /** Mutation: delete (7) of a Key. */
 export function encodeDelete(key: Key, projectId: string, databaseId: string): Uint8Array {
-  const writer = Writer.create().uint32(tag(7, BYTES)).fork();
+  const writer = new ProtoWriter(64).uint32(tag(7, BYTES)).fork();
   writeKey(writer, key, projectId, databaseId);
   return writer.ldelim().finish();
 }

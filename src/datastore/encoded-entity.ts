@@ -1,6 +1,6 @@
-import { Reader, Writer } from 'protobufjs/minimal';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
+import { ProtoWriter } from './proto-writer';
 import { BYTES, tag, VARINT } from './wire';
 
 /** The few value types an entity encoded here holds. */
@@ -29,7 +29,7 @@ export class EncodedEntity {
 
 /** Mutation.upsert (6) of an Entity: key (1), properties (3: map entries of name 1 and Value 2). */
 export function encodeEntity(key: Key, properties: readonly EncodedProperty[], projectId: string, databaseId = ''): EncodedEntity {
-  const writer = Writer.create();
+  const writer = new ProtoWriter();
   writer.uint32(tag(6, BYTES)).fork();
   writer.uint32(tag(1, BYTES)).fork();
   writeKey(writer, key, projectId, databaseId);
@@ -41,14 +41,14 @@ export function encodeEntity(key: Key, properties: readonly EncodedProperty[], p
     writer.ldelim().ldelim();
   }
   const upsert = writer.ldelim().finish();
-  const header = Reader.create(upsert);
-  header.uint32();
-  const length = header.uint32();
-  return new EncodedEntity(key, upsert, upsert.subarray(header.pos, header.pos + length));
+  // The entity follows the upsert's one-byte tag and its length, a varint ending at its first byte under 128.
+  let end = 1;
+  while (upsert[end] & 128) end++;
+  return new EncodedEntity(key, upsert, upsert.subarray(end + 1));
 }
 
 /** Value: null (11), timestamp (10: seconds 1, nanos 2), string (17), blob (18). */
-function writeValue(writer: Writer, value: EncodedValue): void {
+function writeValue(writer: ProtoWriter, value: EncodedValue): void {
   if ('string' in value) writer.uint32(tag(17, BYTES)).string(value.string);
   else if ('blob' in value) writer.uint32(tag(18, BYTES)).bytes(value.blob);
   else if ('null' in value) writer.uint32(tag(11, VARINT)).int32(0);

@@ -173,10 +173,15 @@ export class Entity {
   }
 
   toProto(projectId: string, databaseId = ''): EntityProto {
-    const properties: Record<string, ValueProto> = {};
-    for (const [name, proto] of this.properties) properties[name] = fixKeyValues(proto, projectId, databaseId);
-    return { key: this.key.toProto(projectId, databaseId), properties };
+    return { key: this.key.toProto(projectId, databaseId), properties: writtenProperties(this, projectId, databaseId) };
   }
+}
+
+/** The properties as a commit writes them (key values built in code given the project): toProto without the key. */
+export function writtenProperties(entity: Entity, projectId: string, databaseId = ''): Record<string, ValueProto> {
+  const properties: Record<string, ValueProto> = {};
+  for (const name of entity.names()) properties[name] = fixKeyValues(entity.raw(name)!, projectId, databaseId);
+  return properties;
 }
 
 /** The properties' bytes as read (a google.datastore.v1.Entity without its key), while the entity is unchanged since. */

@@ -1,9 +1,9 @@
-import type { Writer } from 'protobufjs/minimal';
+import type { ProtoWriter } from './proto-writer';
 import type { Key } from './keys';
 import { BYTES, tag, VARINT } from './wire';
 
 /** Key: partition (1: project 2, database 3, namespace 4), path (2: kind 1, id 2, name 3). */
-export function writeKey(writer: Writer, key: Key, projectId: string, databaseId: string): void {
+export function writeKey(writer: ProtoWriter, key: Key, projectId: string, databaseId: string): void {
   writer.uint32(tag(1, BYTES)).fork();
   if (projectId) writer.uint32(tag(2, BYTES)).string(projectId);
   if (databaseId) writer.uint32(tag(3, BYTES)).string(databaseId);
@@ -11,14 +11,8 @@ export function writeKey(writer: Writer, key: Key, projectId: string, databaseId
   writer.ldelim();
   for (const e of key.path) {
     writer.uint32(tag(2, BYTES)).fork().uint32(tag(1, BYTES)).string(e.kind);
-    if (e.id !== undefined) writer.uint32(tag(2, VARINT)).int64(idValue(e.id));
+    if (e.id !== undefined) writer.uint32(tag(2, VARINT)).int64(e.id);
     else if (e.name !== undefined) writer.uint32(tag(3, BYTES)).string(e.name);
     writer.ldelim();
   }
-}
-
-/** An id within 2^53 as a number: protobufjs writes it as it is, where from a string it would first build a Long. */
-function idValue(id: string): number | string {
-  const n = Number(id);
-  return Number.isSafeInteger(n) ? n : id;
 }

@@ -1,6 +1,6 @@
-import { Writer } from 'protobufjs/minimal';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
+import { ProtoWriter } from './proto-writer';
 import { BYTES, tag } from './wire';
 
 /** A lookup as this package sends it: keys as they are, not plain copies of them. */
@@ -20,7 +20,7 @@ export interface LookupRequest {
  * more work than the rest of the request.
  */
 export function encodeLookupRequest(request: LookupRequest): Buffer {
-  const writer = Writer.create();
+  const writer = new ProtoWriter(64 + request.keys.length * 48);
   if (request.transaction !== undefined) writer.uint32(tag(1, BYTES)).fork().uint32(tag(2, BYTES)).bytes(request.transaction).ldelim();
   for (const key of request.keys) {
     writer.uint32(tag(3, BYTES)).fork();
@@ -34,6 +34,5 @@ export function encodeLookupRequest(request: LookupRequest): Buffer {
   }
   if (request.projectId) writer.uint32(tag(8, BYTES)).string(request.projectId);
   if (request.databaseId) writer.uint32(tag(9, BYTES)).string(request.databaseId);
-  const bytes = writer.finish();
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+  return writer.finish();
 }
