@@ -1,7 +1,7 @@
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Reader } from 'protobufjs/minimal';
-import { forEachField, lengthDelimitedEnd, PackedKeysBuilder, type PackedKeys } from './packed-keys';
-import { BYTES, VARINT } from './wire';
+import { lengthDelimitedEnd, PackedKeysBuilder, type PackedKeys } from './packed-keys';
+import { BYTES, tag, VARINT } from './wire';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 
 /** One page of a keys-only query. */
@@ -33,32 +33,50 @@ export function decodeKeysPage(buffer: Uint8Array): KeysPage {
   // A response carries about three bytes for each byte of its keys (the result's version, times and cursor).
   const keys = new PackedKeysBuilder(Math.ceil(buffer.length / 3));
   const page: Omit<KeysPage, 'keys'> = { moreResults: MORE_RESULTS[0] };
-  forEachField(reader, reader.len, (field, wire) => {
-    if (field !== 1 || wire !== BYTES) return false;
-    // QueryResultBatch
-    forEachField(reader, lengthDelimitedEnd(reader), (batchField, batchWire) => {
-      if (batchField === 2 && batchWire === BYTES) packResultKey(reader, lengthDelimitedEnd(reader), keys);
-      else if (batchField === 4 && batchWire === BYTES) page.endCursor = reader.bytes();
-      else if (batchField === 5 && batchWire === VARINT) page.moreResults = MORE_RESULTS[reader.int32()] ?? MORE_RESULTS[0];
-      else return false;
-      return true;
-    });
-    return true;
-  });
+  while (reader.pos < reader.len) {
+    const field = reader.uint32();
+    if (field !== BATCH) {
+      reader.skipType(field & 7);
+      continue;
+    }
+    const batchEnd = lengthDelimitedEnd(reader);
+    while (reader.pos < batchEnd) {
+      const batchField = reader.uint32();
+      if (batchField === RESULT) packResultKey(reader, lengthDelimitedEnd(reader), keys);
+      else if (batchField === END_CURSOR) page.endCursor = reader.bytes();
+      else if (batchField === MORE) page.moreResults = MORE_RESULTS[reader.int32()] ?? MORE_RESULTS[0];
+      else reader.skipType(batchField & 7);
+    }
+  }
   return { ...page, keys: keys.build() };
 }
 
+/** RunQueryResponse.batch (1); QueryResultBatch: entity results (2), end cursor (4), more results (5); EntityResult.entity (1); Entity.key (1). */
+const BATCH = tag(1, BYTES);
+const RESULT = tag(2, BYTES);
+const END_CURSOR = tag(4, BYTES);
+const MORE = tag(5, VARINT);
+const ENTITY = tag(1, BYTES);
+const KEY = tag(1, BYTES);
+
 /** EntityResult → entity (1) → key (1): the key's bytes, as they are. */
 function packResultKey(reader: Reader, end: number, keys: PackedKeysBuilder): void {
-  forEachField(reader, end, (field, wire) => {
-    if (field !== 1 || wire !== BYTES) return false;
-    forEachField(reader, lengthDelimitedEnd(reader), (entityField, entityWire) => {
-      if (entityField !== 1 || entityWire !== BYTES) return false;
+  while (reader.pos < end) {
+    const field = reader.uint32();
+    if (field !== ENTITY) {
+      reader.skipType(field & 7);
+      continue;
+    }
+    const entityEnd = lengthDelimitedEnd(reader);
+    while (reader.pos < entityEnd) {
+      const entityField = reader.uint32();
+      if (entityField !== KEY) {
+        reader.skipType(entityField & 7);
+        continue;
+      }
       const keyEnd = lengthDelimitedEnd(reader);
       keys.push(reader.buf, reader.pos, keyEnd);
       reader.pos = keyEnd;
-      return true;
-    });
-    return true;
-  });
+    }
+  }
 }

@@ -28,7 +28,10 @@ export class Key {
 
   constructor(path: readonly PathElement[], namespace = '') {
     if (path.length === 0) throw new DsMigrateError('BAD_INPUT', 'A key needs at least one path element.');
-    path.forEach((element, i) => {
+    // A frozen path of frozen elements (another key's, or one read from the wire) cannot change under this key: kept, not copied.
+    let kept = Object.isFrozen(path);
+    for (let i = 0; i < path.length; i++) {
+      const element = path[i];
       if (!element.kind) throw new DsMigrateError('BAD_INPUT', 'A key path element has an empty kind.');
       if (element.id !== undefined && element.name !== undefined) {
         throw new DsMigrateError('BAD_INPUT', `Key element ${element.kind} has both an id and a name.`, { kind: element.kind });
@@ -36,11 +39,10 @@ export class Key {
       if (i < path.length - 1 && element.id === undefined && element.name === undefined) {
         throw new DsMigrateError('BAD_INPUT', `Ancestor ${element.kind} in a key has neither id nor name.`, { kind: element.kind });
       }
-    });
-    // Literals of one shape: a spread copy, frozen, costs each element a hidden class of its own (3× the memory).
-    this.path = path.map((e) => Object.freeze(e.name !== undefined ? { kind: e.kind, name: e.name } : e.id !== undefined ? { kind: e.kind, id: e.id } : { kind: e.kind }));
+      kept &&= Object.isFrozen(element);
+    }
+    this.path = kept ? path : Object.freeze(path.map((e) => (Object.isFrozen(e) ? e : pathElement(e.kind, e.id, e.name))));
     this.namespace = namespace;
-    Object.freeze(this.path);
   }
 
   /**
@@ -149,6 +151,11 @@ export class Key {
     }
     return a.path.length - b.path.length;
   }
+}
+
+/** A frozen path element. Literals of one shape: a spread copy costs each element a hidden class of its own (3× the memory). */
+export function pathElement(kind: string, id?: string, name?: string): PathElement {
+  return Object.freeze(name !== undefined ? { kind, name } : id !== undefined ? { kind, id } : { kind });
 }
 
 function identifier(ident: IdOrName): { id: string } | { name: string } {

@@ -2,11 +2,11 @@ import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
 import { encodeLookupRequest, type LookupRequest } from './lookup-request';
-import { forEachField, lengthDelimitedEnd, readKey } from './packed-keys';
+import { lengthDelimitedEnd, readKey } from './packed-keys';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
 import { readPropertyEntry } from './value-reader';
-import { BYTES } from './wire';
+import { BYTES, tag } from './wire';
 
 /** An entity as a lookup found it: its key, and its properties as gax would have read them. */
 export interface FoundEntity {
@@ -38,24 +38,27 @@ export function lookupRpc(gapic: GapicClient): LookupRpc {
 export function decodeLookupResponse(buffer: Uint8Array): LookupPage {
   const reader = Reader.create(buffer);
   const page: LookupPage = { found: [], deferred: [] };
-  forEachField(reader, reader.len, (field, wire) => {
-    if (wire !== BYTES) return false;
-    if (field === 1) page.found.push(readEntityResult(reader, lengthDelimitedEnd(reader)));
-    else if (field === 3) page.deferred.push(readKey(reader, lengthDelimitedEnd(reader)));
-    else return false;
-    return true;
-  });
+  while (reader.pos < reader.len) {
+    const field = reader.uint32();
+    if (field === FOUND) page.found.push(readEntityResult(reader, lengthDelimitedEnd(reader)));
+    else if (field === DEFERRED) page.deferred.push(readKey(reader, lengthDelimitedEnd(reader)));
+    else reader.skipType(field & 7);
+  }
   return page;
 }
+
+const FOUND = tag(1, BYTES);
+const DEFERRED = tag(3, BYTES);
+const ENTITY = tag(1, BYTES);
 
 /** EntityResult → entity (1); its version, times and cursor are skipped. */
 function readEntityResult(reader: Reader, end: number): FoundEntity {
   let found: FoundEntity | undefined;
-  forEachField(reader, end, (field, wire) => {
-    if (field !== 1 || wire !== BYTES) return false;
-    found = readEntity(reader, lengthDelimitedEnd(reader));
-    return true;
-  });
+  while (reader.pos < end) {
+    const field = reader.uint32();
+    if (field === ENTITY) found = readEntity(reader, lengthDelimitedEnd(reader));
+    else reader.skipType(field & 7);
+  }
   if (!found) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with a result that holds no entity.');
   return found;
 }

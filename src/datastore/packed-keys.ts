@@ -1,6 +1,6 @@
 import { Reader } from 'protobufjs/minimal';
-import { Key, type PathElement } from './keys';
-import { BYTES, VARINT } from './wire';
+import { Key, pathElement, type PathElement } from './keys';
+import { BYTES, tag, VARINT } from './wire';
 
 /** Keys in key order, held as objects (an array) or packed: what a shard is handed by its planner. */
 export interface KeyList extends Iterable<Key> {
@@ -32,7 +32,7 @@ export class PackedKeys implements KeyList {
   at(index: number): Key | undefined {
     if (!(index >= 0 && index < this.ends.length)) return undefined;
     const start = index === 0 ? 0 : this.ends[index - 1];
-    const reader = Reader.create(this.bytes.subarray(start, this.ends[index]));
+    const reader = Reader.create(asBuffer(this.bytes.subarray(start, this.ends[index])));
     return readKey(reader, reader.len);
   }
 
@@ -54,7 +54,7 @@ export class PackedKeys implements KeyList {
   }
 
   *[Symbol.iterator](): Iterator<Key> {
-    const reader = Reader.create(this.bytes);
+    const reader = Reader.create(asBuffer(this.bytes));
     for (let i = 0; i < this.ends.length; i++) yield readKey(reader, this.ends[i]);
   }
 
@@ -94,18 +94,15 @@ export class PackedKeysBuilder {
   }
 }
 
+/** A Buffer over the same bytes: protobufjs reads a Buffer's strings natively, a Uint8Array's in JavaScript, char by char. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function grown<T extends Uint8Array | Uint32Array>(array: T, needed: number): T {
   const next = new (array.constructor as new (length: number) => T)(Math.max(needed, array.length * 2));
   next.set(array);
   return next;
-}
-
-/** Calls `read` for each field up to `end`; a field it does not take (returns false) is skipped. */
-export function forEachField(reader: Reader, end: number, read: (field: number, wire: number) => boolean): void {
-  while (reader.pos < end) {
-    const tag = reader.uint32();
-    if (!read(tag >>> 3, tag & 7)) reader.skipType(tag & 7);
-  }
 }
 
 export function lengthDelimitedEnd(reader: Reader): number {
@@ -113,34 +110,49 @@ export function lengthDelimitedEnd(reader: Reader): number {
   return reader.pos + length;
 }
 
-/** Key: partition_id (1) → namespace_id (4); path (2) → kind (1), id (2), name (3). As Key.fromProto reads them. */
+const PARTITION = tag(1, BYTES);
+const NAMESPACE = tag(4, BYTES);
+const ELEMENT = tag(2, BYTES);
+const KIND = tag(1, BYTES);
+const ID = tag(2, VARINT);
+const NAME = tag(3, BYTES);
+
+/**
+ * Key: partition_id (1) → namespace_id (4); path (2) → kind (1), id (2), name (3). As Key.fromProto reads them.
+ * Plain loops, no callbacks: every key of a run is read here, some twice.
+ */
 export function readKey(reader: Reader, end: number): Key {
   let namespace = '';
-  const path: PathElement[] = [];
-  forEachField(reader, end, (field, wire) => {
-    if (wire !== BYTES) return false;
-    if (field === 1) {
-      forEachField(reader, lengthDelimitedEnd(reader), (partitionField, partitionWire) => {
-        if (partitionField !== 4 || partitionWire !== BYTES) return false;
-        namespace = interned(reader.string());
-        return true;
-      });
-    } else if (field === 2) {
+  // Most keys have one element: an array of exactly one, rather than one grown by push.
+  let first: PathElement | undefined;
+  let more: PathElement[] | undefined;
+  while (reader.pos < end) {
+    const field = reader.uint32();
+    if (field === PARTITION) {
+      const partitionEnd = lengthDelimitedEnd(reader);
+      while (reader.pos < partitionEnd) {
+        const partitionField = reader.uint32();
+        if (partitionField === NAMESPACE) namespace = interned(reader.string());
+        else reader.skipType(partitionField & 7);
+      }
+    } else if (field === ELEMENT) {
+      const elementEnd = lengthDelimitedEnd(reader);
       let kind = '';
       let id: string | undefined;
       let name: string | undefined;
-      forEachField(reader, lengthDelimitedEnd(reader), (elementField, elementWire) => {
-        if (elementField === 1 && elementWire === BYTES) kind = interned(reader.string());
-        else if (elementField === 2 && elementWire === VARINT) id = readInt64(reader);
-        else if (elementField === 3 && elementWire === BYTES) name = reader.string();
-        else return false;
-        return true;
-      });
-      path.push(name ? { kind, name } : id !== undefined && id !== '0' ? { kind, id } : { kind });
-    } else return false;
-    return true;
-  });
-  return new Key(path, namespace);
+      while (reader.pos < elementEnd) {
+        const elementField = reader.uint32();
+        if (elementField === KIND) kind = interned(reader.string());
+        else if (elementField === ID) id = readInt64(reader);
+        else if (elementField === NAME) name = reader.string();
+        else reader.skipType(elementField & 7);
+      }
+      const element = name ? pathElement(kind, undefined, name) : id !== undefined && id !== '0' ? pathElement(kind, id) : pathElement(kind);
+      if (first === undefined) first = element;
+      else (more ??= []).push(element);
+    } else reader.skipType(field & 7);
+  }
+  return new Key(Object.freeze(first === undefined ? [] : more ? [first, ...more] : [first]), namespace);
 }
 
 const names = new Map<string, string>();

@@ -67,10 +67,14 @@ export class AddFieldData extends DataOperation {
     return (entity) => (entity.has(this.name) ? undefined : `lacks ${this.name}`);
   }
 
-  async apply(entity: Entity): Promise<EntityDecision> {
+  /** At once for a plain default (no promise per entity); after the function's value for a default made from the entity. */
+  apply(entity: Entity): EntityDecision | Promise<EntityDecision> {
     if (entity.has(this.name) && !this.addOptions.overwrite) return { action: 'skip' };
     const given = this.addOptions.default;
-    const value = typeof given === 'function' ? await given(entity) : given;
+    return typeof given === 'function' ? Promise.resolve(given(entity)).then((value) => this.put(entity, value)) : this.put(entity, given);
+  }
+
+  private put(entity: Entity, value: Value): EntityDecision {
     let stored: Value = value;
     let indexed = this.addOptions.indexed;
     if (this.spec) {

@@ -6,13 +6,17 @@ import { valueTypeOf, type Entity, type EntityProto, type Key, type KeyProto, ty
  */
 export function entityBytes(entity: Entity): number {
   let bytes = keyBytes(entity.key);
-  for (const name of entity.names()) bytes += 8 + Buffer.byteLength(name) + valueBytes(entity.raw(name)!);
+  const names = entity.names();
+  for (let i = 0; i < names.length; i++) bytes += 8 + Buffer.byteLength(names[i]) + valueBytes(entity.raw(names[i])!);
   return bytes;
 }
 
 export function keyBytes(key: Key): number {
   let bytes = 32 + Buffer.byteLength(key.namespace);
-  for (const e of key.path) bytes += 16 + Buffer.byteLength(e.kind) + (e.name !== undefined ? Buffer.byteLength(e.name) : 0);
+  for (let i = 0; i < key.path.length; i++) {
+    const e = key.path[i];
+    bytes += 16 + Buffer.byteLength(e.kind) + (e.name !== undefined ? Buffer.byteLength(e.name) : 0);
+  }
   return bytes;
 }
 
@@ -36,7 +40,8 @@ function valueBytes(proto: ValueProto): number {
  */
 export function storedBytes(entity: Entity): number {
   let bytes = storedKeyBytes(entity.key.namespace, entity.key.path) + 32;
-  for (const name of entity.names()) bytes += stringBytes(name) + storedValueBytes(entity.raw(name)!);
+  const names = entity.names();
+  for (let i = 0; i < names.length; i++) bytes += stringBytes(names[i]) + storedValueBytes(entity.raw(names[i])!);
   return bytes;
 }
 
@@ -47,7 +52,10 @@ export const storedKeySize = (key: Key): number => storedKeyBytes(key.namespace,
 
 function storedKeyBytes(namespace: string | null | undefined, path: readonly { kind?: string | null; id?: unknown; name?: string | null }[]): number {
   let bytes = 16 + (namespace ? stringBytes(namespace) : 0);
-  for (const e of path) bytes += stringBytes(e.kind ?? '') + (e.name ? stringBytes(e.name) : 8);
+  for (let i = 0; i < path.length; i++) {
+    const { kind, name } = path[i];
+    bytes += stringBytes(kind ?? '') + (name ? stringBytes(name) : 8);
+  }
   return bytes;
 }
 

@@ -229,7 +229,7 @@ class Slice {
         if (!state.done && lastKey === stored.lastKey) return { consumed: applied.consumed, state: stored, wrote: false, checkpointed };
         // Writes to keys the batch did not read (a map returning another entity) are read now, inside the
         // transaction, so that a concurrent write to them conflicts rather than being overwritten unseen.
-        const read = new Set([...others, ...batch].map(String));
+        const { read } = applied;
         const unread = applied.puts.filter((e) => !read.has(e.key.toString())).map((e) => e.key);
         if (unread.length > 0) (await tx.lookup(unread)).forEach((entity, i) => entity && found.set(unread[i].toString(), entity));
         await keepMarkers(tx, markerChanges(work, applied, found));
