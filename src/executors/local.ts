@@ -51,12 +51,14 @@ export class LocalExecutor implements Executor {
   /**
    * Starts what a data operation's job reads before its first batch: the first page of its keys, where the
    * job will cut shards from the key stream, and whether the backend honours property masks (a probe of
-   * four round trips, asked once per store), where its batches would use them.
+   * four round trips, asked once per store), where its batches would use them. The same operation's keys
+   * are read once, however often it is named; undefined lets go of what was read.
    */
-  readAhead(store: Datastore, operation: Operation): void {
+  readAhead(store: Datastore, operation: Operation | undefined): void {
+    if (this.ahead?.reads(store, operation)) return;
     this.ahead?.discard();
     this.ahead = undefined;
-    if (!isDataOperation(operation)) return;
+    if (!operation || !isDataOperation(operation)) return;
     this.ahead = new KeyReadAhead(store, operation, this.streamCut);
     if (operation.touchedProperties) honoursPropertyMasks(store).catch(() => undefined);
   }

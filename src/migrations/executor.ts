@@ -43,11 +43,12 @@ export interface RunOperationRequest {
 export interface Executor {
   runOperation(request: RunOperationRequest): Promise<OperationResult>;
   /**
-   * A hint, given once the plan is known, that this operation's job is the run's first: an executor may
-   * start reading its scope while the run's lifecycle goes on. The operation is the very object the
-   * matching runOperation call passes.
+   * A hint that this operation's job is the run's first: an executor may start reading its scope while the
+   * run's lifecycle goes on. Given first from the plan as the records stand (before the lease), then from
+   * the plan made under the lease; the operation is the very object the matching runOperation call passes.
+   * Undefined: no job will take what was read ahead (let it go).
    */
-  readAhead?(store: Datastore, operation: Operation): void;
+  readAhead?(store: Datastore, operation: Operation | undefined): void;
 }
 
 /** The request's operation, checked to be a data operation (one that runs in shards). */

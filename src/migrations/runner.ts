@@ -41,18 +41,45 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   if (options.dryRun) return dryRun(ctx, namespace, options);
   const emit = options.onEvent ?? (() => undefined);
   const command = `migrate ${options.target ?? ''}`.trim();
-  const { run, plan, restarted } = await Run.open({
-    ...options,
-    store: ctx.store,
-    graph: ctx.graph,
-    namespace,
-    driver: 'local',
-    leaseTtlMs: options.lockTtlMs ?? 60_000,
-    command,
-    onPlan: options.fake ? undefined : (planned) => readAheadFirstStep(ctx, planned),
-  });
+  // The plan as the records stand, made without the lease (it writes nothing) while Run.open takes it: the
+  // first step's keys are then read half a dozen round trips sooner. Run.open plans again under the lease;
+  // a read-ahead of another step is let go then, and none starts once it has planned.
+  let planned = false;
+  if (ctx.executor.readAhead && !options.fake && !options.restart?.length) {
+    pendingPlan(ctx.store, ctx.graph, namespace, options).then(
+      (early) => planned || readAheadFirstStep(ctx, early.plan),
+      () => undefined,
+    );
+  }
+  let opened: Awaited<ReturnType<typeof Run.open>>;
+  try {
+    opened = await Run.open({
+      ...options,
+      store: ctx.store,
+      graph: ctx.graph,
+      namespace,
+      driver: 'local',
+      leaseTtlMs: options.lockTtlMs ?? 60_000,
+      command,
+      onPlan: options.fake
+        ? undefined
+        : (plan) => {
+            planned = true;
+            readAheadFirstStep(ctx, plan);
+          },
+    });
+  } catch (error) {
+    ctx.executor.readAhead?.(ctx.store, undefined);
+    throw error;
+  } finally {
+    planned = true;
+  }
+  const { run, plan, restarted } = opened;
   const summary: MigrateSummary = { run: run?.state.id, applied: [], unapplied: [], faked: [], restarted, dryRun: [] };
-  if (!run) return summary;
+  if (!run) {
+    ctx.executor.readAhead?.(ctx.store, undefined);
+    return summary;
+  }
   const signal = run.keepLease();
   try {
     if (options.fake) await run.fake();
@@ -87,12 +114,11 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   return summary;
 }
 
-/** A migration no run has begun reads its first step's keys while the run's lifecycle goes on (Executor.readAhead). */
+/** A migration no run has begun reads its first step's keys while the run's lifecycle goes on (Executor.readAhead); any other plan reads nothing ahead. */
 function readAheadFirstStep(ctx: RunnerContext, plan: Plan): void {
   const [first] = plan.migrations;
-  if (plan.direction !== 'forward' || !first || first.started) return;
-  const [step] = first.steps;
-  if (step) ctx.executor.readAhead?.(ctx.store, step.operation);
+  const step = plan.direction === 'forward' && first && !first.started ? first.steps[0] : undefined;
+  ctx.executor.readAhead?.(ctx.store, step?.operation);
 }
 
 /** `--dry-run`: the plan from the records as they are, each step's per-entity logic run, nothing written and no lease taken. */

@@ -57,6 +57,11 @@ export class KeyReadAhead {
     return pagesFrom(read.first, read.stream);
   }
 
+  /** Whether this reads `work`'s keys from `store`, not yet taken. */
+  reads(store: Datastore, work: unknown): boolean {
+    return !this.taken && store === this.store && work === this.work;
+  }
+
   /** Lets go of the page read, unless it was taken. */
   discard(): void {
     if (this.taken) return;

@@ -1,10 +1,11 @@
 import path from 'node:path';
-import { Entity, Key, type Datastore, type RpcEvent } from '../../src/datastore';
+import { Datastore, Entity, Key, type RpcEvent } from '../../src/datastore';
 import { LocalExecutor } from '../../src/executors';
 import { loadGraph, migrate, type Executor } from '../../src/migrations';
 import { AddFieldData } from '../../src/operations';
 import { cutFromStream, KeyReadAhead, type CutPage } from '../../src/sharding';
 import { tempApp } from '../support/cli';
+import { startProxy } from '../support/datastore-proxy';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 
 const N = 120;
@@ -29,10 +30,15 @@ async function pages(stream: AsyncIterable<CutPage>): Promise<{ shards: { range:
 describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
   const streams = ctx.flavour === 'firestore';
 
-  /** A migrate of a fresh migration, counting the queries sent before the executor was asked to run the job, and in all. */
-  async function run(readAhead: boolean): Promise<{ before: number; writesBefore: number; total: number; colours: unknown[] }> {
+  /**
+   * A migrate of a fresh migration, counting the queries sent before the run's first commit (taking the
+   * lease), before the executor was asked to run the job, and in all. `latencyMs`: through the proxy.
+   */
+  async function run(readAhead: boolean, latencyMs?: number): Promise<{ beforeLease: number; before: number; writesBefore: number; total: number; colours: unknown[] }> {
     const events: RpcEvent[] = [];
-    const store = await ctx.connect({ projectId: uniqueProject('ahead'), onRpc: (e) => events.push(e) });
+    const proxy = latencyMs === undefined ? undefined : await startProxy(ctx.host, { latencyMs });
+    const projectId = uniqueProject('ahead');
+    const store = proxy ? await Datastore.connect({ emulatorHost: proxy.host, projectId, onRpc: (e) => events.push(e) }) : await ctx.connect({ projectId, onRpc: (e) => events.push(e) });
     await seed(store);
     const graph = await loadGraph([{ app: 'default', dir: path.join(tempApp({ 'migrations/0001_colour.ts': ADD_COLOUR }), 'migrations') }]);
     const local = new LocalExecutor({ pageKeys: 50 });
@@ -48,11 +54,21 @@ describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
       ...(readAhead ? { readAhead: (s: Datastore, operation: Parameters<LocalExecutor['readAhead']>[1]) => local.readAhead(s, operation) } : {}),
     };
     events.length = 0;
-    const summary = await migrate({ store, graph, executor });
-    expect(summary.applied).toEqual(['default:0001_colour']);
-    const colours: unknown[] = [];
-    for await (const e of store.query({ kind: 'Person' })) colours.push(e.get('colour'));
-    return { before, writesBefore, total: queries(), colours };
+    try {
+      const summary = await migrate({ store, graph, executor });
+      expect(summary.applied).toEqual(['default:0001_colour']);
+      const firstCommit = events.findIndex((e) => e.method === 'commit' && e.transactional);
+      const beforeLease = events.slice(0, firstCommit).filter((e) => e.method === 'runQuery').length;
+      const total = queries();
+      const colours: unknown[] = [];
+      for await (const e of store.query({ kind: 'Person' })) colours.push(e.get('colour'));
+      return { beforeLease, before, writesBefore, total, colours };
+    } finally {
+      if (proxy) {
+        await store.close();
+        await proxy.stop();
+      }
+    }
   }
 
   it('starts the key stream before the job is laid out, and reads no key twice', async () => {
@@ -61,12 +77,25 @@ describeEachFlavour('reading the first job’s keys ahead', (ctx) => {
     expect(without.colours).toEqual(Array(N).fill('blue'));
     expect(ahead.colours).toEqual(Array(N).fill('blue'));
     // Where shards are cut from the stream, its first page (and the `__kind__` probe) went out before the job
-    // ran; elsewhere only the probe did, which the splitter asks once per store anyway.
-    expect(ahead.before).toBe(without.before + (streams ? 2 : 1));
+    // ran; elsewhere only the probe did, which the splitter asks once per store anyway. One more query is the
+    // records' list read ahead of the lease, to plan before it.
+    expect(ahead.before).toBe(without.before + (streams ? 2 : 1) + 1);
     // The property-mask probe (non-transactional writes of a probe entity) was sent before the job ran too.
     expect(ahead.writesBefore).toBeGreaterThan(without.writesBefore);
-    // The page read ahead is the cut's first page: the stream is not read again.
-    expect(ahead.total).toBe(without.total);
+    // The page read ahead is the cut's first page: the stream is not read again (the plan's records are).
+    expect(ahead.total).toBe(without.total + 1);
+  });
+
+  it('plans from the records while the lease is taken, and starts reading keys before the lease is held', async () => {
+    // At 100 ms a round trip, taking the lease (begin, read, commit) ends well after the records' list has
+    // answered and the read-ahead's first query has gone out.
+    const without = await run(false, 100);
+    const ahead = await run(true, 100);
+    expect(ahead.colours).toEqual(Array(N).fill('blue'));
+    expect(without.beforeLease).toBe(0);
+    // The records' list, then the `__kind__` probe the read-ahead starts with.
+    expect(ahead.beforeLease).toBeGreaterThanOrEqual(2);
+    expect(ahead.total).toBe(without.total + 1);
   });
 
   it('hands the cut the pages it would have read itself, once', async () => {
