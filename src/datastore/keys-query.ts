@@ -1,6 +1,6 @@
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Reader } from 'protobufjs/minimal';
-import { lengthDelimitedEnd, PackedKeysBuilder, type PackedKeys } from './packed-keys';
+import { lengthDelimitedEnd, nextField, PackedKeysBuilder, type PackedKeys } from './packed-keys';
 import { BYTES, tag, VARINT } from './wire';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 
@@ -27,18 +27,21 @@ export function keysQueryRpc(gapic: GapicClient): KeysQueryRpc {
   return rawRpc(gapic, 'RunQuery', decodeKeysPage);
 }
 
+/** RunQueryResponse.batch (1); QueryResultBatch: entity results (2), end cursor (4), more results (5); EntityResult.entity (1); Entity.key (1). */
+const BATCH = tag(1, BYTES);
+const RESULT = tag(2, BYTES);
+const END_CURSOR = tag(4, BYTES);
+const MORE = tag(5, VARINT);
+const ENTITY = tag(1, BYTES);
+const KEY = tag(1, BYTES);
+
 /** Decodes a RunQueryResponse of a keys-only query, skipping everything but the keys (kept packed), the cursor and whether more follow. */
 export function decodeKeysPage(buffer: Uint8Array): KeysPage {
   const reader = Reader.create(buffer);
   // A response carries about three bytes for each byte of its keys (the result's version, times and cursor).
   const keys = new PackedKeysBuilder(Math.ceil(buffer.length / 3));
   const page: Omit<KeysPage, 'keys'> = { moreResults: MORE_RESULTS[0] };
-  while (reader.pos < reader.len) {
-    const field = reader.uint32();
-    if (field !== BATCH) {
-      reader.skipType(field & 7);
-      continue;
-    }
+  while (nextField(reader, reader.len, BATCH)) {
     const batchEnd = lengthDelimitedEnd(reader);
     while (reader.pos < batchEnd) {
       const batchField = reader.uint32();
@@ -51,29 +54,11 @@ export function decodeKeysPage(buffer: Uint8Array): KeysPage {
   return { ...page, keys: keys.build() };
 }
 
-/** RunQueryResponse.batch (1); QueryResultBatch: entity results (2), end cursor (4), more results (5); EntityResult.entity (1); Entity.key (1). */
-const BATCH = tag(1, BYTES);
-const RESULT = tag(2, BYTES);
-const END_CURSOR = tag(4, BYTES);
-const MORE = tag(5, VARINT);
-const ENTITY = tag(1, BYTES);
-const KEY = tag(1, BYTES);
-
 /** EntityResult → entity (1) → key (1): the key's bytes, as they are. */
 function packResultKey(reader: Reader, end: number, keys: PackedKeysBuilder): void {
-  while (reader.pos < end) {
-    const field = reader.uint32();
-    if (field !== ENTITY) {
-      reader.skipType(field & 7);
-      continue;
-    }
+  while (nextField(reader, end, ENTITY)) {
     const entityEnd = lengthDelimitedEnd(reader);
-    while (reader.pos < entityEnd) {
-      const entityField = reader.uint32();
-      if (entityField !== KEY) {
-        reader.skipType(entityField & 7);
-        continue;
-      }
+    while (nextField(reader, entityEnd, KEY)) {
       const keyEnd = lengthDelimitedEnd(reader);
       keys.push(reader.buf, reader.pos, keyEnd);
       reader.pos = keyEnd;

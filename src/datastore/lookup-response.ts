@@ -2,7 +2,7 @@ import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
 import { encodeLookupRequest, type LookupRequest } from './lookup-request';
-import { lengthDelimitedEnd, readKey } from './packed-keys';
+import { lengthDelimitedEnd, nextField, readKey } from './packed-keys';
 import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
 import { readPropertyEntry } from './value-reader';
@@ -34,6 +34,11 @@ export function lookupRpc(gapic: GapicClient): LookupRpc {
   return rawRpc(gapic, 'Lookup', decodeLookupResponse, encodeLookupRequest);
 }
 
+/** LookupResponse.found (1) and deferred (3); EntityResult.entity (1). */
+const FOUND = tag(1, BYTES);
+const DEFERRED = tag(3, BYTES);
+const ENTITY = tag(1, BYTES);
+
 /** LookupResponse: found (1) → EntityResult, deferred (3) → Key; missing (2), the transaction and the read time are skipped. */
 export function decodeLookupResponse(buffer: Uint8Array): LookupPage {
   const reader = Reader.create(buffer);
@@ -47,18 +52,10 @@ export function decodeLookupResponse(buffer: Uint8Array): LookupPage {
   return page;
 }
 
-const FOUND = tag(1, BYTES);
-const DEFERRED = tag(3, BYTES);
-const ENTITY = tag(1, BYTES);
-
 /** EntityResult → entity (1); its version, times and cursor are skipped. */
 function readEntityResult(reader: Reader, end: number): FoundEntity {
   let found: FoundEntity | undefined;
-  while (reader.pos < end) {
-    const field = reader.uint32();
-    if (field === ENTITY) found = readEntity(reader, lengthDelimitedEnd(reader));
-    else reader.skipType(field & 7);
-  }
+  while (nextField(reader, end, ENTITY)) found = readEntity(reader, lengthDelimitedEnd(reader));
   if (!found) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with a result that holds no entity.');
   return found;
 }

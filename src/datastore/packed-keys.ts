@@ -105,6 +105,16 @@ function grown<T extends Uint8Array | Uint32Array>(array: T, needed: number): T 
   return next;
 }
 
+/** Skips to the next field tagged `wanted` before `end`: whether there is one (the reader then stands at its value). */
+export function nextField(reader: Reader, end: number, wanted: number): boolean {
+  while (reader.pos < end) {
+    const field = reader.uint32();
+    if (field === wanted) return true;
+    reader.skipType(field & 7);
+  }
+  return false;
+}
+
 export function lengthDelimitedEnd(reader: Reader): number {
   const length = reader.uint32();
   return reader.pos + length;
