@@ -43,13 +43,13 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
   const command = `migrate ${options.target ?? ''}`.trim();
   // The plan as the records stand, made without the lease (it writes nothing) while Run.open takes it: the
   // first step's keys are then read half a dozen round trips sooner. Run.open plans again under the lease;
-  // a read-ahead of another step is let go then, and none starts once it has planned.
+  // a read-ahead of another step is let go then, and none starts once it has planned. A hint that fails
+  // (this plan refused, an executor's readAhead throwing) is no hint: Run.open meets the same refusal.
   let planned = false;
   if (ctx.executor.readAhead && !options.fake && !options.restart?.length) {
-    pendingPlan(ctx.store, ctx.graph, namespace, options).then(
-      (early) => planned || readAheadFirstStep(ctx, early.plan),
-      () => undefined,
-    );
+    pendingPlan(ctx.store, ctx.graph, namespace, options)
+      .then((early) => planned || readAheadFirstStep(ctx, early.plan))
+      .catch(() => undefined);
   }
   let opened: Awaited<ReturnType<typeof Run.open>>;
   try {
