@@ -140,11 +140,7 @@ export function readKey(reader: Reader, end: number): Key {
     const field = reader.uint32();
     if (field === PARTITION) {
       const partitionEnd = lengthDelimitedEnd(reader);
-      while (reader.pos < partitionEnd) {
-        const partitionField = reader.uint32();
-        if (partitionField === NAMESPACE) namespace = interned(reader.string());
-        else reader.skipType(partitionField & 7);
-      }
+      while (nextField(reader, partitionEnd, NAMESPACE)) namespace = interned(reader.string());
     } else if (field === ELEMENT) {
       const elementEnd = lengthDelimitedEnd(reader);
       let kind = '';

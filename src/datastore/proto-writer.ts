@@ -31,8 +31,9 @@ export class ProtoWriter {
     return n < 0 ? this.int64(n) : this.uint32(n);
   }
 
-  /** An int64 from a number (exact within 2^53) or a decimal string (any int64). */
-  int64(value: number | string | bigint): this {
+  /** An int64 from a number (exact within 2^53), a decimal string or bigint (any int64), or a Long as gax may hold one. */
+  int64(value: number | string | bigint | { toString(): string }): this {
+    if (typeof value === 'object') return this.int64(value.toString());
     if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
       this.reserve(8);
       let n = value;

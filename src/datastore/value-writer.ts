@@ -1,4 +1,4 @@
-import type { google } from '@google-cloud/datastore/build/protos/protos';
+import { writeKeyProto } from './key-writer';
 import type { ProtoWriter } from './proto-writer';
 import type { ValueProto } from './values';
 import { BYTES, FIXED64, tag, VARINT } from './wire';
@@ -10,18 +10,16 @@ import { BYTES, FIXED64, tag, VARINT } from './wire';
  * only when not their proto3 defaults, which the server reads the same as absent.
  */
 
-type Int64 = number | string | bigint | { toString(): string };
-
 /** A Value: null (11), boolean (1), integer (2), double (3), timestamp (10), key (5), string (17), blob (18), geo point (8), entity (6), array (9), meaning (14), excluded (19). */
 export function writeValue(writer: ProtoWriter, value: ValueProto): void {
   if (value.nullValue != null) writer.uint32(tag(11, VARINT)).int32(0);
   if (value.booleanValue != null) writer.uint32(tag(1, VARINT)).bool(value.booleanValue);
-  if (value.integerValue != null) writer.uint32(tag(2, VARINT)).int64(int64(value.integerValue));
+  if (value.integerValue != null) writer.uint32(tag(2, VARINT)).int64(value.integerValue);
   if (value.doubleValue != null) writer.uint32(tag(3, FIXED64)).double(Number(value.doubleValue));
   if (value.timestampValue != null) {
     const { seconds, nanos } = value.timestampValue;
     writer.uint32(tag(10, BYTES)).fork();
-    if (seconds != null) writer.uint32(tag(1, VARINT)).int64(int64(seconds));
+    if (seconds != null) writer.uint32(tag(1, VARINT)).int64(seconds);
     if (nanos) writer.uint32(tag(2, VARINT)).int32(nanos);
     writer.ldelim();
   }
@@ -61,29 +59,4 @@ export function writeProperties(writer: ProtoWriter, properties: Record<string, 
     writeValue(writer, properties[name]);
     writer.ldelim().ldelim();
   }
-}
-
-/** A Key proto: partition (1: project 2, database 3, namespace 4), path (2: kind 1, id 2, name 3). */
-function writeKeyProto(writer: ProtoWriter, key: google.datastore.v1.IKey): ProtoWriter {
-  const partition = key.partitionId;
-  if (partition != null) {
-    writer.uint32(tag(1, BYTES)).fork();
-    if (partition.projectId) writer.uint32(tag(2, BYTES)).string(partition.projectId);
-    if (partition.databaseId) writer.uint32(tag(3, BYTES)).string(partition.databaseId);
-    if (partition.namespaceId) writer.uint32(tag(4, BYTES)).string(partition.namespaceId);
-    writer.ldelim();
-  }
-  for (const element of key.path ?? []) {
-    writer.uint32(tag(2, BYTES)).fork();
-    if (element.kind) writer.uint32(tag(1, BYTES)).string(element.kind);
-    if (element.id != null) writer.uint32(tag(2, VARINT)).int64(int64(element.id));
-    if (element.name != null) writer.uint32(tag(3, BYTES)).string(element.name);
-    writer.ldelim();
-  }
-  return writer;
-}
-
-/** An int64 as gax may hold it: a decimal string, a number, or a Long. */
-function int64(value: Int64): number | string | bigint {
-  return typeof value === 'object' ? value.toString() : value;
 }
