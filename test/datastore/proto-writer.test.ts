@@ -17,65 +17,51 @@ const STRINGS = ['', 'a', 'Person', 'ünïcødé ✓ 😀', 'x'.repeat(42), 'é'
 const NUMBERS = [0, 1, 127, 128, 300, 16_383, 16_384, 2 ** 31 - 1, 2 ** 32 - 1];
 const INT64S: (number | string)[] = [0, 1, 5629499534213120, Number.MAX_SAFE_INTEGER, '9007199254740993', '9223372036854775807', '-1', '-9223372036854775808', -5, '123456789012345'];
 
-function pickFrom(next: () => number) {
-  return function pick<T>(items: readonly T[]): T {
-    return items[Math.floor(next() * items.length)];
+/** Picks one of `items` by the sequence. */
+type Pick = <T>(items: readonly T[]) => T;
+
+function pickFrom(next: () => number): Pick {
+  return (items) => items[Math.floor(next() * items.length)];
+}
+
+/** A field of one scalar type: its wire type, the values it may take, and how a writer writes one after the tag. */
+function scalar<T>(wire: number, values: readonly T[], write: (writer: Writer | ProtoWriter, value: T) => unknown): (field: number, pick: Pick) => Step {
+  return (field, pick) => {
+    const value = pick(values);
+    return (w) => write(w.uint32((field << 3) | wire), value);
   };
 }
+
+/** Every scalar field type the encoders write. */
+const SCALARS = [
+  scalar(0, NUMBERS, (w, n) => w.uint32(n)),
+  scalar(0, [...NUMBERS, -1, -(2 ** 31)], (w, n) => w.int32(n)),
+  scalar(0, INT64S, (w, n) => w.int64(n)),
+  scalar(0, [false, true], (w, b) => w.bool(b)),
+  scalar(1, [0, -0, 1.5, -2.25e300, Number.MIN_VALUE, NaN, Infinity], (w, d) => w.double(d)),
+  scalar(2, STRINGS, (w, text) => w.string(text)),
+  scalar(2, [new Uint8Array(0), Buffer.from([0, 255, 7]), Buffer.alloc(300, 9), 'AAEC/w=='], (w, b) => w.bytes(b)),
+];
 
 /** A random sequence of fields, nested messages among them, as the encoders write them. */
 function steps(next: () => number, depth = 0): Step[] {
   const out: Step[] = [];
+  const pick = pickFrom(next);
   const count = 1 + Math.floor(next() * 8);
   for (let i = 0; i < count; i++) {
-    const pick = pickFrom(next);
     const field = 1 + Math.floor(next() * 20);
-    switch (Math.floor(next() * (depth < 4 ? 8 : 7))) {
-      case 0: {
-        const n = pick(NUMBERS);
-        out.push((w) => w.uint32((field << 3) | 0).uint32(n));
-        break;
-      }
-      case 1: {
-        const n = pick([...NUMBERS, -1, -(2 ** 31)]);
-        out.push((w) => w.uint32((field << 3) | 0).int32(n));
-        break;
-      }
-      case 2: {
-        const n = pick(INT64S);
-        out.push((w) => w.uint32((field << 3) | 0).int64(n));
-        break;
-      }
-      case 3: {
-        const b = next() < 0.5;
-        out.push((w) => w.uint32((field << 3) | 0).bool(b));
-        break;
-      }
-      case 4: {
-        const d = pick([0, -0, 1.5, -2.25e300, Number.MIN_VALUE, NaN, Infinity]);
-        out.push((w) => w.uint32((field << 3) | 1).double(d));
-        break;
-      }
-      case 5: {
-        const s = pick(STRINGS);
-        out.push((w) => w.uint32((field << 3) | 2).string(s));
-        break;
-      }
-      case 6: {
-        const b = pick([new Uint8Array(0), Buffer.from([0, 255, 7]), Buffer.alloc(300, 9), 'AAEC/w==']);
-        out.push((w) => w.uint32((field << 3) | 2).bytes(b));
-        break;
-      }
-      default: {
-        const inner = steps(next, depth + 1);
-        const repeat = next() < 0.2 ? 200 : 1;
-        out.push((w) => {
-          w.uint32((field << 3) | 2).fork();
-          for (let r = 0; r < repeat; r++) for (const step of inner) step(w);
-          w.ldelim();
-        });
-      }
+    const choice = Math.floor(next() * (SCALARS.length + (depth < 4 ? 1 : 0)));
+    if (choice < SCALARS.length) {
+      out.push(SCALARS[choice](field, pick));
+      continue;
     }
+    const inner = steps(next, depth + 1);
+    const repeat = next() < 0.2 ? 200 : 1;
+    out.push((w) => {
+      w.uint32((field << 3) | 2).fork();
+      for (let r = 0; r < repeat; r++) for (const step of inner) step(w);
+      w.ldelim();
+    });
   }
   return out;
 }
@@ -99,23 +85,19 @@ describe('ProtoWriter', () => {
 
   it('moves a nested message up by as many bytes as its length takes', () => {
     for (const length of [127, 128, 16_383, 16_384, 2_097_152]) {
-      const bytes = new ProtoWriter(8)
-        .uint32(10)
-        .fork()
-        .bytes(Buffer.alloc(length - 4, 1))
-        .ldelim()
-        .uint32(16)
-        .uint32(1)
-        .finish();
-      const expected = Writer.create()
-        .uint32(10)
-        .fork()
-        .bytes(Buffer.alloc(length - 4, 1))
-        .ldelim()
-        .uint32(16)
-        .uint32(1)
-        .finish();
-      expect(Buffer.compare(bytes, Buffer.from(expected))).toBe(0);
+      // The same calls on both writers: a nested message of `length` bytes, then a field after it.
+      const message = (w: Writer | ProtoWriter) =>
+        Buffer.from(
+          w
+            .uint32(10)
+            .fork()
+            .bytes(Buffer.alloc(length - 4, 1))
+            .ldelim()
+            .uint32(16)
+            .uint32(1)
+            .finish(),
+        );
+      expect(Buffer.compare(message(new ProtoWriter(8)), message(Writer.create()))).toBe(0);
     }
   });
 
