@@ -32,7 +32,8 @@ describeEachFlavour('Schema plans of concurrent updaters in two processes', (ctx
       ],
     });
     await store.save(Array.from({ length: N }, (_, i) => Entity.from(Key.of('Answer', i + 1, { namespace }), { title: `t${i + 1}`, n: i + 1 })));
-    const job = (steps: WorkerStep[], startFile?: string): SchemaJob => ({ namespace, control, batchSize: BATCH, lockWaitMs: 180_000, lockTtlMs: 2000, concurrency: 1, startFile, steps });
+    // A lease of 15 s: these processes release it when done, and a shorter one was lost to a renewal delayed on a loaded machine.
+    const job = (steps: WorkerStep[], startFile?: string): SchemaJob => ({ namespace, control, batchSize: BATCH, lockWaitMs: 180_000, lockTtlMs: 15_000, concurrency: 1, startFile, steps });
     return { store, factory, job, namespace, control };
   }
 
