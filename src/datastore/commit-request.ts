@@ -1,8 +1,10 @@
-import { writtenProperties, type Entity } from './entity';
+import { Reader } from 'protobufjs/minimal';
+import { fixKeyValues, readWithChanges, writtenProperties, type Entity } from './entity';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
+import { lengthDelimitedEnd } from './packed-keys';
 import { ProtoWriter } from './proto-writer';
-import { writeProperties } from './value-writer';
+import { writeProperties, writeProperty } from './value-writer';
 import { BYTES, tag, VARINT } from './wire';
 
 /** A commit as this package sends it: each mutation already a google.datastore.v1.Mutation's bytes. */
@@ -39,14 +41,22 @@ export function encodeCommitRequest(request: CommitRequest): Buffer {
  * Mutation: an insert (4), update (5) or upsert (6) of an Entity (key 1; properties 3, map entries of name 1
  * and Value 2), with a property mask (9: paths 1). The key is written straight from the Key, and the values
  * from the plain objects the entity holds (as gax reads them: value-writer.ts), where gax would first copy
- * each into a message.
+ * each into a message. An entity read whole keeps the bytes it was read with: the properties it has not
+ * changed since are copied from them, as read, and only the changed ones are encoded.
  */
 export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, databaseId: string, maskPaths?: readonly string[]): Uint8Array {
   const writer = new ProtoWriter();
   writer.uint32(tag(WRITES[kind], BYTES)).fork().uint32(tag(1, BYTES)).fork();
   writeKey(writer, entity.key, projectId, databaseId);
   writer.ldelim();
-  writeProperties(writer, writtenProperties(entity, projectId, databaseId));
+  const read = readWithChanges(entity);
+  if (read) {
+    copyPropertiesExcept(writer, read.bytes, read.touched);
+    for (const name of read.touched) {
+      const proto = entity.raw(name);
+      if (proto) writeProperty(writer, name, fixKeyValues(proto, projectId, databaseId));
+    }
+  } else writeProperties(writer, writtenProperties(entity, projectId, databaseId));
   writer.ldelim();
   if (maskPaths) {
     writer.uint32(tag(9, BYTES)).fork();
@@ -54,6 +64,54 @@ export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, 
     writer.ldelim();
   }
   return writer.finish();
+}
+
+/** Entity.properties (3) entries. */
+const PROPERTY = tag(3, BYTES);
+/** A map entry's name (1). */
+const NAME = tag(1, BYTES);
+
+/** Property entries as a lookup sent them (an Entity message's field 3), copied in runs, leaving out those named in `except`. */
+function copyPropertiesExcept(writer: ProtoWriter, bytes: Uint8Array, except: ReadonlySet<string>): void {
+  if (except.size === 0) {
+    writer.raw(bytes);
+    return;
+  }
+  const names = [...except].map((name) => Buffer.from(name));
+  const reader = Reader.create(bytes);
+  let run = 0;
+  while (reader.pos < reader.len) {
+    const at = reader.pos;
+    const field = reader.uint32();
+    if (field !== PROPERTY) {
+      reader.skipType(field & 7);
+      continue;
+    }
+    const end = lengthDelimitedEnd(reader);
+    if (names.some((name) => entryIsNamed(reader, end, name))) {
+      writer.raw(bytes.subarray(run, at));
+      run = end;
+    }
+    reader.pos = end;
+  }
+  writer.raw(bytes.subarray(run));
+}
+
+/** Whether the map entry from `reader.pos` to `end` has this name (as UTF-8), compared as bytes; the reader is left inside the entry. */
+function entryIsNamed(reader: Reader, end: number, name: Uint8Array): boolean {
+  const start = reader.pos;
+  let named = false;
+  while (reader.pos < end) {
+    const field = reader.uint32();
+    if (field !== NAME) reader.skipType(field & 7);
+    else {
+      const nameEnd = lengthDelimitedEnd(reader);
+      named = Buffer.compare(reader.buf.subarray(reader.pos, nameEnd), name) === 0;
+      reader.pos = nameEnd;
+    }
+  }
+  reader.pos = start;
+  return named;
 }
 
 /** Mutation: delete (7) of a Key. */

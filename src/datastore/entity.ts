@@ -8,8 +8,9 @@ export interface SetOptions {
   indexed?: boolean;
 }
 
-/** An entity's #read, for bytesAsRead: set by Entity's static block, so that it stays out of the class's public face. */
+/** An entity's #read and #touched, for bytesAsRead and readWithChanges: set by Entity's static block, so that they stay out of the class's public face. */
 let readBytesOf: (entity: Entity) => Uint8Array | undefined;
+let touchedOf: (entity: Entity) => ReadonlySet<string> | undefined;
 
 /**
  * An entity that remembers the exact protobuf of every property it was read with. Untouched properties
@@ -23,8 +24,11 @@ export class Entity {
   private dirty = false;
   /** The properties' bytes as the lookup that read this entity whole received them (bytesAsRead): private, so that entities compare by key and properties alone. */
   #read: Uint8Array | undefined = undefined;
+  /** The names set, re-indexed or deleted since that lookup: the properties whose bytes as read are no longer theirs (readWithChanges). */
+  #touched: Set<string> | undefined = undefined;
   static {
     readBytesOf = (entity) => entity.#read;
+    touchedOf = (entity) => entity.#touched;
   }
   /**
    * Set on an entity read with a property mask: it holds only these properties (those it has of them),
@@ -75,6 +79,7 @@ export class Entity {
     this.dirty = false;
     // What was read is no longer what is stored once this entity, changed, was saved.
     this.#read = undefined;
+    this.#touched = undefined;
   }
 
   has(name: string): boolean {
@@ -102,7 +107,7 @@ export class Entity {
     const indexed = options.indexed ?? (previous ? isIndexed(previous) : undefined);
     const proto = encodeValue(value, { indexed, previous, projectId: '' }, name);
     this.properties.set(name, proto);
-    this.dirty = true;
+    this.touch(name);
     return this;
   }
 
@@ -111,14 +116,14 @@ export class Entity {
     const proto = this.properties.get(name);
     if (proto && isIndexed(proto) !== indexed) {
       this.properties.set(name, withIndexing(proto, indexed));
-      this.dirty = true;
+      this.touch(name);
     }
     return this;
   }
 
   delete(name: string): boolean {
     const had = this.properties.delete(name);
-    if (had) this.dirty = true;
+    if (had) this.touch(name);
     return had;
   }
 
@@ -127,8 +132,14 @@ export class Entity {
   }
   setRaw(name: string, proto: ValueProto): this {
     this.properties.set(name, proto);
-    this.dirty = true;
+    this.touch(name);
     return this;
+  }
+
+  /** Marks the entity changed, and the property no longer as read. */
+  private touch(name: string): void {
+    this.dirty = true;
+    if (this.#read) (this.#touched ??= new Set()).add(name);
   }
 
   /** Plain values of every property (a copy; changing it does not change the entity). */
@@ -189,13 +200,24 @@ export function bytesAsRead(entity: Entity): Uint8Array | undefined {
   return entity.changed ? undefined : readBytesOf(entity);
 }
 
+/**
+ * The properties' bytes as read and the names changed since, for an entity read whole and not saved since:
+ * a write copies the others' entries as read (commit-request.ts) rather than encoding them again.
+ */
+export function readWithChanges(entity: Entity): { bytes: Uint8Array; touched: ReadonlySet<string> } | undefined {
+  const bytes = readBytesOf(entity);
+  return bytes && { bytes, touched: touchedOf(entity) ?? NOTHING_TOUCHED };
+}
+
+const NOTHING_TOUCHED: ReadonlySet<string> = new Set();
+
 /** The entity as a write of only these properties (a property mask): the others stay as stored. Not a method: a member's name shadows a property's in the view. */
 export function onlyProperties(entity: Entity, names: readonly string[]): Entity {
   return new Entity(entity.key, new Map(names.flatMap((name) => (entity.has(name) ? [[name, entity.raw(name)!] as const] : []))), names);
 }
 
 /** Key values built locally carry no project; fill it in (stored ones already have theirs and stay untouched). */
-function fixKeyValues(proto: ValueProto, projectId: string, databaseId: string): ValueProto {
+export function fixKeyValues(proto: ValueProto, projectId: string, databaseId: string): ValueProto {
   if (proto.keyValue && !proto.keyValue.partitionId?.projectId) {
     return { ...proto, keyValue: { ...proto.keyValue, partitionId: { ...proto.keyValue.partitionId, projectId, databaseId } } };
   }

@@ -92,6 +92,14 @@ export class ProtoWriter {
     return this;
   }
 
+  /** Bytes already encoded (fields of the message being written), as they are: no tag, no length. */
+  raw(bytes: Uint8Array): this {
+    this.reserve(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+    return this;
+  }
+
   /** Starts a nested message, ended by ldelim. */
   fork(): this {
     this.reserve(1);

@@ -54,9 +54,12 @@ export function writeValue(writer: ProtoWriter, value: ValueProto): void {
 
 /** An Entity's properties (3): map entries of name (1) and Value (2). */
 export function writeProperties(writer: ProtoWriter, properties: Record<string, ValueProto>): void {
-  for (const name in properties) {
-    writer.uint32(tag(3, BYTES)).fork().uint32(tag(1, BYTES)).string(name).uint32(tag(2, BYTES)).fork();
-    writeValue(writer, properties[name]);
-    writer.ldelim().ldelim();
-  }
+  for (const name in properties) writeProperty(writer, name, properties[name]);
+}
+
+/** One Entity.properties (3) map entry: name (1) and Value (2). */
+export function writeProperty(writer: ProtoWriter, name: string, value: ValueProto): void {
+  writer.uint32(tag(3, BYTES)).fork().uint32(tag(1, BYTES)).string(name).uint32(tag(2, BYTES)).fork();
+  writeValue(writer, value);
+  writer.ldelim().ldelim();
 }

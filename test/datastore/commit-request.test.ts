@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { DatastoreClient } from '@google-cloud/datastore/build/src/v1/datastore_client';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { grpc } from 'google-gax';
-import { Root } from 'protobufjs';
+import { Reader, Root } from 'protobufjs';
 import { decodeProperties, Entity, Key } from '../../src/datastore';
 import { encodeEntity } from '../../src/datastore/encoded-entity';
 import { encodeCommitRequest, encodeDelete, encodeWrite } from '../../src/datastore/commit-request';
@@ -69,6 +69,34 @@ describe('commit requests encoded straight from entities and keys', () => {
     await gax.close();
   });
 
+  it('write an entity changed since its lookup as gax would, copying the entries it did not change from the bytes it was read with', async () => {
+    const gax = await gaxSerializer();
+    // As a server sends them: key values carry their partition, and one name is not ASCII.
+    const properties = {
+      ...SEED,
+      ref: { keyValue: { partitionId: { projectId: 'p', databaseId: 'db' }, path: [{ kind: 'Other', name: 'o' }] } },
+      naïve: { stringValue: 'plain' },
+      other: { stringValue: 'naïve' },
+    };
+    const bytes = seedBytes(properties);
+    const read = Entity.read(Key.of('Person', 5), decodeProperties(bytes), undefined, bytes);
+    read.set('keep', 'changed').set('naïve', 'écrit').set('added', Key.of('Org', 1)).setIndexed('micros', false);
+    read.delete('blob');
+    read.set('gone', 1);
+    read.delete('gone');
+    const request = { projectId: 'p', databaseId: 'db', mode: 'NON_TRANSACTIONAL' as const };
+    const mutation = encodeWrite('upsert', read, 'p', 'db');
+    expect(decoded(encodeCommitRequest({ ...request, mutations: [mutation] }))).toEqual(decoded(gax.serialize({ ...request, mutations: [{ upsert: read.toProto('p', 'db') }] })));
+    // One entry per property, the changed ones not also as read: a map keeps the last of two, which decoding alone would not show.
+    expect(propertyEntries(mutation)).toHaveLength(read.names().length);
+    expect(read.names()).toEqual(expect.arrayContaining(['nested', 'added', 'other']));
+    expect(read.names()).not.toContain('blob');
+    // Unchanged since the lookup: the bytes as read, whole.
+    const unchanged = Entity.read(Key.of('Person', 6), decodeProperties(bytes), undefined, bytes);
+    expect(Buffer.from(encodeWrite('upsert', unchanged, 'p', 'db')).includes(bytes)).toBe(true);
+    await gax.close();
+  });
+
   it('append entities encoded beforehand as upserts: the request gax sends for the same entities last', async () => {
     const gax = await gaxSerializer();
     const key = Key.of('_dsmigrate_undo', 'op#0|a.b!c', { namespace: 'tenant' });
@@ -105,8 +133,27 @@ const commitRequestType = Root.fromJSON(JSON.parse(readFileSync(require.resolve(
 /** A request read back, defaults filled in: gax also writes fields that hold their default (an empty database id). */
 const decoded = (bytes: Uint8Array) => commitRequestType.toObject(commitRequestType.decode(bytes), { longs: String, enums: String, bytes: String, defaults: true });
 
-/** SEED as the bytes of an Entity's properties, encoded by protobufjs from the official client's objects (not by the encoder under test). */
-function seedBytes(): Buffer {
-  const entity = Root.fromJSON(JSON.parse(readFileSync(require.resolve('@google-cloud/datastore/build/protos/protos.json'), 'utf8'))).lookupType('google.datastore.v1.Entity');
-  return Buffer.from(entity.encode(entity.fromObject({ properties: SEED })).finish());
+const entityType = commitRequestType.root.lookupType('google.datastore.v1.Entity');
+
+/** SEED (or these properties) as the bytes of an Entity's properties, encoded by protobufjs from the official client's objects (not by the encoder under test). */
+function seedBytes(properties: Record<string, unknown> = SEED): Buffer {
+  return Buffer.from(entityType.encode(entityType.fromObject({ properties })).finish());
+}
+
+/** The names of a mutation's upsert's property entries as written, in order and duplicates kept (decoding a map would keep only the last). */
+function propertyEntries(mutation: Uint8Array): string[] {
+  const names: string[] = [];
+  const mutationReader = Reader.create(mutation);
+  expect(mutationReader.uint32()).toBe((6 << 3) | 2);
+  const entity = Reader.create(mutationReader.bytes());
+  while (entity.pos < entity.len) {
+    const field = entity.uint32();
+    if (field !== ((3 << 3) | 2)) entity.skipType(field & 7);
+    else {
+      const entry = Reader.create(entity.bytes());
+      expect(entry.uint32()).toBe((1 << 3) | 2);
+      names.push(entry.string());
+    }
+  }
+  return names;
 }
