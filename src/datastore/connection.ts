@@ -1,13 +1,11 @@
 import { get } from 'node:http';
-// The gapic client alone: the package's index also loads the high-level client, a quarter of a second at every start.
-import { DatastoreClient } from '@google-cloud/datastore/build/src/v1/datastore_client';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import { grpc, type CallOptions } from 'google-gax';
 import { DsMigrateError, errorMessage } from '../errors';
+import { DatastoreChannel } from './channel';
+import { encodeCommitRequest, type CommitRequest } from './commit-request';
 import { keysQueryRpc, type KeysQueryRpc } from './keys-query';
 import { lookupRpc, type LookupRpc } from './lookup-response';
-import { encodeCommitRequest, type CommitRequest } from './commit-request';
-import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
+import { messageRpc, rawRpc, type RawRpc } from './raw-rpc';
 
 export interface ConnectionOptions {
   /** Falls back to DATASTORE_PROJECT_ID, GOOGLE_CLOUD_PROJECT, then (real project) the credentials' project. */
@@ -20,24 +18,21 @@ export interface ConnectionOptions {
   keyFilename?: string;
 }
 
-type Rpc<Req, Res> = (request: Req, options?: CallOptions) => Promise<[Res, ...unknown[]]>;
-
-/** The RPCs we use, typed: the gapic client's own declarations resolve to `any` under our TypeScript. */
+/** The RPCs called with gax's plain objects (raw-rpc.ts, messageRpc), typed by the official client's declarations. */
 export interface DatastoreRpc {
-  runQuery: Rpc<google.datastore.v1.IRunQueryRequest, google.datastore.v1.IRunQueryResponse>;
-  runAggregationQuery: Rpc<google.datastore.v1.IRunAggregationQueryRequest, google.datastore.v1.IRunAggregationQueryResponse>;
-  beginTransaction: Rpc<google.datastore.v1.IBeginTransactionRequest, google.datastore.v1.IBeginTransactionResponse>;
-  rollback: Rpc<google.datastore.v1.IRollbackRequest, google.datastore.v1.IRollbackResponse>;
-  allocateIds: Rpc<google.datastore.v1.IAllocateIdsRequest, google.datastore.v1.IAllocateIdsResponse>;
-  reserveIds: Rpc<google.datastore.v1.IReserveIdsRequest, google.datastore.v1.IReserveIdsResponse>;
-  getProjectId(): Promise<string>;
-  close(): Promise<void>;
+  runQuery: RawRpc<google.datastore.v1.IRunQueryRequest, google.datastore.v1.IRunQueryResponse>;
+  runAggregationQuery: RawRpc<google.datastore.v1.IRunAggregationQueryRequest, google.datastore.v1.IRunAggregationQueryResponse>;
+  beginTransaction: RawRpc<google.datastore.v1.IBeginTransactionRequest, google.datastore.v1.IBeginTransactionResponse>;
+  rollback: RawRpc<google.datastore.v1.IRollbackRequest, google.datastore.v1.IRollbackResponse>;
+  allocateIds: RawRpc<google.datastore.v1.IAllocateIdsRequest, google.datastore.v1.IAllocateIdsResponse>;
+  reserveIds: RawRpc<google.datastore.v1.IReserveIdsRequest, google.datastore.v1.IReserveIdsResponse>;
 }
 
 export interface ResolvedConnection {
   projectId: string;
   databaseId: string;
   emulatorHost?: string;
+  channel: DatastoreChannel;
   client: DatastoreRpc;
   /** Keys-only queries, decoded straight to keys (see keys-query.ts). */
   keysQuery: KeysQueryRpc;
@@ -54,8 +49,21 @@ export type CommitRpc = RawRpc<CommitRequest, void>;
  * are allocated before), and gax decoded each of a batch's 500 results twice over, a fifth of the CLI's
  * CPU during a migration.
  */
-function commitRpc(gapic: GapicClient): CommitRpc {
-  return rawRpc(gapic, 'Commit', () => undefined, encodeCommitRequest);
+function commitRpc(channel: DatastoreChannel): CommitRpc {
+  return rawRpc(channel, 'Commit', () => undefined, encodeCommitRequest);
+}
+
+/** Every RPC this package makes, on one channel. */
+function connectionOn(channel: DatastoreChannel, projectId: string, databaseId: string, emulatorHost?: string): ResolvedConnection {
+  const client: DatastoreRpc = {
+    runQuery: messageRpc(channel, 'RunQuery'),
+    runAggregationQuery: messageRpc(channel, 'RunAggregationQuery'),
+    beginTransaction: messageRpc(channel, 'BeginTransaction'),
+    rollback: messageRpc(channel, 'Rollback'),
+    allocateIds: messageRpc(channel, 'AllocateIds'),
+    reserveIds: messageRpc(channel, 'ReserveIds'),
+  };
+  return { projectId, databaseId, emulatorHost, channel, client, keysQuery: keysQueryRpc(channel), lookup: lookupRpc(channel), commit: commitRpc(channel) };
 }
 
 /** The fallback project on an emulator, which accepts any id. */
@@ -94,9 +102,9 @@ async function checkEmulator(host: string): Promise<void> {
 }
 
 /**
- * Creates the low-level (gapic) client, which hands back raw protobuf entities; the high-level client
- * drops index exclusion on read and can round large integers, which a lossless rewrite cannot afford
- * (docs/architecture.md, invariant 3).
+ * Opens the channel this package speaks the v1 API on, with codecs of its own: the official client's
+ * high-level entities drop index exclusion on read and can round large integers, which a lossless rewrite
+ * cannot afford (docs/architecture.md, invariant 3).
  */
 export async function openConnection(options: ConnectionOptions = {}, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConnection> {
   const emulatorHost = emulatorHostFrom(options, env);
@@ -104,20 +112,19 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
   const explicitProject = options.projectId ?? env.DATASTORE_PROJECT_ID ?? env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT;
   if (emulatorHost) {
     await checkEmulator(emulatorHost);
-    const [servicePath, port] = splitHost(emulatorHost);
-    const gapic = new DatastoreClient({
-      servicePath,
-      port,
-      sslCreds: grpc.credentials.createInsecure(),
-      projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT,
-      // A universe domain given up front stops google-auth from probing the metadata server (and warning).
-      clientOptions: { universeDomain: 'googleapis.com' },
-    });
-    return { projectId: explicitProject ?? EMULATOR_DEFAULT_PROJECT, databaseId, emulatorHost, client: gapic, keysQuery: keysQueryRpc(gapic), lookup: lookupRpc(gapic), commit: commitRpc(gapic) };
+    checkHostAndPort(emulatorHost);
+    return connectionOn(DatastoreChannel.toEmulator(emulatorHost), explicitProject ?? EMULATOR_DEFAULT_PROJECT, databaseId, emulatorHost);
   }
-  const gapic = new DatastoreClient({ projectId: explicitProject, keyFilename: options.keyFilename });
+  // Loaded only for a real project: an emulator needs no credentials.
+  const { GoogleAuth } = await import('google-auth-library');
+  const auth = new GoogleAuth({
+    projectId: explicitProject,
+    keyFilename: options.keyFilename,
+    scopes: ['https://www.googleapis.com/auth/cloud-platform', 'https://www.googleapis.com/auth/datastore'],
+  });
+  let channel: DatastoreChannel;
   try {
-    await gapic.auth.getClient();
+    channel = await DatastoreChannel.toCloud(auth);
   } catch (error) {
     throw new DsMigrateError(
       'CONNECTION',
@@ -125,13 +132,13 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
         'or set DATASTORE_EMULATOR_HOST to use an emulator.',
     );
   }
-  const client: DatastoreRpc = gapic;
   let projectId: string;
   if (explicitProject) projectId = explicitProject;
   else {
     try {
-      projectId = await client.getProjectId();
+      projectId = await auth.getProjectId();
     } catch (error) {
+      channel.close();
       throw new DsMigrateError(
         'CONNECTION',
         `No Google Cloud project is set and none could be found from the credentials (${errorMessage(error)}). ` +
@@ -139,12 +146,10 @@ export async function openConnection(options: ConnectionOptions = {}, env: NodeJ
       );
     }
   }
-  return { projectId, databaseId, client, keysQuery: keysQueryRpc(gapic), lookup: lookupRpc(gapic), commit: commitRpc(gapic) };
+  return connectionOn(channel, projectId, databaseId);
 }
 
-function splitHost(host: string): [string, number] {
+function checkHostAndPort(host: string): void {
   const i = host.lastIndexOf(':');
-  const port = Number(host.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port)) throw new DsMigrateError('CONNECTION', `Emulator host "${host}" is not host:port.`, { emulatorHost: host });
-  return [host.slice(0, i), port];
+  if (i < 0 || !Number.isInteger(Number(host.slice(i + 1)))) throw new DsMigrateError('CONNECTION', `Emulator host "${host}" is not host:port.`, { emulatorHost: host });
 }

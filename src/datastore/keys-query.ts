@@ -2,7 +2,8 @@ import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { Reader } from 'protobufjs/minimal';
 import { lengthDelimitedEnd, nextField, PackedKeysBuilder, type PackedKeys } from './packed-keys';
 import { BYTES, tag, VARINT } from './wire';
-import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
+import type { DatastoreChannel } from './channel';
+import { messageEncoder, rawRpc, type RawRpc } from './raw-rpc';
 
 /** One page of a keys-only query. */
 export interface KeysPage {
@@ -23,8 +24,8 @@ const MORE_RESULTS = ['MORE_RESULTS_TYPE_UNSPECIFIED', 'NOT_FINISHED', 'MORE_RES
  * Reading only the keys from the bytes takes a fraction of that, so a kind's keys fit in one page and
  * one query.
  */
-export function keysQueryRpc(gapic: GapicClient): KeysQueryRpc {
-  return rawRpc(gapic, 'RunQuery', decodeKeysPage);
+export function keysQueryRpc(channel: DatastoreChannel): KeysQueryRpc {
+  return rawRpc(channel, 'RunQuery', decodeKeysPage, messageEncoder('RunQuery'));
 }
 
 /** RunQueryResponse.batch (1); QueryResultBatch: entity results (2), end cursor (4), more results (5); EntityResult.entity (1); Entity.key (1). */

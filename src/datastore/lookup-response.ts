@@ -3,7 +3,8 @@ import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
 import { encodeLookupRequest, type LookupRequest } from './lookup-request';
 import { lengthDelimitedEnd, nextField, readKey } from './packed-keys';
-import { rawRpc, type GapicClient, type RawRpc } from './raw-rpc';
+import type { DatastoreChannel } from './channel';
+import { rawRpc, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
 import { readPropertyEntry } from './value-reader';
 import { BYTES, tag } from './wire';
@@ -30,8 +31,8 @@ export type LookupRpc = RawRpc<LookupRequest, LookupPage>;
  * the bytes (as packed-keys.ts does) and skip the rest; the properties are read into the objects gax
  * would make of them (value-reader.ts), so that what is written back is what was read (lossless: values.ts).
  */
-export function lookupRpc(gapic: GapicClient): LookupRpc {
-  return rawRpc(gapic, 'Lookup', decodeLookupResponse, encodeLookupRequest);
+export function lookupRpc(channel: DatastoreChannel): LookupRpc {
+  return rawRpc(channel, 'Lookup', decodeLookupResponse, encodeLookupRequest);
 }
 
 /** LookupResponse.found (1) and deferred (3); EntityResult.entity (1). */

@@ -1,38 +1,46 @@
-import { stringify } from 'node:querystring';
-import { grpc } from 'google-gax';
+import type { Type } from 'protobufjs';
+import type { DatastoreChannel, DatastoreMethod, Routed } from './channel';
+import { datastoreType } from './protos';
 
-/** A gapic client: its stub (the gRPC client on its channel) is made by initialize(). */
-export interface GapicClient {
-  initialize(): Promise<unknown>;
-}
-
-/** One RPC, answered by a decoder of our own. */
+/** One RPC: a request, and its answer as read. */
 export type RawRpc<Request, Response> = (request: Request, timeoutMs: number) => Promise<Response>;
 
 /**
- * Calls `method` through the gapic client's own stub (its channel, credentials and address), with the
- * request encoded by `encode` (else as gax encodes it) and the response decoded by `decode`. gax decodes every field of a
- * response into a message and then into a plain copy of it; where only a few fields matter (the keys of
- * a keys-only query) or none (a commit's results), reading them from the bytes costs a fraction of that.
+ * Calls `method` on the channel with the request written by `encode` and the answer read by `decode`, both
+ * this package's own: where only a few fields of an answer matter (the keys of a keys-only query) or none
+ * (a commit's results), reading them from the bytes costs a fraction of reading every field into objects.
  */
-export function rawRpc<Request extends { projectId?: string | null; databaseId?: string | null }, Response>(
-  gapic: GapicClient,
-  method: 'Lookup' | 'RunQuery' | 'Commit',
-  decode: (buffer: Uint8Array) => Response,
-  encode?: (request: Request) => Buffer,
+export function rawRpc<Request extends Routed, Response>(
+  channel: DatastoreChannel,
+  method: DatastoreMethod,
+  decode: (bytes: Buffer) => Response,
+  encode: (request: Request) => Buffer,
 ): RawRpc<Request, Response> {
-  let stub: Promise<grpc.Client> | undefined;
-  return async (request, timeoutMs) => {
-    stub ??= gapic.initialize() as Promise<grpc.Client>;
-    const client = await stub;
-    const definition = (client.constructor as grpc.ServiceClientConstructor).service[method];
-    const metadata = new grpc.Metadata();
-    // The routing header gax would send: it picks the database.
-    metadata.add('x-goog-request-params', stringify({ project_id: request.projectId ?? '', database_id: request.databaseId ?? '' }));
-    return new Promise<Response>((resolve, reject) => {
-      client.makeUnaryRequest(definition.path, encode ?? definition.requestSerialize, decode, request, metadata, { deadline: Date.now() + timeoutMs }, (error, response) =>
-        error ? reject(error) : resolve(response as Response),
-      );
-    });
+  const call = { method, encode, decode };
+  return (request, timeoutMs) => channel.call(call, request, timeoutMs);
+}
+
+/**
+ * A call whose request and answer are the plain objects gax makes: written and read by protobufjs from
+ * the official client's protos, with the options gax reads answers with (64-bit integers and enums as
+ * strings, defaults filled in, each oneof's member named), so that code written against gax's objects
+ * reads these the same.
+ */
+export function messageRpc<Request extends Routed, Response>(channel: DatastoreChannel, method: DatastoreMethod): RawRpc<Request, Response> {
+  let type: Type | undefined;
+  const decode = (bytes: Buffer) => {
+    type ??= datastoreType(`${method}Response`);
+    return type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: true, oneofs: true }) as Response;
+  };
+  return rawRpc(channel, method, decode, messageEncoder(method));
+}
+
+/** The request of `method` written as gax writes it (protobufjs, from a plain object), for answers read by a codec of this package's own. */
+export function messageEncoder<Request extends Routed>(method: DatastoreMethod): (request: Request) => Buffer {
+  let type: Type | undefined;
+  return (request) => {
+    type ??= datastoreType(`${method}Request`);
+    const bytes = type.encode(type.fromObject(request)).finish();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   };
 }

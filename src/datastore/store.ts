@@ -1,8 +1,8 @@
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import type { CallOptions } from 'google-gax';
 import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
+import type { DatastoreChannel } from './channel';
 import { encodeDelete, encodeWrite } from './commit-request';
 import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
 import type { LookupRpc } from './lookup-response';
@@ -71,18 +71,17 @@ interface QueryPage<T extends { length: number }> {
   moreResults: string;
 }
 
-// Our own retry (withRetry) decides; gax's built-in one would double the waits and hide the error.
 /** Longer than the 60 s after which Firestore frees an abandoned transaction's locks. */
 const TRANSACTION_RETRY_MS = 90_000;
 
+/** A call's deadline; retries (withRetry) are this package's own. */
 const CALL_TIMEOUT_MS = 120_000;
 /**
  * A transaction begun ahead is used only this soon: begun long before its first read, an optimistic
  * backend would read an older snapshot and more likely abort at commit (still safely).
  */
 const SPARE_MAX_AGE_MS = 5_000;
-const NO_GAX_RETRY: CallOptions = { retry: null, timeout: CALL_TIMEOUT_MS };
-const QUERY_CALL: CallOptions = { retry: null, timeout: 600_000 };
+const QUERY_TIMEOUT_MS = 600_000;
 
 /**
  * The one gateway to Datastore: batching to production limits, retries on transient errors,
@@ -92,6 +91,7 @@ export class Datastore {
   readonly projectId: string;
   readonly databaseId: string;
   readonly emulatorHost?: string;
+  private readonly channel: DatastoreChannel;
   private readonly client: RawClient;
   private readonly keysQuery: KeysQueryRpc;
   private readonly lookupRpc: LookupRpc;
@@ -108,6 +108,7 @@ export class Datastore {
     this.projectId = connection.projectId;
     this.databaseId = connection.databaseId;
     this.emulatorHost = connection.emulatorHost;
+    this.channel = connection.channel;
     this.client = connection.client;
     this.keysQuery = connection.keysQuery;
     this.lookupRpc = connection.lookup;
@@ -132,7 +133,7 @@ export class Datastore {
     this.takeSpare()
       ?.then((id) => this.rollback(id))
       .catch(() => undefined);
-    await this.client.close();
+    this.channel.close();
   }
 
   key(...args: Parameters<typeof Key.of>): Key {
@@ -268,11 +269,9 @@ export class Datastore {
 
   async beginTransaction(readOnly = false): Promise<Uint8Array | string> {
     this.emit({ method: 'beginTransaction' });
-    const response = (
-      await this.retrying(() =>
-        this.client.beginTransaction({ projectId: this.projectId, databaseId: this.databaseId, transactionOptions: readOnly ? { readOnly: {} } : { readWrite: {} } }, NO_GAX_RETRY),
-      )
-    )[0];
+    const response = await this.retrying(() =>
+      this.client.beginTransaction({ projectId: this.projectId, databaseId: this.databaseId, transactionOptions: readOnly ? { readOnly: {} } : { readWrite: {} } }, CALL_TIMEOUT_MS),
+    );
     return response.transaction!;
   }
 
@@ -283,7 +282,7 @@ export class Datastore {
   async rollback(transaction: Uint8Array | string): Promise<void> {
     await this.retrying(() => {
       this.emit({ method: 'rollback' });
-      return this.client.rollback({ projectId: this.projectId, databaseId: this.databaseId, transaction }, NO_GAX_RETRY);
+      return this.client.rollback({ projectId: this.projectId, databaseId: this.databaseId, transaction }, CALL_TIMEOUT_MS);
     }).catch(() => undefined);
   }
 
@@ -362,7 +361,7 @@ export class Datastore {
    */
   queryBatches(spec: QuerySpec): AsyncGenerator<Entity[]> {
     return this.pages(spec, async (request) => {
-      const [response] = await this.client.runQuery(request, QUERY_CALL);
+      const response = await this.client.runQuery(request, QUERY_TIMEOUT_MS);
       const batch = response.batch!;
       return { items: (batch.entityResults ?? []).map((r) => Entity.fromProto(r.entity!)), endCursor: batch.endCursor ?? undefined, moreResults: String(batch.moreResults) };
     });
@@ -380,7 +379,7 @@ export class Datastore {
   /** Like keys, each batch kept as the keys' wire bytes: for callers that hold many keys a while (src/datastore/packed-keys.ts). */
   packedKeys(spec: Omit<QuerySpec, 'keysOnly'>): AsyncGenerator<PackedKeys> {
     return this.pages({ ...spec, keysOnly: true }, async (request) => {
-      const page = await this.keysQuery(request, QUERY_CALL.timeout!);
+      const page = await this.keysQuery(request, QUERY_TIMEOUT_MS);
       return { items: page.keys, endCursor: page.endCursor, moreResults: page.moreResults };
     });
   }
@@ -418,14 +417,12 @@ export class Datastore {
     const nestedQuery = buildQuery(spec, this.projectId, this.databaseId);
     try {
       this.emit({ method: 'runAggregationQuery' });
-      const response = (
-        await this.retrying(() =>
-          this.client.runAggregationQuery(
-            { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(spec.namespace), aggregationQuery: { nestedQuery, aggregations: [{ alias: 'n', count: {} }] } },
-            NO_GAX_RETRY,
-          ),
-        )
-      )[0];
+      const response = await this.retrying(() =>
+        this.client.runAggregationQuery(
+          { projectId: this.projectId, databaseId: this.databaseId, partitionId: this.partition(spec.namespace), aggregationQuery: { nestedQuery, aggregations: [{ alias: 'n', count: {} }] } },
+          CALL_TIMEOUT_MS,
+        ),
+      );
       this.aggregationSupported = true;
       const value = response.batch?.aggregationResults?.[0]?.aggregateProperties?.n?.integerValue;
       return value === undefined || value === null ? 0 : Number(value);
@@ -459,16 +456,16 @@ export class Datastore {
     const withIds = keys.filter((k) => k.id !== undefined);
     for (const batch of chunkBy(withIds, 500)) {
       this.emit({ method: 'reserveIds', keys: batch.length });
-      await this.retrying(() => this.client.reserveIds({ projectId: this.projectId, databaseId: this.databaseId, keys: batch.map((k) => k.toProto(this.projectId, this.databaseId)) }, NO_GAX_RETRY));
+      await this.retrying(() =>
+        this.client.reserveIds({ projectId: this.projectId, databaseId: this.databaseId, keys: batch.map((k) => k.toProto(this.projectId, this.databaseId)) }, CALL_TIMEOUT_MS),
+      );
     }
   }
 
   async allocateIds(incomplete: Key, count: number): Promise<Key[]> {
     this.emit({ method: 'allocateIds', keys: count });
     const proto = incomplete.toProto(this.projectId, this.databaseId);
-    const response = (
-      await this.retrying(() => this.client.allocateIds({ projectId: this.projectId, databaseId: this.databaseId, keys: Array.from({ length: count }, () => proto) }, NO_GAX_RETRY))
-    )[0];
+    const response = await this.retrying(() => this.client.allocateIds({ projectId: this.projectId, databaseId: this.databaseId, keys: Array.from({ length: count }, () => proto) }, CALL_TIMEOUT_MS));
     return (response.keys ?? []).map((k) => Key.fromProto(k));
   }
 }
