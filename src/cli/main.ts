@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { GrpcCode, grpcCode } from '../datastore';
 import { DsMigrateError, errorMessage, type ErrorCode } from '../errors';
 import { recoveryAdvice } from '../migrations';
 import { createCommand } from './commands/create';
@@ -25,8 +26,27 @@ import { jsonLine } from './output';
 const RUN_FAILURES: readonly ErrorCode[] = ['MIGRATION_FAILED', 'OPERATION_FAILED', 'TYPE_MISMATCH', 'UNIQUE_VIOLATION', 'DATASTORE', 'STEP_ATTEMPTS_SPENT'];
 
 function adviceFor(error: unknown): string | undefined {
-  if (!(error instanceof DsMigrateError) || !RUN_FAILURES.includes(error.code) || typeof error.context.migration !== 'string') return undefined;
+  if (!(error instanceof DsMigrateError)) return undefined;
+  if (typeof error.context.grpcCode === 'number') return CALL_ADVICE[error.context.grpcCode];
+  if (!RUN_FAILURES.includes(error.code) || typeof error.context.migration !== 'string') return undefined;
   return recoveryAdvice(error.context.migration);
+}
+
+const UNREACHABLE = "Datastore did not answer, after retries: check this machine's network (or, for an emulator, that it still runs at DATASTORE_EMULATOR_HOST), then run the command again.";
+
+/** What to do about a Datastore call that failed outside a migration's run (whose failures say how to go on), by its gRPC code. */
+const CALL_ADVICE: Partial<Record<number, string>> = {
+  [GrpcCode.UNAVAILABLE]: UNREACHABLE,
+  [GrpcCode.DEADLINE_EXCEEDED]: UNREACHABLE,
+  [GrpcCode.UNAUTHENTICATED]: "The credentials were refused: run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file.",
+  [GrpcCode.PERMISSION_DENIED]: 'The account may not use Datastore in this project: grant it the Cloud Datastore User role (roles/datastore.user), and check that --project names the right project.',
+};
+
+/** A gRPC status that reached the top is a Datastore call's failure, not a fault of this program: said as such, without a stack. */
+function asFailure(error: unknown): unknown {
+  const code = grpcCode(error);
+  if (error instanceof DsMigrateError || code === undefined) return error;
+  return new DsMigrateError('DATASTORE', `A call to Datastore failed: ${errorMessage(error)}`, { grpcCode: code }, { cause: error });
 }
 
 /** Exit codes (src/errors.ts): 0 done, 1 failed, 2 bad usage or input, 3 the lease is another run's, 4 a step's attempts were spent. */
@@ -58,7 +78,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       })
       .parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (error) {
+  } catch (thrown) {
+    const error = asFailure(thrown);
     const code = error instanceof DsMigrateError ? error.exitCode : 1;
     const advice = adviceFor(error);
     if (json) jsonLine({ error: errorMessage(error), code: error instanceof DsMigrateError ? error.code : 'INTERNAL', context: error instanceof DsMigrateError ? error.context : undefined, advice });
