@@ -11,6 +11,7 @@ export interface SetOptions {
 /** An entity's #read and #touched, for bytesAsRead and readWithChanges: set by Entity's static block, so that they stay out of the class's public face. */
 let readBytesOf: (entity: Entity) => Uint8Array | undefined;
 let touchedOf: (entity: Entity) => ReadonlySet<string> | undefined;
+let versionOf: (entity: Entity) => string | undefined;
 
 /**
  * An entity that remembers the exact protobuf of every property it was read with. Untouched properties
@@ -26,9 +27,12 @@ export class Entity {
   #read: Uint8Array | undefined = undefined;
   /** The names set, re-indexed or deleted since that lookup: the properties whose bytes as read are no longer theirs (readWithChanges). */
   #touched: Set<string> | undefined = undefined;
+  /** The version the lookup answered for this entity (versionAsRead). */
+  #version: string | undefined = undefined;
   static {
     readBytesOf = (entity) => entity.#read;
     touchedOf = (entity) => entity.#touched;
+    versionOf = (entity) => entity.#version;
   }
   /**
    * Set on an entity read with a property mask: it holds only these properties (those it has of them),
@@ -63,11 +67,12 @@ export class Entity {
     return Entity.read(Key.fromProto(proto.key), proto.properties ?? {}, mask);
   }
 
-  /** An entity as read, from its key and properties already decoded (see fromProto), and whole, the bytes they were read from. */
-  static read(key: Key, properties: Record<string, ValueProto>, mask?: readonly string[], bytes?: Uint8Array): Entity {
+  /** An entity as read, from its key and properties already decoded (see fromProto), and whole, the bytes they were read from; with the version the lookup answered. */
+  static read(key: Key, properties: Record<string, ValueProto>, mask?: readonly string[], bytes?: Uint8Array, version?: string): Entity {
     const partial = mask && Object.keys(properties).every((name) => mask.includes(name)) ? mask : undefined;
     const entity = new Entity(key, properties, partial);
     if (bytes && !partial) entity.#read = bytes;
+    entity.#version = version;
     return entity;
   }
 
@@ -198,6 +203,11 @@ export function writtenProperties(entity: Entity, projectId: string, databaseId 
 /** The properties' bytes as read (a google.datastore.v1.Entity without its key), while the entity is unchanged since. */
 export function bytesAsRead(entity: Entity): Uint8Array | undefined {
   return entity.changed ? undefined : readBytesOf(entity);
+}
+
+/** The version Datastore answered when this entity was read (each write of an entity changes it); undefined for an entity made here. */
+export function versionAsRead(entity: Entity): string | undefined {
+  return versionOf(entity);
 }
 
 /**

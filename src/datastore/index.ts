@@ -1,7 +1,7 @@
 export { Datastore, type RpcEvent, type RpcMethod, type StoreOptions, type TransactionOptions } from './store';
 export { Transaction, type Mutation } from './transaction';
 export { honoursPropertyMasks } from './property-masks';
-export { Entity, onlyProperties, propertyView, propertyAccess, type SetOptions, type PropertyView } from './entity';
+export { Entity, onlyProperties, propertyView, propertyAccess, versionAsRead, type SetOptions, type PropertyView } from './entity';
 export { encodeProperties, decodeProperties, propertiesHash } from './entity-bytes';
 export { EncodedEntity, encodeEntity, type EncodedProperty, type EncodedValue } from './encoded-entity';
 export { fromOfficialKey, toOfficialKey, fromOfficialEntity, toOfficialEntity, asKey, type OfficialKey, type OfficialId, type OfficialClient, type OfficialSaveEntity } from './official-client';

@@ -2,12 +2,12 @@ import { Reader } from 'protobufjs/minimal';
 import { DsMigrateError } from '../errors';
 import type { Key } from './keys';
 import { encodeLookupRequest, type LookupRequest } from './lookup-request';
-import { lengthDelimitedEnd, nextField, readKey } from './packed-keys';
+import { lengthDelimitedEnd, readInt64, readKey } from './packed-keys';
 import type { DatastoreChannel } from './channel';
 import { rawRpc, type RawRpc } from './raw-rpc';
 import type { ValueProto } from './values';
 import { readPropertyEntry } from './value-reader';
-import { BYTES, tag } from './wire';
+import { BYTES, tag, VARINT } from './wire';
 
 /** An entity as a lookup found it: its key, and its properties as gax would have read them. */
 export interface FoundEntity {
@@ -15,6 +15,8 @@ export interface FoundEntity {
   properties: Record<string, ValueProto>;
   /** The properties as sent: a google.datastore.v1.Entity message without its key (a view of the response). */
   bytes?: Uint8Array;
+  /** The entity's version: it changes with every write of the entity. */
+  version?: string;
 }
 
 /** What a lookup answered: the entities found, and the keys the server deferred (to ask again). */
@@ -35,10 +37,11 @@ export function lookupRpc(channel: DatastoreChannel): LookupRpc {
   return rawRpc(channel, 'Lookup', decodeLookupResponse, encodeLookupRequest);
 }
 
-/** LookupResponse.found (1) and deferred (3); EntityResult.entity (1). */
+/** LookupResponse.found (1) and deferred (3); EntityResult.entity (1) and version (4). */
 const FOUND = tag(1, BYTES);
 const DEFERRED = tag(3, BYTES);
 const ENTITY = tag(1, BYTES);
+const VERSION = tag(4, VARINT);
 
 /** LookupResponse: found (1) → EntityResult, deferred (3) → Key; missing (2), the transaction and the read time are skipped. */
 export function decodeLookupResponse(buffer: Uint8Array): LookupPage {
@@ -53,11 +56,18 @@ export function decodeLookupResponse(buffer: Uint8Array): LookupPage {
   return page;
 }
 
-/** EntityResult → entity (1); its version, times and cursor are skipped. */
+/** EntityResult → entity (1) and version (4); its times and cursor are skipped. */
 function readEntityResult(reader: Reader, end: number): FoundEntity {
   let found: FoundEntity | undefined;
-  while (nextField(reader, end, ENTITY)) found = readEntity(reader, lengthDelimitedEnd(reader));
+  let version: string | undefined;
+  while (reader.pos < end) {
+    const field = reader.uint32();
+    if (field === ENTITY) found = readEntity(reader, lengthDelimitedEnd(reader));
+    else if (field === VERSION) version = readInt64(reader);
+    else reader.skipType(field & 7);
+  }
   if (!found) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with a result that holds no entity.');
+  if (version !== undefined) found.version = version;
   return found;
 }
 

@@ -4,6 +4,7 @@ import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
 import type { DatastoreChannel } from './channel';
 import { encodeDelete, encodeWrite } from './commit-request';
+import type { CommitResult } from './commit-response';
 import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
 import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
@@ -206,7 +207,7 @@ export class Datastore {
         throw this.translate(error);
       }
       for (const result of response.found) {
-        const entity = Entity.read(result.key, result.properties, properties, result.bytes);
+        const entity = Entity.read(result.key, result.properties, properties, result.bytes, result.version);
         found.set(entity.key.toString(), entity);
       }
       pending = response.deferred;
@@ -232,12 +233,12 @@ export class Datastore {
   async commit(mutations: readonly Mutation[]): Promise<void> {
     const encoded = mutations.map((m) => this.encodeMutation(m));
     const batches = chunkBy(encoded, MAX_COMMIT_MUTATIONS, this.maxRequestBytes, mutationBytes);
-    await this.fanOut(batches, (batch) =>
-      this.retrying(() => {
+    await this.fanOut(batches, async (batch) => {
+      await this.retrying(() => {
         this.emit({ method: 'commit', mutations: batch.length, bytes: batch.reduce((n, m) => n + mutationBytes(m), 0), transactional: false });
         return this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, CALL_TIMEOUT_MS);
-      }),
-    );
+      });
+    });
     for (const m of mutations) entityOf(m)?.markClean();
   }
 
@@ -250,7 +251,7 @@ export class Datastore {
   }
 
   /** Sends one transaction's commit: its mutations must fit in one request, as they land together. */
-  private async commitTransaction(transaction: Uint8Array | string, mutations: readonly Mutation[]): Promise<void> {
+  private async commitTransaction(transaction: Uint8Array | string, mutations: readonly Mutation[]): Promise<CommitResult> {
     const encoded = mutations.map((m) => this.encodeMutation(m));
     if (encoded.length > MAX_COMMIT_MUTATIONS) {
       throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${encoded.length}.`);
@@ -261,7 +262,7 @@ export class Datastore {
     }
     this.emit({ method: 'commit', mutations: encoded.length, bytes, transactional: true });
     try {
-      await this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: encoded }, CALL_TIMEOUT_MS);
+      return await this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: encoded }, CALL_TIMEOUT_MS);
     } catch (error) {
       throw this.translate(error);
     }

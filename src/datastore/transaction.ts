@@ -1,4 +1,5 @@
 import { DsMigrateError } from '../errors';
+import type { CommitResult } from './commit-response';
 import type { EncodedEntity } from './encoded-entity';
 import type { Entity } from './entity';
 import type { Key } from './keys';
@@ -17,7 +18,7 @@ export function entityOf(mutation: Mutation): Entity | undefined {
  */
 export interface TransactionBackend {
   lookup(keys: readonly Key[], properties?: readonly string[]): Promise<(Entity | undefined)[]>;
-  commit(mutations: readonly Mutation[]): Promise<void>;
+  commit(mutations: readonly Mutation[]): Promise<CommitResult>;
   rollback(): Promise<void>;
 }
 
@@ -30,6 +31,8 @@ export class Transaction {
   /** Whole reads started ahead by prefetch, by key string. */
   private readonly prefetched = new Map<string, Promise<Entity | undefined>>();
   private done = false;
+  /** What the commit answered, once it landed. */
+  private committed: CommitResult | undefined;
 
   constructor(
     private readonly backend: TransactionBackend,
@@ -104,7 +107,7 @@ export class Transaction {
     this.ensureOpen();
     this.done = true;
     try {
-      await this.backend.commit([...this.mutations.values()]);
+      this.committed = await this.backend.commit([...this.mutations.values()]);
     } catch (error) {
       // A commit that failed may never have reached the server, which then keeps the transaction's locks
       // (Firestore: until it idles out, a minute) and stalls every other transaction on those entities.
@@ -113,6 +116,17 @@ export class Transaction {
       throw error;
     }
     for (const m of this.mutations.values()) entityOf(m)?.markClean();
+  }
+
+  /** The version this transaction's commit left the entity at `key` at: undefined before it landed, or where it did not write the key. */
+  versionWritten(key: Key): string | undefined {
+    if (!this.committed) return undefined;
+    let index = 0;
+    for (const written of this.mutations.keys()) {
+      if (written === key.toString()) return this.committed.versionAt(index);
+      index++;
+    }
+    return undefined;
   }
 
   async rollback(): Promise<void> {

@@ -1,5 +1,5 @@
 import { jobKey, shardKey, type JobRef } from '../control';
-import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, onlyProperties, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
+import { honoursPropertyMasks, Key, MAX_COMMIT_MUTATIONS, onlyProperties, versionAsRead, type Datastore, type Entity, type KeyList, type Transaction } from '../datastore';
 import { keepMarkers, type MarkerChange } from '../model';
 import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
 import { applyBatch, type AppliedBatch } from './apply';
@@ -106,6 +106,8 @@ class Slice {
   private perKey?: CommitCost;
   /** The next batch's transaction, begun while this one commits (see commit). */
   private nextTransaction?: Promise<Uint8Array | string>;
+  /** The version this slice's last commit left the checkpoint at: while the checkpoint still has it, it holds `state` (see commit). */
+  private checkpointVersion?: string;
 
   constructor(
     private readonly options: SliceOptions,
@@ -188,21 +190,32 @@ class Slice {
    * transaction, after it: read inside, every shard's first batch would contend for it on the classic
    * emulator, and a later read is as good a witness.
    */
-  private commit(keys: readonly Key[], finishing: boolean): Promise<BatchOutcome> {
+  private async commit(keys: readonly Key[], finishing: boolean): Promise<BatchOutcome> {
     const { store, work, migration } = this.options;
     const expected = this.state;
     const ckptKey = shardKey(expected.job, expected.index);
     let take = keys.length;
     const begun = this.nextTransaction;
     this.nextTransaction = undefined;
-    return store.transaction(
+    const known = this.checkpointVersion;
+    this.checkpointVersion = undefined;
+    let last: Transaction | undefined;
+    const outcome = await store.transaction(
       async (tx) => {
+        last = tx;
         const batch = keys.slice(0, take);
-        const others = [ckptKey, ...batch.flatMap((k) => work.relatedKeys(k))];
-        const found = this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
-        const checkpoint = found.get(ckptKey.toString());
+        const related = batch.flatMap((k) => work.relatedKeys(k));
+        const others = [ckptKey, ...related];
+        // A batch read with a property mask reads the checkpoint in the same request, with the same mask, once
+        // this slice knows the version it last wrote: that version answered means the checkpoint is as this
+        // slice wrote it, read in the transaction all the same; any other write (a fence, another worker) changes it.
+        const alongside = this.touched !== undefined && known !== undefined && related.length === 0;
+        const found = alongside ? await readAll(tx, [ckptKey, ...batch], this.touched) : this.touched ? await readAll(tx, batch, this.touched, others) : await readAll(tx, [...others, ...batch]);
+        let checkpoint = found.get(ckptKey.toString());
+        const unchanged = alongside && checkpoint !== undefined && versionAsRead(checkpoint) === known;
+        if (alongside && checkpoint && !unchanged) checkpoint = await tx.get(ckptKey);
         if (!checkpoint && (this.hasCheckpoint || !(await layoutIsLive(store, expected.job)))) throw clearedError(expected.job, expected.index);
-        const stored = this.storedState(checkpoint, expected);
+        const stored = unchanged ? expected : this.storedState(checkpoint, expected);
         const checkpointed = checkpoint !== undefined;
         if (stored.done) return { consumed: batch.length, state: stored, wrote: false, checkpointed };
         const groupLimit = store.maxEntityGroupsPerTransaction;
@@ -251,6 +264,8 @@ class Slice {
         },
       },
     );
+    this.checkpointVersion = last?.versionWritten(ckptKey);
+    return outcome;
   }
 
   /**

@@ -46,8 +46,8 @@ describeEachFlavour('Datastore faults in the worker, through Cloud Tasks', (ctx)
     const reached = new Set<string>(['0/0']);
     const injected: string[] = [];
     const commit = workerStore['commitTransaction'].bind(workerStore);
-    workerStore['commitTransaction'] = async (id: Uint8Array | string, mutations: readonly Mutation[]): Promise<void> => {
-      await commit(id, mutations);
+    workerStore['commitTransaction'] = async (id: Uint8Array | string, mutations: readonly Mutation[]) => {
+      const result = await commit(id, mutations);
       for (const m of mutations) {
         if (!('upsert' in m) || m.upsert.key.kind !== CONTROL_KINDS.run) continue;
         const at = `${String(m.upsert.get('current'))}/${String(m.upsert.get('step'))}`;
@@ -56,6 +56,7 @@ describeEachFlavour('Datastore faults in the worker, through Cloud Tasks', (ctx)
         injected.push(`${at} ${String(m.upsert.get('status'))}`);
         throw grpcError(4, `injected: the commit reaching ${at} was applied, its answer lost`);
       }
+      return result;
     };
     const worker = await inProcessWorker(h, workerStore, graph);
     workers.push(worker);
