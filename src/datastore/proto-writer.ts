@@ -86,10 +86,7 @@ export class ProtoWriter {
   /** Length-delimited bytes; a string is base64, as protobufjs and gax take it. */
   bytes(value: Uint8Array | string): this {
     const bytes = typeof value === 'string' ? Buffer.from(value, 'base64') : value;
-    this.uint32(bytes.length).reserve(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
-    return this;
+    return this.uint32(bytes.length).raw(bytes);
   }
 
   /** Bytes already encoded (fields of the message being written), as they are: no tag, no length. */
