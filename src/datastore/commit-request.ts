@@ -2,7 +2,7 @@ import { Reader } from 'protobufjs/minimal';
 import { fixKeyValues, readWithChanges, writtenProperties, type Entity } from './entity';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
-import { lengthDelimitedEnd } from './packed-keys';
+import { lengthDelimitedEnd, nextField } from './packed-keys';
 import { ProtoWriter } from './proto-writer';
 import { writeProperties, writeProperty } from './value-writer';
 import { BYTES, tag, VARINT } from './wire';
@@ -88,31 +88,27 @@ function copyPropertiesExcept(writer: ProtoWriter, bytes: Uint8Array, except: Re
       continue;
     }
     const end = lengthDelimitedEnd(reader);
-    if (names.some((name) => entryIsNamed(reader, end, name))) {
+    const name = entryName(reader, end);
+    if (names.some((excepted) => Buffer.compare(excepted, name) === 0)) {
       writer.raw(bytes.subarray(run, at));
       run = end;
     }
-    reader.pos = end;
   }
   writer.raw(bytes.subarray(run));
 }
 
-/** Whether the map entry from `reader.pos` to `end` has this name (as UTF-8), compared as bytes; the reader is left inside the entry. */
-function entryIsNamed(reader: Reader, end: number, name: Uint8Array): boolean {
-  const start = reader.pos;
-  let named = false;
-  while (reader.pos < end) {
-    const field = reader.uint32();
-    if (field !== NAME) reader.skipType(field & 7);
-    else {
-      const nameEnd = lengthDelimitedEnd(reader);
-      named = Buffer.compare(reader.buf.subarray(reader.pos, nameEnd), name) === 0;
-      reader.pos = nameEnd;
-    }
+/** The name (as UTF-8 bytes) of the map entry from `reader.pos` to `end`, read without decoding it; the reader is left at `end`. */
+function entryName(reader: Reader, end: number): Uint8Array {
+  let name: Uint8Array = EMPTY;
+  while (nextField(reader, end, NAME)) {
+    const nameEnd = lengthDelimitedEnd(reader);
+    name = reader.buf.subarray(reader.pos, nameEnd);
+    reader.pos = nameEnd;
   }
-  reader.pos = start;
-  return named;
+  return name;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** Mutation: delete (7) of a Key. */
 export function encodeDelete(key: Key, projectId: string, databaseId: string): Uint8Array {
