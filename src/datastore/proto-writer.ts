@@ -72,7 +72,16 @@ export class ProtoWriter {
     // At most 3 bytes a UTF-16 unit: a string this short has a one-byte length, written after the text.
     if (value.length <= 42) {
       this.reserve(1 + value.length * 3);
-      const written = this.buf.write(value, this.pos + 1);
+      // Names, kinds and short values are mostly ASCII: copied here, a byte a unit, rather than through
+      // Buffer.write, whose call into C++ cost more than the copy (a batch writes thousands of them).
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < value.length; i++) {
+        const unit = value.charCodeAt(i);
+        if (unit > 127) break;
+        this.buf[start + i] = unit;
+      }
+      const written = i === value.length ? i : i + this.buf.write(value.slice(i), start + i);
       this.buf[this.pos] = written;
       this.pos += 1 + written;
       return this;
