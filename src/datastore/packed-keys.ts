@@ -172,10 +172,16 @@ function interned(name: string): string {
   return name;
 }
 
-/** A varint int64 (a key id, an integer value, seconds) as a decimal string, exact beyond 2^53: plain arithmetic for the usual ones, BigInt past 49 bits. */
+/**
+ * A varint int64 (a key id, an integer value, seconds, a version) as a decimal string, exact beyond 2^53.
+ * Summed as a number first: each term is exact and the sums only grow, so a total within 2^53 is the
+ * value itself. Versions (microseconds, about 2^51) are the common case past 32 bits; only larger values
+ * and negative ones (ten bytes) are read again in BigInt.
+ */
 export function readInt64(reader: Reader): string {
   const { buf } = reader;
-  let pos = reader.pos;
+  const start = reader.pos;
+  let pos = start;
   let value = 0;
   let scale = 1;
   let byte: number;
@@ -184,19 +190,10 @@ export function readInt64(reader: Reader): string {
     byte = buf[pos++];
     value += (byte & 0x7f) * scale;
     scale *= 128;
-  } while (byte & 0x80 && scale < 2 ** 49);
-  if (!(byte & 0x80)) {
-    reader.pos = pos;
-    return String(value);
-  }
-  let big = BigInt(value);
-  let bigScale = BigInt(scale);
-  do {
-    if (pos >= reader.len) throw new RangeError('An int64 runs past the end of the response.');
-    byte = buf[pos++];
-    big += BigInt(byte & 0x7f) * bigScale;
-    bigScale *= 128n;
   } while (byte & 0x80);
   reader.pos = pos;
+  if (value <= Number.MAX_SAFE_INTEGER) return String(value);
+  let big = 0n;
+  for (let at = pos - 1; at >= start; at--) big = (big << 7n) | BigInt(buf[at] & 0x7f);
   return BigInt.asIntN(64, big).toString();
 }
