@@ -116,7 +116,8 @@ export class Key {
   /** A stable, readable and unique string, used in messages and as a map key (made once: batches look keys up by it often). */
   toString(): string {
     if (this.#text === undefined) {
-      const path = this.path.map((e) => `${e.kind}:${e.id ?? (e.name !== undefined ? JSON.stringify(e.name) : '?')}`).join('/');
+      // Most keys are of one element: no array of parts then.
+      const path = this.path.length === 1 ? elementText(this.path[0]) : this.path.map(elementText).join('/');
       this.#text = this.namespace ? `[${this.namespace}]${path}` : path;
     }
     return this.#text;
@@ -151,6 +152,10 @@ export class Key {
     }
     return a.path.length - b.path.length;
   }
+}
+
+function elementText(e: PathElement): string {
+  return `${e.kind}:${e.id ?? (e.name !== undefined ? JSON.stringify(e.name) : '?')}`;
 }
 
 /** A frozen path element. Literals of one shape: a spread copy costs each element a hidden class of its own (3× the memory). */

@@ -94,5 +94,8 @@ function readEntity(reader: Reader, end: number): FoundEntity {
   }
   if (!key) throw new DsMigrateError('DATASTORE', 'Datastore answered a lookup with an entity that has no key.');
   if (!together) return { key, properties };
-  return { key, properties, bytes: from === undefined ? new Uint8Array(0) : reader.buf.subarray(from, to) };
+  return { key, properties, bytes: from === undefined ? NO_PROPERTIES : reader.buf.subarray(from, to) };
 }
+
+/** The bytes of an entity without properties: shared, as nothing writes into them. */
+const NO_PROPERTIES = new Uint8Array(0);

@@ -7,8 +7,9 @@
 export class ProtoWriter {
   private buf: Buffer;
   private pos = 0;
-  /** Where each open nested message's length byte lies. */
-  private readonly open: number[] = [];
+  /** Where each open nested message's length byte lies, the innermost at `depth - 1`: room for a mutation's usual depth made at once, not grown by each writer's first pushes. */
+  private readonly open: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  private depth = 0;
 
   constructor(capacity = 256) {
     this.buf = Buffer.allocUnsafe(Math.max(16, capacity));
@@ -44,7 +45,7 @@ export class ProtoWriter {
       this.buf[this.pos++] = n;
       return this;
     }
-    if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return this.int64(Number(value));
+    if (typeof value === 'string' && isShortDecimal(value)) return this.int64(Number(value));
     this.reserve(10);
     let big = BigInt.asUintN(64, BigInt(value));
     while (big > 127n) {
@@ -109,14 +110,14 @@ export class ProtoWriter {
   /** Starts a nested message, ended by ldelim. */
   fork(): this {
     this.reserve(1);
-    this.open.push(this.pos++);
+    this.open[this.depth++] = this.pos++;
     return this;
   }
 
   /** Ends the nested message begun by the last open fork, writing its length before it. */
   ldelim(): this {
-    const at = this.open.pop();
-    if (at === undefined) throw new Error('ProtoWriter.ldelim without a fork.');
+    if (this.depth === 0) throw new Error('ProtoWriter.ldelim without a fork.');
+    const at = this.open[--this.depth];
     const length = this.pos - at - 1;
     if (length < 128) {
       this.buf[at] = length;
@@ -138,7 +139,7 @@ export class ProtoWriter {
 
   /** The bytes written: a view of the writer's buffer, which is not written again. */
   finish(): Buffer {
-    if (this.open.length > 0) throw new Error('ProtoWriter.finish with a nested message left open.');
+    if (this.depth > 0) throw new Error('ProtoWriter.finish with a nested message left open.');
     return this.buf.subarray(0, this.pos);
   }
 
@@ -148,6 +149,16 @@ export class ProtoWriter {
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
+}
+
+/** 1 to 15 decimal digits: a safe integer, as a key's id mostly is (checked by hand: a regular expression's test cost an allocation per id). */
+function isShortDecimal(text: string): boolean {
+  if (text.length === 0 || text.length > 15) return false;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 48 || unit > 57) return false;
+  }
+  return true;
 }
 
 function varintSize(n: number): number {
