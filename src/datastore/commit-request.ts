@@ -1,10 +1,10 @@
 import { Reader } from 'protobufjs/minimal';
-import { fixKeyValues, readWithChanges, writtenProperties, type Entity } from './entity';
+import { fixKeyValues, readWithChanges, type Entity } from './entity';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
 import { lengthDelimitedEnd, nextField } from './packed-keys';
 import { ProtoWriter } from './proto-writer';
-import { writeProperties, writeProperty } from './value-writer';
+import { writeProperty } from './value-writer';
 import { BYTES, tag, VARINT } from './wire';
 
 /** A commit as this package sends it: each mutation already a google.datastore.v1.Mutation's bytes. */
@@ -50,13 +50,11 @@ export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, 
   writeKey(writer, entity.key, projectId, databaseId);
   writer.ldelim();
   const read = readWithChanges(entity);
-  if (read) {
-    copyPropertiesExcept(writer, read.bytes, read.touched);
-    for (const name of read.touched) {
-      const proto = entity.raw(name);
-      if (proto) writeProperty(writer, name, fixKeyValues(proto, projectId, databaseId));
-    }
-  } else writeProperties(writer, writtenProperties(entity, projectId, databaseId));
+  if (read) copyPropertiesExcept(writer, read.bytes, read.touched);
+  for (const name of read ? read.touched : entity.names()) {
+    const proto = entity.raw(name);
+    if (proto) writeProperty(writer, name, fixKeyValues(proto, projectId, databaseId));
+  }
   writer.ldelim();
   if (maskPaths) {
     writer.uint32(tag(9, BYTES)).fork();

@@ -53,7 +53,7 @@ export function writeValue(writer: ProtoWriter, value: ValueProto): void {
 }
 
 /** An Entity's properties (3): map entries of name (1) and Value (2). */
-export function writeProperties(writer: ProtoWriter, properties: Record<string, ValueProto>): void {
+function writeProperties(writer: ProtoWriter, properties: Record<string, ValueProto>): void {
   for (const name in properties) writeProperty(writer, name, properties[name]);
 }
 
