@@ -72,7 +72,11 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const markers: AppliedBatch['markers'] = [];
   const originals = new Map<string, Entity>();
   const keepsMarkers = uniqueFieldsFor(work, work.kind) !== undefined;
-  const read = new Set([...keys, ...keys.flatMap((k) => work.relatedKeys(k))].map(String));
+  const read = new Set<string>();
+  for (const key of keys) {
+    read.add(key.toString());
+    for (const related of work.relatedKeys(key)) read.add(related.toString());
+  }
   const beforeOf = (key: Key): Before => originals.get(key.toString()) ?? found.get(key.toString()) ?? (read.has(key.toString()) ? undefined : 'unread');
   const tally = new Tally(options);
   let consumed = 0;
@@ -80,8 +84,24 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const started = Date.now();
   const context = { migration: options.migration, dryRun: options.dryRun };
   /** Keys written so far, and the source key that wrote each. */
-  const written = new Map<string, string>();
   const sources = new Map<string, Key>();
+  const written = (target: Key, source: Key): void => {
+    const earlier = sources.get(target.toString());
+    if (earlier) {
+      // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
+      throw new DsMigrateError(
+        'OPERATION_FAILED',
+        `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${earlier} and ${source}): each entity may be written once; make the function's writes go to distinct keys.`,
+        {
+          key: target.toString(),
+          kind: work.kind,
+          operation: work.type,
+          migration: options.migration,
+        },
+      );
+    }
+    sources.set(target.toString(), source);
+  };
   for (const key of keys) {
     if (consumed > 0 && options.timeBudgetMs !== undefined && Date.now() - started >= options.timeBudgetMs) {
       outOfTime = true;
@@ -95,7 +115,8 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
     if (entity && matchesFilters(entity, work.filters)) {
       const sampling = options.samples && options.samples.into.length < options.samples.limit;
       const before = sampling ? entity.toObject() : null;
-      const related = work.relatedKeys(key).map((k) => found.get(k.toString()));
+      const relatedKeys = work.relatedKeys(key);
+      const related = relatedKeys.length === 0 ? NONE_RELATED : relatedKeys.map((k) => found.get(k.toString()));
       // Operations change entities in place: the markers to drop, and a before-image, are of the values held before.
       if (keepsMarkers || work.undo) originals.set(key.toString(), entity.snapshot());
       let decision: EntityDecision | undefined;
@@ -111,27 +132,12 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
       if (decision && decision.action !== 'skip' && !tally.take(writesOf(work, decision, beforeOf), consumed === 0)) break;
       if (decision?.action === 'markers') markers.push({ entity: decision.entity, claim: decision.claim });
       else if (decision && decision.action !== 'skip') {
-        const targets = [decision.action === 'put' ? decision.entity.key : decision.key, ...(decision.also ?? []).map((e) => e.key)];
-        for (const target of targets) {
-          if (written.has(target.toString())) {
-            // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
-            throw new DsMigrateError(
-              'OPERATION_FAILED',
-              `${work.type} on ${work.kind} wrote ${target} twice in one batch (from ${written.get(target.toString())} and ${key}): each entity may be written once; make the function's writes go to distinct keys.`,
-              {
-                key: target.toString(),
-                kind: work.kind,
-                operation: work.type,
-                migration: options.migration,
-              },
-            );
-          }
-          written.set(target.toString(), key.toString());
-          sources.set(target.toString(), key);
-        }
+        const also = decision.also ?? NONE_ALSO;
+        written(decision.action === 'put' ? decision.entity.key : decision.key, key);
+        for (const entity of also) written(entity.key, key);
         if (decision.action === 'put') puts.push(decision.entity);
         else deletes.push(decision.key);
-        puts.push(...(decision.also ?? []));
+        for (const entity of also) puts.push(entity);
         if (sampling) options.samples!.into.push({ key: key.toString(), before, after: decision.action === 'put' ? decision.entity.toObject() : null });
       }
       delta.scanned++;
@@ -141,6 +147,10 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   }
   return { consumed, delta, warnings, read, puts, deletes, sources, markers, originals, cost: tally.cost, outOfTime };
 }
+
+// Shared empty lists: most entities have no related keys and no other writes, and a batch decides hundreds.
+const NONE_RELATED: readonly (Entity | undefined)[] = [];
+const NONE_ALSO: readonly Entity[] = [];
 
 /** What a before-image holds besides the entity it keeps and its key: the hash, times and flags. */
 const IMAGE_OVERHEAD_BYTES = 400;
@@ -168,17 +178,17 @@ class Tally {
   take(writes: Writes, anyway: boolean): boolean {
     const { mutationBudget = Infinity, byteBudget, groups } = this.options;
     // Counted in, and taken out again if they do not fit: the common write reaches one group, already read.
-    const added: string[] = [];
+    let added: string[] | undefined;
     for (const root of writes.roots) {
       if (this.touched.has(root)) continue;
       this.touched.add(root);
-      added.push(root);
+      (added ??= []).push(root);
     }
     const mutations = this.cost.mutations + writes.mutations;
     const bytes = this.cost.bytes + writes.bytes;
-    const reached = this.cost.groups + added.length;
+    const reached = this.cost.groups + (added?.length ?? 0);
     if (!anyway && (mutations > mutationBudget || bytes > byteBudget || (groups !== undefined && groups.read.size + reached > groups.limit))) {
-      for (const root of added) this.touched.delete(root);
+      for (const root of added ?? []) this.touched.delete(root);
       return false;
     }
     this.cost.mutations = mutations;
