@@ -13,7 +13,21 @@ function random(seed: number): () => number {
   };
 }
 
-const STRINGS = ['', 'a', 'Person', 'ünïcødé ✓ 😀', 'person-é', 'tag 😀 end', 'x'.repeat(41) + 'é', 'x'.repeat(42), 'é'.repeat(42), 'y'.repeat(43), 'z'.repeat(200), '日本語'.repeat(50), 'w'.repeat(20_000)];
+const STRINGS = [
+  '',
+  'a',
+  'Person',
+  'ünïcødé ✓ 😀',
+  'person-é',
+  'tag 😀 end',
+  'x'.repeat(41) + 'é',
+  'x'.repeat(42),
+  'é'.repeat(42),
+  'y'.repeat(43),
+  'z'.repeat(200),
+  '日本語'.repeat(50),
+  'w'.repeat(20_000),
+];
 const NUMBERS = [0, 1, 127, 128, 300, 16_383, 16_384, 2 ** 31 - 1, 2 ** 32 - 1];
 const INT64S: (number | string)[] = [0, 1, 5629499534213120, Number.MAX_SAFE_INTEGER, '9007199254740993', '9223372036854775807', '-1', '-9223372036854775808', -5, '123456789012345'];
 

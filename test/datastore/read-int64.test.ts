@@ -3,7 +3,24 @@ import { readInt64 } from '../../src/datastore/packed-keys';
 
 describe('readInt64', () => {
   // Around each point where the reading changes: 2^49 (the old number path's end), 2^53 (a double's exact end), 2^63 and the negatives (ten bytes).
-  const values = ['0', '1', '127', '128', '562949953421311', '562949953421312', '1733577600123456', '9007199254740991', '9007199254740992', '9007199254740993', '18014398509481985', '9223372036854775807', '-1', '-2', '-9007199254740993', '-9223372036854775808'];
+  const values = [
+    '0',
+    '1',
+    '127',
+    '128',
+    '562949953421311',
+    '562949953421312',
+    '1733577600123456',
+    '9007199254740991',
+    '9007199254740992',
+    '9007199254740993',
+    '18014398509481985',
+    '9223372036854775807',
+    '-1',
+    '-2',
+    '-9007199254740993',
+    '-9223372036854775808',
+  ];
 
   it('reads every int64 exactly, as protobufjs wrote it, and leaves the reader after it', () => {
     const writer = Writer.create();
