@@ -31,7 +31,7 @@ export interface MigrationsContext {
 }
 
 export interface MigrateContext extends MigrationsContext {
-  /** Runs each step's shards; a `LocalExecutor` (8 shards at once) in this process unless given. */
+  /** Runs each step's shards; a `LocalExecutor` (16 shards at once) in this process unless given. */
   executor?: Executor;
 }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
 import { Key, type StoreOptions } from '../datastore';
+import { DEFAULT_CONCURRENCY } from '../executors';
 import type { CloudTasksConfig } from '../executors/cloud-tasks';
 import { DsMigrateError, errorMessage } from '../errors';
 import type { MigrationSource } from '../migrations';
@@ -101,12 +102,12 @@ export async function resolveConfig(flags: ConfigFlags, cwd = process.cwd(), env
   if (config.cloudTasks !== undefined && (typeof config.cloudTasks !== 'object' || config.cloudTasks === null || Array.isArray(config.cloudTasks))) {
     throw new DsMigrateError('BAD_INPUT', `cloudTasks in ${file} must be an object.`, { file });
   }
-  const concurrency = flags.concurrency ?? numberFrom(env.DSMIGRATE_CONCURRENCY) ?? config.concurrency ?? 8;
+  const concurrency = flags.concurrency ?? numberFrom(env.DSMIGRATE_CONCURRENCY) ?? config.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     const source = flags.concurrency !== undefined ? '--concurrency' : numberFrom(env.DSMIGRATE_CONCURRENCY) !== undefined ? 'DSMIGRATE_CONCURRENCY' : `concurrency in ${file}`;
     throw new DsMigrateError(
       'BAD_INPUT',
-      `${source} must be a whole number of shards at once, at least 1 (the default is 8), not ${typeof concurrency === 'number' && Number.isNaN(concurrency) ? 'a number' : JSON.stringify(concurrency)}.`,
+      `${source} must be a whole number of shards at once, at least 1 (the default is ${DEFAULT_CONCURRENCY}), not ${typeof concurrency === 'number' && Number.isNaN(concurrency) ? 'a number' : JSON.stringify(concurrency)}.`,
       { file, field: source },
     );
   }

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { DsMigrateError } from '../errors';
+import { DEFAULT_CONCURRENCY } from '../executors';
 import { checkRate } from '../sharding';
 import type { ConfigFlags } from './config';
 
@@ -14,7 +15,7 @@ export function globalFlags(y: Argv): Argv<GlobalFlags> {
     .option('emulator-host', { type: 'string', describe: 'host:port of a Datastore emulator (else DATASTORE_EMULATOR_HOST)' })
     .option('dir', { type: 'string', array: true, describe: 'Migrations directory, repeatable: [app=]path (default: ./migrations, app "default")' })
     .option('control-namespace', { type: 'string', describe: 'Namespace for the records, lock and shard state (default: "")' })
-    .option('concurrency', { type: 'number', describe: 'Shards processed at once (default 8)' })
+    .option('concurrency', { type: 'number', describe: `Shards processed at once (default ${DEFAULT_CONCURRENCY})` })
     .option('config', { type: 'string', describe: 'Config file (default: dsmigrate.config.{ts,js,json} in the working directory)' })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: JSON lines on stdout' }) as Argv<GlobalFlags>;
 }

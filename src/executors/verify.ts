@@ -4,6 +4,7 @@ import { DsMigrateError } from '../errors';
 import { emptyScopeMessage, emptyScopeOf, inEffect, isApplied, Recorder, resolveTarget, type LoadedMigration, type MigrationGraph, type OperationResult, type RunEvent } from '../migrations';
 import { isDataOperation, RestoreBeforeImages, restoresBeforeImages, type DataOperation, type Operation } from '../operations';
 import { matchesFilters, pushedDown, splitNamespace, type KeyRange } from '../sharding';
+import { DEFAULT_CONCURRENCY } from './local';
 
 /** Offending keys kept per operation, as examples. */
 const SAMPLES = 10;
@@ -131,7 +132,7 @@ export async function verifyOperation(
     ranges.push(...((await splitNamespace(store, target)) ?? [{ namespace }]));
   }
   const tally = { scanned: 0, failed: 0, done: 0, samples: [] as VerifyProblem[] };
-  const limit = pLimit(options.concurrency ?? 8);
+  const limit = pLimit(options.concurrency ?? DEFAULT_CONCURRENCY);
   await Promise.all(
     ranges.map((range) =>
       limit(async () => {
