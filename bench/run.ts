@@ -23,6 +23,7 @@ import { parseLatency, startDatastoreProxy } from '../emulator';
 import { startDatastoreEmulator, type RunningEmulator } from '../emulator/datastore-emulator';
 import { positiveRate } from '../src/cli/flags';
 import { Datastore, type Entity } from '../src/datastore';
+import { DEFAULT_CONCURRENCY } from '../src/executors';
 import { compileMeasure, installBenchApp, measureCli } from './cli';
 import { writeSection } from './results';
 import { benchEntity, type Measurement, type Mode } from './measure';
@@ -290,7 +291,7 @@ async function rateSection(limit: number, rampUp: boolean, max: number): Promise
   try {
     await seed(emulator.host, n);
     const result = await runRateBench({ connection: { emulatorHost: emulator.host, projectId: PROJECT }, kind: KIND, rate: limit, rampUp });
-    return [`### AddFieldData at a limit of ${fmt(limit)} entities/s${rampUp ? ', ramped up (500/50/5)' : ''}, LocalExecutor with 8 shards at once`, '', formatRateBench(result)].join('\n');
+    return [`### AddFieldData at a limit of ${fmt(limit)} entities/s${rampUp ? ', ramped up (500/50/5)' : ''}, LocalExecutor with ${DEFAULT_CONCURRENCY} shards at once`, '', formatRateBench(result)].join('\n');
   } finally {
     await emulator.stop();
   }
