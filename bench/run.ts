@@ -291,7 +291,11 @@ async function rateSection(limit: number, rampUp: boolean, max: number): Promise
   try {
     await seed(emulator.host, n);
     const result = await runRateBench({ connection: { emulatorHost: emulator.host, projectId: PROJECT }, kind: KIND, rate: limit, rampUp });
-    return [`### AddFieldData at a limit of ${fmt(limit)} entities/s${rampUp ? ', ramped up (500/50/5)' : ''}, LocalExecutor with ${DEFAULT_CONCURRENCY} shards at once`, '', formatRateBench(result)].join('\n');
+    return [
+      `### AddFieldData at a limit of ${fmt(limit)} entities/s${rampUp ? ', ramped up (500/50/5)' : ''}, LocalExecutor with ${DEFAULT_CONCURRENCY} shards at once`,
+      '',
+      formatRateBench(result),
+    ].join('\n');
   } finally {
     await emulator.stop();
   }
