@@ -8,16 +8,18 @@ const N = 1_600;
 
 /**
  * How many shards run at once: every shard's function call waits until one more than `expected` calls are
- * waiting together, or `settleMs` has passed; the most that waited together is the shards at once.
+ * waiting together, or `settleMs` has passed since the first came (the plan is made by then); the most that
+ * waited together is the shards at once.
  */
-function shardsAtOnce(expected: number, settleMs = 2_000): { fn: () => Promise<void>; most: () => number } {
+function shardsAtOnce(expected: number, settleMs = 3_000): { fn: () => Promise<void>; most: () => number } {
   let waiting = 0;
   let most = 0;
   let release: (() => void) | undefined;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  const timer = setTimeout(() => release!(), settleMs);
+  let timer: NodeJS.Timeout | undefined;
   return {
     fn: async () => {
+      timer ??= setTimeout(() => release!(), settleMs);
       most = Math.max(most, ++waiting);
       if (waiting > expected) {
         clearTimeout(timer);
