@@ -85,7 +85,7 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
   const context = { migration: options.migration, dryRun: options.dryRun };
   /** Keys written so far, and the source key that wrote each. */
   const sources = new Map<string, Key>();
-  const written = (target: Key, source: Key): void => {
+  const recordWrite = (target: Key, source: Key): void => {
     const earlier = sources.get(target.toString());
     if (earlier) {
       // Two writes of one key in one commit: Datastore keeps only the last, and the other is lost unseen.
@@ -133,8 +133,8 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
       if (decision?.action === 'markers') markers.push({ entity: decision.entity, claim: decision.claim });
       else if (decision && decision.action !== 'skip') {
         const also = decision.also ?? NONE_ALSO;
-        written(decision.action === 'put' ? decision.entity.key : decision.key, key);
-        for (const entity of also) written(entity.key, key);
+        recordWrite(decision.action === 'put' ? decision.entity.key : decision.key, key);
+        for (const entity of also) recordWrite(entity.key, key);
         if (decision.action === 'put') puts.push(decision.entity);
         else deletes.push(decision.key);
         for (const entity of also) puts.push(entity);
