@@ -20,6 +20,7 @@ import { loadGraph } from '../src/migrations';
 import { startRun } from '../src/executors/cloud-tasks';
 import { jobTotals } from '../src/sharding';
 import { loadRun } from '../src/migrations';
+import { scratchUntilExit } from './scratch';
 
 const ROOT = path.resolve(__dirname, '..');
 const CONTROL_NAMESPACE = 'bench-cloud-tasks';
@@ -186,6 +187,7 @@ async function seed(store: Datastore, kind: string, count: number): Promise<void
 }
 
 async function main(): Promise<void> {
+  scratchUntilExit();
   const { values } = parseArgs({ options: { entities: { type: 'string', default: '100000' }, slice: { type: 'string' }, 'worker-log': { type: 'boolean', default: false } } });
   const count = Number(values.entities);
   const emulator = await startDatastoreEmulator({ flavour: 'firestore', timeoutMs: 120_000 });

@@ -27,6 +27,7 @@ import { DEFAULT_CONCURRENCY } from '../src/executors';
 import { compileMeasure, installBenchApp, measureCli } from './cli';
 import { writeSection } from './results';
 import { benchEntity, type Measurement, type Mode } from './measure';
+import { scratchUntilExit } from './scratch';
 
 const KIND = 'BenchPerson';
 const PROJECT = 'bench';
@@ -302,6 +303,7 @@ async function rateSection(limit: number, rampUp: boolean, max: number): Promise
 }
 
 async function main(): Promise<void> {
+  scratchUntilExit();
   const argv = yargs(hideBin(process.argv))
     .option('entities', { type: 'number', default: 100_000, describe: 'entities to seed' })
     .option('cold', { type: 'boolean', default: false, describe: 'no warm-up; (a) is the packed CLI in a temporary app, from a cold start' })

@@ -21,6 +21,7 @@ import { Datastore, Entity, Key } from '../src/datastore';
 import { createTasksClient, resolveDispatchSettings, startRun } from '../src/executors/cloud-tasks';
 import { loadGraph, loadRun, type RunState } from '../src/migrations';
 import { writeSection } from './results';
+import { scratchUntilExit } from './scratch';
 
 const ROOT = path.resolve(__dirname, '..');
 const KIND = 'SoakCounter';
@@ -127,6 +128,7 @@ async function tally(store: Datastore): Promise<{ exact: number; wrong: string[]
 }
 
 async function main(): Promise<void> {
+  scratchUntilExit();
   const { values } = parseArgs({
     options: {
       entities: { type: 'string', default: '200000' },
