@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --entities 200000] [-- --datastore-faults 0.02] [-- --datastore-latency-ms 250[,jitter]] [-- --seed 7]`: a Cloud Tasks run of a
+ * `npm run soak [-- --entities 200000] [-- --datastore-faults 0.02] [-- --datastore-latency-ms 1000[,jitter]] [-- --seed 7]`: a Cloud Tasks run of a
  * counting map over the entities, with two worker processes behind one address (as Cloud Run serves
  * them), each killed with SIGKILL at a random moment every 20–40 s and started again; the Cloud Tasks
  * emulator's dispatch faults on, and the Datastore proxy (emulator/datastore-proxy) failing a share of the
