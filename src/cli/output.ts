@@ -105,6 +105,9 @@ class LineReporter implements Reporter {
       case 'waiting':
         out(`    waiting (attempt ${e.attempts}): ${e.reason}`);
         break;
+      case 'closing':
+        out(`    waiting: ${e.reason}`);
+        break;
       case 'log':
         out(`    ${e.message}`);
         break;

@@ -24,6 +24,8 @@ interface Cursor {
   migrationOpen: boolean;
   stepOpen: boolean;
   waiting?: string;
+  /** The step's closing was told. */
+  closing: boolean;
 }
 
 /**
@@ -36,7 +38,7 @@ interface Cursor {
 export async function followRun(options: FollowOptions): Promise<MigrateSummary> {
   const { store, namespace, runId } = options;
   const emit = options.onEvent ?? (() => undefined);
-  const cursor: Cursor = { migration: 0, step: 0, migrationOpen: false, stepOpen: false };
+  const cursor: Cursor = { migration: 0, step: 0, migrationOpen: false, stepOpen: false, closing: false };
   for (;;) {
     const run = await loadRun(store, namespace, runId);
     if (!run) throw new DsMigrateError('BAD_INPUT', `There is no run ${runId} in control namespace "${namespace}" (ended runs are kept for a while, then pruned).`);
@@ -95,11 +97,22 @@ export async function leaseProblem(store: Datastore, run: RunState): Promise<str
 }
 
 /** The counts of the run's step under way, summed from its job's checkpoints when read; undefined before its job has a layout. */
-export async function stepCounts(store: Datastore, run: RunState): Promise<JobCounts | undefined> {
+export async function stepCounts(store: Datastore, run: RunState): Promise<(JobCounts & { complete: boolean }) | undefined> {
   const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
   if (!totals) return undefined;
-  const { warnings: _warnings, complete: _complete, ...counts } = totals;
+  const { warnings: _warnings, ...counts } = totals;
   return counts;
+}
+
+/**
+ * What a run waits on once every shard of its step is done and the step is not yet recorded complete:
+ * whoever finished the last shard records it, and under Cloud Tasks a worker stopped in between leaves
+ * it to the queue's retry of that task, which may come minutes later.
+ */
+export function closingReason(run: RunState): string {
+  return run.driver === 'cloud-tasks'
+    ? "every shard is done: the step is recorded complete by the task that finished the last shard, or by the queue's retry of that task if its worker stopped"
+    : `every shard is done: the step is recorded complete by the run's process (${run.owner})`;
 }
 
 /** Emits what happened since the last poll: finished steps with their stored counts, the step under way with its job's, and what it waits on. */
@@ -114,14 +127,14 @@ async function catchUp(store: Datastore, run: RunState, c: Cursor, emit: (e: Run
       c.migrationOpen = true;
     }
     const stepsDone = finished ? operations : run.step;
-    for (; c.step < stepsDone; c.step++, c.stepOpen = false) {
+    for (; c.step < stepsDone; c.step++, c.stepOpen = false, c.closing = false) {
       if (!c.stepOpen) emit({ type: 'operation-start', migration: planned.id, operation: c.step, operations, description: planned.descriptions[c.step] });
       const counts = planned.counts[c.step] ?? zeroJobCounts();
       emit({ type: 'operation-done', migration: planned.id, operation: c.step, result: { ...counts, warnings: [] } });
     }
     if (finished) {
       emit({ type: 'migration-done', migration: planned.id, state: run.direction === 'forward' ? 'applied' : 'unapplied' });
-      Object.assign(c, { migration: c.migration + 1, step: 0, migrationOpen: false, stepOpen: false });
+      Object.assign(c, { migration: c.migration + 1, step: 0, migrationOpen: false, stepOpen: false, closing: false });
       continue;
     }
     if (run.status === 'running' && c.step < operations) {
@@ -129,8 +142,13 @@ async function catchUp(store: Datastore, run: RunState, c: Cursor, emit: (e: Run
         emit({ type: 'operation-start', migration: planned.id, operation: c.step, operations, description: planned.descriptions[c.step] });
         c.stepOpen = true;
       }
-      const counts = await stepCounts(store, run);
-      if (counts) emit({ type: 'progress', migration: planned.id, operation: c.step, progress: counts });
+      const totals = await stepCounts(store, run);
+      if (totals) {
+        const { complete, ...counts } = totals;
+        emit({ type: 'progress', migration: planned.id, operation: c.step, progress: counts });
+        if (complete && !c.closing) emit({ type: 'closing', migration: planned.id, operation: c.step, reason: closingReason(run) });
+        c.closing = complete;
+      }
       const waiting = run.waiting && `${run.waiting.attempts}:${run.waiting.reason}`;
       if (run.waiting && waiting !== c.waiting) emit({ type: 'waiting', migration: planned.id, operation: c.step, reason: run.waiting.reason, attempts: run.waiting.attempts });
       c.waiting = waiting;

@@ -24,7 +24,7 @@ export { type Executor, type OperationProgress, type OperationResult, type RunOp
 export { migrate, type MigrateOptions, type MigrateSummary, type RunnerContext } from './runner';
 export { Run, breakLease, type Settlement, type RunEvent, type RunRequest, type ReadyStep, type OpenRunOptions, type OpenedRun } from './run';
 export { loadRun, recentRuns, currentMigration, isCurrentStep, type RunState, type RunStatus, type RunDriver, type RunMigration, type RunWait } from './run-state';
-export { followRun, leaseProblem, stepCounts, type FollowOptions } from './follow';
+export { closingReason, followRun, leaseProblem, stepCounts, type FollowOptions } from './follow';
 export { squashMigrations, squashRange, foldOperations, type SquashedMigration, type SquashItem, type Dropped } from './squash';
 export { migrationSource, writableProblem, type MigrationFile, type WrittenOperation, type JsonValue } from './writer';
 export { detectChanges, type DetectedChanges } from './autodetector';

@@ -3,7 +3,7 @@ import { leaseKey, migrationKey, runKey, type JobRef } from '../control';
 import type { Datastore, Transaction } from '../datastore';
 import { DsMigrateError, errorMessage, isDsMigrateError, type ErrorCode } from '../errors';
 import type { UndoConflicts } from '../operations';
-import { zeroJobCounts, type KeyRange } from '../sharding';
+import { pauseAt, zeroJobCounts, type KeyRange } from '../sharding';
 import type { OperationProgress, OperationResult } from './executor';
 import { resolveTarget, type MigrationGraph, type MigrationResolver } from './graph';
 import { Lease, processOwner, runOwner } from './lease';
@@ -24,6 +24,8 @@ export type RunEvent =
   | { type: 'migration-done'; migration: string; state: MigrationState | 'unapplied' }
   | { type: 'migration-failed'; migration: string; error: string }
   | { type: 'waiting'; migration: string; operation: number; reason: string; attempts: number }
+  /** Every shard of the step is done and the step is not yet recorded complete: who records it (told by a watcher). */
+  | { type: 'closing'; migration: string; operation: number; reason: string }
   /** A line a RunFunction step logged. */
   | { type: 'log'; migration: string; operation: number; message: string }
   | { type: 'dry-run'; migration: string; operation: number; description: string; result: OperationResult };
@@ -286,6 +288,7 @@ export class Run {
     const position = this.stored.step;
     const step = steps[position];
     const counts = pickCounts(result);
+    await pauseAt('step-complete');
     let finished = false;
     const moved = await this.transition(
       'step',

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Datastore } from '../../src/datastore';
 import { recentRuns } from '../../src/migrations';
 import { startWorker, type RunningWorker } from '../../src/worker';
-import { pausing, runCli, tempApp, waitForPause, type CliResult } from '../support/cli';
+import { pausing, pausingAt, runCli, tempApp, waitForPause, type CliResult } from '../support/cli';
 import { describeEachFlavour, uniqueProject } from '../support/emulators';
 import { counterValues, FAST_QUEUE, graphOf, INCREMENT_MIGRATION, inProcessWorker, SECRET, seedCounters, startTasks, TAG_MIGRATION, type TasksHarness } from './support/harness';
 
@@ -99,6 +99,45 @@ describeEachFlavour('a run watched from another process with `dsmigrate status -
     expect(events(again).at(-1)).toMatchObject({ event: 'summary', run: said!.run, applied: ['default:0001_increment'] });
     expect((await running).code).toBe(0);
     expect((await counterValues(store)).filter((v) => v === 1)).toHaveLength(N);
+  });
+
+  test('every shard done and the step not yet recorded complete: status says what it waits on, with no time left', async () => {
+    const { store, env } = await isolated();
+    await seedCounters(store, 40);
+    const app = tempApp({ 'migrations/0001_increment.ts': INCREMENT_MIGRATION() });
+    // Held just before it records the step complete: every shard's checkpoint says done, and the run is still on its step.
+    const paused = pausingAt(env, 'step-complete');
+    const running = runCli(['migrate'], { cwd: app, env: paused.env });
+    await waitForPause(paused.file, running);
+    const shown = await runCli(['status'], { cwd: app, env });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/scanned 40\b.*shards 3\/3/);
+    expect(shown.stdout).toMatch(/ {2}waiting: every shard is done: the step is recorded complete by the run's process \(/);
+    expect(shown.stdout).not.toMatch(/ s left/);
+    const json = await runCli(['status', '--json', '--runs'], { cwd: app, env });
+    const current = (JSON.parse(json.stdout) as { current: Record<string, unknown> }).current;
+    expect(current).toMatchObject({ closing: expect.stringMatching(/^every shard is done/) as string, counts: expect.objectContaining({ scanned: 40, shardsDone: 3, shardsTotal: 3 }) });
+    expect(current).not.toHaveProperty('etaSeconds');
+    // A watcher attached now tells the same, once, and then the step's end when the run goes on.
+    let sawClosing = (): void => undefined;
+    const closing = new Promise<void>((resolve) => (sawClosing = resolve));
+    const watching = runCli(['status', '--watch', '--json'], { cwd: app, env, onLine: (line) => line.includes('"event":"closing"') && sawClosing() });
+    await closing;
+    rmSync(paused.file);
+    expect((await running).code).toBe(0);
+    const watched = await watching;
+    expect(watched.code).toBe(0);
+    expect(events(watched).filter((e) => e.event === 'closing')).toEqual([
+      expect.objectContaining({ migration: 'default:0001_increment', operation: 0, reason: expect.stringMatching(/^every shard is done/) as string }),
+    ]);
+    expect(
+      events(watched)
+        .map((e) => e.event)
+        .slice(-3),
+    ).toEqual(['operation-done', 'migration-done', 'summary']);
+    const after = await runCli(['status', '--json', '--runs'], { cwd: app, env });
+    expect(JSON.parse(after.stdout)).toMatchObject({ current: null });
+    expect((await counterValues(store)).filter((v) => v === 1)).toHaveLength(40);
   });
 
   test("a migration recovered after a failed run: status shows no old run's error as current", async () => {

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import type { Datastore } from '../../datastore';
 import { DsMigrateError } from '../../errors';
 import {
+  closingReason,
   historyProblems,
   inEffect,
   isApplied,
@@ -88,6 +89,8 @@ export interface CurrentRunView {
   /** Seconds left at that rate, where the total is known. */
   etaSeconds?: number;
   waiting?: { reason: string; attempts: number; since: string };
+  /** Set once every shard of the step is done and the step is not yet recorded complete: what records it. */
+  closing?: string;
   /** Set when the run no longer holds the lease (its process stopped, or the lease was broken or lapsed). */
   leaseProblem?: string;
 }
@@ -142,12 +145,15 @@ async function currentRun(store: Datastore, run: RunState): Promise<CurrentRunVi
     description: planned.descriptions[run.step],
     waiting: run.waiting && { ...run.waiting, since: run.waiting.since.toISOString() },
   };
-  const counts = await stepCounts(store, run);
-  if (counts) {
+  const totals = await stepCounts(store, run);
+  if (totals) {
+    const { complete, ...counts } = totals;
     view.counts = counts;
     const seconds = run.stepStartedAt ? (Date.now() - run.stepStartedAt.getTime()) / 1000 : 0;
     if (seconds > 0) view.rate = Math.round(counts.scanned / seconds);
-    if (view.rate && counts.estimatedTotal !== undefined) view.etaSeconds = Math.max(0, Math.round((counts.estimatedTotal - counts.scanned) / view.rate));
+    // No time left to estimate once the shards are done: what remains is the step's closing, said instead.
+    if (complete) view.closing = closingReason(run);
+    else if (view.rate && counts.estimatedTotal !== undefined) view.etaSeconds = Math.max(0, Math.round((counts.estimatedTotal - counts.scanned) / view.rate));
   }
   view.leaseProblem = await leaseProblem(store, run);
   return view;
@@ -163,6 +169,7 @@ function printCurrent(view: CurrentRunView): void {
     const eta = view.etaSeconds !== undefined ? `, about ${view.etaSeconds} s left` : '';
     out(`  ${formatCounts(view.counts)}${total}; shards ${view.counts.shardsDone}/${view.counts.shardsTotal}${view.rate !== undefined ? `; ${view.rate} entities/s${eta}` : ''}`);
   }
+  if (view.closing) out(`  waiting: ${view.closing}`);
   if (view.waiting) out(`  waiting since ${view.waiting.since}: ${view.waiting.reason}`);
   if (view.leaseProblem) out(`  stopped: it ${view.leaseProblem}`);
   out(`  \`dsmigrate status --watch\` follows it.`);
