@@ -1,19 +1,35 @@
 import { Reader } from 'protobufjs/minimal';
+import { DsMigrateError } from '../errors';
 import { fixKeyValues, readWithChanges, type Entity } from './entity';
 import type { Key } from './keys';
 import { writeKey } from './key-writer';
+import { propertyPath } from './mask-paths';
 import { lengthDelimitedEnd, nextField } from './packed-keys';
 import { ProtoWriter } from './proto-writer';
+import type { Mutation } from './transaction';
 import { writeProperty } from './value-writer';
 import { BYTES, tag, VARINT } from './wire';
 
-/** A commit as this package sends it: each mutation already a google.datastore.v1.Mutation's bytes. */
-export interface CommitRequest {
+/** What a commit request holds besides its mutations. */
+export interface CommitHead {
   projectId: string;
   databaseId: string;
   mode: 'TRANSACTIONAL' | 'NON_TRANSACTIONAL';
   transaction?: Uint8Array | string;
-  mutations: readonly Uint8Array[];
+}
+
+/** A commit request as sent: its bytes, written whole, and how many mutations it carries. */
+export interface CommitRequest {
+  projectId: string;
+  databaseId: string;
+  bytes: Buffer;
+  mutations: number;
+}
+
+/** Limits on one commit request: mutations, and bytes of the whole request. */
+export interface CommitLimits {
+  mutations: number;
+  bytes: number;
 }
 
 /** CommitRequest.Mode. */
@@ -23,18 +39,67 @@ const MODES = { TRANSACTIONAL: 1, NON_TRANSACTIONAL: 2 } as const;
 const WRITES = { insert: 4, update: 5, upsert: 6 } as const;
 export type WriteKind = keyof typeof WRITES;
 
+/** CommitRequest.mutations (6). */
+const MUTATION = tag(6, BYTES);
+
 /**
- * CommitRequest: transaction (1), mode (5), mutations (6), project (8), database (9). The mutations were
- * encoded when they were made (below), which also gives their exact sizes for splitting a commit.
+ * CommitRequests: transaction (1), mode (5), mutations (6), project (8), database (9), in that order. Each
+ * mutation is written once, straight into its request's one buffer: a buffer and a copy per mutation were
+ * a batch's largest garbage. A request is ended before a mutation that would take it past `limits`, which
+ * is moved to the next one; a mutation alone past them travels alone, and the server gives the error.
  */
-export function encodeCommitRequest(request: CommitRequest): Buffer {
-  const writer = new ProtoWriter(request.mutations.reduce((n, m) => n + m.length + 4, 64));
-  if (request.transaction !== undefined) writer.uint32(tag(1, BYTES)).bytes(request.transaction);
-  writer.uint32(tag(5, VARINT)).int32(MODES[request.mode]);
-  for (const mutation of request.mutations) writer.uint32(tag(6, BYTES)).bytes(mutation);
-  if (request.projectId) writer.uint32(tag(8, BYTES)).string(request.projectId);
-  if (request.databaseId) writer.uint32(tag(9, BYTES)).string(request.databaseId);
+export function encodeCommitRequests(head: CommitHead, mutations: readonly Mutation[], limits: CommitLimits = { mutations: Infinity, bytes: Infinity }): CommitRequest[] {
+  const requests: CommitRequest[] = [];
+  const trailer = trailerOf(head);
+  // Room for the mutations a request will likely hold, at about a hundred bytes each (it grows past that).
+  const capacity = (from: number) => Math.min(64 + Math.min(mutations.length - from, limits.mutations) * 96, limits.bytes);
+  let writer = begin(head, capacity(0));
+  let count = 0;
+  for (let i = 0; i < mutations.length; i++) {
+    const at = writer.length;
+    writer.uint32(MUTATION).fork();
+    writeMutation(writer, mutations[i], head.projectId, head.databaseId);
+    writer.ldelim();
+    if (count > 0 && (count === limits.mutations || writer.length + trailer.length > limits.bytes)) {
+      const moved = Buffer.from(writer.view(at));
+      writer.truncate(at);
+      requests.push(end(head, writer, trailer, count));
+      writer = begin(head, capacity(i)).raw(moved);
+      count = 0;
+    }
+    count++;
+  }
+  requests.push(end(head, writer, trailer, count));
+  return requests;
+}
+
+function begin(head: CommitHead, capacity: number): ProtoWriter {
+  const writer = new ProtoWriter(capacity);
+  if (head.transaction !== undefined) writer.uint32(tag(1, BYTES)).bytes(head.transaction);
+  return writer.uint32(tag(5, VARINT)).int32(MODES[head.mode]);
+}
+
+/** The project (8) and database (9), which follow the mutations. */
+function trailerOf(head: CommitHead): Buffer {
+  const writer = new ProtoWriter(64);
+  if (head.projectId) writer.uint32(tag(8, BYTES)).string(head.projectId);
+  if (head.databaseId) writer.uint32(tag(9, BYTES)).string(head.databaseId);
   return writer.finish();
+}
+
+function end(head: CommitHead, writer: ProtoWriter, trailer: Buffer, mutations: number): CommitRequest {
+  return { projectId: head.projectId, databaseId: head.databaseId, bytes: writer.raw(trailer).finish(), mutations };
+}
+
+/** A Mutation's fields: an entity's insert, update or upsert (with its property mask when read partially), an entity encoded beforehand, or a delete. */
+function writeMutation(writer: ProtoWriter, mutation: Mutation, projectId: string, databaseId: string): void {
+  if ('upsertEncoded' in mutation) writer.raw(mutation.upsertEncoded.upsert);
+  else if ('delete' in mutation) writeDelete(writer, mutation.delete, projectId, databaseId);
+  else if ('insert' in mutation) {
+    if (mutation.insert.partialOf) throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
+    writeWrite(writer, 'insert', mutation.insert, projectId, databaseId);
+  } else if ('upsert' in mutation) writeWrite(writer, 'upsert', mutation.upsert, projectId, databaseId, maskPaths(mutation.upsert));
+  else writeWrite(writer, 'update', mutation.update, projectId, databaseId, maskPaths(mutation.update));
 }
 
 /**
@@ -44,8 +109,7 @@ export function encodeCommitRequest(request: CommitRequest): Buffer {
  * each into a message. An entity read whole keeps the bytes it was read with: the properties it has not
  * changed since are copied from them, as read, and only the changed ones are encoded.
  */
-export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, databaseId: string, maskPaths?: readonly string[]): Uint8Array {
-  const writer = new ProtoWriter();
+function writeWrite(writer: ProtoWriter, kind: WriteKind, entity: Entity, projectId: string, databaseId: string, paths?: readonly string[]): void {
   writer.uint32(tag(WRITES[kind], BYTES)).fork().uint32(tag(1, BYTES)).fork();
   writeKey(writer, entity.key, projectId, databaseId);
   writer.ldelim();
@@ -56,12 +120,22 @@ export function encodeWrite(kind: WriteKind, entity: Entity, projectId: string, 
     if (proto) writeProperty(writer, name, fixKeyValues(proto, projectId, databaseId));
   }
   writer.ldelim();
-  if (maskPaths) {
+  if (paths) {
     writer.uint32(tag(9, BYTES)).fork();
-    for (const path of maskPaths) writer.uint32(tag(1, BYTES)).string(path);
+    for (const path of paths) writer.uint32(tag(1, BYTES)).string(path);
     writer.ldelim();
   }
-  return writer.finish();
+}
+
+/** A partial entity's write mask; a property set outside it would be silently dropped, so that is refused. */
+function maskPaths(entity: Entity): string[] | undefined {
+  const mask = entity.partialOf;
+  if (!mask) return undefined;
+  const outside = entity.names().filter((name) => !mask.includes(name));
+  if (outside.length > 0) {
+    throw new DsMigrateError('BAD_INPUT', `${entity.key} was read with only ${mask.join(', ')}; it cannot be written with ${outside.join(', ')} set.`, { key: entity.key.toString() });
+  }
+  return mask.map(propertyPath);
 }
 
 /** Entity.properties (3) entries. */
@@ -109,8 +183,8 @@ function entryName(reader: Reader, end: number): Uint8Array {
 const EMPTY = new Uint8Array(0);
 
 /** Mutation: delete (7) of a Key. */
-export function encodeDelete(key: Key, projectId: string, databaseId: string): Uint8Array {
-  const writer = new ProtoWriter(64).uint32(tag(7, BYTES)).fork();
+function writeDelete(writer: ProtoWriter, key: Key, projectId: string, databaseId: string): void {
+  writer.uint32(tag(7, BYTES)).fork();
   writeKey(writer, key, projectId, databaseId);
-  return writer.ldelim().finish();
+  writer.ldelim();
 }

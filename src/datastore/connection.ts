@@ -2,7 +2,7 @@ import { get } from 'node:http';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
 import { DsMigrateError, errorMessage } from '../errors';
 import { DatastoreChannel } from './channel';
-import { encodeCommitRequest, type CommitRequest } from './commit-request';
+import type { CommitRequest } from './commit-request';
 import { decodeCommitResponse, type CommitResult } from './commit-response';
 import { keysQueryRpc, type KeysQueryRpc } from './keys-query';
 import { lookupRpc, type LookupRpc } from './lookup-response';
@@ -51,7 +51,7 @@ export type CommitRpc = RawRpc<CommitRequest, CommitResult>;
  * CLI's CPU during a migration.
  */
 function commitRpc(channel: DatastoreChannel): CommitRpc {
-  return rawRpc(channel, 'Commit', decodeCommitResponse, encodeCommitRequest);
+  return rawRpc(channel, 'Commit', decodeCommitResponse, (request) => request.bytes);
 }
 
 /** Every RPC this package makes, on one channel. */

@@ -137,6 +137,21 @@ export class ProtoWriter {
     return this;
   }
 
+  /** How many bytes are written. */
+  get length(): number {
+    return this.pos;
+  }
+
+  /** The bytes written from `from` on: a view, good until the next write. */
+  view(from: number): Buffer {
+    return this.buf.subarray(from, this.pos);
+  }
+
+  /** Drops the bytes written from `length` on (outside any open nested message). */
+  truncate(length: number): void {
+    this.pos = Math.min(this.pos, length);
+  }
+
   /** The bytes written: a view of the writer's buffer, which is not written again. */
   finish(): Buffer {
     if (this.depth > 0) throw new Error('ProtoWriter.finish with a nested message left open.');

@@ -3,13 +3,14 @@ import pLimit from 'p-limit';
 import { DsMigrateError, errorMessage } from '../errors';
 import { chunkBy } from './batching';
 import type { DatastoreChannel } from './channel';
-import { encodeDelete, encodeWrite } from './commit-request';
+import { encodeCommitRequests } from './commit-request';
 import type { CommitResult } from './commit-response';
 import { openConnection, type CommitRpc, type ConnectionOptions, type ResolvedConnection } from './connection';
 import type { LookupRpc } from './lookup-response';
 import type { KeysQueryRpc } from './keys-query';
 import { Entity } from './entity';
 import { Key } from './keys';
+import { propertyPath } from './mask-paths';
 import { asKey, type OfficialKey } from './official-client';
 import type { PackedKeys } from './packed-keys';
 import { CLASSIC_ENTITY_GROUP_LIMIT, EMULATOR_MAX_REQUEST_BYTES, MAX_COMMIT_MUTATIONS, MAX_LOOKUP_KEYS, MAX_REQUEST_BYTES } from './limits';
@@ -216,27 +217,17 @@ export class Datastore {
 
   // ---- writes ----
 
-  /** The mutation as the bytes a commit carries (src/datastore/commit-request.ts). */
-  private encodeMutation(mutation: Mutation): Uint8Array {
-    if ('upsertEncoded' in mutation) return mutation.upsertEncoded.upsert;
-    if ('delete' in mutation) return encodeDelete(mutation.delete, this.projectId, this.databaseId);
-    if ('insert' in mutation) {
-      if (mutation.insert.partialOf)
-        throw new DsMigrateError('BAD_INPUT', `${mutation.insert.key} was read with only some properties; it cannot be inserted.`, { key: mutation.insert.key.toString() });
-      return encodeWrite('insert', mutation.insert, this.projectId, this.databaseId);
-    }
-    const [kind, entity] = 'upsert' in mutation ? (['upsert', mutation.upsert] as const) : (['update', mutation.update] as const);
-    return encodeWrite(kind, entity, this.projectId, this.databaseId, maskPaths(entity));
-  }
-
   /** Non-transactional writes, split into legal commits and sent in parallel. */
   async commit(mutations: readonly Mutation[]): Promise<void> {
-    const encoded = mutations.map((m) => this.encodeMutation(m));
-    const batches = chunkBy(encoded, MAX_COMMIT_MUTATIONS, this.maxRequestBytes, mutationBytes);
-    await this.fanOut(batches, async (batch) => {
+    if (mutations.length === 0) return;
+    const requests = encodeCommitRequests({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL' }, mutations, {
+      mutations: MAX_COMMIT_MUTATIONS,
+      bytes: this.maxRequestBytes,
+    });
+    await this.fanOut(requests, async (request) => {
       await this.retrying(() => {
-        this.emit({ method: 'commit', mutations: batch.length, bytes: batch.reduce((n, m) => n + mutationBytes(m), 0), transactional: false });
-        return this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'NON_TRANSACTIONAL', mutations: batch }, CALL_TIMEOUT_MS);
+        this.emit({ method: 'commit', mutations: request.mutations, bytes: request.bytes.length, transactional: false });
+        return this.commitRpc(request, CALL_TIMEOUT_MS);
       });
     });
     for (const m of mutations) entityOf(m)?.markClean();
@@ -252,17 +243,19 @@ export class Datastore {
 
   /** Sends one transaction's commit: its mutations must fit in one request, as they land together. */
   private async commitTransaction(transaction: Uint8Array | string, mutations: readonly Mutation[]): Promise<CommitResult> {
-    const encoded = mutations.map((m) => this.encodeMutation(m));
-    if (encoded.length > MAX_COMMIT_MUTATIONS) {
-      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${encoded.length}.`);
+    if (mutations.length > MAX_COMMIT_MUTATIONS) {
+      throw new DsMigrateError('BAD_INPUT', `A transaction may hold at most ${MAX_COMMIT_MUTATIONS} mutations; this one has ${mutations.length}.`);
     }
-    const bytes = encoded.reduce((n, m) => n + mutationBytes(m), 0);
-    if (bytes > this.maxRequestBytes) {
-      throw new DsMigrateError('BAD_INPUT', `A transaction's commit would be about ${(bytes / 1048576).toFixed(1)} MiB; the limit here is ${(this.maxRequestBytes / 1048576).toFixed(1)} MiB.`);
+    const [request] = encodeCommitRequests({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction }, mutations);
+    if (request.bytes.length > this.maxRequestBytes) {
+      throw new DsMigrateError(
+        'BAD_INPUT',
+        `A transaction's commit would be about ${(request.bytes.length / 1048576).toFixed(1)} MiB; the limit here is ${(this.maxRequestBytes / 1048576).toFixed(1)} MiB.`,
+      );
     }
-    this.emit({ method: 'commit', mutations: encoded.length, bytes, transactional: true });
+    this.emit({ method: 'commit', mutations: request.mutations, bytes: request.bytes.length, transactional: true });
     try {
-      return await this.commitRpc({ projectId: this.projectId, databaseId: this.databaseId, mode: 'TRANSACTIONAL', transaction, mutations: encoded }, CALL_TIMEOUT_MS);
+      return await this.commitRpc(request, CALL_TIMEOUT_MS);
     } catch (error) {
       throw this.translate(error);
     }
@@ -469,25 +462,4 @@ export class Datastore {
     const response = await this.retrying(() => this.client.allocateIds({ projectId: this.projectId, databaseId: this.databaseId, keys: Array.from({ length: count }, () => proto) }, CALL_TIMEOUT_MS));
     return (response.keys ?? []).map((k) => Key.fromProto(k));
   }
-}
-
-/** A partial entity's write mask; a property set outside it would be silently dropped, so that is refused. */
-function maskPaths(entity: Entity): string[] | undefined {
-  const mask = entity.partialOf;
-  if (!mask) return undefined;
-  const outside = entity.names().filter((name) => !mask.includes(name));
-  if (outside.length > 0) {
-    throw new DsMigrateError('BAD_INPUT', `${entity.key} was read with only ${mask.join(', ')}; it cannot be written with ${outside.join(', ')} set.`, { key: entity.key.toString() });
-  }
-  return mask.map(propertyPath);
-}
-
-/** A property name as a mask path: names with a dot or a backslash are escaped, as the API requires. */
-function propertyPath(name: string): string {
-  return /[.\\`]/.test(name) ? `\`${name.replace(/[\\`]/g, (c) => `\\${c}`)}\`` : name;
-}
-
-/** A mutation's share of its commit: its bytes, and the field's tag and length before them. */
-function mutationBytes(m: Uint8Array): number {
-  return m.length + 6;
 }

@@ -5,7 +5,8 @@ import { grpc } from 'google-gax';
 import { Reader, Root } from 'protobufjs';
 import { decodeProperties, Entity, Key } from '../../src/datastore';
 import { encodeEntity } from '../../src/datastore/encoded-entity';
-import { encodeCommitRequest, encodeDelete, encodeWrite } from '../../src/datastore/commit-request';
+import { encodeCommitRequests, type CommitHead } from '../../src/datastore/commit-request';
+import type { Mutation } from '../../src/datastore/transaction';
 import { SEED } from '../support/raw-entities';
 
 /** A request as gax takes it: plain mutations. */
@@ -37,15 +38,12 @@ describe('commit requests encoded straight from entities and keys', () => {
       { excludeFromIndexes: ['blob'] },
     );
     const gone = Key.of('Gone', 5);
-    const pairs: [Parameters<typeof encodeCommitRequest>[0], CommitRequest][] = [
+    // Read with a property mask: written with it.
+    const partial = new Entity(built.key, {}, ['when', 'ratio']).set('when', built.get('when')!).set('ratio', -0);
+    const pairs: [CommitHead, Mutation[], CommitRequest][] = [
       [
-        {
-          projectId: 'p',
-          databaseId: 'db',
-          mode: 'TRANSACTIONAL',
-          transaction: Buffer.from('tx-id'),
-          mutations: [encodeWrite('upsert', read, 'p', 'db'), encodeWrite('update', built, 'p', 'db', ['when', 'ratio']), encodeWrite('insert', built, 'p', 'db'), encodeDelete(gone, 'p', 'db')],
-        },
+        { projectId: 'p', databaseId: 'db', mode: 'TRANSACTIONAL', transaction: Buffer.from('tx-id') },
+        [{ upsert: read }, { update: partial }, { insert: built }, { delete: gone }],
         {
           projectId: 'p',
           databaseId: 'db',
@@ -53,18 +51,19 @@ describe('commit requests encoded straight from entities and keys', () => {
           transaction: Buffer.from('tx-id'),
           mutations: [
             { upsert: read.toProto('p', 'db') },
-            { update: built.toProto('p', 'db'), propertyMask: { paths: ['when', 'ratio'] } },
+            { update: partial.toProto('p', 'db'), propertyMask: { paths: ['when', 'ratio'] } },
             { insert: built.toProto('p', 'db') },
             { delete: gone.toProto('p', 'db') },
           ],
         },
       ],
-      [
-        { projectId: 'p', databaseId: '', mode: 'NON_TRANSACTIONAL', mutations: [encodeWrite('upsert', built, 'p', '')] },
-        { projectId: 'p', mode: 'NON_TRANSACTIONAL', mutations: [{ upsert: built.toProto('p') }] },
-      ],
+      [{ projectId: 'p', databaseId: '', mode: 'NON_TRANSACTIONAL' }, [{ upsert: built }], { projectId: 'p', mode: 'NON_TRANSACTIONAL', mutations: [{ upsert: built.toProto('p') }] }],
     ];
-    for (const [ours, theirs] of pairs) expect(decoded(encodeCommitRequest(ours))).toEqual(decoded(gax.serialize(theirs)));
+    for (const [head, mutations, theirs] of pairs) {
+      const requests = encodeCommitRequests(head, mutations);
+      expect(requests.map((r) => r.mutations)).toEqual([mutations.length]);
+      expect(decoded(requests[0].bytes)).toEqual(decoded(gax.serialize(theirs)));
+    }
     expect(Object.keys(read.toProto('p').properties ?? {})).toHaveLength(Object.keys(SEED).length);
     await gax.close();
   });
@@ -84,16 +83,16 @@ describe('commit requests encoded straight from entities and keys', () => {
     read.delete('blob');
     read.set('gone', 1);
     read.delete('gone');
-    const request = { projectId: 'p', databaseId: 'db', mode: 'NON_TRANSACTIONAL' as const };
-    const mutation = encodeWrite('upsert', read, 'p', 'db');
-    expect(decoded(encodeCommitRequest({ ...request, mutations: [mutation] }))).toEqual(decoded(gax.serialize({ ...request, mutations: [{ upsert: read.toProto('p', 'db') }] })));
+    const head = { projectId: 'p', databaseId: 'db', mode: 'NON_TRANSACTIONAL' as const };
+    const [request] = encodeCommitRequests(head, [{ upsert: read }]);
+    expect(decoded(request.bytes)).toEqual(decoded(gax.serialize({ ...head, mutations: [{ upsert: read.toProto('p', 'db') }] })));
     // One entry per property, the changed ones not also as read: a map keeps the last of two, which decoding alone would not show.
-    expect(propertyEntries(mutation)).toHaveLength(read.names().length);
+    expect(propertyEntries(mutationsOf(request.bytes)[0])).toHaveLength(read.names().length);
     expect(read.names()).toEqual(expect.arrayContaining(['nested', 'added', 'other']));
     expect(read.names()).not.toContain('blob');
     // Unchanged since the lookup: the bytes as read, whole.
     const unchanged = Entity.read(Key.of('Person', 6), decodeProperties(bytes), undefined, bytes);
-    expect(Buffer.from(encodeWrite('upsert', unchanged, 'p', 'db')).includes(bytes)).toBe(true);
+    expect(encodeCommitRequests(head, [{ upsert: unchanged }])[0].bytes.includes(bytes)).toBe(true);
     await gax.close();
   });
 
@@ -121,10 +120,37 @@ describe('commit requests encoded straight from entities and keys', () => {
       },
     };
     const other = Entity.from(Key.of('Person', 1), { a: 1 });
-    const request = { projectId: 'p', databaseId: '', mode: 'TRANSACTIONAL' as const, transaction: Buffer.from('tx') };
-    expect(decoded(encodeCommitRequest({ ...request, mutations: [encoded.upsert, encodeWrite('upsert', other, 'p', '')] }))).toEqual(
-      decoded(gax.serialize({ ...request, mutations: [{ upsert: plain }, { upsert: other.toProto('p') }] })),
+    const head = { projectId: 'p', databaseId: '', mode: 'TRANSACTIONAL' as const, transaction: Buffer.from('tx') };
+    expect(decoded(encodeCommitRequests(head, [{ upsertEncoded: encoded }, { upsert: other }])[0].bytes)).toEqual(
+      decoded(gax.serialize({ ...head, mutations: [{ upsert: plain }, { upsert: other.toProto('p') }] })),
     );
+    await gax.close();
+  });
+
+  it('split into requests within the limits, each the request gax sends for its share, every mutation once and in order', async () => {
+    const gax = await gaxSerializer();
+    const head = { projectId: 'p', databaseId: 'db', mode: 'NON_TRANSACTIONAL' as const };
+    // The fourth entity is larger than the byte limit below on its own.
+    const entities = [100, 100, 100, 1000, 100, 100, 100].map((size, i) => Entity.from(Key.of('Person', i + 1), { name: 'x'.repeat(size) }));
+    const mutations: Mutation[] = entities.map((upsert) => ({ upsert }));
+    const gaxOf = (share: Entity[]) => decoded(gax.serialize({ ...head, mutations: share.map((e) => ({ upsert: e.toProto('p', 'db') })) }));
+    const shares = (requests: ReturnType<typeof encodeCommitRequests>) => {
+      let from = 0;
+      for (const request of requests) {
+        expect(decoded(request.bytes)).toEqual(gaxOf(entities.slice(from, from + request.mutations)));
+        from += request.mutations;
+      }
+      expect(from).toBe(entities.length);
+      return requests.map((r) => r.mutations);
+    };
+
+    expect(shares(encodeCommitRequests(head, mutations, { mutations: 3, bytes: Infinity }))).toEqual([3, 3, 1]);
+
+    // Two of the small entities fill a request: the large one travels alone, and each of its neighbours with what still fits.
+    const limit = encodeCommitRequests(head, mutations.slice(0, 2))[0].bytes.length;
+    const bySize = encodeCommitRequests(head, mutations, { mutations: 500, bytes: limit });
+    expect(shares(bySize)).toEqual([2, 1, 1, 2, 1]);
+    expect(bySize.filter((r) => r.bytes.length > limit).map((r) => r.mutations)).toEqual([1]);
     await gax.close();
   });
 });
@@ -138,6 +164,18 @@ const entityType = commitRequestType.root.lookupType('google.datastore.v1.Entity
 /** SEED (or these properties) as the bytes of an Entity's properties, encoded by protobufjs from the official client's objects (not by the encoder under test). */
 function seedBytes(properties: Record<string, unknown> = SEED): Buffer {
   return Buffer.from(entityType.encode(entityType.fromObject({ properties })).finish());
+}
+
+/** A request's mutations (6), each as written. */
+function mutationsOf(request: Uint8Array): Uint8Array[] {
+  const mutations: Uint8Array[] = [];
+  const reader = Reader.create(request);
+  while (reader.pos < reader.len) {
+    const field = reader.uint32();
+    if (field === ((6 << 3) | 2)) mutations.push(reader.bytes());
+    else reader.skipType(field & 7);
+  }
+  return mutations;
 }
 
 /** The names of a mutation's upsert's property entries as written, in order and duplicates kept (decoding a map would keep only the last). */
