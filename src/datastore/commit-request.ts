@@ -128,15 +128,21 @@ function writeWrite(writer: ProtoWriter, kind: WriteKind, entity: Entity, projec
 }
 
 /** A partial entity's write mask; a property set outside it would be silently dropped, so that is refused. */
-function maskPaths(entity: Entity): string[] | undefined {
+function maskPaths(entity: Entity): readonly string[] | undefined {
   const mask = entity.partialOf;
   if (!mask) return undefined;
-  const outside = entity.names().filter((name) => !mask.includes(name));
-  if (outside.length > 0) {
+  for (const name of entity.names()) {
+    if (mask.includes(name)) continue;
+    const outside = entity.names().filter((n) => !mask.includes(n));
     throw new DsMigrateError('BAD_INPUT', `${entity.key} was read with only ${mask.join(', ')}; it cannot be written with ${outside.join(', ')} set.`, { key: entity.key.toString() });
   }
-  return mask.map(propertyPath);
+  let paths = pathsOfMask.get(mask);
+  if (!paths) pathsOfMask.set(mask, (paths = mask.map(propertyPath)));
+  return paths;
 }
+
+/** Each mask's paths, made once: the entities of a batch share the mask they were read with. */
+const pathsOfMask = new WeakMap<readonly string[], readonly string[]>();
 
 /** Entity.properties (3) entries. */
 const PROPERTY = tag(3, BYTES);

@@ -129,7 +129,7 @@ export async function applyBatch(work: ShardWork, keys: readonly Key[], found: R
         decision = skipOrThrow(work, entity, error, options, delta, warnings);
       }
       // Over a limit, the prefix taken so far commits, checkpointed at its last key: exact, as the keys after it are neither written nor counted, and the next transaction reads them again.
-      if (decision && decision.action !== 'skip' && !tally.take(writesOf(work, decision, beforeOf), consumed === 0)) break;
+      if (decision && decision.action !== 'skip' && !tally.take(writesOf(work, decision, beforeOf, tally.scratch()), consumed === 0)) break;
       if (decision?.action === 'markers') markers.push({ entity: decision.entity, claim: decision.claim });
       else if (decision && decision.action !== 'skip') {
         const also = decision.also ?? NONE_ALSO;
@@ -169,26 +169,38 @@ interface Writes {
 class Tally {
   readonly cost: CommitCost = { mutations: 0, bytes: 0, groups: 0 };
   private readonly touched: Set<string>;
+  /** One decision's writes, and the groups they add, filled anew for each: a batch decides hundreds, and an object and two arrays each were much of its garbage. */
+  private readonly writes: Writes = { mutations: 0, bytes: 0, roots: [] };
+  private readonly added: string[] = [];
 
   constructor(private readonly options: ApplyOptions) {
     this.touched = new Set(options.groups?.read);
+  }
+
+  /** The writes to fill for the next decision, emptied. */
+  scratch(): Writes {
+    this.writes.mutations = 0;
+    this.writes.bytes = 0;
+    this.writes.roots.length = 0;
+    return this.writes;
   }
 
   /** Adds the writes, unless they would take the commit over a limit and `anyway` is false. */
   take(writes: Writes, anyway: boolean): boolean {
     const { mutationBudget = Infinity, byteBudget, groups } = this.options;
     // Counted in, and taken out again if they do not fit: the common write reaches one group, already read.
-    let added: string[] | undefined;
+    const added = this.added;
+    added.length = 0;
     for (const root of writes.roots) {
       if (this.touched.has(root)) continue;
       this.touched.add(root);
-      (added ??= []).push(root);
+      added.push(root);
     }
     const mutations = this.cost.mutations + writes.mutations;
     const bytes = this.cost.bytes + writes.bytes;
-    const reached = this.cost.groups + (added?.length ?? 0);
+    const reached = this.cost.groups + added.length;
     if (!anyway && (mutations > mutationBudget || bytes > byteBudget || (groups !== undefined && groups.read.size + reached > groups.limit))) {
-      for (const root of added ?? []) this.touched.delete(root);
+      for (const root of added) this.touched.delete(root);
       return false;
     }
     this.cost.mutations = mutations;
@@ -199,12 +211,11 @@ class Tally {
 }
 
 /**
- * What a decision writes, at most: the entity it puts or deletes, and the markers keepMarkers
+ * What a decision writes, at most, filled into `writes` (empty): the entity it puts or deletes, and the markers keepMarkers
  * (src/model/unique.ts) may write for it: one claimed per unique value held after, one dropped per value
  * held before and not after (it skips those already as they should be).
  */
-function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: 'skip' }>, beforeOf: (key: Key) => Before): Writes {
-  const writes: Writes = { mutations: 0, bytes: 0, roots: [] };
+function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: 'skip' }>, beforeOf: (key: Key) => Before, writes: Writes): Writes {
   let key: Key;
   let before: Before;
   let after: Entity | undefined;
@@ -222,7 +233,7 @@ function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: '
     before = beforeOf(key);
     addWrite(writes, key, keyBytes(key));
   }
-  if (decision.action !== 'markers') for (const entity of decision.also ?? []) addWrite(writes, entity.key, entityBytes(entity));
+  if (decision.action !== 'markers') for (const entity of decision.also ?? NONE_ALSO) addWrite(writes, entity.key, entityBytes(entity));
   if (work.undo && decision.action !== 'markers') {
     // Its before-image: a root entity of its own, as large as what it keeps (unknown when unread: the most an entity takes).
     writes.mutations++;
