@@ -83,7 +83,9 @@ export class PackedKeysBuilder {
     const length = end - start;
     if (this.size + length > this.bytes.length) this.bytes = grown(this.bytes, this.size + length);
     if (this.count === this.ends.length) this.ends = grown(this.ends, this.count + 1);
-    this.bytes.set(source.subarray(start, end), this.size);
+    // Byte by byte: a key is some forty bytes, and a view of each to copy it cost an object per key of a run.
+    const bytes = this.bytes;
+    for (let from = start, to = this.size; from < end; from++, to++) bytes[to] = source[from];
     this.size += length;
     this.ends[this.count++] = this.size;
   }
@@ -140,7 +142,7 @@ export function readKey(reader: Reader, end: number): Key {
     const field = reader.uint32();
     if (field === PARTITION) {
       const partitionEnd = lengthDelimitedEnd(reader);
-      while (nextField(reader, partitionEnd, NAMESPACE)) namespace = interned(reader.string());
+      while (nextField(reader, partitionEnd, NAMESPACE)) namespace = namespaces.read(reader);
     } else if (field === ELEMENT) {
       const elementEnd = lengthDelimitedEnd(reader);
       let kind = '';
@@ -148,7 +150,7 @@ export function readKey(reader: Reader, end: number): Key {
       let name: string | undefined;
       while (reader.pos < elementEnd) {
         const elementField = reader.uint32();
-        if (elementField === KIND) kind = interned(reader.string());
+        if (elementField === KIND) kind = kinds.read(reader);
         else if (elementField === ID) id = readInt64(reader);
         else if (elementField === NAME) name = reader.string();
         else reader.skipType(elementField & 7);
@@ -163,13 +165,45 @@ export function readKey(reader: Reader, end: number): Key {
 
 const names = new Map<string, string>();
 
-/** One copy of each kind and namespace name, however many keys carry it. */
-function interned(name: string): string {
-  const known = names.get(name);
-  if (known !== undefined) return known;
-  if (names.size >= 1024) names.clear();
-  names.set(name, name);
-  return name;
+/**
+ * Names (of kinds, or of namespaces) read from keys: one copy of each, however many keys carry it. The
+ * last one's UTF-8 bytes are kept, as a run's keys mostly repeat one kind: that name is then neither
+ * decoded nor looked up again, which for a kind was a string per key read.
+ */
+class Names {
+  private last = '';
+  private lastBytes: Uint8Array = new Uint8Array(0);
+
+  /** A length-delimited string at the reader, read past. */
+  read(reader: Reader): string {
+    const start = reader.pos;
+    const end = lengthDelimitedEnd(reader);
+    const { buf, pos } = reader;
+    if (end - pos === this.lastBytes.length && sameBytes(buf, pos, this.lastBytes)) {
+      reader.pos = end;
+      return this.last;
+    }
+    reader.pos = start;
+    const name = reader.string();
+    let known = names.get(name);
+    if (known === undefined) {
+      if (names.size >= 1024) names.clear();
+      names.set(name, name);
+      known = name;
+    }
+    this.last = known;
+    // A copy: a view would keep the whole answer it came in alive.
+    this.lastBytes = new Uint8Array(buf.subarray(pos, end));
+    return known;
+  }
+}
+
+const kinds = new Names();
+const namespaces = new Names();
+
+function sameBytes(buf: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (buf[at + i] !== bytes[i]) return false;
+  return true;
 }
 
 /**
