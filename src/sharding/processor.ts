@@ -317,9 +317,10 @@ function averageCost(cost: CommitCost, keys: number): CommitCost {
 /** What the batch changes of entities whose kind has unique fields, for their markers (src/model/unique.ts). */
 function markerChanges(work: ShardWork, applied: AppliedBatch, found: ReadonlyMap<string, Entity>): MarkerChange[] {
   const changes: MarkerChange[] = [];
-  const add = (key: Key, after: Entity | undefined, before = applied.originals.get(key.toString()) ?? found.get(key.toString())) => {
+  // What it held before is looked up only for a kind with unique fields: most batches have none, and write hundreds.
+  const add = (key: Key, after: Entity | undefined, before?: Entity) => {
     const unique = uniqueFieldsFor(work, key.kind);
-    if (unique) changes.push({ unique, key, before, after });
+    if (unique) changes.push({ unique, key, before: before ?? applied.originals.get(key.toString()) ?? found.get(key.toString()), after });
   };
   for (const entity of applied.puts) add(entity.key, entity);
   for (const key of applied.deletes) add(key, undefined);
