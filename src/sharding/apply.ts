@@ -158,19 +158,38 @@ const IMAGE_OVERHEAD_BYTES = 400;
 /** An entity as it was before the batch changed it (undefined: there was none), or 'unread' where the transaction did not read it. */
 type Before = Entity | undefined | 'unread';
 
-/** Writes of one decision: mutations, estimated bytes, and the entity groups (roots) they touch. */
-interface Writes {
-  mutations: number;
-  bytes: number;
-  roots: string[];
+/**
+ * Writes of one decision: mutations, estimated bytes, and the entity groups (roots) they touch. One is
+ * filled anew for each decision of a batch, which decides hundreds: its roots are written over, not
+ * emptied (an array emptied by its length gives up its storage, and the next push allocates it again).
+ */
+class Writes {
+  mutations = 0;
+  bytes = 0;
+  /** How many of `roots` are this decision's. */
+  groups = 0;
+  readonly roots: string[] = [];
+
+  clear(): this {
+    this.mutations = 0;
+    this.bytes = 0;
+    this.groups = 0;
+    return this;
+  }
+
+  add(mutations: number, bytes: number, root: string): void {
+    this.mutations += mutations;
+    this.bytes += bytes;
+    this.roots[this.groups++] = root;
+  }
 }
 
 /** What the writes decided so far add to the commit, kept within the limits. */
 class Tally {
   readonly cost: CommitCost = { mutations: 0, bytes: 0, groups: 0 };
   private readonly touched: Set<string>;
-  /** One decision's writes, and the groups they add, filled anew for each: a batch decides hundreds, and an object and two arrays each were much of its garbage. */
-  private readonly writes: Writes = { mutations: 0, bytes: 0, roots: [] };
+  private readonly writes = new Writes();
+  /** The groups the last writes added, written over in the same way. */
   private readonly added: string[] = [];
 
   constructor(private readonly options: ApplyOptions) {
@@ -179,10 +198,7 @@ class Tally {
 
   /** The writes to fill for the next decision, emptied. */
   scratch(): Writes {
-    this.writes.mutations = 0;
-    this.writes.bytes = 0;
-    this.writes.roots.length = 0;
-    return this.writes;
+    return this.writes.clear();
   }
 
   /** Adds the writes, unless they would take the commit over a limit and `anyway` is false. */
@@ -190,17 +206,18 @@ class Tally {
     const { mutationBudget = Infinity, byteBudget, groups } = this.options;
     // Counted in, and taken out again if they do not fit: the common write reaches one group, already read.
     const added = this.added;
-    added.length = 0;
-    for (const root of writes.roots) {
+    let count = 0;
+    for (let i = 0; i < writes.groups; i++) {
+      const root = writes.roots[i];
       if (this.touched.has(root)) continue;
       this.touched.add(root);
-      added.push(root);
+      added[count++] = root;
     }
     const mutations = this.cost.mutations + writes.mutations;
     const bytes = this.cost.bytes + writes.bytes;
-    const reached = this.cost.groups + added.length;
+    const reached = this.cost.groups + count;
     if (!anyway && (mutations > mutationBudget || bytes > byteBudget || (groups !== undefined && groups.read.size + reached > groups.limit))) {
-      for (const root of added) this.touched.delete(root);
+      for (let i = 0; i < count; i++) this.touched.delete(added[i]);
       return false;
     }
     this.cost.mutations = mutations;
@@ -236,9 +253,7 @@ function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: '
   if (decision.action !== 'markers') for (const entity of decision.also ?? NONE_ALSO) addWrite(writes, entity.key, entityBytes(entity));
   if (work.undo && decision.action !== 'markers') {
     // Its before-image: a root entity of its own, as large as what it keeps (unknown when unread: the most an entity takes).
-    writes.mutations++;
-    writes.bytes += IMAGE_OVERHEAD_BYTES + 2 * keyBytes(key) + (before === 'unread' ? MAX_ENTITY_BYTES : before ? entityBytes(before) : 0);
-    writes.roots.push(`the before-image of ${key}`);
+    writes.add(1, IMAGE_OVERHEAD_BYTES + 2 * keyBytes(key) + (before === 'unread' ? MAX_ENTITY_BYTES : before ? entityBytes(before) : 0), `the before-image of ${key}`);
   }
   const unique = uniqueFieldsFor(work, key.kind);
   if (!unique) return writes;
@@ -251,9 +266,7 @@ function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: '
   if (before === 'unread') {
     // What it held is unknown: every field may drop a marker of any key, each a root of its own.
     for (const field of unique.fields) {
-      writes.mutations++;
-      writes.bytes += MAX_KEY_BYTES;
-      writes.roots.push(`a marker of ${key}.${field}`);
+      writes.add(1, MAX_KEY_BYTES, `a marker of ${key}.${field}`);
     }
   } else if (before) {
     for (const dropped of valuesOf(unique, before).filter((value) => !claims.some((c) => c.markerName === value.markerName))) {
@@ -265,9 +278,7 @@ function writesOf(work: ShardWork, decision: Exclude<EntityDecision, { action: '
 }
 
 function addWrite(writes: Writes, key: Key, bytes: number): void {
-  writes.mutations++;
-  writes.bytes += bytes;
-  writes.roots.push(key.root.toString());
+  writes.add(1, bytes, key.root.toString());
 }
 
 function valuesOf(unique: UniqueFields, entity: Entity): UniqueValue[] {
