@@ -10,7 +10,7 @@ export interface LookupRequest {
   keys: readonly Key[];
   /** Read inside this transaction. */
   transaction?: Uint8Array | string;
-  /** A property mask: the paths (store.ts propertyPath) of the only properties to read. */
+  /** A property mask: the paths (mask-paths.ts) of the only properties to read. */
   paths?: readonly string[];
 }
 
