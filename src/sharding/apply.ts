@@ -166,21 +166,21 @@ type Before = Entity | undefined | 'unread';
 class Writes {
   mutations = 0;
   bytes = 0;
-  /** How many of `roots` are this decision's. */
-  groups = 0;
+  /** How many of `roots` are this decision's (a group may be among them more than once). */
+  rootCount = 0;
   readonly roots: string[] = [];
 
   clear(): this {
     this.mutations = 0;
     this.bytes = 0;
-    this.groups = 0;
+    this.rootCount = 0;
     return this;
   }
 
   add(mutations: number, bytes: number, root: string): void {
     this.mutations += mutations;
     this.bytes += bytes;
-    this.roots[this.groups++] = root;
+    this.roots[this.rootCount++] = root;
   }
 }
 
@@ -207,7 +207,7 @@ class Tally {
     // Counted in, and taken out again if they do not fit: the common write reaches one group, already read.
     const added = this.added;
     let count = 0;
-    for (let i = 0; i < writes.groups; i++) {
+    for (let i = 0; i < writes.rootCount; i++) {
       const root = writes.roots[i];
       if (this.touched.has(root)) continue;
       this.touched.add(root);
