@@ -14,7 +14,10 @@ import { describeStep, stepOf, type MigrationStep, type Plan } from './planning'
 import type { Direction, JobCounts, MigrationState } from './recorder';
 import { currentMigration, encodeRunState, loadRun, newRunId, recentRuns, type RunDriver, type RunState } from './run-state';
 
-/** What a run reports as it goes; a watcher (src/migrations/follow.ts) tells the same story from the stored run. */
+/**
+ * What a run reports as it goes; a watcher (src/migrations/follow.ts) tells the same story from the stored
+ * run. A later version may add types: pass over those you do not know rather than failing on them.
+ */
 export type RunEvent =
   | { type: 'plan'; direction: Direction; migrations: string[]; /** What is done with them, when not applying or backing out. */ purpose?: 'dry-run' | 'verify' }
   | { type: 'migration-start'; migration: string; index: number; total: number; resumed: boolean }
