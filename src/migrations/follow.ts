@@ -96,12 +96,15 @@ export async function leaseProblem(store: Datastore, run: RunState): Promise<str
   return `${why}\`dsmigrate migrate\` starts a new run that resumes where it stopped.`;
 }
 
-/** The counts of the run's step under way, summed from its job's checkpoints when read; undefined before its job has a layout. */
-export async function stepCounts(store: Datastore, run: RunState): Promise<(JobCounts & { complete: boolean }) | undefined> {
+/**
+ * The counts of the run's step under way, summed from its job's checkpoints when read, and whether every
+ * shard is done; undefined before its job has a layout.
+ */
+export async function stepCounts(store: Datastore, run: RunState): Promise<{ counts: JobCounts; complete: boolean } | undefined> {
   const totals = run.job === null ? undefined : await jobTotals(store, { namespace: run.namespace, id: run.job });
   if (!totals) return undefined;
-  const { warnings: _warnings, ...counts } = totals;
-  return counts;
+  const { warnings: _warnings, complete, ...counts } = totals;
+  return { counts, complete };
 }
 
 /**
@@ -142,9 +145,9 @@ async function catchUp(store: Datastore, run: RunState, c: Cursor, emit: (e: Run
         emit({ type: 'operation-start', migration: planned.id, operation: c.step, operations, description: planned.descriptions[c.step] });
         c.stepOpen = true;
       }
-      const totals = await stepCounts(store, run);
-      if (totals) {
-        const { complete, ...counts } = totals;
+      const step = await stepCounts(store, run);
+      if (step) {
+        const { counts, complete } = step;
         emit({ type: 'progress', migration: planned.id, operation: c.step, progress: counts });
         if (complete && !c.closing) emit({ type: 'closing', migration: planned.id, operation: c.step, reason: closingReason(run) });
         c.closing = complete;

@@ -145,9 +145,9 @@ async function currentRun(store: Datastore, run: RunState): Promise<CurrentRunVi
     description: planned.descriptions[run.step],
     waiting: run.waiting && { ...run.waiting, since: run.waiting.since.toISOString() },
   };
-  const totals = await stepCounts(store, run);
-  if (totals) {
-    const { complete, ...counts } = totals;
+  const step = await stepCounts(store, run);
+  if (step) {
+    const { counts, complete } = step;
     view.counts = counts;
     const seconds = run.stepStartedAt ? (Date.now() - run.stepStartedAt.getTime()) / 1000 : 0;
     if (seconds > 0) view.rate = Math.round(counts.scanned / seconds);
