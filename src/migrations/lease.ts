@@ -29,6 +29,15 @@ function decodeHolder(entity: Entity): LeaseHolder {
 /** A lease with more than this share of its time to live left was renewed just now: renewing it again writes nothing. */
 const FRESH = 0.9;
 
+/** Each store's renewals in flight, by namespace and owner (Lease.renewalOnce). */
+const renewals = new WeakMap<Datastore, Map<string, Promise<number | undefined>>>();
+
+function renewalsInFlight(store: Datastore): Map<string, Promise<number | undefined>> {
+  let inFlight = renewals.get(store);
+  if (!inFlight) renewals.set(store, (inFlight = new Map()));
+  return inFlight;
+}
+
 /**
  * The one lease of a control namespace: one entity with an owner and an expiry, taken, renewed and
  * released in transactions. Whoever holds it may change the namespace's migrations; everyone else
@@ -136,16 +145,35 @@ export class Lease {
    * contend with that task.
    */
   async renew(): Promise<'held' | 'lost'> {
-    const expiresAt = await this.store.transaction(async (tx) => {
-      const holder = await Lease.holder(tx, this.namespace);
-      if (!holder || holder.owner !== this.owner) return undefined;
-      if (holder.expiresAt.getTime() - Date.now() > this.ttlMs * FRESH) return holder.expiresAt.getTime();
-      return this.write(tx, holder.command, holder.acquiredAt);
-    });
+    const expiresAt = await this.renewalOnce();
     if (expiresAt === undefined) return 'lost';
     // Only now that it is committed: a renewal that failed must leave the old expiry to judge by.
     this.expiresAt = expiresAt;
     return 'held';
+  }
+
+  /**
+   * The renewal transaction, shared by every renewal of this lease that this store's process starts while
+   * it is in flight: a worker's tasks find the lease due at the same moment, and their transactions, each
+   * reading the lease and then writing it, held each other's locks and were aborted and retried together
+   * (up to 64 commits of the lease a second on the Firestore-mode emulator, 64 shards' tasks on 4 workers).
+   */
+  private renewalOnce(): Promise<number | undefined> {
+    const inFlight = renewalsInFlight(this.store);
+    const name = `${this.namespace}\0${this.owner}`;
+    let renewal = inFlight.get(name);
+    if (!renewal) {
+      renewal = this.store
+        .transaction(async (tx) => {
+          const holder = await Lease.holder(tx, this.namespace);
+          if (!holder || holder.owner !== this.owner) return undefined;
+          if (holder.expiresAt.getTime() - Date.now() > this.ttlMs * FRESH) return holder.expiresAt.getTime();
+          return this.write(tx, holder.command, holder.acquiredAt);
+        })
+        .finally(() => inFlight.delete(name));
+      inFlight.set(name, renewal);
+    }
+    return renewal;
   }
 
   /**
