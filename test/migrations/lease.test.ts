@@ -112,6 +112,24 @@ describeEachFlavour('the migration lease', (ctx) => {
     expect((await storedExpiry(store))!).toBeGreaterThan(Date.now());
   });
 
+  it("shares one renewal among a process's tasks that find it due together: their transactions on the lease would contend", async () => {
+    const { store, faulty, faults } = await fresh();
+    const owner = 'run:due-together';
+    const ttlMs = 2000;
+    await new Lease(store, '', owner, ttlMs).acquire('test');
+    const acquired = (await storedExpiry(store))!;
+    // Due (a renewal writes), and each renewal's transaction slow enough that all eight are begun while the first is in flight.
+    await sleep(600);
+    faults.delayMs = 300;
+    const renewed = await Promise.all(Array.from({ length: 8 }, () => new Lease(faulty, '', owner, ttlMs).renew()));
+    expect(renewed).toEqual(Array.from({ length: 8 }, () => 'held'));
+    expect(faults.started).toBe(1);
+    expect((await storedExpiry(store))!).toBeGreaterThan(acquired);
+    // Once it has settled, the next renewal is a transaction of its own.
+    await new Lease(faulty, '', owner, ttlMs).renew();
+    expect(faults.started).toBe(2);
+  });
+
   it('never overlaps renewals, however slow, and schedules none once stopped', async () => {
     const { faulty, faults } = await fresh();
     // Renewals every ~333 ms, each slower than that.
