@@ -10,8 +10,12 @@ import { counterValues, graphOf, inProcessWorker, INCREMENT_MIGRATION, runThroug
 const SHARDS = 64;
 const WORKERS = 4;
 const RUN_MS = 240_000;
-/** Production judges over 10 s; 3 s keeps the test short and is stricter (a burst has less time to average out). */
-const WINDOW_SECONDS = 3;
+/**
+ * Production judges over 10 s; 5 s is stricter (a burst has less time to average out) and still passes over the
+ * run's one burst: a step's start writes the run four times, one actor after another (stored, begun, its job set,
+ * its shards laid out), and a loaded machine can spread those over three seconds, which a 3 s window reads as hot.
+ */
+const WINDOW_SECONDS = 5;
 /**
  * The entities every worker shares. A shard's checkpoint is left out on purpose: it commits with each batch
  * of its shard, one writer at a time, in the transaction that makes the batch exact; spreading the run's
