@@ -90,3 +90,8 @@ export function isDsMigrateError(error: unknown, code?: ErrorCode): error is DsM
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** `text` ended with a full stop, unless it ends its sentence already: a quoted message often does. */
+export function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}

@@ -1,6 +1,6 @@
 import { get } from 'node:http';
 import type { google } from '@google-cloud/datastore/build/protos/protos';
-import { DsMigrateError, errorMessage } from '../errors';
+import { DsMigrateError, errorMessage, sentence } from '../errors';
 import { DatastoreChannel } from './channel';
 import type { CommitRequest } from './commit-request';
 import { decodeCommitResponse, type CommitResult } from './commit-response';
@@ -95,7 +95,7 @@ async function checkEmulator(host: string): Promise<void> {
   } catch (error) {
     throw new DsMigrateError(
       'CONNECTION',
-      `No Datastore emulator answers at ${host} (from DATASTORE_EMULATOR_HOST or --emulator-host): ${errorMessage(error)}. ` +
+      `No Datastore emulator answers at ${host} (from DATASTORE_EMULATOR_HOST or --emulator-host): ${sentence(errorMessage(error))} ` +
         'Start one with `dsmigrate emulator`, or unset DATASTORE_EMULATOR_HOST to use a real project.',
       { emulatorHost: host },
     );

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { DsMigrateError, errorMessage } from '../errors';
+import { DsMigrateError, errorMessage, sentence } from '../errors';
 import { isDefinedMigration, type DefinedMigration } from './definition';
 
 /** A migrations directory and its app label. */
@@ -103,7 +103,7 @@ function listMigrationFiles(source: MigrationSource): { file: string; name: stri
     if (!statSync(source.dir).isDirectory()) throw new Error('not a directory');
     entries = readdirSync(source.dir);
   } catch (error) {
-    throw new DsMigrateError('MIGRATION_LOAD', `Migrations directory ${source.dir} (app "${source.app}") cannot be read: ${errorMessage(error)}.`, { file: source.dir });
+    throw new DsMigrateError('MIGRATION_LOAD', `Migrations directory ${source.dir} (app "${source.app}") cannot be read: ${sentence(errorMessage(error))}`, { file: source.dir });
   }
   const out: { file: string; name: string }[] = [];
   for (const entry of entries.sort()) {
@@ -121,7 +121,7 @@ export function checksumOf(file: string): string {
 }
 
 function loadError(file: string, why: string, cause?: unknown): DsMigrateError {
-  return new DsMigrateError('MIGRATION_LOAD', `${file} ${why}.`, { file }, cause === undefined ? undefined : { cause });
+  return new DsMigrateError('MIGRATION_LOAD', sentence(`${file} ${why}`), { file }, cause === undefined ? undefined : { cause });
 }
 
 function firstLine(message: string): string {

@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { DsMigrateError, errorMessage } from '../errors';
+import { DsMigrateError, errorMessage, sentence } from '../errors';
 import { Model } from './define-model';
 import { registeredModels } from './registry';
 
@@ -32,7 +32,7 @@ function modulesAt(target: string): string[] {
   try {
     isDirectory = statSync(target).isDirectory();
   } catch (error) {
-    throw new DsMigrateError('BAD_INPUT', `Models module ${target} cannot be read: ${errorMessage(error)}.`, { file: target });
+    throw new DsMigrateError('BAD_INPUT', `Models module ${target} cannot be read: ${sentence(errorMessage(error))}`, { file: target });
   }
   if (!isDirectory) return [target];
   return readdirSync(target)

@@ -1,5 +1,5 @@
 import { Entity, Key, MAX_ENTITY_BYTES, MAX_KEY_BYTES } from '../datastore';
-import { DsMigrateError, errorMessage, isDsMigrateError } from '../errors';
+import { DsMigrateError, errorMessage, isDsMigrateError, sentence } from '../errors';
 import { markerKey, type UniqueFields, type UniqueValue } from '../model';
 import type { CommitCost } from './batcher';
 import { addWarning, zeroCounts, type Counts, type Warnings } from './counts';
@@ -299,7 +299,7 @@ function skipOrThrow(work: ShardWork, entity: Entity, error: unknown, options: A
     throw new DsMigrateError(
       'OPERATION_FAILED',
       // How to go on (run again, keep the done batches with a fixed file, or start over) is said by whoever shows the failure (src/migrations/planning.ts recoveryAdvice).
-      `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${errorMessage(error)}.` + (misuse ? '' : ' Pass {skipErrors: true} to count such entities as failed and go on.'),
+      `${work.type} on ${work.kind} failed at key ${entity.key}${where}: ${sentence(errorMessage(error))}` + (misuse ? '' : ' Pass {skipErrors: true} to count such entities as failed and go on.'),
       { key: entity.key.toString(), migration: options.migration, kind: work.kind, operation: work.type },
       { cause: error },
     );

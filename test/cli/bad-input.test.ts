@@ -58,6 +58,11 @@ const rows: [string, Row][] = [
   ['lockTtlSeconds -5', { files: { ...GOOD, 'dsmigrate.config.json': '{"lockTtlSeconds": -5}' }, message: /lockTtlSeconds .* at least 1 .*not -5/ }],
   ['lockTtlSeconds "60"', { files: { ...GOOD, 'dsmigrate.config.json': '{"lockTtlSeconds": "60"}' }, message: /lockTtlSeconds .*must be a number of seconds.*not "60"/ }],
   [
+    'an operation without its property name',
+    // One full stop: the operation's message ends its sentence, and the loader quotes it.
+    { files: bad("new AddFieldData('Person', undefined as never, { default: 1 })"), message: loadError('AddFieldData on Person needs a property name, not undefined\\.\\n') },
+  ],
+  [
     'shardCount 0',
     { files: bad("new AddFieldData('Person', 'x', { default: 1, shardCount: 0 })"), message: loadError('AddFieldData on Person: shardCount must be a whole number from 1 to 1000, not 0') },
   ],

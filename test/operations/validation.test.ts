@@ -93,12 +93,12 @@ describeEachFlavour('operations check the data before running, and a failing ent
     const store = await seed();
     const failing = new MapFunctionOnEntities('Checked', (e) => {
       e.set('touched', true);
-      if (e.key.id === '7') throw new Error('cannot handle seven');
+      if (e.key.id === '7') throw new Error('cannot handle seven.');
     });
     const run = new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'throws#1' }, operation: failing, migration: '0009_touch' });
     await expect(run).rejects.toMatchObject({
       code: 'OPERATION_FAILED',
-      message: expect.stringMatching(/^MapFunctionOnEntities on Checked failed at key Checked:7 in migration 0009_touch: cannot handle seven/),
+      message: expect.stringMatching(/^MapFunctionOnEntities on Checked failed at key Checked:7 in migration 0009_touch: cannot handle seven\. Pass \{skipErrors: true\}/),
       context: expect.objectContaining({ key: 'Checked:7', migration: '0009_touch' }),
     });
     // The whole batch holding key 7 (here: every entity) was rolled back.
@@ -108,13 +108,13 @@ describeEachFlavour('operations check the data before running, and a failing ent
       'Checked',
       (e) => {
         e.set('touched', true);
-        if (e.key.id === '7') throw new Error('cannot handle seven');
+        if (e.key.id === '7') throw new Error('cannot handle seven.');
       },
       { skipErrors: true },
     );
     const result = await new LocalExecutor().runOperation({ store, job: { namespace: '', id: 'throws#2' }, operation: skipping, migration: '0009_touch' });
     expect(result).toMatchObject({ scanned: 60, changed: 59, failed: 1 });
-    expect(result.warnings).toEqual(['Failed and skipped: 1 entity (e.g. Checked:7 (cannot handle seven))']);
+    expect(result.warnings).toEqual(['Failed and skipped: 1 entity (e.g. Checked:7 (cannot handle seven.))']);
   });
 
   it('a function default of the wrong type fails at the entity, naming it', async () => {
