@@ -192,18 +192,8 @@ async function main(): Promise<void> {
     stopKilling = true;
     await Promise.all(killing);
     const counted = await tally(direct);
-    const report = proxy.report();
-    const stats = tasksEmulator.stats();
     const kills = workers.reduce((sum, w) => sum + w.kills, 0);
     const exact = state.status === 'done' && counted.exact === entities && counted.total === entities;
-    const injected = Object.entries(report.counts.injected)
-      .map(
-        ([method, codes]) =>
-          `${method}: ${Object.entries(codes ?? {})
-            .map(([code, n]) => `${code} ${n}`)
-            .join(', ')}`,
-      )
-      .join('; ');
     if (kills === 0) {
       // A soak that met no kill has shown nothing of what it is for: its figures would replace the last real ones.
       log(
@@ -212,6 +202,16 @@ async function main(): Promise<void> {
       process.exitCode = 1;
       return;
     }
+    const report = proxy.report();
+    const stats = tasksEmulator.stats();
+    const injected = Object.entries(report.counts.injected)
+      .map(
+        ([method, codes]) =>
+          `${method}: ${Object.entries(codes ?? {})
+            .map(([code, n]) => `${code} ${n}`)
+            .join(', ')}`,
+      )
+      .join('; ');
     const body = [
       `### Soak: a Cloud Tasks run through worker crashes, ${entities.toLocaleString('en-US')} entities`,
       '',
