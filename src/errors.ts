@@ -95,3 +95,17 @@ export function errorMessage(error: unknown): string {
 export function sentence(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
+
+/**
+ * A module's load error quoted in one of ours: its first lines on one line (a parser gives the place on its
+ * second, and a stack follows), ending with one full stop.
+ */
+export function quotedLoadError(error: unknown): string {
+  const lines = errorMessage(error).split('\n').slice(0, 3);
+  return sentence(
+    lines
+      .map((line) => line.trim())
+      .filter((line) => line !== '')
+      .join(' '),
+  );
+}

@@ -4,7 +4,7 @@ import { createJiti } from 'jiti';
 import { Key, type StoreOptions } from '../datastore';
 import { DEFAULT_CONCURRENCY } from '../executors';
 import type { CloudTasksConfig } from '../executors/cloud-tasks';
-import { DsMigrateError, errorMessage } from '../errors';
+import { DsMigrateError, quotedLoadError } from '../errors';
 import type { MigrationSource } from '../migrations';
 import { DEFAULT_UNDO_RETAIN, projectUndoProblem, type ProjectUndo } from '../operations';
 
@@ -74,7 +74,7 @@ export async function loadConfigFile(cwd: string, explicit?: string): Promise<{ 
     if (typeof config !== 'object' || config === null) throw new Error('it must export an object');
     return { file, config };
   } catch (error) {
-    throw new DsMigrateError('BAD_INPUT', `Config file ${file} cannot be loaded: ${errorMessage(error)}`, { file });
+    throw new DsMigrateError('BAD_INPUT', `Config file ${file} cannot be loaded: ${quotedLoadError(error)}`, { file });
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { DsMigrateError, errorMessage, sentence } from '../errors';
+import { DsMigrateError, errorMessage, quotedLoadError, sentence } from '../errors';
 import { isDefinedMigration, type DefinedMigration } from './definition';
 
 /** A migrations directory and its app label. */
@@ -56,7 +56,7 @@ export async function loadMigrationFiles(sources: readonly MigrationSource[]): P
         // Synchronous require: it works inside test VMs, where dynamic import() is unavailable.
         exported = interop(jiti(file));
       } catch (error) {
-        throw loadError(file, `cannot be loaded: ${firstLine(errorMessage(error))}`, error);
+        throw loadError(file, `cannot be loaded: ${quotedLoadError(error)}`, error);
       }
       if (!isDefinedMigration(exported)) {
         throw loadError(file, 'has no default export made by defineMigration (export default defineMigration({ operations: [...] }))');
@@ -122,10 +122,6 @@ export function checksumOf(file: string): string {
 
 function loadError(file: string, why: string, cause?: unknown): DsMigrateError {
   return new DsMigrateError('MIGRATION_LOAD', sentence(`${file} ${why}`), { file }, cause === undefined ? undefined : { cause });
-}
-
-function firstLine(message: string): string {
-  return message.split('\n').slice(0, 3).join(' ').trim();
 }
 
 function interop(module: unknown): unknown {

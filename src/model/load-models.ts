@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { DsMigrateError, errorMessage, sentence } from '../errors';
+import { DsMigrateError, errorMessage, quotedLoadError, sentence } from '../errors';
 import { Model } from './define-model';
 import { registeredModels } from './registry';
 
@@ -21,7 +21,7 @@ export function loadModels(paths: readonly string[]): Model[] {
       jiti(file);
     } catch (error) {
       if (error instanceof DsMigrateError) throw new DsMigrateError(error.code, `Models module ${file}: ${error.message}`, { ...error.context, file }, { cause: error });
-      throw new DsMigrateError('BAD_INPUT', `Models module ${file} cannot be loaded: ${errorMessage(error).split('\n')[0]}`, { file }, { cause: error });
+      throw new DsMigrateError('BAD_INPUT', `Models module ${file} cannot be loaded: ${quotedLoadError(error)}`, { file }, { cause: error });
     }
   }
   return registeredModels().filter((m): m is Model => m instanceof Model);

@@ -41,7 +41,22 @@ const rows: [string, Row][] = [
   ['--wait-lock -1', { args: ['migrate', '--wait-lock=-1'], message: /--wait-lock takes a number of seconds \(0 or more\), not -1/ }],
   ['--dir to a missing folder', { args: ['migrate', '--dir', 'nowhere'], message: /Migrations directory .*nowhere \(app "default"\) cannot be read/ }],
   ['--config to a missing file', { args: ['migrate', '--config', 'missing.json'], message: /Config file .*missing\.json does not exist/ }],
-  ['--config to a broken file', { args: ['migrate', '--config', 'broken.json'], files: { ...GOOD, 'broken.json': '{"lockTtlSeconds": ' }, message: /Config file .*broken\.json cannot be loaded/ }],
+  [
+    '--config to a broken file',
+    {
+      args: ['migrate', '--config', 'broken.json'],
+      files: { ...GOOD, 'broken.json': '{"lockTtlSeconds": ' },
+      message: /Config file .*broken\.json cannot be loaded: .*Unexpected end of JSON input\.\n$/,
+    },
+  ],
+  [
+    'a config file with a syntax error',
+    { files: { ...GOOD, 'dsmigrate.config.ts': 'export default {\n  dir: [' }, message: /Config file .*dsmigrate\.config\.ts cannot be loaded: .*Unexpected token \S*dsmigrate\.config\.ts:2:8\.\n$/ },
+  ],
+  [
+    'a migration file with a syntax error',
+    { files: { ...GOOD, 'migrations/0002_bad.ts': 'export default {\n  operations: [' }, message: /0002_bad\.ts cannot be loaded: .*Unexpected token \S*0002_bad\.ts:2:15\.\n$/ },
+  ],
   ['--control-namespace with a space', { args: ['migrate', '--control-namespace', 'bad name'], message: /--control-namespace: "bad name" holds characters other than letters, digits/ }],
   ['--control-namespace reserved', { args: ['migrate', '--control-namespace', '__ops__'], message: /--control-namespace: "__ops__" is reserved/ }],
   ['--control-namespace too long', { args: ['migrate', '--control-namespace', 'n'.repeat(101)], message: /--control-namespace: .* is 101 characters long, and a namespace has at most 100/ }],

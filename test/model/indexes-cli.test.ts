@@ -91,11 +91,16 @@ describe('dsmigrate indexes', () => {
     expect(readFileSync(path.join(app, 'out.yaml'), 'utf8')).toContain('- kind: Person\n');
   });
 
-  it('exits 2 naming the module, kind and field when a model declares a bad index, and when no models are named', async () => {
+  it('exits 2 naming the module, kind and field when a model declares a bad index, when a module throws, and when no models are named', async () => {
     const app = tempApp({ 'models.ts': PEOPLE.replace("['name', 'desc']", "['nmae', 'desc']") });
     const bad = await runCli(['indexes', '--models', 'models.ts'], { cwd: app, env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(`dsmigrate: Models module ${path.join(app, 'models.ts')}: Model Person: index 1 names "nmae", which is not a field of the model.\n`);
+
+    // A module that throws is quoted, with one full stop.
+    const throwing = tempApp({ 'models.ts': "throw new Error('no database URL here')" });
+    const thrown = await runCli(['indexes', '--models', 'models.ts'], { cwd: throwing, env });
+    expect({ code: thrown.code, stderr: thrown.stderr }).toEqual({ code: 2, stderr: `dsmigrate: Models module ${path.join(throwing, 'models.ts')} cannot be loaded: no database URL here.\n` });
 
     const none = await runCli(['indexes'], { cwd: app, env });
     expect(none.code).toBe(2);
