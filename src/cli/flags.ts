@@ -13,11 +13,26 @@ export function globalFlags(y: Argv): Argv<GlobalFlags> {
     .option('project', { type: 'string', describe: 'Google Cloud project (else DATASTORE_PROJECT_ID, GOOGLE_CLOUD_PROJECT, config)' })
     .option('database', { type: 'string', describe: 'Firestore database id (default: the default database)' })
     .option('emulator-host', { type: 'string', describe: 'host:port of a Datastore emulator (else DATASTORE_EMULATOR_HOST)' })
-    .option('dir', { type: 'string', array: true, describe: 'Migrations directory, repeatable: [app=]path (default: ./migrations, app "default")' })
+    .option('dir', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Migrations directory, repeatable: [app=]path (default: ./migrations, app "default")' })
     .option('control-namespace', { type: 'string', describe: 'Namespace for the records, lock and shard state (default: "")' })
     .option('concurrency', { type: 'number', describe: `Shards processed at once (default ${DEFAULT_CONCURRENCY})` })
     .option('config', { type: 'string', describe: 'Config file (default: dsmigrate.config.{ts,js,json} in the working directory)' })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output: JSON lines on stdout' }) as Argv<GlobalFlags>;
+}
+
+/**
+ * yargs reads a boolean flag given any value but true or false (`--dry-run=yes`, `--check=1`) as false, and
+ * the command would then run for real: such a value is refused, naming the flag. `parsed` is what yargs
+ * made of `raw`: a flag it holds as a boolean is one declared so.
+ */
+export function checkBooleanValues(raw: readonly string[], parsed: Record<string, unknown>): void {
+  for (const token of raw) {
+    if (token === '--') return;
+    const match = /^--([^=]+)=(.*)$/s.exec(token);
+    if (!match || match[2] === 'true' || match[2] === 'false' || typeof parsed[match[1]] !== 'boolean') continue;
+    const flag = `--${match[1]}`;
+    throw new DsMigrateError('BAD_INPUT', `${flag} takes no value: give it alone (or ${flag}=false), not ${token}.`, { flag });
+  }
 }
 
 /** A yargs coerce for a number of seconds: `--wait-lock abc` would otherwise become NaN and wait without a deadline. */

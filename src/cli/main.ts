@@ -18,7 +18,7 @@ import { undoCommand } from './commands/undo';
 import { unlockCommand } from './commands/unlock';
 import { verifyCommand } from './commands/verify';
 import { workerCommand } from './commands/worker';
-import { globalFlags } from './flags';
+import { checkBooleanValues, globalFlags } from './flags';
 import { keepHeapSmall } from './memory';
 import { jsonLine } from './output';
 
@@ -70,6 +70,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
       .command(emulatorCommand)
       .command(undoCommand)
       .demandCommand(1, 'Name a command: migrate, status, plan, verify, create, unlock, introspect, indexes, makemigrations, squash, schema, worker, emulator, undo.')
+      .middleware((parsed) => checkBooleanValues(argv, parsed), true)
       .strict()
       .help()
       .fail((message, error) => {

@@ -57,6 +57,12 @@ const rows: [string, Row][] = [
     'a migration file with a syntax error',
     { files: { ...GOOD, 'migrations/0002_bad.ts': 'export default {\n  operations: [' }, message: /0002_bad\.ts cannot be loaded: .*Unexpected token \S*0002_bad\.ts:2:15\.\n$/ },
   ],
+  // yargs reads a switch given any value but true or false as false: the command would run for real.
+  ['--dry-run=yes', { args: ['migrate', '--dry-run=yes'], message: /--dry-run takes no value: give it alone \(or --dry-run=false\), not --dry-run=yes\./ }],
+  ['--check=1', { args: ['migrate', '--check=1'], message: /--check takes no value: .*not --check=1\./ }],
+  ['--fake=1', { args: ['migrate', '--fake=1'], message: /--fake takes no value: .*not --fake=1\./ }],
+  ['--json=no', { args: ['status', '--json=no'], message: /--json takes no value: .*not --json=no\./ }],
+  ['--restart with no migration', { args: ['migrate', '--restart'], message: /Not enough arguments following: restart/ }],
   ['--control-namespace with a space', { args: ['migrate', '--control-namespace', 'bad name'], message: /--control-namespace: "bad name" holds characters other than letters, digits/ }],
   ['--control-namespace reserved', { args: ['migrate', '--control-namespace', '__ops__'], message: /--control-namespace: "__ops__" is reserved/ }],
   ['--control-namespace too long', { args: ['migrate', '--control-namespace', 'n'.repeat(101)], message: /--control-namespace: .* is 101 characters long, and a namespace has at most 100/ }],

@@ -157,10 +157,14 @@ describeEachFlavour('recovery paths', (ctx) => {
     }
   });
 
-  it('restarts a failed migration whose file was fixed', async () => {
+  it('restarts a failed migration whose file was fixed, up to the target given after it', async () => {
     const { store, env } = await fresh();
     const broken = migration(throwingAt('a', 'p151'));
-    const app = tempApp({ 'migrations/0001_a.ts': broken });
+    const later = `
+import { defineMigration, AddFieldData } from 'datastore-migrate';
+export default defineMigration({ operations: [new AddFieldData('Person', 'later', { default: 1 })] });
+`;
+    const app = tempApp({ 'migrations/0001_a.ts': broken, 'migrations/0002_b.ts': later });
     expect((await cli(['migrate'], app, env)).code).toBe(1);
     const fixed = `
 import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
@@ -171,12 +175,14 @@ export default defineMigration({ operations: [new MapFunctionOnEntities('Person'
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--restart default:0001_a');
 
-    const restarted = await cli(['migrate', '--restart', '0001_a', '--json'], app, env);
+    // The form the README gives, --restart <migration> [target]: the target stays a target, so 0002 waits.
+    const restarted = await cli(['migrate', '--restart', '0001_a', '0001_a', '--json'], app, env);
     expect(restarted.code).toBe(0);
     const fixedValues = await values(store, 'fixed');
     expect(fixedValues).toHaveLength(N);
     expect(count(fixedValues, 1)).toBe(N);
+    expect(count(await values(store, 'later'), 1)).toBe(0);
     const status = JSON.parse((await cli(['status', '--json'], app, env)).stdout) as { state: string }[];
-    expect(status[0].state).toBe('applied');
+    expect(status.map((s) => s.state)).toEqual(['applied', 'pending']);
   });
 });

@@ -18,7 +18,7 @@ export const indexesCommand: CommandModule<GlobalFlags, IndexesFlags> = {
   describe: "Write index.yaml (gcloud's format) from the composite indexes the app's models declare",
   builder: (y) =>
     y
-      .option('models', { type: 'string', array: true, describe: 'Modules or directories defining the models (default: models in the config file)' })
+      .option('models', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Modules or directories defining the models (default: models in the config file)' })
       .option('out', { type: 'string', default: 'index.yaml', describe: 'File to write, or to compare with --check' })
       .option('check', { type: 'boolean', default: false, describe: 'Exit 1 if the file differs from the models; write nothing' }) as unknown as Argv<IndexesFlags>,
   handler: async (argv) => {

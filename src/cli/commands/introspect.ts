@@ -23,7 +23,7 @@ export const introspectCommand: CommandModule<GlobalFlags, IntrospectFlags> = {
       .positional('kinds', { type: 'string', array: true, describe: 'Kinds to describe (default: all, where the backend lists kinds); with models, kinds to check besides theirs' })
       .option('namespace', { type: 'string', default: '', describe: 'Namespace to look in' })
       .option('sample', { type: 'number', default: 500, describe: 'Entities to read per kind' })
-      .option('models', { type: 'string', array: true, describe: 'Modules or directories defining the models to compare with (default: models in the config file)' })
+      .option('models', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Modules or directories defining the models to compare with (default: models in the config file)' })
       .option('models-namespace', {
         type: 'string',
         describe: "Compare with the runtime definitions held in this namespace (the factory's namespace); implied '' when models are given",

@@ -25,7 +25,7 @@ export const makemigrationsCommand: CommandModule<GlobalFlags, MakeMigrationsFla
     y
       .option('name', { type: 'string', describe: 'Words for the file name (default: from the first change)' })
       .option('app', { type: 'string', describe: 'The app whose migrations record the models, when there are several' })
-      .option('models', { type: 'string', array: true, describe: 'Modules or directories defining the models (default: models in the config file)' })
+      .option('models', { type: 'string', array: true, nargs: 1, requiresArg: true, describe: 'Modules or directories defining the models (default: models in the config file)' })
       .option('check', { type: 'boolean', default: false, describe: 'Exit 1 if the models changed with no migration for it; write nothing (for CI)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the file instead of writing it' })
       .option('rename', { type: 'boolean', default: true, describe: 'With --no-rename, a field or kind gone and another new are a removal plus an addition' })

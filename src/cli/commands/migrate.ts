@@ -33,7 +33,13 @@ export const migrateCommand: CommandModule<GlobalFlags, MigrateFlags> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'Run the per-entity logic without writing; report counts and samples' })
       .option('check', { type: 'boolean', default: false, describe: 'Exit 1 if any migration is pending; change nothing' })
       .option('allow-changed', { type: 'boolean', default: false, describe: 'Accept files edited after they were applied' })
-      .option('restart', { type: 'string', array: true, describe: "Forget a failed migration's state so that its fixed file runs from the start (repeatable); what it changed stays changed" })
+      .option('restart', {
+        type: 'string',
+        array: true,
+        nargs: 1,
+        requiresArg: true,
+        describe: "Forget a failed migration's state so that its fixed file runs from the start (repeatable); what it changed stays changed",
+      })
       .option('wait-lock', { type: 'number', default: 0, coerce: nonNegativeSeconds('--wait-lock'), describe: 'Seconds to wait for another run to release the lock (else exit 3)' })
       .option('executor', { choices: ['local', 'cloud-tasks'], default: 'local', describe: 'Run shards in this process, or as Cloud Tasks on the worker (see docs/cloud-tasks.md)' })
       .option('max-rate', {
