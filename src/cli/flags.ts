@@ -49,3 +49,17 @@ export function nonNegativeSeconds(flag: string): (value: unknown) => number {
 export function positiveRate(flag: string): (value: unknown) => number | undefined {
   return (value) => (value === undefined ? undefined : checkRate(value, flag));
 }
+
+/**
+ * A yargs coerce for a numeric flag read as a string, so that a refusal names the flag and quotes what was
+ * typed (yargs' own numbers turn `--port abc` into NaN).
+ */
+export function numberFlag(flag: string, what: string, ok: (n: number) => boolean): (value: unknown) => number {
+  return (value) => {
+    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+    if (ok(n)) return n;
+    throw new DsMigrateError('BAD_INPUT', `${flag} takes ${what}, not ${JSON.stringify(value)}.`, { flag });
+  };
+}
+
+export const portFlag = (flag: string) => numberFlag(flag, 'a port number (0 to 65535; 0 picks a free one)', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Datastore } from '../../src/datastore';
 import { resolveWorkerSettings, type TasksApi, type WorkerSettings } from '../../src/executors/cloud-tasks';
 import { buildGraph } from '../../src/migrations';
@@ -77,5 +77,24 @@ describe('dsmigrate worker', () => {
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/DSMIGRATE_WORKER_SECRET.*DSMIGRATE_TASKS_SERVICE_ACCOUNT or cloudTasks\.serviceAccountEmail/);
+  });
+
+  test('exits 2 with one line naming --port or --host when it cannot listen there', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const busy = (taken.address() as AddressInfo).port;
+    try {
+      for (const [flags, message] of [
+        [['--port', 'abc'], '--port takes a port number (0 to 65535; 0 picks a free one), not "abc".'],
+        [['--port', '70000'], '--port takes a port number (0 to 65535; 0 picks a free one), not "70000".'],
+        [['--port', String(busy)], `--port ${busy} is in use: choose another, or 0 for a free one.`],
+        [['--port', '0', '--host', '999.1.1.1'], "--host 999.1.1.1 is not an address of this machine: give one of its interfaces' addresses (0.0.0.0 for all, 127.0.0.1 for this machine alone)."],
+      ] as const) {
+        const result = await runCli(['worker', ...flags], { cwd: app, env: { ...ctx.env(), DSMIGRATE_WORKER_SECRET: SECRET } });
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 2, stderr: `dsmigrate: ${message}\n` });
+      }
+    } finally {
+      taken.close();
+    }
   });
 });

@@ -17,7 +17,7 @@ import {
   type FaultCode,
 } from '../../../emulator';
 import { DsMigrateError } from '../../errors';
-import type { GlobalFlags } from '../flags';
+import { numberFlag, portFlag, type GlobalFlags } from '../flags';
 import { jsonLine } from '../output';
 
 interface EmulatorFlags extends GlobalFlags {
@@ -44,22 +44,10 @@ interface EmulatorFlags extends GlobalFlags {
   verbose: boolean;
 }
 
-/**
- * The numeric flags are read as strings and checked here, so that a refusal names the flag and quotes
- * what was typed (yargs' own numbers turn `--port abc` into NaN).
- */
-function checked(flag: string, what: string, ok: (n: number) => boolean): (value: unknown) => number {
-  return (value) => {
-    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
-    if (ok(n)) return n;
-    throw new DsMigrateError('BAD_INPUT', `${flag} takes ${what}, not ${JSON.stringify(value)}.`, { flag });
-  };
-}
-const port = (flag: string) => checked(flag, 'a port number (0 to 65535; 0 picks a free one)', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);
-const fraction = (flag: string) => checked(flag, 'a fraction between 0 and 1', (n) => n >= 0 && n <= 1);
-const milliseconds = (flag: string) => checked(flag, 'a number of milliseconds (0 or more)', (n) => Number.isFinite(n) && n >= 0);
-const integer = (flag: string) => checked(flag, 'a whole number', Number.isSafeInteger);
-const positive = (flag: string) => checked(flag, 'a number above 0', (n) => Number.isFinite(n) && n > 0);
+const fraction = (flag: string) => numberFlag(flag, 'a fraction between 0 and 1', (n) => n >= 0 && n <= 1);
+const milliseconds = (flag: string) => numberFlag(flag, 'a number of milliseconds (0 or more)', (n) => Number.isFinite(n) && n >= 0);
+const integer = (flag: string) => numberFlag(flag, 'a whole number', Number.isSafeInteger);
+const positive = (flag: string) => numberFlag(flag, 'a number above 0', (n) => Number.isFinite(n) && n > 0);
 
 /** The proxy's own parsers, their refusals turned into usage errors that name the flag. */
 function parsed<T>(parse: (text: string, flag: string) => T, flag: string): (value: unknown) => T {
@@ -134,12 +122,12 @@ export const emulatorCommand: CommandModule<GlobalFlags, EmulatorFlags> = {
   builder: (y) =>
     y
       .option('flavour', { choices: EMULATOR_FLAVOURS, default: 'firestore' as EmulatorFlavour, describe: 'firestore: Firestore in Datastore mode; classic: the legacy Datastore emulator' })
-      .option('port', { type: 'string', coerce: port('--port'), describe: 'Datastore emulator port (default: a free one)' })
-      .option('tasks-port', { type: 'string', default: '0', coerce: port('--tasks-port'), describe: 'Cloud Tasks emulator port (default: a free one)' })
+      .option('port', { type: 'string', coerce: portFlag('--port'), describe: 'Datastore emulator port (default: a free one)' })
+      .option('tasks-port', { type: 'string', default: '0', coerce: portFlag('--tasks-port'), describe: 'Cloud Tasks emulator port (default: a free one)' })
       .option('worker-port', {
         type: 'string',
         default: String(Number(process.env.PORT) || 8080),
-        coerce: port('--worker-port'),
+        coerce: portFlag('--worker-port'),
         describe: 'Port of the suggested DSMIGRATE_WORKER_URL (what `dsmigrate worker` listens on: $PORT, else 8080)',
       })
       .option('tasks', { type: 'boolean', default: true, describe: 'Start the Cloud Tasks emulator (--no-tasks: Datastore only)' })
@@ -155,7 +143,7 @@ export const emulatorCommand: CommandModule<GlobalFlags, EmulatorFlags> = {
         type: 'boolean',
         describe: 'Put the fault and latency proxy in front of the Datastore emulator (on by default with any of the flags below; --datastore-proxy alone: the hot-entity report)',
       })
-      .option('datastore-proxy-port', { type: 'string', default: '0', coerce: port('--datastore-proxy-port'), describe: 'Datastore proxy port (default: a free one)' })
+      .option('datastore-proxy-port', { type: 'string', default: '0', coerce: portFlag('--datastore-proxy-port'), describe: 'Datastore proxy port (default: a free one)' })
       .option('datastore-fault-fraction', {
         type: 'string',
         coerce: fraction('--datastore-fault-fraction'),
