@@ -31,6 +31,14 @@ export class EmulatorSetupError extends Error {
   }
 }
 
+/** The port asked for is taken: the emulator would fail to bind it, while its health check found whatever answers there. */
+export class EmulatorPortInUseError extends EmulatorSetupError {
+  constructor(readonly port: number) {
+    super(`Port ${port} is in use.`);
+    this.name = 'EmulatorPortInUseError';
+  }
+}
+
 const LAUNCHERS: Record<EmulatorFlavour, { dir: string; script: string; component: string; args: (port: number) => string[] }> = {
   firestore: {
     dir: 'cloud-firestore-emulator',
@@ -88,6 +96,14 @@ export function locateEmulator(flavour: EmulatorFlavour): string {
   return script;
 }
 
+async function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'EADDRINUSE'));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(false)));
+  });
+}
+
 async function healthy(port: number): Promise<boolean> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
@@ -126,7 +142,8 @@ function installExitHooks(): void {
 export async function startDatastoreEmulator(options: StartOptions = {}): Promise<RunningEmulator> {
   const flavour = options.flavour ?? 'firestore';
   const script = locateEmulator(flavour);
-  const port = options.port ?? (await freePort());
+  if (options.port !== undefined && options.port !== 0 && (await portTaken(options.port))) throw new EmulatorPortInUseError(options.port);
+  const port = options.port || (await freePort());
   const child = spawn(script, LAUNCHERS[flavour].args(port), {
     detached: true,
     stdio: ['ignore', options.verbose ? process.stderr.fd : 'pipe', options.verbose ? process.stderr.fd : 'pipe'],

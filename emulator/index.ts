@@ -4,7 +4,7 @@ import type { DatastoreProxyOptions } from './datastore-proxy/options';
 import type { LocalEmulators, LocalEmulatorsOptions } from './local';
 
 export type { LocalEmulators, LocalEmulatorsOptions } from './local';
-export { EMULATOR_FLAVOURS, EmulatorSetupError, type EmulatorFlavour } from './datastore-emulator';
+export { EMULATOR_FLAVOURS, EmulatorPortInUseError, EmulatorSetupError, type EmulatorFlavour } from './datastore-emulator';
 export type { CloudTasksEmulatorOptions } from './cloud-tasks';
 // The options alone (no gRPC) at load; the proxy itself comes with startDatastoreProxy or startLocalEmulators.
 export { DatastoreProxyOptionError, FAULT_CODES, parseFaultMethods, parseFaultShares, parseLatency, type DatastoreMethod, type DatastoreProxyOptions, type FaultCode } from './datastore-proxy/options';

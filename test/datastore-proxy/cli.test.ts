@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Datastore } from '../../src/datastore';
@@ -49,4 +51,22 @@ test('dsmigrate emulator refuses an unknown fault code, naming it, before starti
   const result = await runCli(['emulator', '--datastore-fault-codes', 'aborted=1,conflict=2'], { cwd: tmpdir(), env: process.env });
   expect(result.code).toBe(2);
   expect(result.stderr).toMatch(/--datastore-fault-codes: unknown fault code "conflict"; the codes are aborted, unavailable/);
+});
+
+test('dsmigrate emulator refuses a --port in use, naming it, rather than reporting whatever answers there as its emulator', async () => {
+  // Another emulator on the port, as far as a health check can tell.
+  const other = createServer((_request, response) => response.end('Ok\n'));
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  const { port } = other.address() as AddressInfo;
+  try {
+    const child = spawn(path.join(REPO, 'node_modules', '.bin', 'tsx'), ['src/cli/main.ts', 'emulator', '--no-tasks', '--port', String(port)], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: `dsmigrate: --port ${port} is in use: choose another, or 0 for a free one.\n` });
+  } finally {
+    other.close();
+  }
 });

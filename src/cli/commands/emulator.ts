@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import {
   DatastoreProxyOptionError,
   EMULATOR_FLAVOURS,
+  EmulatorPortInUseError,
   EmulatorSetupError,
   FAULT_CODES,
   parseFaultMethods,
@@ -175,6 +176,7 @@ export const emulatorCommand: CommandModule<GlobalFlags, EmulatorFlags> = {
       });
     } catch (error) {
       // gcloud or Java missing, or the emulator not answering: the message says what to install or check.
+      if (error instanceof EmulatorPortInUseError) throw new DsMigrateError('BAD_INPUT', `--port ${error.port} is in use: choose another, or 0 for a free one.`, { flag: '--port' }, { cause: error });
       if (error instanceof EmulatorSetupError) throw new DsMigrateError('CONNECTION', error.message, {}, { cause: error });
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /No address added|EADDRINUSE/.test(String(error))) {
         throw new DsMigrateError(
