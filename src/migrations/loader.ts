@@ -27,7 +27,10 @@ export interface LoadedMigration {
 }
 
 const MIGRATION_FILE = /^(\d{4}_[A-Za-z0-9_-]+)\.(ts|js|mjs|cjs|mts|cts)$/;
+const NAMING = 'NNNN_name.ts (or .js, .mjs, .cjs, .mts, .cts): four digits, an underscore, then letters, digits, _ or -';
 const LOOKS_NUMBERED = /^\d/;
+const SCRIPT = /\.(ts|js|mjs|cjs|mts|cts)$/;
+const DEFINES_MIGRATION = /\bdefineMigration\s*\(/;
 const SKIPPED = /\.d\.ts$|\.map$|\.test\./;
 
 export function migrationId(app: string, name: string): string {
@@ -107,10 +110,17 @@ function listMigrationFiles(source: MigrationSource): { file: string; name: stri
   }
   const out: { file: string; name: string }[] = [];
   for (const entry of entries.sort()) {
-    if (SKIPPED.test(entry) || !LOOKS_NUMBERED.test(entry)) continue;
+    if (SKIPPED.test(entry)) continue;
     const file = path.join(source.dir, entry);
+    // A file without a number is a helper the migrations import, unless it defines a migration: then it is one misnamed, which would otherwise never run.
+    if (!LOOKS_NUMBERED.test(entry)) {
+      if (SCRIPT.test(entry) && DEFINES_MIGRATION.test(readFileSync(file, 'utf8'))) {
+        throw loadError(file, `defines a migration but is not numbered, so it would never run: rename it to NNNN_${entry}, NNNN the number after the app's last migration`);
+      }
+      continue;
+    }
     const match = MIGRATION_FILE.exec(entry);
-    if (!match) throw loadError(file, 'is not named NNNN_name.ts (or .js, .mjs, .cjs): four digits, an underscore, then letters, digits, _ or -');
+    if (!match) throw loadError(file, `is not named ${NAMING}`);
     out.push({ file, name: match[1] });
   }
   return out;

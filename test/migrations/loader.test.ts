@@ -52,6 +52,11 @@ describe('migration loader and graph', () => {
       /2 latest migrations .*0002_b\.ts, .*0002_c\.ts/,
     ],
     ['a badly named file', { 'migrations/1_first.ts': empty() }, /1_first\.ts is not named NNNN_name/],
+    [
+      'a migration without its number',
+      { 'migrations/0001_a.ts': empty(), 'migrations/add_colour.ts': empty() },
+      /add_colour\.ts defines a migration but is not numbered, so it would never run: rename it to NNNN_add_colour\.ts/,
+    ],
   ];
   it.each(cases)('rejects %s, naming the file', async (_, files, message) => {
     const error = await load(files).then(
