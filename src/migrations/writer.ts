@@ -210,7 +210,7 @@ function unwritable(context: LiteralContext, what: string): DsMigrateError {
   return new DsMigrateError(
     'BAD_INPUT',
     `${operation.type} (${operation.describe()}) cannot be written as literals: its ${where} ${what}. ` +
-      'Take it from the migration file that defines it instead (a reference: `import m0003 from ./0003_name` ... `m0003.operations[i]`), or write the file by hand.',
+      "Take it from the migration file that defines it instead (a reference: `import m0003 from './0003_name.js'` ... `m0003.operations[i]`), or write the file by hand.",
     { operation: operation.type, argument: where },
   );
 }
@@ -245,9 +245,16 @@ function commentLines(text: string): string[] {
   return text.split('\n').map((line) => (line.trimEnd() ? `// ${line.trimEnd()}` : '//'));
 }
 
-/** `m0003` for `./0003_backfill`, made unique among a file's references. */
+/**
+ * `m0003` for `./0003_backfill.js`, made unique among a file's references. The specifier names the file
+ * as it runs once compiled (.ts as .js): an ES module app type-checked with `module: nodenext` requires
+ * the extension, and TypeScript and jiti both resolve it to the source.
+ */
 function referenceName(file: string, references: Map<string, string>): string {
-  const specifier = file.replace(/\.(ts|js|mjs|cjs|mts|cts)$/, '');
+  const specifier = file
+    .replace(/\.ts$/, '.js')
+    .replace(/\.mts$/, '.mjs')
+    .replace(/\.cts$/, '.cjs');
   const relative = specifier.startsWith('.') || specifier.startsWith('/') ? specifier : `./${specifier}`;
   const known = references.get(relative);
   if (known) return known;

@@ -177,7 +177,7 @@ describeEachFlavour('a squashed migration on live stores', (ctx) => {
     expect(squash.code).toBe(0);
     const written = readFileSync(path.join(app, 'migrations', `${SQUASHED}.ts`), 'utf8');
     expect(written).toContain("replaces: ['0001_colour', '0002_tmp', '0003_drop_tmp', '0004_count', '0005_shade'],");
-    expect(written).toContain("import m0004 from './0004_count';");
+    expect(written).toContain("import m0004 from './0004_count.js';");
     expect(written).toMatch(
       /Left out, as a later operation makes them pointless:\n\/\/ - 0002_tmp operation 1 \(Set Person.tmp to 1 where missing\): Remove Person.tmp .*deletes the field wherever it was written \(0003_drop_tmp operation 1\)/,
     );
@@ -253,7 +253,7 @@ describeEachFlavour('a squashed migration on live stores', (ctx) => {
 function copyReferenceIn(app: string): void {
   const squashed = path.join(app, 'migrations', `${SQUASHED}.ts`);
   const text = readFileSync(squashed, 'utf8')
-    .replace("import m0004 from './0004_count';\n", '')
+    .replace("import m0004 from './0004_count.js';\n", '')
     .replace(/m0004\.operations\[0\]/, incrementOp('count'))
     .replace('import { ', 'import { MapFunctionOnEntities, ');
   writeFileSync(squashed, text);

@@ -297,6 +297,32 @@ describe(`a user outside the repo [${flavour}]`, () => {
       expect({ type, code: tested.status, output: tested.status === 0 ? '' : tested.stdout + tested.stderr }).toEqual({ type, code: 0, output: '' });
     }
   }, 240_000);
+
+  it('squashes a migration that holds a function into a file that type-checks under strict in a CommonJS app and in an ES module app, and runs', async () => {
+    const files = {
+      'migrations/0001_colour.ts': `import { defineMigration, AddFieldData } from 'datastore-migrate';\n\nexport default defineMigration({\n  operations: [new AddFieldData('Person', 'colour', { default: 'blue' })],\n});\n`,
+      'migrations/0002_loud.ts': `import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';\n\nexport default defineMigration({\n  operations: [new MapFunctionOnEntities('Person', (person) => void person.set('loud', true))],\n});\n`,
+    };
+    for (const [type, module] of [
+      ['commonjs', 'commonjs'],
+      ['module', 'nodenext'],
+    ] as const) {
+      const cwd = tsProject(app, `squash-${type}`, type, { module }, files);
+      const squashed = await dsmigrate(app, cwd, ['squash', 'default', '0001', '0002', '--name', 'people'], process.env);
+      expect({ type, code: squashed.code, stderr: squashed.stderr }).toEqual({ type, code: 0, stderr: '' });
+      // The function is imported from its file, named as an ES module app must name it.
+      expect(readFileSync(path.join(cwd, 'migrations', '0001_people.ts'), 'utf8')).toContain("import m0002 from './0002_loud.js';");
+      const checked = tsc(app, cwd, ['--noEmit']);
+      expect({ type, output: checked.stdout + checked.stderr }).toEqual({ type, output: '' });
+
+      const projectId = uniqueProject('sq');
+      const store = await connect(host, projectId);
+      await store.save([Entity.from(Key.of('Person', 7), { name: 'Bo' })]);
+      const migrated = await dsmigrate(app, cwd, ['migrate'], { ...process.env, DATASTORE_EMULATOR_HOST: host, DATASTORE_PROJECT_ID: projectId });
+      expect({ type, code: migrated.code, stderr: migrated.stderr }).toEqual({ type, code: 0, stderr: expect.stringContaining('0001_people') as string });
+      expect((await store.get(Key.of('Person', 7)))!.toObject()).toEqual({ name: 'Bo', colour: 'blue', loud: true });
+    }
+  }, 240_000);
 });
 
 /** An operator's way out of each trouble, with the installed package, on every emulator flavour running. */
