@@ -27,9 +27,12 @@ const RUN_FAILURES: readonly ErrorCode[] = ['MIGRATION_FAILED', 'OPERATION_FAILE
 
 function adviceFor(error: unknown): string | undefined {
   if (!(error instanceof DsMigrateError)) return undefined;
-  if (typeof error.context.grpcCode === 'number') return CALL_ADVICE[error.context.grpcCode];
-  if (!RUN_FAILURES.includes(error.code) || typeof error.context.migration !== 'string') return undefined;
-  return recoveryAdvice(error.context.migration);
+  const { grpcCode, migration, direction, target } = error.context;
+  if (typeof grpcCode === 'number') return CALL_ADVICE[grpcCode];
+  if (typeof migration !== 'string') return undefined;
+  // A run's own failure carries its direction (src/migrations/runner.ts, follow.ts): a back-out refused for undo conflicts too, whose CONFLICT elsewhere means other things.
+  if (direction === 'forward' || direction === 'reverse') return recoveryAdvice(migration, { direction, target: typeof target === 'string' ? target : undefined, code: error.code });
+  return RUN_FAILURES.includes(error.code) ? recoveryAdvice(migration, { direction: 'forward' }) : undefined;
 }
 
 const UNREACHABLE = "Datastore did not answer, after retries: check this machine's network (or, for an emulator, that it still runs at DATASTORE_EMULATOR_HOST), then run the command again.";

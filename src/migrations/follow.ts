@@ -63,7 +63,7 @@ function endedError(run: RunState, emit: (e: RunEvent) => void): DsMigrateError 
   if (run.status === 'abandoned') return new DsMigrateError('RUN_ABANDONED', `Run ${run.id} stopped: ${message}`, { migration });
   emit({ type: 'migration-failed', migration, error: message });
   const code = (run.errorCode ?? 'MIGRATION_FAILED') as ErrorCode;
-  return new DsMigrateError(code, `Migration ${migration} failed: ${message}`, { migration });
+  return new DsMigrateError(code, `Migration ${migration} failed: ${message}`, { migration, direction: run.direction, target: run.target });
 }
 
 /** The run lets go of the lease just after it records its end: wait for that, so that a command run next is not refused. */

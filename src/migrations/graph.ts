@@ -221,9 +221,10 @@ function findTarget(graph: MigrationGraph, target: string): LoadedMigration {
 /**
  * The migrations to apply (forward, in graph order) or unapply (reverse, newest first) to reach the
  * target: none means every pending one; an unapplied target brings in what it needs; an applied one
- * unapplies everything after it that has a record; `zero` / `app:zero` unapplies an app.
+ * unapplies everything after it that has a record; `zero` / `app:zero` unapplies an app. A back-out also
+ * names its target as `app:name` or `app:zero`, which stays unambiguous whatever files are added later.
  */
-export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, PlanningRecord>, target?: string): { direction: 'forward' | 'reverse'; migrations: LoadedMigration[] } {
+export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, PlanningRecord>, target?: string): { direction: 'forward' | 'reverse'; migrations: LoadedMigration[]; target?: string } {
   if (!target) return { direction: 'forward', migrations: graph.ordered.filter((m) => !isApplied(records.get(m.id))) };
   const zero = /^(?:(.+):)?zero$/.exec(target);
   if (zero) {
@@ -232,7 +233,7 @@ export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, Plan
     if (!app || !apps.has(app)) throw new DsMigrateError('BAD_INPUT', `Unknown target "${target}": say app:zero with one of ${[...apps].join(', ')}.`, { migration: target });
     const roots = graph.ordered.filter((m) => m.app === app);
     const doomed = new Set(roots.flatMap((m) => [m.id, ...descendants(graph, m.id)]));
-    return { direction: 'reverse', migrations: graph.ordered.filter((m) => doomed.has(m.id) && records.has(m.id)).reverse() };
+    return { direction: 'reverse', migrations: graph.ordered.filter((m) => doomed.has(m.id) && records.has(m.id)).reverse(), target: `${app}:zero` };
   }
   const goal = resolveTarget(graph, target);
   if (!isApplied(records.get(goal.id))) {
@@ -240,7 +241,7 @@ export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, Plan
     return { direction: 'forward', migrations: graph.ordered.filter((m) => needed.has(m.id) && !isApplied(records.get(m.id))) };
   }
   const later = descendants(graph, goal.id);
-  return { direction: 'reverse', migrations: graph.ordered.filter((m) => later.has(m.id) && records.has(m.id)).reverse() };
+  return { direction: 'reverse', migrations: graph.ordered.filter((m) => later.has(m.id) && records.has(m.id)).reverse(), target: goal.id };
 }
 
 function ancestors(graph: MigrationGraph, id: string): Set<string> {

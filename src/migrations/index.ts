@@ -14,6 +14,7 @@ export {
   stepOf,
   describeStep,
   recoveryAdvice,
+  type Failure,
   pendingPlan,
   type MigrationStep,
   type PlannedMigration,

@@ -37,13 +37,13 @@ export class Lifecycle {
     return (await this.lease.whileHeld(this.store, () => pendingPlan(this.store, graph, this.namespace, options))).plan;
   }
 
-  /** Starts (or resumes) a migration in a direction: its record becomes `running`. */
-  async begin(m: LoadedMigration, direction: Direction, tx?: Transaction): Promise<{ record: MigrationRecord; resumed: boolean }> {
+  /** Starts (or resumes) a migration in a direction, toward a back-out's `target`: its record becomes `running`. */
+  async begin(m: LoadedMigration, direction: Direction, target: string | undefined, tx?: Transaction): Promise<{ record: MigrationRecord; resumed: boolean }> {
     return this.step(tx, async (recorder) => {
       const existing = await recorder.get(m.id);
       const record: MigrationRecord = existing
-        ? { ...existing, state: 'running', error: undefined, finishedAt: undefined, direction, checksum: m.checksum }
-        : Recorder.fresh(m.id, m.app, m.name, m.checksum, m.definition.operations, direction);
+        ? { ...existing, state: 'running', error: undefined, errorCode: undefined, finishedAt: undefined, direction, target, checksum: m.checksum }
+        : { ...Recorder.fresh(m.id, m.app, m.name, m.checksum, m.definition.operations, direction), target };
       await recorder.save(record);
       // Resuming means going on in the same direction; backing out an applied migration starts afresh.
       const resumed = existing !== undefined && (existing.state === 'running' || existing.state === 'failed') && existing.direction === direction;
@@ -109,7 +109,7 @@ export class Lifecycle {
     await this.step(tx, async (recorder) => {
       const record = await this.requireRecord(recorder, m);
       if (direction === 'reverse') await recorder.remove(m.id);
-      else await recorder.save({ ...record, state: 'applied', finishedAt: new Date(), error: undefined });
+      else await recorder.save({ ...record, state: 'applied', finishedAt: new Date(), error: undefined, errorCode: undefined });
     });
   }
 
@@ -121,11 +121,11 @@ export class Lifecycle {
     await clearMigrationJobs(this.store, this.namespace, m.id, this.fence, whileDeleting);
   }
 
-  /** The migration failed: recorded with the error, its coverage kept, so a re-run resumes and a back-out undoes exactly what ran. */
-  async fail(m: Pick<LoadedMigration, 'id'>, error: unknown, tx?: Transaction): Promise<void> {
+  /** The migration failed: recorded with the error and its code, its coverage kept, so a re-run resumes and a back-out undoes exactly what ran. */
+  async fail(m: Pick<LoadedMigration, 'id'>, error: unknown, errorCode: string, tx?: Transaction): Promise<void> {
     await this.step(tx, async (recorder) => {
       const record = await recorder.get(m.id);
-      if (record) await recorder.save({ ...record, state: 'failed', error: errorMessage(error).slice(0, 1500), finishedAt: new Date() });
+      if (record) await recorder.save({ ...record, state: 'failed', error: errorMessage(error).slice(0, 1500), errorCode, finishedAt: new Date() });
     });
   }
 

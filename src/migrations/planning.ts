@@ -29,6 +29,8 @@ export interface PlannedMigration {
 export interface Plan {
   direction: Direction;
   migrations: PlannedMigration[];
+  /** A back-out's target (`app:name` or `app:zero`): the run records it, so that a failed back-out's advice names it. */
+  target?: string;
 }
 
 export interface PlanOptions {
@@ -59,12 +61,35 @@ export function describeStep(step: MigrationStep): string {
   return step.operation.describe();
 }
 
+/** How a migration failed, as its record or the run's error says: the direction, a back-out's target, the error's code. */
+export interface Failure {
+  direction: Direction;
+  target?: string;
+  code?: string;
+}
+
 /**
  * How to go on after a migration failed, the same advice wherever a failure is shown (the CLI's error,
- * `status`, the docs): run again after a passing error, keep the done batches with a fixed file, or
- * start over; or back out.
+ * `status`, the docs). Going forward: run again after a passing error, keep the done batches with a fixed
+ * file, or start over; or back out. Going back, every command names the back-out's target: without it,
+ * `migrate` would apply the migration again instead.
  */
-export function recoveryAdvice(migration: string): string {
+export function recoveryAdvice(migration: string, failure: Failure): string {
+  if (failure.direction === 'reverse') {
+    // A record stored before back-outs recorded their target cannot name it.
+    const target = failure.target ?? '<the migration before it>';
+    // CONFLICT is what the check before restoring before-images fails with (docs/undo.md, Conflicts).
+    if (failure.code === 'CONFLICT') {
+      return (
+        `To finish the back-out, \`dsmigrate migrate ${target} --undo-conflicts overwrite\` restores the entities changed since anyway (those later writes are lost), ` +
+        `or \`dsmigrate migrate ${target} --undo-conflicts skip\` leaves them as they are and restores the rest.`
+      );
+    }
+    return (
+      `After a passing error (Datastore unavailable, a timeout), run \`dsmigrate migrate ${target}\` again: it resumes the back-out where it stopped. ` +
+      `After fixing the migration's file, \`dsmigrate migrate ${target} --allow-changed\` resumes it with the fixed file.`
+    );
+  }
   return (
     `After a passing error (Datastore unavailable, a timeout), run \`dsmigrate migrate\` again: it resumes where it stopped. ` +
     `After fixing the migration's file, \`dsmigrate migrate --allow-changed\` resumes with the fixed file and keeps the batches already done. ` +
@@ -215,7 +240,7 @@ async function planWith(store: Datastore, loaded: MigrationGraph, namespace: str
   let { graph, records } = effect;
   if (!options.fake) checkHistory(graph, records);
   checkChecksums(graph, records, options.allowChanged);
-  let { direction, migrations } = planRun(graph, records, options.target);
+  let { direction, migrations, target } = planRun(graph, records, options.target);
   // Backing out a squashed migration applied through its replaced ones backs those out, each with its own record.
   const through = direction === 'reverse' ? migrations.filter((m) => effect.replacedApplied.has(m.id)) : [];
   if (through.length > 0) {
@@ -229,7 +254,7 @@ async function planWith(store: Datastore, loaded: MigrationGraph, namespace: str
       );
     }
     ({ graph, records } = inEffect(loaded, stored, new Set(through.map((m) => m.id))));
-    ({ direction, migrations } = planRun(graph, records, options.target));
+    ({ direction, migrations, target } = planRun(graph, records, options.target));
   }
   const planned: PlannedMigration[] = [];
   for (const migration of migrations) {
@@ -238,7 +263,7 @@ async function planWith(store: Datastore, loaded: MigrationGraph, namespace: str
     planned.push({ migration, started: record !== undefined, steps: stepsFor(migration, direction, record, ran, options) });
   }
   if (!options.fake) for (const { steps } of planned) for (const step of steps) if (!step.noop && !step.irreversible) await step.operation.validate(store);
-  return { direction, migrations: planned };
+  return { direction, migrations: planned, target };
 }
 
 /**

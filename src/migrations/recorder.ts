@@ -32,8 +32,12 @@ export interface MigrationRecord {
   finishedAt?: Date;
   host?: string;
   error?: string;
+  /** The code of `error` (src/errors.ts), for the advice on how to go on. */
+  errorCode?: string;
   /** 'forward' while being applied, 'reverse' while being unapplied. */
   direction: Direction;
+  /** Being unapplied: the back-out's target (`app:name` or `app:zero`), which its advice names to go on. */
+  target?: string;
   /** In the file's order, whatever the direction. */
   operations: OperationRecord[];
 }
@@ -135,10 +139,12 @@ function encodeRecord(namespace: string, r: MigrationRecord): Entity {
       finishedAt: r.finishedAt ?? null,
       host: r.host ?? null,
       error: r.error ?? null,
+      errorCode: r.errorCode ?? null,
       direction: r.direction,
+      target: r.target ?? null,
       operations: JSON.stringify(operations),
     },
-    { excludeFromIndexes: ['error', 'operations'] },
+    { excludeFromIndexes: ['error', 'errorCode', 'target', 'operations'] },
   );
 }
 
@@ -170,7 +176,9 @@ function decodeRecord(entity: Entity): MigrationRecord {
     finishedAt: 'date?',
     host: 'string?',
     error: 'string?',
+    errorCode: 'string?',
     direction: 'string',
+    target: 'string?',
     operations: 'string',
   });
   if (!STATES.includes(v.state as MigrationState)) throw corrupt(entity, `its state "${v.state}" is unknown`);
@@ -186,7 +194,9 @@ function decodeRecord(entity: Entity): MigrationRecord {
     finishedAt: v.finishedAt,
     host: v.host,
     error: v.error,
+    errorCode: v.errorCode,
     direction: v.direction,
+    target: v.target,
     operations: stored.list.map((op) => ({ ...op, applied: Coverage.fromJSON(op.applied) })),
   };
 }

@@ -46,6 +46,8 @@ export interface RunState {
   owner: string;
   status: RunStatus;
   direction: Direction;
+  /** A back-out's target (`app:name` or `app:zero`), recorded on each migration it begins: a failed back-out's advice names it. */
+  target?: string;
   migrations: RunMigration[];
   /** Index in `migrations` of the migration under way; `migrations.length` once all are done. */
   current: number;
@@ -94,6 +96,7 @@ export function encodeRunState(run: RunState): Entity {
       owner: run.owner,
       status: run.status,
       direction: run.direction,
+      target: run.target ?? null,
       migrations: JSON.stringify(run.migrations),
       current: run.current,
       step: run.step,
@@ -143,6 +146,7 @@ export function decodeRunState(entity: Entity): RunState {
     owner: 'string',
     status: 'string',
     direction: 'string',
+    target: 'string?',
     migrations: 'string',
     current: 'number',
     step: 'number',
@@ -188,6 +192,7 @@ export function decodeRunState(entity: Entity): RunState {
     owner: v.owner,
     status: v.status as RunStatus,
     direction: v.direction,
+    target: v.target,
     migrations: list,
     current: v.current,
     step: v.step,

@@ -154,6 +154,7 @@ export class Run {
         owner: lease.owner,
         status: 'running',
         direction: plan.direction,
+        target: plan.target,
         migrations: plan.migrations.map(({ migration, steps }) => ({
           id: migration.id,
           checksum: migration.checksum,
@@ -261,7 +262,7 @@ export class Run {
       'step',
       async (fresh, tx) => {
         if (fresh.started >= fresh.current) return undefined;
-        ({ resumed } = await this.lifecycle.begin(migration, fresh.direction, tx));
+        ({ resumed } = await this.lifecycle.begin(migration, fresh.direction, fresh.target, tx));
         return { ...fresh, started: fresh.current, step: 0, job: null, shards: null, page: 0, stepStartedAt: null };
       },
       { readsRecord: true },
@@ -398,7 +399,7 @@ export class Run {
       'running',
       async (fresh, tx) => {
         // By id only: a migration this process cannot resolve (not deployed) must still fail.
-        if (migration && fresh.started >= fresh.current) await this.lifecycle.fail(migration, message, tx);
+        if (migration && fresh.started >= fresh.current) await this.lifecycle.fail(migration, message, errorCode, tx);
         return { ...fresh, status: 'failed', error: message, errorCode, waiting: undefined, finishedAt: new Date() };
       },
       { readsRecord: true },

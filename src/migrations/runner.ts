@@ -102,8 +102,12 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
     if (signal.aborted) throw signal.reason;
     await run.settle(error).catch(() => undefined);
     const current = run.state.migrations[run.state.current];
-    if (isDsMigrateError(error) && current) error.context.migration ??= current.id;
-    throw isDsMigrateError(error) || !current ? error : new DsMigrateError('MIGRATION_FAILED', `Migration ${current.id} failed: ${errorMessage(error)}`, { migration: current.id }, { cause: error });
+    // The direction and a back-out's target say how to go on (src/migrations/planning.ts recoveryAdvice).
+    const { direction, target } = run.state;
+    if (isDsMigrateError(error) && current) Object.assign(error.context, { migration: error.context.migration ?? current.id, direction, target });
+    throw isDsMigrateError(error) || !current
+      ? error
+      : new DsMigrateError('MIGRATION_FAILED', `Migration ${current.id} failed: ${errorMessage(error)}`, { migration: current.id, direction, target }, { cause: error });
   } finally {
     await run.release().catch(() => undefined);
   }

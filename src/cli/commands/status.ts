@@ -30,6 +30,8 @@ export interface StatusRow {
   state: MigrationState | 'pending';
   /** 'reverse' while being unapplied. */
   direction?: MigrationRecord['direction'];
+  /** Being unapplied: the back-out's target. */
+  target?: string;
   progress: string;
   appliedAt?: string;
   error?: string;
@@ -213,6 +215,7 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
           name: m.name,
           state: r?.state ?? 'pending',
           direction: r?.direction,
+          target: r?.target,
           progress: progressOf(r, m.definition.operations.length),
           appliedAt: r && isApplied(r) ? r.finishedAt?.toISOString() : undefined,
           error: r?.error,
@@ -229,6 +232,8 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
           app: r.app,
           name: r.name,
           state: r.state,
+          direction: r.direction,
+          target: r.target,
           progress: progressOf(r, r.operations.length),
           appliedAt: r.finishedAt?.toISOString(),
           error: r.error,
@@ -268,7 +273,11 @@ export const statusCommand: CommandModule<GlobalFlags, StatusFlags> = {
         )}\n`,
       );
       // A record's error is its own last failure, cleared when it runs again: never an old run's.
-      for (const r of rows.filter((x) => x.error)) process.stdout.write(`\n${r.app}:${r.name} failed: ${r.error}\n${recoveryAdvice(`${r.app}:${r.name}`)}\n`);
+      for (const r of rows.filter((x) => x.error)) {
+        const id = `${r.app}:${r.name}`;
+        const record = records.get(id)!;
+        process.stdout.write(`\n${id} failed: ${r.error}\n${recoveryAdvice(id, { direction: record.direction, target: record.target, code: record.errorCode })}\n`);
+      }
       const undo = rows.filter((r) => r.undo);
       if (undo.length > 0) {
         process.stdout.write(
