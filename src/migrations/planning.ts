@@ -6,7 +6,7 @@ import { jobChangedData } from '../sharding';
 import { Coverage } from './coverage';
 import { graphFor, isApplied, planRun, type MigrationGraph } from './graph';
 import type { LoadedMigration } from './loader';
-import { Recorder, type Direction, type MigrationRecord } from './recorder';
+import { Recorder, type Direction, type MigrationRecord, type OperationRecord } from './recorder';
 
 /** One operation of a migration as a run carries it out: its place in the file, and the operation to run (the reverse, going back). */
 export interface MigrationStep {
@@ -149,8 +149,8 @@ export function checkChecksums(graph: MigrationGraph, records: ReadonlyMap<strin
 
 /**
  * The steps of a migration in a direction. Going back, an operation that never took effect is left out
- * (it has nothing to undo: `ran` says which did), so a migration that failed before its irreversible
- * operations changed anything can still be backed out; one whose irreversible operation did change data
+ * (it has nothing to undo: `ran` says which did), so a migration whose irreversible operations changed
+ * nothing (failed first, or found nothing) can still be backed out; one whose irreversible operation did change data
  * is refused, before anything changes, unless the plan is only shown or faked.
  */
 export function stepsFor(m: LoadedMigration, direction: Direction, record: MigrationRecord | undefined, ran: (index: number) => boolean, options: PlanOptions = {}): MigrationStep[] {
@@ -183,20 +183,32 @@ export function stepsFor(m: LoadedMigration, direction: Direction, record: Migra
 
 /**
  * Which operations of a migration ran, going back: in effect somewhere, or with a job that changed data.
- * A job that committed no change (a delete whose first batch failed) counts as never run; a RunFunction
- * that started counts as run.
+ * A job that committed no change (a delete whose first batch failed, or that found nothing) counts as never
+ * run; a RunFunction that started counts as run.
  */
 async function operationsThatRan(store: Datastore, namespace: string, m: LoadedMigration, record: MigrationRecord | undefined): Promise<(index: number) => boolean> {
   if (!record) return () => true;
   const ran = await Promise.all(
     record.operations.map(async (op, index) => {
-      if (!op.applied.isNone) return true;
+      const operation = m.definition.operations[index];
+      if (!op.applied.isNone) return !completedUnchanged(record, op, operation);
       if (op.job === undefined) return false;
       // A RunFunction leaves no checkpoints to say what it changed: once started, it may have changed anything.
-      return isRunFunction(m.definition.operations[index]) || (await jobChangedData(store, jobRef(namespace, m.id, index, op.job.seq)));
+      return isRunFunction(operation) || (await jobChangedData(store, jobRef(namespace, m.id, index, op.job.seq)));
     }),
   );
   return (index) => ran[index];
+}
+
+/**
+ * A data operation with no reverse that completed everywhere and counted no change, as its record says.
+ * Only there are the recorded counts all it did: with no reverse, no back-out ever ran a job of it, so it
+ * had one job (`nextSeq`), whose counts the step recorded as it completed. A reversible operation's coverage
+ * may be folded from earlier jobs of both directions, which the counts of its last job leave out; a faked
+ * record counted nothing.
+ */
+function completedUnchanged(record: MigrationRecord, op: OperationRecord, operation: Operation): boolean {
+  return record.state !== 'faked' && isDataOperation(operation) && !canBackOut(operation) && op.applied.isAll && op.job === undefined && op.nextSeq <= 1 && op.changed + op.deleted === 0;
 }
 
 /**

@@ -94,6 +94,24 @@ describeEachFlavour('every back-out has a way out', (ctx) => {
     ]);
   });
 
+  it('irreversible operations that ran everywhere and changed nothing (a kind with no entities, a field no entity has) do not block the back-out', async () => {
+    const { store, env } = await fresh();
+    const nothing = file('CopyFieldData, DeleteModelData', "new DeleteModelData('Auditt'), new CopyFieldData('Person', 'nicknam', 'displayName')");
+    const app = tempApp({ 'migrations/0001_a.ts': ADD_A, 'migrations/0002_nothing.ts': nothing });
+    expect((await runCli(['migrate'], { cwd: app, env })).code).toBe(0);
+    const plan = await runCli(['plan', '0001'], { cwd: app, env });
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).not.toMatch(/IRREVERSIBLE|refuses/);
+    const back = await runCli(['migrate', '0001'], { cwd: app, env });
+    expect({ code: back.code, stderr: back.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/irreversible/) as string });
+    expect(await states(app, env)).toEqual([
+      ['0001_a', 'applied'],
+      ['0002_nothing', 'pending'],
+    ]);
+    expect(await audits(store)).toBe(30);
+    expect(countOf(await personValues(store, 'a'), 1)).toBe(N);
+  });
+
   it('fixing a failed map and running with --allow-changed keeps the done batches, as the failure says', async () => {
     const { store, env } = await fresh();
     const increment = (guard: string) =>
