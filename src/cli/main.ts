@@ -30,9 +30,11 @@ function adviceFor(error: unknown): string | undefined {
   const { grpcCode, migration, direction, target } = error.context;
   if (typeof grpcCode === 'number') return CALL_ADVICE[grpcCode];
   if (typeof migration !== 'string') return undefined;
-  // A run's own failure carries its direction (src/migrations/runner.ts, follow.ts): a back-out refused for undo conflicts too, whose CONFLICT elsewhere means other things.
-  if (direction === 'forward' || direction === 'reverse') return recoveryAdvice(migration, { direction, target: typeof target === 'string' ? target : undefined, code: error.code });
-  return RUN_FAILURES.includes(error.code) ? recoveryAdvice(migration, { direction: 'forward' }) : undefined;
+  // A run's failure carries its direction and a back-out's target (src/migrations/runner.ts, follow.ts). CONFLICT
+  // fails a back-out whose before-images meet entities changed since; outside a back-out it means other things.
+  const back = direction === 'reverse';
+  if (!RUN_FAILURES.includes(error.code) && !(back && error.code === 'CONFLICT')) return undefined;
+  return recoveryAdvice(migration, { direction: back ? 'reverse' : 'forward', target: typeof target === 'string' ? target : undefined, code: error.code });
 }
 
 const UNREACHABLE = "Datastore did not answer, after retries: check this machine's network (or, for an emulator, that it still runs at DATASTORE_EMULATOR_HOST), then run the command again.";
