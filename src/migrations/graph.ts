@@ -221,8 +221,8 @@ function findTarget(graph: MigrationGraph, target: string): LoadedMigration {
 /**
  * The migrations to apply (forward, in graph order) or unapply (reverse, newest first) to reach the
  * target: none means every pending one; an unapplied target brings in what it needs; an applied one
- * unapplies everything after it that has a record; `zero` / `app:zero` unapplies an app. A back-out also
- * names its target as `app:name` or `app:zero`, which stays unambiguous whatever files are added later.
+ * unapplies everything after it that has a record; `zero` / `app:zero` unapplies an app. A run to a target
+ * also names it as `app:name` or `app:zero`, which stays unambiguous whatever files are added later.
  */
 export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, PlanningRecord>, target?: string): { direction: 'forward' | 'reverse'; migrations: LoadedMigration[]; target?: string } {
   if (!target) return { direction: 'forward', migrations: graph.ordered.filter((m) => !isApplied(records.get(m.id))) };
@@ -238,7 +238,7 @@ export function planRun(graph: MigrationGraph, records: ReadonlyMap<string, Plan
   const goal = resolveTarget(graph, target);
   if (!isApplied(records.get(goal.id))) {
     const needed = ancestors(graph, goal.id);
-    return { direction: 'forward', migrations: graph.ordered.filter((m) => needed.has(m.id) && !isApplied(records.get(m.id))) };
+    return { direction: 'forward', migrations: graph.ordered.filter((m) => needed.has(m.id) && !isApplied(records.get(m.id))), target: goal.id };
   }
   const later = descendants(graph, goal.id);
   return { direction: 'reverse', migrations: graph.ordered.filter((m) => later.has(m.id) && records.has(m.id)).reverse(), target: goal.id };

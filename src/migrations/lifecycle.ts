@@ -37,7 +37,7 @@ export class Lifecycle {
     return (await this.lease.whileHeld(this.store, () => pendingPlan(this.store, graph, this.namespace, options))).plan;
   }
 
-  /** Starts (or resumes) a migration in a direction, toward a back-out's `target`: its record becomes `running`. */
+  /** Starts (or resumes) a migration in a direction, for a run to `target` (none: everything pending): its record becomes `running`. */
   async begin(m: LoadedMigration, direction: Direction, target: string | undefined, tx?: Transaction): Promise<{ record: MigrationRecord; resumed: boolean }> {
     return this.step(tx, async (recorder) => {
       const existing = await recorder.get(m.id);

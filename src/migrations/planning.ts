@@ -29,7 +29,7 @@ export interface PlannedMigration {
 export interface Plan {
   direction: Direction;
   migrations: PlannedMigration[];
-  /** A back-out's target (`app:name` or `app:zero`): the run records it, so that a failed back-out's advice names it. */
+  /** The target the run was given, as `app:name` or `app:zero`: the run records it, so that a failed run's advice names it. */
   target?: string;
 }
 
@@ -61,7 +61,7 @@ export function describeStep(step: MigrationStep): string {
   return step.operation.describe();
 }
 
-/** How a migration failed, as its record or the run's error says: the direction, a back-out's target, the error's code. */
+/** How a migration failed, as its record or the run's error says: the direction, the run's target, the error's code. */
 export interface Failure {
   direction: Direction;
   target?: string;
@@ -71,8 +71,8 @@ export interface Failure {
 /**
  * How to go on after a migration failed, the same advice wherever a failure is shown (the CLI's error,
  * `status`, the docs). Going forward: run again after a passing error, keep the done batches with a fixed
- * file, or start over; or back out. Going back, every command names the back-out's target: without it,
- * `migrate` would apply the migration again instead.
+ * file, or start over; or back out. Every command names the run's target: without it, `migrate` would
+ * apply the migration again instead of backing it out, or apply what is pending past the target.
  */
 export function recoveryAdvice(migration: string, failure: Failure): string {
   if (failure.direction === 'reverse') {
@@ -90,10 +90,11 @@ export function recoveryAdvice(migration: string, failure: Failure): string {
       `After fixing the migration's file, \`dsmigrate migrate ${target} --allow-changed\` resumes it with the fixed file.`
     );
   }
+  const to = failure.target === undefined ? '' : ` ${failure.target}`;
   return (
-    `After a passing error (Datastore unavailable, a timeout), run \`dsmigrate migrate\` again: it resumes where it stopped. ` +
-    `After fixing the migration's file, \`dsmigrate migrate --allow-changed\` resumes with the fixed file and keeps the batches already done. ` +
-    `To run it from the start instead, \`dsmigrate migrate --restart ${migration}\` (what it changed stays changed). ` +
+    `After a passing error (Datastore unavailable, a timeout), run \`dsmigrate migrate${to}\` again: it resumes where it stopped. ` +
+    `After fixing the migration's file, \`dsmigrate migrate${to} --allow-changed\` resumes with the fixed file and keeps the batches already done. ` +
+    `To run it from the start instead, \`dsmigrate migrate --restart ${migration}${to}\` (what it changed stays changed). ` +
     `To back it out, \`dsmigrate migrate <the migration before it>\`.`
   );
 }

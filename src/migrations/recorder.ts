@@ -36,7 +36,7 @@ export interface MigrationRecord {
   errorCode?: string;
   /** 'forward' while being applied, 'reverse' while being unapplied. */
   direction: Direction;
-  /** Being unapplied: the back-out's target (`app:name` or `app:zero`), which its advice names to go on. */
+  /** The target of the run that began it (`app:name` or `app:zero`; none: everything pending), which its advice names to go on. */
   target?: string;
   /** In the file's order, whatever the direction. */
   operations: OperationRecord[];

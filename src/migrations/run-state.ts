@@ -46,7 +46,7 @@ export interface RunState {
   owner: string;
   status: RunStatus;
   direction: Direction;
-  /** A back-out's target (`app:name` or `app:zero`), recorded on each migration it begins: a failed back-out's advice names it. */
+  /** The run's target (`app:name` or `app:zero`), recorded on each migration it begins: a failed migration's advice names it. */
   target?: string;
   migrations: RunMigration[];
   /** Index in `migrations` of the migration under way; `migrations.length` once all are done. */

@@ -102,7 +102,7 @@ export async function migrate(ctx: RunnerContext, options: MigrateOptions = {}):
     if (signal.aborted) throw signal.reason;
     await run.settle(error).catch(() => undefined);
     const current = run.state.migrations[run.state.current];
-    // The direction and a back-out's target say how to go on (src/migrations/planning.ts recoveryAdvice).
+    // The direction and the run's target say how to go on (src/migrations/planning.ts recoveryAdvice).
     const { direction, target } = run.state;
     if (isDsMigrateError(error) && current) Object.assign(error.context, { migration: error.context.migration ?? current.id, direction, target });
     throw isDsMigrateError(error) || !current

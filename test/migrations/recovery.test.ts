@@ -157,6 +157,29 @@ describeEachFlavour('recovery paths', (ctx) => {
     }
   });
 
+  it('names the target of a failed run in the advice of its error and of status, so that following it stops where the run would have', async () => {
+    const { store, env } = await fresh();
+    const later = `
+import { defineMigration, AddFieldData } from 'datastore-migrate';
+export default defineMigration({ operations: [new AddFieldData('Person', 'later', { default: 1 })] });
+`;
+    const app = tempApp({ 'migrations/0001_a.ts': migration(throwingAt('a', 'p151')), 'migrations/0002_b.ts': later });
+    const failed = await cli(['migrate', '0001_a'], app, env);
+    expect(failed.code).toBe(1);
+    for (const advice of [failed.stderr, (await cli(['status'], app, env)).stdout]) {
+      expect(advice).toContain('run `dsmigrate migrate default:0001_a` again');
+      expect(advice).toContain('`dsmigrate migrate default:0001_a --allow-changed` resumes with the fixed file');
+      expect(advice).toContain('`dsmigrate migrate --restart default:0001_a default:0001_a`');
+    }
+    // The file fixed, the advice followed as printed: 0001 applied, 0002 still waits.
+    writeFileSync(path.join(app, 'migrations/0001_a.ts'), migration(throwingAt('a', 'nobody')));
+    expect((await cli(['migrate', 'default:0001_a', '--allow-changed'], app, env)).code).toBe(0);
+    expect(count(await values(store, 'a'), 1)).toBe(N);
+    expect(count(await values(store, 'later'), 1)).toBe(0);
+    const status = JSON.parse((await cli(['status', '--json'], app, env)).stdout) as { state: string }[];
+    expect(status.map((s) => s.state)).toEqual(['applied', 'pending']);
+  });
+
   it('restarts a failed migration whose file was fixed, up to the target given after it', async () => {
     const { store, env } = await fresh();
     const broken = migration(throwingAt('a', 'p151'));

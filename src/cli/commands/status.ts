@@ -30,7 +30,7 @@ export interface StatusRow {
   state: MigrationState | 'pending';
   /** 'reverse' while being unapplied. */
   direction?: MigrationRecord['direction'];
-  /** Being unapplied: the back-out's target. */
+  /** The target of the run that began it. */
   target?: string;
   progress: string;
   appliedAt?: string;
