@@ -115,13 +115,13 @@ export default defineMigration({
       replaces: ['0001_backfill'],
       operations: [
         { operation: new AddFieldData('Person', 'n', { default: 0 }), comment: ['From 0001_backfill.'] },
-        { reference: { file: '0001_backfill', index: 1 }, comment: ['Holds a function: copy it here before deleting 0001_backfill.'] },
+        { reference: { file: '0001_backfill.ts', index: 1 }, comment: ['Holds a function: copy it here before deleting 0001_backfill.'] },
         { operation: new DeleteModelData('Person'), commentedOut: true, comment: ['Dropped: shown, not run.'] },
         { reference: { file: './0001_backfill.ts', index: 1 } },
       ],
     });
     expect(prettier(source)).toBe(source);
-    expect(source).toContain("import m0001 from './0001_backfill';");
+    expect(source).toContain("import m0001 from './0001_backfill.js';");
     expect(source.match(/^import m0001/gm)).toHaveLength(1);
     expect(source).toContain('    // new DeleteModelData(');
     expect(source).not.toMatch(/import \{[^}]*DeleteModelData/);

@@ -373,7 +373,7 @@ describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the
     expect(await count(store, 'Person', (e) => e.get('colour') === 'blue')).toBe(20);
   }, 120_000);
 
-  it('names a typo in a kind, and refuses it under --strict with exit 2 and nothing changed', async () => {
+  it('names a typo in a kind, and refuses it under --strict, and a switch given a value, with exit 2 and nothing changed', async () => {
     const { store, env } = await project();
     await store.save(keys('Order', 10).map((key) => Entity.from(key, { total: 1 })));
     const cwd = appFolder(app, `typo-${uniqueProject('t')}`, {
@@ -383,6 +383,9 @@ describe.each(Object.entries(emulatorHosts()))('an operator in trouble, with the
     const strict = await dsmigrate(app, cwd, ['migrate', '--strict'], env);
     expect(strict.code).toBe(2);
     expect(strict.stderr).toMatch(/there is no Oder entity in namespace ""/);
+    // A switch given a value is refused rather than read as false, which ran the migration for real.
+    const dry = await dsmigrate(app, cwd, ['migrate', '--dry-run=yes'], env);
+    expect({ code: dry.code, stderr: dry.stderr }).toEqual({ code: 2, stderr: 'dsmigrate: --dry-run takes no value: give it alone (or --dry-run=false), not --dry-run=yes.\n' });
     expect(JSON.parse((await dsmigrate(app, cwd, ['status', '--json'], env)).stdout)).toEqual([expect.objectContaining({ state: 'pending' })]);
   }, 120_000);
 

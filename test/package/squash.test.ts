@@ -36,7 +36,7 @@ describe.each(Object.entries(emulatorHosts()))('dsmigrate squash from the instal
     expect(squash.code).toBe(0);
     const created = (JSON.parse(squash.stdout) as { created: string }).created;
     expect(path.basename(created)).toBe('0001_squashed_0003_tmp.ts');
-    expect(readFileSync(created, 'utf8')).toContain("import m0002 from './0002_count';");
+    expect(readFileSync(created, 'utf8')).toContain("import m0002 from './0002_count.js';");
 
     expect((await dsmigrate(app, cwd, ['migrate'], fresh.env)).code).toBe(0);
     expect((await dsmigrate(app, cwd, ['migrate'], ran.env)).stdout).not.toMatch(/0001_squashed_0003_tmp/);
