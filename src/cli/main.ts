@@ -30,7 +30,7 @@ function adviceFor(error: unknown): string | undefined {
   const { grpcCode, migration, direction, target } = error.context;
   if (typeof grpcCode === 'number') return CALL_ADVICE[grpcCode];
   if (typeof migration !== 'string') return undefined;
-  // A run's failure carries its direction and a back-out's target (src/migrations/runner.ts, follow.ts). CONFLICT
+  // A run's failure carries its direction and the run's target (src/migrations/runner.ts, follow.ts). CONFLICT
   // fails a back-out whose before-images meet entities changed since; outside a back-out it means other things.
   const back = direction === 'reverse';
   if (!RUN_FAILURES.includes(error.code) && !(back && error.code === 'CONFLICT')) return undefined;
