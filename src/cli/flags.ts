@@ -62,4 +62,9 @@ export function numberFlag(flag: string, what: string, ok: (n: number) => boolea
   };
 }
 
+/** A port flag's port was taken: `what` names the flag and its value (or, where either of two may be, both). */
+export function portInUse(what: string, flag: string, cause: unknown): DsMigrateError {
+  return new DsMigrateError('BAD_INPUT', `${what} is in use: choose another, or 0 for a free one.`, { flag }, { cause });
+}
+
 export const portFlag = (flag: string) => numberFlag(flag, 'a port number (0 to 65535; 0 picks a free one)', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);

@@ -26,10 +26,12 @@ export interface LoadedMigration {
   definition: DefinedMigration;
 }
 
-const MIGRATION_FILE = /^(\d{4}_[A-Za-z0-9_-]+)\.(ts|js|mjs|cjs|mts|cts)$/;
-const NAMING = 'NNNN_name.ts (or .js, .mjs, .cjs, .mts, .cts): four digits, an underscore, then letters, digits, _ or -';
+/** The extensions a migration (or a helper beside it) may have, .ts first. */
+const EXTENSIONS = ['ts', 'js', 'mjs', 'cjs', 'mts', 'cts'];
+const MIGRATION_FILE = new RegExp(`^(\\d{4}_[A-Za-z0-9_-]+)\\.(${EXTENSIONS.join('|')})$`);
+const NAMING = `NNNN_name.ts (or .${EXTENSIONS.slice(1).join(', .')}): four digits, an underscore, then letters, digits, _ or -`;
 const LOOKS_NUMBERED = /^\d/;
-const SCRIPT = /\.(ts|js|mjs|cjs|mts|cts)$/;
+const SCRIPT = new RegExp(`\\.(${EXTENSIONS.join('|')})$`);
 const DEFINES_MIGRATION = /\bdefineMigration\s*\(/;
 const SKIPPED = /\.d\.ts$|\.map$|\.test\./;
 

@@ -18,7 +18,7 @@ import {
   type FaultCode,
 } from '../../../emulator';
 import { DsMigrateError } from '../../errors';
-import { numberFlag, portFlag, type GlobalFlags } from '../flags';
+import { numberFlag, portFlag, portInUse, type GlobalFlags } from '../flags';
 import { jsonLine } from '../output';
 
 interface EmulatorFlags extends GlobalFlags {
@@ -176,15 +176,10 @@ export const emulatorCommand: CommandModule<GlobalFlags, EmulatorFlags> = {
       });
     } catch (error) {
       // gcloud or Java missing, or the emulator not answering: the message says what to install or check.
-      if (error instanceof EmulatorPortInUseError) throw new DsMigrateError('BAD_INPUT', `--port ${error.port} is in use: choose another, or 0 for a free one.`, { flag: '--port' }, { cause: error });
+      if (error instanceof EmulatorPortInUseError) throw portInUse(`--port ${error.port}`, '--port', error);
       if (error instanceof EmulatorSetupError) throw new DsMigrateError('CONNECTION', error.message, {}, { cause: error });
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /No address added|EADDRINUSE/.test(String(error))) {
-        throw new DsMigrateError(
-          'BAD_INPUT',
-          `--tasks-port ${argv.tasksPort} or --datastore-proxy-port ${argv.datastoreProxyPort} is in use: choose another, or 0 for a free one.`,
-          { flag: '--tasks-port' },
-          { cause: error },
-        );
+        throw portInUse(`--tasks-port ${argv.tasksPort} or --datastore-proxy-port ${argv.datastoreProxyPort}`, '--tasks-port', error);
       }
       throw error;
     }

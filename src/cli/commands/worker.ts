@@ -4,7 +4,7 @@ import { resolveWorkerSettings } from '../../executors/cloud-tasks';
 import { DsMigrateError } from '../../errors';
 import { startWorker } from '../../worker';
 import { openContext } from '../context';
-import { portFlag, type GlobalFlags } from '../flags';
+import { portFlag, portInUse, type GlobalFlags } from '../flags';
 import { jsonLine } from '../output';
 
 interface WorkerFlags extends GlobalFlags {
@@ -47,7 +47,7 @@ export const workerCommand: CommandModule<GlobalFlags, WorkerFlags> = {
 /** Why the worker could not listen, as a usage error naming the flag to change; other errors as they are. */
 function listenError(error: unknown, argv: WorkerFlags): unknown {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EADDRINUSE') return new DsMigrateError('BAD_INPUT', `--port ${argv.port} is in use: choose another, or 0 for a free one.`, { flag: '--port' }, { cause: error });
+  if (code === 'EADDRINUSE') return portInUse(`--port ${argv.port}`, '--port', error);
   if (code === 'EACCES')
     return new DsMigrateError('BAD_INPUT', `--port ${argv.port} may not be used by this user (ports below 1024 are the system's): choose another.`, { flag: '--port' }, { cause: error });
   if (code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || code === 'EAI_AGAIN') {
