@@ -7,6 +7,11 @@ import { pausing, runCli, tempApp, waitForPause } from '../support/cli';
 import { countOf as count, incrementOp as increment, migrationOf as migration, personValues as values, seedPeople, throwingAtOp as throwingAt } from '../support/people';
 
 const N = 300;
+/** A migration after the one that fails: it must wait while the run stops at its target. */
+const LATER = `
+import { defineMigration, AddFieldData } from 'datastore-migrate';
+export default defineMigration({ operations: [new AddFieldData('Person', 'later', { default: 1 })] });
+`;
 
 describeEachFlavour('recovery paths', (ctx) => {
   async function fresh(): Promise<{ store: Datastore; env: NodeJS.ProcessEnv }> {
@@ -159,11 +164,7 @@ describeEachFlavour('recovery paths', (ctx) => {
 
   it('names the target of a failed run in the advice of its error and of status, so that following it stops where the run would have', async () => {
     const { store, env } = await fresh();
-    const later = `
-import { defineMigration, AddFieldData } from 'datastore-migrate';
-export default defineMigration({ operations: [new AddFieldData('Person', 'later', { default: 1 })] });
-`;
-    const app = tempApp({ 'migrations/0001_a.ts': migration(throwingAt('a', 'p151')), 'migrations/0002_b.ts': later });
+    const app = tempApp({ 'migrations/0001_a.ts': migration(throwingAt('a', 'p151')), 'migrations/0002_b.ts': LATER });
     const failed = await cli(['migrate', '0001_a'], app, env);
     expect(failed.code).toBe(1);
     for (const advice of [failed.stderr, (await cli(['status'], app, env)).stdout]) {
@@ -183,11 +184,7 @@ export default defineMigration({ operations: [new AddFieldData('Person', 'later'
   it('restarts a failed migration whose file was fixed, up to the target given after it', async () => {
     const { store, env } = await fresh();
     const broken = migration(throwingAt('a', 'p151'));
-    const later = `
-import { defineMigration, AddFieldData } from 'datastore-migrate';
-export default defineMigration({ operations: [new AddFieldData('Person', 'later', { default: 1 })] });
-`;
-    const app = tempApp({ 'migrations/0001_a.ts': broken, 'migrations/0002_b.ts': later });
+    const app = tempApp({ 'migrations/0001_a.ts': broken, 'migrations/0002_b.ts': LATER });
     expect((await cli(['migrate'], app, env)).code).toBe(1);
     const fixed = `
 import { defineMigration, MapFunctionOnEntities } from 'datastore-migrate';
